@@ -1,0 +1,514 @@
+"""The Redis contract between the cacher and its readers.
+
+The cacher's leader is the only writer. Readers are the spawners of every hub
+replica and the ``kubecache`` CLI. Nothing outside this module spells a key or
+a record field; both sides import it.
+
+Key layout (``P`` is the deployment's prefix, default ``kubecache:v1:``; two
+deployments with different prefixes share one Redis without touching each
+other):
+
+=========================  ======  ============================================
+key                        type    content
+=========================  ======  ============================================
+``P health``               hash    cache health, see :class:`CacheHealth`
+``P pods``                 hash    field ``namespace/name`` -> :class:`PodRecord`
+                                   (orjson)
+``P pod-rv``               hash    field ``namespace/name`` -> resourceVersion of
+                                   the last write for that pod; a field with no
+                                   record in ``P pods`` is a deletion tombstone.
+                                   The fenced write script compares against it.
+``P events:namespace/name`` list   the pod's capped event log, oldest first,
+                                   :class:`EventRecord` entries (orjson)
+``P feed``                 stream  change feed, :class:`FeedEntry` fields,
+                                   capped (approximate MAXLEN)
+=========================  ======  ============================================
+
+Guarantees the writer gives:
+
+- A record and the feed entry announcing it are written in one atomic step
+  (one Lua script), so a reader woken by the feed always reads the new record.
+- Writes are fenced: a write carries the writer's epoch and is refused unless
+  it equals ``P health``'s epoch, and a pod write is refused when ``P pod-rv``
+  already holds a newer resourceVersion. A deposed leader, or a late write
+  from an old watch, can never overwrite a newer record.
+- ``epoch`` changes on every full resync and whenever Redis comes back empty;
+  it never repeats (it is at least the current Unix time in milliseconds).
+- ``heartbeat_ms`` and the ``now_ms`` a reader compares it with are both
+  Redis server time (``TIME``), so hub and cacher clocks may disagree.
+
+Readers tell "pod absent" (fresh cache, no record) from "cache unknown or
+stale" with :meth:`CacheHealth.freshness`.
+
+Operators read a user's state with redis-cli, e.g.::
+
+    redis-cli HGET kubecache:v1:pods jhub/jupyter-alice
+    redis-cli LRANGE kubecache:v1:events:jhub/jupyter-alice 0 -1
+    redis-cli HGETALL kubecache:v1:health
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Literal, NotRequired, TypedDict, cast
+
+import orjson
+
+SCHEMA_VERSION = 1
+DEFAULT_PREFIX = f"kubecache:v{SCHEMA_VERSION}:"
+
+#: Labels copied from the pod into its record (all others are dropped).
+RECORD_LABELS: frozenset[str] = frozenset(
+    {
+        "app",
+        "component",
+        "heritage",
+        "release",
+        "chart",
+        "hub.jupyter.org/username",
+        "hub.jupyter.org/servername",
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/component",
+        "app.kubernetes.io/managed-by",
+    }
+)
+#: Annotations copied into the record: every key with this prefix.
+RECORD_ANNOTATION_PREFIX = "hub.jupyter.org/"
+#: Longest label or annotation value kept in a record (longer ones are cut).
+MAX_META_VALUE = 256
+#: Longest message kept in a record or event entry (longer ones are cut).
+MAX_MESSAGE = 1024
+#: Default number of entries kept in a pod's event log.
+DEFAULT_EVENT_LOG_CAP = 50
+#: Default approximate length of the change feed.
+DEFAULT_FEED_MAXLEN = 100_000
+
+
+class ContractError(ValueError):
+    """Data in Redis does not follow this contract (malformed or foreign)."""
+
+
+# --------------------------------------------------------------------------
+# Keys
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The key layout of one deployment."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        problem = prefix_problem(self.prefix)
+        if problem:
+            raise ValueError(problem)
+
+    @property
+    def health(self) -> str:
+        return self.prefix + "health"
+
+    @property
+    def pods(self) -> str:
+        return self.prefix + "pods"
+
+    @property
+    def pod_rv(self) -> str:
+        return self.prefix + "pod-rv"
+
+    @property
+    def feed(self) -> str:
+        return self.prefix + "feed"
+
+    def events(self, pod_key: str) -> str:
+        """The event log key of the pod ``pod_key`` (``namespace/name``)."""
+        return self.prefix + "events:" + pod_key
+
+    @property
+    def events_pattern(self) -> str:
+        """SCAN pattern matching every event log of this deployment."""
+        return self.prefix + "events:*"
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot be a key prefix, or None when it can."""
+    if not prefix:
+        return "the Redis key prefix must not be empty (default: kubecache:v1:)"
+    if not prefix.endswith(":"):
+        return f"the Redis key prefix {prefix!r} must end with ':' (e.g. 'kubecache:v1:')"
+    if len(prefix) > 64 or any(c.isspace() or c in "*?[]" for c in prefix):
+        return (
+            f"the Redis key prefix {prefix!r} must be at most 64 characters "
+            "without whitespace or glob characters (*?[])"
+        )
+    return None
+
+
+def pod_key(namespace: str, name: str) -> str:
+    """The field naming a pod in ``P pods``, ``P pod-rv`` and the feed."""
+    return f"{namespace}/{name}"
+
+
+def split_pod_key(key: str) -> tuple[str, str]:
+    namespace, sep, name = key.partition("/")
+    if not sep or not namespace or not name:
+        raise ContractError(f"malformed pod key {key!r}: expected 'namespace/name'")
+    return namespace, name
+
+
+# --------------------------------------------------------------------------
+# Records
+
+
+class ContainerSummary(TypedDict):
+    """State of one container (init containers are not summarised).
+
+    ``state`` is ``running``, ``waiting`` or ``terminated``; ``reason`` is the
+    waiting or terminated reason (``ContainerCreating``, ``ImagePullBackOff``,
+    ``CrashLoopBackOff``, ``OOMKilled``, ``Completed``, ``Error`` ...);
+    ``exit_code`` is set when terminated (the last termination, for a waiting
+    container that crashed before).
+    """
+
+    name: str
+    ready: bool
+    state: Literal["running", "waiting", "terminated"]
+    restarts: int
+    reason: NotRequired[str]
+    message: NotRequired[str]
+    exit_code: NotRequired[int]
+
+
+class PodRecord(TypedDict):
+    """The compact state of one pod; orjson, keys with no value are omitted.
+
+    Times are Unix seconds (int, the API's second precision).
+
+    - ``namespace``, ``name``, ``uid``: identity; ``rv``: resourceVersion (int)
+    - ``phase``: Pending, Running, Succeeded, Failed or Unknown
+    - ``ready``: the Ready condition is True
+    - ``ip``: status.podIP; ``node``: spec.nodeName
+    - ``created``: metadata.creationTimestamp; ``started``: status.startTime
+    - ``deleted``: metadata.deletionTimestamp (the pod is terminating)
+    - ``grace``: metadata.deletionGracePeriodSeconds
+    - ``reason``/``message``: status.reason/message (e.g. Evicted)
+    - ``unschedulable``: message of PodScheduled=False/Unschedulable
+    - ``containers``: :class:`ContainerSummary` per container, spec order
+    - ``labels``: the :data:`RECORD_LABELS` the pod has
+    - ``annotations``: the ``hub.jupyter.org/*`` annotations the pod has
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    rv: int
+    phase: str
+    ready: bool
+    created: NotRequired[int]
+    ip: NotRequired[str]
+    node: NotRequired[str]
+    started: NotRequired[int]
+    deleted: NotRequired[int]
+    grace: NotRequired[int]
+    reason: NotRequired[str]
+    message: NotRequired[str]
+    unschedulable: NotRequired[str]
+    containers: list[ContainerSummary]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+class EventRecord(TypedDict):
+    """One Kubernetes Event about a pod, as kept in the pod's event log.
+
+    The same Event object updated later (``count`` incremented, e.g. BackOff)
+    is appended again with its new ``rv``; readers that show each event once
+    keep the last entry per ``uid``.
+
+    - ``uid``: the Event's uid; ``rv``: its resourceVersion (int)
+    - ``pod_uid``: involvedObject.uid (readers ignore entries of another pod
+      that had the same name)
+    - ``type``: Normal or Warning; ``reason``: e.g. Scheduled, FailedScheduling
+    - ``message``: cut to :data:`MAX_MESSAGE`
+    - ``first``/``last``: the API's RFC 3339 strings (``last`` is
+      lastTimestamp, else eventTime, else firstTimestamp; what KubeSpawner
+      shows in progress messages)
+    - ``count``: how often it happened (1 when the API gives none)
+    """
+
+    uid: str
+    rv: int
+    pod_uid: str
+    type: str
+    reason: str
+    message: str
+    first: NotRequired[str]
+    last: NotRequired[str]
+    count: int
+
+
+FeedKind = Literal["pod", "gone", "event", "health"]
+
+
+class FeedEntry(TypedDict):
+    """One change feed entry (stream fields, all strings in Redis).
+
+    - ``kind``: ``pod`` (record written), ``gone`` (record deleted),
+      ``event`` (event appended to the pod's log), ``health`` (epoch or
+      synced changed: every waiter re-reads)
+    - ``key``: ``namespace/name`` (empty for ``health``)
+    - ``rv``: resourceVersion of the change (0 for ``health``)
+    - ``epoch``: the writer's epoch
+    """
+
+    kind: FeedKind
+    key: str
+    rv: int
+    epoch: int
+
+
+def encode(record: PodRecord | EventRecord) -> bytes:
+    """orjson bytes of a record, keys with value None dropped."""
+    return orjson.dumps({k: v for k, v in record.items() if v is not None})
+
+
+def _load_object(raw: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise ContractError(f"malformed {what} in Redis (not JSON): {e}") from e
+    if not isinstance(value, dict):
+        raise ContractError(f"malformed {what} in Redis: expected an object")
+    return value
+
+
+def _require(value: dict[str, Any], what: str, fields: dict[str, type | tuple[type, ...]]) -> None:
+    for field, kind in fields.items():
+        if not isinstance(value.get(field), kind) or isinstance(value.get(field), bool) != (
+            kind is bool
+        ):
+            raise ContractError(
+                f"malformed {what} in Redis: field {field!r} missing or not "
+                f"{getattr(kind, '__name__', kind)}"
+            )
+
+
+_POD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "namespace": str,
+    "name": str,
+    "uid": str,
+    "rv": int,
+    "phase": str,
+    "ready": bool,
+}
+_EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "uid": str,
+    "rv": int,
+    "pod_uid": str,
+    "type": str,
+    "reason": str,
+    "message": str,
+    "count": int,
+}
+
+
+def decode_pod_record(raw: bytes | str) -> PodRecord:
+    """Parse a pod record; raises :class:`ContractError` when malformed."""
+    value = _load_object(raw, "pod record")
+    _require(value, "pod record", _POD_FIELDS)
+    value.setdefault("containers", [])
+    value.setdefault("labels", {})
+    value.setdefault("annotations", {})
+    if not isinstance(value["containers"], list) or not isinstance(value["labels"], dict):
+        raise ContractError("malformed pod record in Redis: containers/labels of wrong type")
+    return cast(PodRecord, value)
+
+
+def decode_event_record(raw: bytes | str) -> EventRecord:
+    """Parse an event log entry; raises :class:`ContractError` when malformed."""
+    value = _load_object(raw, "event record")
+    _require(value, "event record", _EVENT_FIELDS)
+    return cast(EventRecord, value)
+
+
+def encode_feed_entry(entry: FeedEntry) -> dict[str, str]:
+    return {k: str(v) for k, v in entry.items()}
+
+
+def decode_feed_entry(fields: dict[bytes, bytes] | dict[str, str]) -> FeedEntry:
+    """Parse stream fields of a feed entry; raises :class:`ContractError`."""
+    text = {_text(k): _text(v) for k, v in fields.items()}
+    kind = text.get("kind")
+    if kind not in ("pod", "gone", "event", "health"):
+        raise ContractError(f"malformed feed entry in Redis: unknown kind {kind!r}")
+    try:
+        return FeedEntry(
+            kind=cast(FeedKind, kind),
+            key=text.get("key", ""),
+            rv=int(text.get("rv", "0")),
+            epoch=int(text.get("epoch", "0")),
+        )
+    except ValueError as e:
+        raise ContractError(f"malformed feed entry in Redis: {e}") from e
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# --------------------------------------------------------------------------
+# Cache health
+
+
+class Freshness(enum.Enum):
+    """How far a reader may trust the cache right now."""
+
+    FRESH = "fresh"  # synced, heartbeat recent, watches healthy
+    NOT_SYNCED = "not-synced"  # a (re)sync is running: records may be missing
+    STALE = "stale"  # no recent heartbeat, or a watch cannot recover
+    UNKNOWN = "unknown"  # no health record: no cacher ever wrote, or Redis was flushed
+    INCOMPATIBLE = "incompatible"  # written by another schema version
+
+    @property
+    def trusted(self) -> bool:
+        """Whether an absent record means the pod is absent."""
+        return self is Freshness.FRESH
+
+
+WatchState = Literal["ok", "retrying", "failed"]
+
+#: Health hash fields (all strings in Redis).
+HEALTH_FIELDS = (
+    "schema",  # SCHEMA_VERSION
+    "leader",  # identity of the cacher replica that writes
+    "epoch",  # int, see module docstring
+    "synced",  # "1" once the epoch's initial list of pods is complete
+    "heartbeat_ms",  # Redis TIME of the leader's last heartbeat, ms
+    "pods_rv",  # last pod resourceVersion applied
+    "events_rv",  # last event resourceVersion applied
+    "pods_watch",  # ok | retrying | failed, with the reason after a space
+    "events_watch",
+    "namespaces",  # comma-separated, empty for all
+    "pod_selector",  # label selector of the pods the cacher tracks
+)
+
+
+@dataclass(frozen=True)
+class CacheHealth:
+    schema: int
+    leader: str
+    epoch: int
+    synced: bool
+    heartbeat_ms: int
+    pods_rv: str = ""
+    events_rv: str = ""
+    pods_watch: str = "ok"
+    events_watch: str = "ok"
+    namespaces: str = ""
+    pod_selector: str = ""
+
+    def to_redis(self) -> dict[str, str]:
+        return {
+            "schema": str(self.schema),
+            "leader": self.leader,
+            "epoch": str(self.epoch),
+            "synced": "1" if self.synced else "0",
+            "heartbeat_ms": str(self.heartbeat_ms),
+            "pods_rv": self.pods_rv,
+            "events_rv": self.events_rv,
+            "pods_watch": self.pods_watch,
+            "events_watch": self.events_watch,
+            "namespaces": self.namespaces,
+            "pod_selector": self.pod_selector,
+        }
+
+    @classmethod
+    def from_redis(cls, fields: dict[bytes, bytes] | dict[str, str]) -> CacheHealth | None:
+        """Parse ``P health``; None when the hash is empty (no cacher wrote)."""
+        if not fields:
+            return None
+        text = {_text(k): _text(v) for k, v in fields.items()}
+        try:
+            return cls(
+                schema=int(text.get("schema", "0")),
+                leader=text.get("leader", ""),
+                epoch=int(text.get("epoch", "0")),
+                synced=text.get("synced") == "1",
+                heartbeat_ms=int(text.get("heartbeat_ms", "0")),
+                pods_rv=text.get("pods_rv", ""),
+                events_rv=text.get("events_rv", ""),
+                pods_watch=text.get("pods_watch", "ok"),
+                events_watch=text.get("events_watch", "ok"),
+                namespaces=text.get("namespaces", ""),
+                pod_selector=text.get("pod_selector", ""),
+            )
+        except ValueError as e:
+            raise ContractError(f"malformed cache health record in Redis: {e}") from e
+
+    def heartbeat_age_ms(self, now_ms: int) -> int:
+        return max(0, now_ms - self.heartbeat_ms)
+
+    def freshness(self, *, now_ms: int, stale_after_ms: int) -> Freshness:
+        """Whether the pod records can be trusted at Redis time ``now_ms``.
+
+        A failed pod watch makes the cache stale; a failed event watch only
+        costs progress messages, so it does not.
+        """
+        if self.schema != SCHEMA_VERSION:
+            return Freshness.INCOMPATIBLE
+        if self.heartbeat_age_ms(now_ms) > stale_after_ms:
+            return Freshness.STALE
+        if self.pods_watch.startswith("failed"):
+            return Freshness.STALE
+        if not self.synced:
+            return Freshness.NOT_SYNCED
+        return Freshness.FRESH
+
+
+def health_freshness(
+    health: CacheHealth | None, *, now_ms: int, stale_after_ms: int
+) -> Freshness:
+    """:meth:`CacheHealth.freshness`, with UNKNOWN for a missing record."""
+    if health is None:
+        return Freshness.UNKNOWN
+    return health.freshness(now_ms=now_ms, stale_after_ms=stale_after_ms)
+
+
+def redis_time_ms(time_reply: tuple[int, int] | list[int] | list[bytes]) -> int:
+    """Milliseconds from a Redis ``TIME`` reply (seconds, microseconds)."""
+    seconds, micros = (int(x) for x in time_reply)
+    return seconds * 1000 + micros // 1000
+
+
+__all__ = [
+    "DEFAULT_EVENT_LOG_CAP",
+    "DEFAULT_FEED_MAXLEN",
+    "DEFAULT_PREFIX",
+    "HEALTH_FIELDS",
+    "MAX_MESSAGE",
+    "MAX_META_VALUE",
+    "RECORD_ANNOTATION_PREFIX",
+    "RECORD_LABELS",
+    "SCHEMA_VERSION",
+    "CacheHealth",
+    "ContainerSummary",
+    "ContractError",
+    "EventRecord",
+    "FeedEntry",
+    "FeedKind",
+    "Freshness",
+    "Keys",
+    "PodRecord",
+    "WatchState",
+    "decode_event_record",
+    "decode_feed_entry",
+    "decode_pod_record",
+    "encode",
+    "encode_feed_entry",
+    "health_freshness",
+    "pod_key",
+    "prefix_problem",
+    "redis_time_ms",
+    "split_pod_key",
+]

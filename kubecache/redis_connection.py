@@ -1,0 +1,154 @@
+"""How every kubecache process (cacher, spawner, CLI) connects to Redis.
+
+URL forms:
+
+- ``redis://[user:password@]host:port/db`` and ``rediss://...`` (TLS; give
+  ``ca_file`` for a private CA)
+- ``unix:///path/to/redis.sock?db=0``
+- ``redis+sentinel://[user:password@]host1:26379,host2:26379/service/db``:
+  the master of ``service`` as known to those Sentinels (``rediss+sentinel``
+  for TLS to the data nodes)
+
+Credentials may also come from ``username`` / ``password`` or from files
+(``password_file``: a mounted Kubernetes Secret), which take precedence over
+the URL so secrets stay out of command lines and environment dumps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
+
+
+class RedisConfigError(ValueError):
+    """The Redis settings cannot work; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = DEFAULT_URL
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_file: str | None = None
+    username_file: str | None = None
+    ca_file: str | None = None
+    #: Seconds a command may take before it fails (blocking reads set their own).
+    socket_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    client_name: str = "kubecache"
+
+    def validate(self) -> None:
+        """Raise :class:`RedisConfigError` for settings that cannot work."""
+        scheme = urlsplit(self.url).scheme
+        if scheme not in _SCHEMES:
+            raise RedisConfigError(
+                f"unsupported Redis URL {redacted(self.url)!r}: the scheme must be one of "
+                f"{', '.join(s + '://' for s in _SCHEMES)}"
+            )
+        if scheme.endswith("+sentinel"):
+            _sentinel_parts(self.url)
+        for label, path in (
+            ("password_file", self.password_file),
+            ("username_file", self.username_file),
+            ("ca_file", self.ca_file),
+        ):
+            if path and not Path(path).is_file():
+                raise RedisConfigError(f"Redis {label} {path!r} does not exist or is not a file")
+        if self.socket_timeout <= 0 or self.connect_timeout <= 0:
+            raise RedisConfigError("Redis timeouts must be positive numbers of seconds")
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """(username, password): files first, then explicit values, then the URL."""
+        parts = urlsplit(self.url)
+        username = self.username or (unquote(parts.username) if parts.username else None)
+        password = self.password or (unquote(parts.password) if parts.password else None)
+        if self.username_file:
+            username = Path(self.username_file).read_text().strip() or None
+        if self.password_file:
+            password = Path(self.password_file).read_text().strip() or None
+        return username, password
+
+
+def redacted(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for logs and errors)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _sentinel_parts(url: str) -> tuple[list[tuple[str, int]], str, int]:
+    parts = urlsplit(url)
+    hosts_part = parts.netloc.rpartition("@")[2]
+    hosts: list[tuple[str, int]] = []
+    for item in filter(None, hosts_part.split(",")):
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        try:
+            hosts.append((host or item, int(port)))
+        except ValueError as e:
+            raise RedisConfigError(f"bad Sentinel address {item!r} in {redacted(url)!r}") from e
+    path = [p for p in parts.path.split("/") if p]
+    if not hosts or not path:
+        raise RedisConfigError(
+            f"Sentinel URL {redacted(url)!r} must look like "
+            "redis+sentinel://host1:26379,host2:26379/service-name/db"
+        )
+    try:
+        db = int(path[1]) if len(path) > 1 else 0
+    except ValueError as e:
+        raise RedisConfigError(f"bad database number in {redacted(url)!r}") from e
+    return hosts, path[0], db
+
+
+def _without_credentials(url: str) -> str:
+    # redis-py lets credentials in the URL win over keyword arguments; strip
+    # them so files and explicit values take precedence as documented.
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def connect(settings: RedisSettings) -> aioredis.Redis:
+    """A Redis client for ``settings`` (connections are made lazily)."""
+    settings.validate()
+    username, password = settings.credentials()
+    scheme = urlsplit(settings.url).scheme
+    common = {
+        "username": username,
+        "password": password,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "client_name": settings.client_name,
+        "health_check_interval": 15,
+    }
+    if scheme.endswith("+sentinel"):
+        hosts, service, db = _sentinel_parts(settings.url)
+        tls = scheme.startswith("rediss")
+        data_node_options: dict[str, object] = {**common, "db": db}
+        if tls:
+            data_node_options["ssl"] = True
+            data_node_options["ssl_ca_certs"] = settings.ca_file
+        sentinel = Sentinel(
+            hosts,
+            sentinel_kwargs={
+                "username": username,
+                "password": password,
+                "socket_timeout": settings.socket_timeout,
+            },
+            **data_node_options,
+        )
+        return sentinel.master_for(service)
+    options: dict[str, object] = dict(common)
+    if scheme == "rediss" and settings.ca_file:
+        options["ssl_ca_certs"] = settings.ca_file
+    return aioredis.Redis.from_url(_without_credentials(settings.url), **options)  # type: ignore[arg-type]
+
+
+__all__ = ["DEFAULT_URL", "RedisConfigError", "RedisSettings", "connect", "redacted"]

@@ -1,0 +1,97 @@
+"""The Redis contract: keys, record codecs and cache freshness."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubecache import contract
+from kubecache.contract import CacheHealth, ContractError, Freshness, Keys
+
+
+def test_keys_live_under_the_prefix_so_deployments_do_not_collide() -> None:
+    a, b = Keys(), Keys("other:v1:")
+    assert a.pods == "kubecache:v1:pods"
+    assert a.events("jhub/jupyter-alice") == "kubecache:v1:events:jhub/jupyter-alice"
+    all_a = {a.health, a.pods, a.pod_rv, a.feed, a.events("n/p")}
+    all_b = {b.health, b.pods, b.pod_rv, b.feed, b.events("n/p")}
+    assert not all_a & all_b
+
+
+@pytest.mark.parametrize("prefix", ["", "kubecache", "a b:", "x*:", "p" * 70 + ":"])
+def test_unusable_prefixes_are_refused_with_the_reason(prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        Keys(prefix)
+
+
+def test_pod_record_round_trips_and_drops_missing_values() -> None:
+    record: contract.PodRecord = {
+        "namespace": "jhub",
+        "name": "jupyter-alice",
+        "uid": "u1",
+        "rv": 42,
+        "phase": "Running",
+        "ready": True,
+        "ip": "10.0.0.7",
+        "containers": [{"name": "notebook", "ready": True, "state": "running", "restarts": 0}],
+        "labels": {"component": "singleuser-server"},
+        "annotations": {},
+    }
+    raw = contract.encode({**record, "node": None})  # type: ignore[typeddict-item]
+    assert b"node" not in raw
+    assert contract.decode_pod_record(raw) == record
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1]", b'{"namespace": "n"}', b'{"namespace":"n","name":"p","uid":"u",'
+     b'"rv":"7","phase":"Running","ready":true}', b'{"namespace":"n","name":"p","uid":"u",'
+     b'"rv":7,"phase":"Running","ready":1}'],
+)
+def test_malformed_pod_records_raise_contract_errors(raw: bytes) -> None:
+    with pytest.raises(ContractError, match="malformed pod record"):
+        contract.decode_pod_record(raw)
+
+
+def test_feed_entries_round_trip_through_stream_fields() -> None:
+    entry: contract.FeedEntry = {"kind": "pod", "key": "jhub/p", "rv": 9, "epoch": 3}
+    fields = {k.encode(): v.encode() for k, v in contract.encode_feed_entry(entry).items()}
+    assert contract.decode_feed_entry(fields) == entry
+    with pytest.raises(ContractError):
+        contract.decode_feed_entry({b"kind": b"bogus"})
+
+
+def _health(**changes: object) -> CacheHealth:
+    base = {"schema": 1, "leader": "c-0", "epoch": 5, "synced": True, "heartbeat_ms": 10_000}
+    return CacheHealth(**{**base, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("health", "now_ms", "expected"),
+    [
+        (_health(), 12_000, Freshness.FRESH),
+        (_health(), 16_000, Freshness.STALE),
+        (_health(synced=False), 12_000, Freshness.NOT_SYNCED),
+        (_health(pods_watch="failed 403 Forbidden"), 12_000, Freshness.STALE),
+        (_health(events_watch="failed 403 Forbidden"), 12_000, Freshness.FRESH),
+        (_health(schema=2), 12_000, Freshness.INCOMPATIBLE),
+        (None, 12_000, Freshness.UNKNOWN),
+    ],
+)
+def test_freshness_tells_absent_pods_from_an_untrusted_cache(
+    health: CacheHealth | None, now_ms: int, expected: Freshness
+) -> None:
+    assert contract.health_freshness(health, now_ms=now_ms, stale_after_ms=5_000) is expected
+    assert expected.trusted == (expected is Freshness.FRESH)
+
+
+def test_health_round_trips_through_redis_fields() -> None:
+    health = _health(pods_rv="100", namespaces="jhub,other")
+    fields = {k.encode(): v.encode() for k, v in health.to_redis().items()}
+    assert CacheHealth.from_redis(fields) == health
+    assert CacheHealth.from_redis({}) is None
+    with pytest.raises(ContractError):
+        CacheHealth.from_redis({"epoch": "x"})
+
+
+def test_redis_time_reply_becomes_milliseconds() -> None:
+    assert contract.redis_time_ms((1700000000, 123456)) == 1700000000123
