@@ -391,6 +391,8 @@ HEALTH_FIELDS = (
     "events_watch",
     "namespaces",  # comma-separated, empty for all
     "pod_selector",  # label selector of the pods the cacher tracks
+    "lag_ms",  # recent event->Redis lag (p99 over the last heartbeat period), ms
+    "records",  # number of pod records the leader holds
 )
 
 
@@ -407,6 +409,8 @@ class CacheHealth:
     events_watch: str = "ok"
     namespaces: str = ""
     pod_selector: str = ""
+    lag_ms: int = 0
+    records: int = 0
 
     def to_redis(self) -> dict[str, str]:
         return {
@@ -421,6 +425,8 @@ class CacheHealth:
             "events_watch": self.events_watch,
             "namespaces": self.namespaces,
             "pod_selector": self.pod_selector,
+            "lag_ms": str(self.lag_ms),
+            "records": str(self.records),
         }
 
     @classmethod
@@ -442,6 +448,8 @@ class CacheHealth:
                 events_watch=text.get("events_watch", "ok"),
                 namespaces=text.get("namespaces", ""),
                 pod_selector=text.get("pod_selector", ""),
+                lag_ms=int(text.get("lag_ms") or 0),
+                records=int(text.get("records") or 0),
             )
         except ValueError as e:
             raise ContractError(f"malformed cache health record in Redis: {e}") from e
