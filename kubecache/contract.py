@@ -50,6 +50,7 @@ Operators read a user's state with redis-cli, e.g.::
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
@@ -336,7 +337,7 @@ def encode_feed_entry(entry: FeedEntry) -> dict[str, str]:
     return {k: str(v) for k, v in entry.items()}
 
 
-def decode_feed_entry(fields: dict[bytes, bytes] | dict[str, str]) -> FeedEntry:
+def decode_feed_entry(fields: Mapping[Any, Any]) -> FeedEntry:
     """Parse stream fields of a feed entry; raises :class:`ContractError`."""
     text = {_text(k): _text(v) for k, v in fields.items()}
     kind = text.get("kind")
@@ -430,7 +431,7 @@ class CacheHealth:
         }
 
     @classmethod
-    def from_redis(cls, fields: dict[bytes, bytes] | dict[str, str]) -> CacheHealth | None:
+    def from_redis(cls, fields: Mapping[Any, Any]) -> CacheHealth | None:
         """Parse ``P health``; None when the hash is empty (no cacher wrote)."""
         if not fields:
             return None
@@ -474,9 +475,7 @@ class CacheHealth:
         return Freshness.FRESH
 
 
-def health_freshness(
-    health: CacheHealth | None, *, now_ms: int, stale_after_ms: int
-) -> Freshness:
+def health_freshness(health: CacheHealth | None, *, now_ms: int, stale_after_ms: int) -> Freshness:
     """:meth:`CacheHealth.freshness`, with UNKNOWN for a missing record."""
     if health is None:
         return Freshness.UNKNOWN

@@ -43,9 +43,13 @@ def test_pod_record_round_trips_and_drops_missing_values() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[1]", b'{"namespace": "n"}', b'{"namespace":"n","name":"p","uid":"u",'
-     b'"rv":"7","phase":"Running","ready":true}', b'{"namespace":"n","name":"p","uid":"u",'
-     b'"rv":7,"phase":"Running","ready":1}'],
+    [
+        b"not json",
+        b"[1]",
+        b'{"namespace": "n"}',
+        b'{"namespace":"n","name":"p","uid":"u","rv":"7","phase":"Running","ready":true}',
+        b'{"namespace":"n","name":"p","uid":"u","rv":7,"phase":"Running","ready":1}',
+    ],
 )
 def test_malformed_pod_records_raise_contract_errors(raw: bytes) -> None:
     with pytest.raises(ContractError, match="malformed pod record"):

@@ -36,7 +36,7 @@ def test_unworkable_settings_fail_before_connecting(settings: RedisSettings, pro
         settings.validate()
 
 
-async def test_connects_with_credentials_from_a_file(redis_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_connects_with_credentials_from_a_file(redis_server, tmp_path: Path) -> None:
     client = connect(RedisSettings(url=redis_server.url))
     assert await client.ping()
     await client.aclose()

@@ -40,11 +40,16 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 self.binary,
-                "--bind", self.host,
-                "--port", str(self.port),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.dir),
+                "--bind",
+                self.host,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
                 *extra_args,
             ],
             stdout=subprocess.DEVNULL,
@@ -57,9 +62,9 @@ class RedisServer:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
                         return
-            except OSError:
+            except OSError as e:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+                    raise RuntimeError(f"redis-server exited with {self.process.returncode}") from e
             time.sleep(0.02)  # polling a process we started; bounded by the deadline
         raise RuntimeError(f"redis-server did not answer on {self.host}:{self.port} within 10 s")
 

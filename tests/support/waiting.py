@@ -33,5 +33,7 @@ async def wait_for(
             return value  # type: ignore[return-value]
         last = value  # type: ignore[assignment]
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}; last: {last!r}")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {message}; last: {last!r}"
+            )
         await asyncio.sleep(interval)

@@ -1,0 +1,166 @@
+"""`kubecache doctor`: checks a reader's view of the cache, each failure with what to do."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+
+from kubecache.contract import (
+    SCHEMA_VERSION,
+    CacheHealth,
+    ContractError,
+    Freshness,
+    Keys,
+    health_freshness,
+    redis_time_ms,
+)
+
+#: The commands a spawner runs, with the key each needs (checked for ACL denials).
+READER_COMMANDS = ("TIME", "HGETALL health", "HMGET pods", "LRANGE events", "XREAD feed")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def run_checks(redis: aioredis.Redis, keys: Keys, *, stale_after_ms: int) -> list[Check]:
+    """Every check in order; later checks are skipped when Redis cannot be reached."""
+    checks: list[Check] = []
+    try:
+        await redis.ping()
+    except AuthenticationError as e:
+        return [
+            Check(
+                "redis reachable",
+                False,
+                f"authentication failed: {e}",
+                "check --redis-username and the password (file), and the user's ACL in Redis",
+            )
+        ]
+    except (RedisError, OSError) as e:
+        return [
+            Check(
+                "redis reachable",
+                False,
+                f"{type(e).__name__}: {e}",
+                "check --redis-url (host, port, TLS scheme), that Redis runs, "
+                "and that network policies let this pod reach it",
+            )
+        ]
+    checks.append(Check("redis reachable", True, "PING answered"))
+    checks.append(await _check_permissions(redis, keys))
+    health_check, health = await _check_prefix(redis, keys)
+    checks.append(health_check)
+    if health is not None:
+        checks.append(await _check_fresh(redis, health, stale_after_ms=stale_after_ms))
+    return checks
+
+
+async def _check_permissions(redis: aioredis.Redis, keys: Keys) -> Check:
+    probes = [
+        ("TIME",),
+        ("HGETALL", keys.health),
+        ("HMGET", keys.pods, "-/-"),
+        ("LRANGE", keys.events("-/-"), "0", "0"),
+        ("XREVRANGE", keys.feed, "+", "-", "COUNT", "1"),
+    ]
+    denied = []
+    for probe in probes:
+        try:
+            await redis.execute_command(*probe)
+        except NoPermissionError as e:
+            denied.append(f"{probe[0]} {probe[1] if len(probe) > 1 else ''}: {e}".strip())
+        except ResponseError as e:
+            if "NOPERM" in str(e):
+                denied.append(f"{probe[0]}: {e}")
+    if denied:
+        return Check(
+            "credentials and ACL",
+            False,
+            "denied: " + "; ".join(denied),
+            f"grant the reader user at least: ACL SETUSER <user> ~{keys.prefix}* "
+            "+@read +@stream +@connection +time",
+        )
+    return Check("credentials and ACL", True, "the reads a spawner makes are allowed")
+
+
+async def _check_prefix(redis: aioredis.Redis, keys: Keys) -> tuple[Check, CacheHealth | None]:
+    try:
+        health = CacheHealth.from_redis(await redis.hgetall(keys.health))
+    except ContractError as e:
+        return Check(
+            "prefix present", False, str(e), "another program writes this prefix: choose another"
+        ), None
+    if health is None:
+        others = await _other_prefixes(redis)
+        hint = f"; prefixes found in this Redis: {', '.join(others)}" if others else ""
+        return (
+            Check(
+                "prefix present",
+                False,
+                f"no cache health record at {keys.health}{hint}",
+                "start the cacher, or pass the --key-prefix it writes (KUBECACHE_KEY_PREFIX)",
+            ),
+            None,
+        )
+    if health.schema != SCHEMA_VERSION:
+        return (
+            Check(
+                "prefix present",
+                False,
+                f"schema {health.schema} written, this kubecache reads {SCHEMA_VERSION}",
+                "run the same kubecache version in the cacher and the hub",
+            ),
+            health,
+        )
+    return Check("prefix present", True, f"{keys.prefix} written by {health.leader}"), health
+
+
+async def _other_prefixes(redis: aioredis.Redis, limit: int = 10) -> list[str]:
+    found: list[str] = []
+    async for key in redis.scan_iter(match="*health", count=500):
+        name = key.decode() if isinstance(key, bytes) else key
+        if await redis.type(name) in (b"hash", "hash"):
+            found.append(name.removesuffix("health"))
+        if len(found) >= limit:
+            break
+    return sorted(found)
+
+
+async def _check_fresh(redis: aioredis.Redis, health: CacheHealth, *, stale_after_ms: int) -> Check:
+    now_ms = redis_time_ms(await redis.time())
+    freshness = health_freshness(health, now_ms=now_ms, stale_after_ms=stale_after_ms)
+    age = health.heartbeat_age_ms(now_ms) / 1000
+    if freshness is Freshness.FRESH:
+        return Check("cache fresh", True, f"synced, heartbeat {age:.1f} s ago")
+    if freshness is Freshness.NOT_SYNCED:
+        return Check(
+            "cache fresh",
+            False,
+            f"epoch {health.epoch} is still syncing (heartbeat {age:.1f} s ago)",
+            "wait for the sync; if it never ends, read the cacher's logs",
+        )
+    if health.pods_watch.startswith("failed"):
+        return Check(
+            "cache fresh",
+            False,
+            f"the pods watch cannot recover: {health.pods_watch}",
+            "read the cacher's logs; 403 means its RBAC lacks list/watch on pods",
+        )
+    return Check(
+        "cache fresh",
+        False,
+        f"last heartbeat {age:.1f} s ago (limit {stale_after_ms / 1000:.0f} s) "
+        f"from {health.leader}",
+        "is a cacher running and elected? kubectl logs -l app.kubernetes.io/name=kubecache-cacher",
+    )
