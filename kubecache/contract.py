@@ -22,6 +22,9 @@ key                        type    content
                                    :class:`EventRecord` entries (orjson)
 ``P feed``                 stream  change feed, :class:`FeedEntry` fields,
                                    capped (approximate MAXLEN)
+``P hub-lease:name``       string  identity of the hub replica allowed to run,
+                                   with a TTL (written by ``kubecache hub-standby``,
+                                   not by the cacher)
 =========================  ======  ============================================
 
 Guarantees the writer gives:
@@ -125,6 +128,10 @@ class Keys:
     def events(self, pod_key: str) -> str:
         """The event log key of the pod ``pod_key`` (``namespace/name``)."""
         return self.prefix + "events:" + pod_key
+
+    def hub_lease(self, name: str) -> str:
+        """The lease that decides which of several hub replicas runs (``kubecache hub-standby``)."""
+        return self.prefix + "hub-lease:" + name
 
     @property
     def events_pattern(self) -> str:
