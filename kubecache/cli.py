@@ -4,6 +4,8 @@
     kubecache servers [--user U] [--namespace N]
     kubecache events USER[/SERVER] [-f]     a server's pod events, optionally followed
     kubecache doctor                        what is wrong with this reader's view, and what to do
+    kubecache hub-standby -- jupyterhub -f CONFIG
+                                            run the hub on exactly one of several replicas
 
 Every command takes ``--json``; a failure exits non-zero. Connection options
 default to ``KUBECACHE_*`` environment variables, as in the cacher.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -37,6 +40,7 @@ from kubecache.contract import (
     redis_time_ms,
 )
 from kubecache.doctor import run_checks
+from kubecache.hub_standby import LeaseTiming, RedisLease, default_identity, main_async
 from kubecache.redis_connection import (
     DEFAULT_URL,
     RedisConfigError,
@@ -77,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--namespace")
     events.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     commands.add_parser("doctor", help="check Redis, credentials, prefix and freshness")
+    standby = commands.add_parser(
+        "hub-standby",
+        help="run COMMAND (a hub) only while holding a Redis lease; other replicas stand by",
+    )
+    standby.add_argument("--lease-name", default=_env("HUB_LEASE_NAME", "jupyterhub"))
+    standby.add_argument("--lease-duration", type=float, default=15.0)
+    standby.add_argument("--renew-deadline", type=float, default=10.0)
+    standby.add_argument("--retry-period", type=float, default=2.0)
+    standby.add_argument("--identity", default=_env("HUB_IDENTITY"))
+    standby.add_argument(
+        "--stop-grace", type=float, default=30.0, help="seconds between SIGTERM and SIGKILL"
+    )
+    standby.add_argument("hub_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
     for sub in commands.choices.values():
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser
@@ -223,11 +240,26 @@ async def cmd_doctor(args: argparse.Namespace, redis: aioredis.Redis, keys: Keys
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
 
 
+async def cmd_hub_standby(args: argparse.Namespace, redis: aioredis.Redis, keys: Keys) -> int:
+    command = args.hub_command[1:] if args.hub_command[:1] == ["--"] else args.hub_command
+    timing = LeaseTiming(args.lease_duration, args.renew_deadline, args.retry_period)
+    problem = timing.problem() or (None if command else "give the hub command after --")
+    if problem:
+        print(f"kubecache hub-standby: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    lease = RedisLease(
+        redis, keys.hub_lease(args.lease_name), args.identity or default_identity(), timing
+    )
+    return await main_async(command, lease, stop_grace=args.stop_grace)
+
+
 COMMANDS = {
     "status": cmd_status,
     "servers": cmd_servers,
     "events": cmd_events,
     "doctor": cmd_doctor,
+    "hub-standby": cmd_hub_standby,
 }
 
 

@@ -37,3 +37,14 @@ async def wait_for(
                 f"timed out after {timeout} s waiting for {message}; last: {last!r}"
             )
         await asyncio.sleep(interval)
+
+
+def wait_until(
+    condition: Callable[[], object], *, timeout: float = 10.0, message: str = "condition"
+) -> None:
+    """The synchronous twin of :func:`wait_for`, for tests driving subprocesses."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(0.02)
