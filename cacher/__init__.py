@@ -1,0 +1,7 @@
+"""kubecache cacher: list+watch pods and their events, write compact state to Redis.
+
+Layers, bottom up: :mod:`kubecache.contract` (the Redis contract),
+:mod:`cacher.reduce` (pure: raw API objects -> records), :mod:`cacher.writer`
+(the only code that writes Redis: fenced Lua scripts), and the control loops
+(settings, watches, leader election, health) on top.
+"""
