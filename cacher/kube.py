@@ -1,0 +1,221 @@
+"""The cacher's connection to the Kubernetes API.
+
+Credentials come from a kubeconfig file or the pod's service account, loaded
+by kubernetes_asyncio's config loaders (exec plugins, client certificates,
+token refresh). Requests go through one aiohttp session built from that
+configuration and return raw bytes/JSON: the hot path never builds
+kubernetes_asyncio model objects. Every request has a timeout; watches have
+none overall but a read timeout per chunk (see :mod:`cacher.watcher`).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import orjson
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+
+from cacher.backoff import parse_retry_after
+from cacher.settings import Settings
+
+
+class ApiStatusError(Exception):
+    """The API server answered with a non-2xx status (or the request failed).
+
+    ``status`` is 0 for transport errors (connection refused, reset, timeout).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> ApiStatusError:
+    """An :class:`ApiStatusError` from a response's status, body and headers."""
+    reason, message = "", body[:300].decode(errors="replace")
+    try:
+        parsed = orjson.loads(body)
+        if isinstance(parsed, dict):
+            reason = str(parsed.get("reason") or "")
+            message = str(parsed.get("message") or message)
+    except orjson.JSONDecodeError:
+        pass
+    return ApiStatusError(
+        status,
+        reason or _REASONS.get(status, "Error"),
+        message,
+        retry_after=parse_retry_after(headers.get("Retry-After")),
+    )
+
+
+_REASONS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    410: "Expired",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+
+
+async def load_configuration(settings: Settings) -> k8s_client.Configuration:
+    """kubernetes_asyncio Configuration from the kubeconfig or service account."""
+    configuration = k8s_client.Configuration()
+    if settings.in_cluster:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    else:
+        await k8s_config.load_kube_config(
+            config_file=settings.kubeconfig, client_configuration=configuration
+        )
+    return configuration
+
+
+def api_client(
+    configuration: k8s_client.Configuration, *, request_timeout: float = 30.0
+) -> k8s_client.ApiClient:
+    """A typed kubernetes_asyncio client (for tools; the cacher uses :class:`KubeHttp`)."""
+    api = k8s_client.ApiClient(configuration)
+    api.rest_client.pool_manager._timeout = aiohttp.ClientTimeout(total=request_timeout)
+    return api
+
+
+def _ssl_context(configuration: k8s_client.Configuration) -> ssl.SSLContext | bool:
+    if not str(configuration.host).startswith("https"):
+        return False
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class KubeHttp:
+    """Raw JSON access to the API server over one aiohttp session."""
+
+    def __init__(
+        self, configuration: k8s_client.Configuration, *, request_timeout: float = 30.0
+    ) -> None:
+        self.configuration = configuration
+        self.base = str(configuration.host).rstrip("/")
+        self.request_timeout = request_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=32, ssl=_ssl_context(self.configuration)),
+                read_bufsize=2**21,  # one watch line may hold a 1.5 MiB object
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+            )
+        return self._session
+
+    async def headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "kubecache-cacher"}
+        token = await self.configuration.get_api_key_with_prefix("BearerToken")
+        if token:
+            headers["Authorization"] = token
+        elif self.configuration.username:
+            headers["Authorization"] = self.configuration.get_basic_auth_token()
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One request; the parsed JSON body, or :class:`ApiStatusError`."""
+        headers = await self.headers()
+        data = None
+        if body is not None:
+            data = orjson.dumps(body)
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.session.request(
+                method,
+                self.base + path,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout or self.request_timeout),
+            ) as response:
+                raw = await response.read()
+                if response.status >= 300:
+                    raise status_error(response.status, raw, response.headers)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise ApiStatusError(0, type(e).__name__, str(e) or "request failed") from e
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise ApiStatusError(0, "BadResponse", f"{method} {path}: not JSON: {e}") from e
+        if not isinstance(parsed, dict):
+            raise ApiStatusError(0, "BadResponse", f"{method} {path}: not a JSON object")
+        return parsed
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, *, params: Mapping[str, str], connect_timeout: float | None = None
+    ) -> AsyncIterator[aiohttp.StreamReader]:
+        """Open a watch; yields the body reader once the server said 200."""
+        headers = await self.headers()
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout or self.request_timeout
+        )
+        try:
+            response = await self.session.get(
+                self.base + path, params=params, headers=headers, timeout=timeout
+            )
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise ApiStatusError(0, type(e).__name__, str(e) or "connect failed") from e
+        try:
+            if response.status != 200:
+                try:
+                    raw = await response.read()
+                except (aiohttp.ClientError, TimeoutError):
+                    raw = b""
+                raise status_error(response.status, raw, response.headers)
+            yield response.content
+        finally:
+            response.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+async def connect_kube(settings: Settings) -> KubeHttp:
+    configuration = await load_configuration(settings)
+    return KubeHttp(configuration, request_timeout=settings.request_timeout)
+
+
+__all__ = [
+    "ApiStatusError",
+    "KubeHttp",
+    "api_client",
+    "connect_kube",
+    "load_configuration",
+    "status_error",
+]

@@ -1,0 +1,98 @@
+"""Prometheus metrics of one cacher process (its own registry).
+
+Names start with ``kubecache_cacher_``. Each process (and each test) builds its
+own :class:`CacherMetrics`, so nothing is global.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class CacherMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        p = "kubecache_cacher_"
+        self.events = Counter(
+            p + "watch_events", "Watch events received", ["resource", "type"], registry=r
+        )
+        self.relists = Counter(
+            p + "relists", "Full LISTs by reason", ["resource", "reason"], registry=r
+        )
+        self.watch_restarts = Counter(
+            p + "watch_restarts", "Watch reconnects by reason", ["resource", "reason"], registry=r
+        )
+        self.write_latency = Histogram(
+            p + "write_seconds",
+            "Duration of one Redis write batch",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.lag = Histogram(
+            p + "event_lag_seconds",
+            "From receiving a watch event to its Redis write ack",
+            ["resource"],
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        self.records = Gauge(p + "records", "Pod records the leader holds", registry=r)
+        self.leader = Gauge(p + "leader", "1 while this replica holds the lease", registry=r)
+        self.synced = Gauge(p + "synced", "1 once the initial pod list is in Redis", registry=r)
+        self.redis_errors = Counter(
+            p + "redis_errors", "Failed Redis operations", ["op"], registry=r
+        )
+        self.malformed = Counter(
+            p + "malformed_objects", "Objects skipped as malformed", ["resource"], registry=r
+        )
+        self.api_errors = Counter(
+            p + "api_errors", "Failed API requests by status", ["resource", "status"], registry=r
+        )
+        self.leader_transitions = Counter(
+            p + "leader_transitions", "Leadership gained or lost", ["change"], registry=r
+        )
+        # Recent lags for the health record's lag_ms (p99 of a short window).
+        self._recent_lags: deque[float] = deque(maxlen=2048)
+
+    # Convenience used by the watch loops and the orchestration.
+
+    def observe_lag(self, resource: str, received: float, *, now: float | None = None) -> None:
+        """Record event→Redis lag of an event received at monotonic ``received``."""
+        lag = max(0.0, (time.monotonic() if now is None else now) - received)
+        self.lag.labels(resource).observe(lag)
+        self._recent_lags.append(lag)
+
+    def recent_lag_p99_ms(self) -> int:
+        """p99 of the lags seen since the last call (0 with none), in ms."""
+        if not self._recent_lags:
+            return 0
+        values = sorted(self._recent_lags)
+        self._recent_lags.clear()
+        return int(values[min(len(values) - 1, int(len(values) * 0.99))] * 1000)
+
+    def malformed_object(self, resource: str) -> None:
+        self.malformed.labels(resource).inc()
+
+    def redis_error(self, op: str) -> None:
+        self.redis_errors.labels(op).inc()
+
+    def expose(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Current value of a sample (0 when absent); for tests and health."""
+        got = self.registry.get_sample_value(name, labels or {})
+        return 0.0 if got is None else float(got)
+
+
+__all__ = ["CacherMetrics"]

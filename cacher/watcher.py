@@ -1,0 +1,374 @@
+"""List+watch of one resource (pods or events) over one or more namespaces.
+
+One :class:`ResourceSync` owns one resource: a paginated LIST of every target
+(one target per configured namespace, or one cluster-wide), then one WATCH per
+target from the list's resourceVersion with bookmarks. It hands pages and
+batches of changes to a :class:`WatchSink` (the orchestration, which writes
+Redis) and reports its state ("ok", "retrying <why>", "failed <why>").
+
+Rules (see the cacher issue): resume a closed or stalled watch from the last
+resourceVersion seen, bookmarks included; on 410 relist every target and let
+the sink reconcile (never retry a stale resourceVersion); 429 waits at least
+Retry-After; 5xx and transport errors back off with full jitter; 401/403/404
+keep retrying slowly but report ``failed`` after a few attempts, so the cache
+health says the watch cannot recover. There is no periodic relist.
+
+The loop body (:meth:`ResourceSync.watch_once`, :meth:`ResourceSync.list_pages`)
+is testable alone; :meth:`ResourceSync.run` is a thin shell with an optional
+iteration limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import aiohttp
+
+from cacher.backoff import Backoff, jittered
+from cacher.kube import ApiStatusError, KubeHttp
+from cacher.metrics import CacherMetrics
+from cacher.watch_stream import (
+    Failure,
+    LineSplitter,
+    classify_status,
+    error_event_status,
+    parse_line,
+)
+
+log = logging.getLogger(__name__)
+
+Resource = Literal["pods", "events"]
+PAGE_SIZE = 500
+#: Consecutive denied/client errors before the state becomes "failed".
+FAIL_AFTER = 3
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    """One list+watch endpoint: a resource in a namespace (None: all)."""
+
+    resource: Resource
+    namespace: str | None = None
+    label_selector: str = ""
+    field_selector: str = ""
+
+    @property
+    def path(self) -> str:
+        if self.namespace:
+            return f"/api/v1/namespaces/{self.namespace}/{self.resource}"
+        return f"/api/v1/{self.resource}"
+
+    def params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.label_selector:
+            params["labelSelector"] = self.label_selector
+        if self.field_selector:
+            params["fieldSelector"] = self.field_selector
+        return params
+
+    def __str__(self) -> str:
+        return f"{self.resource} in {self.namespace or 'all namespaces'}"
+
+
+def targets_for(
+    resource: Resource, namespaces: tuple[str, ...], *, label_selector: str = ""
+) -> list[WatchTarget]:
+    """One target per namespace, or one cluster-wide target for all."""
+    field_selector = "involvedObject.kind=Pod" if resource == "events" else ""
+    label = label_selector if resource == "pods" else ""
+    return [
+        WatchTarget(resource, namespace, label, field_selector)
+        for namespace in (namespaces or (None,))
+    ]
+
+
+class WatchSink(Protocol):
+    """Where a :class:`ResourceSync` delivers (implemented by the app)."""
+
+    async def listed(
+        self, resource: Resource, pages: AsyncIterator[list[dict[str, Any]]], reason: str
+    ) -> None:
+        """A full (re)list: consume every page; ``reason`` is initial or expired."""
+
+    async def changed(
+        self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
+    ) -> None:
+        """ADDED/MODIFIED/DELETED objects received at monotonic ``received``."""
+
+    async def state(self, resource: Resource, state: str) -> None:
+        """The watch state changed: "ok", "retrying <why>" or "failed <why>"."""
+
+
+class RelistNeeded(Exception):
+    """A target's resourceVersion expired (410): every target is relisted."""
+
+
+@dataclass
+class WatchOutcome:
+    """How one watch connection ended."""
+
+    reason: str  # closed | stalled | expired | throttled | server-error | connection | denied ...
+    events: int = 0
+    failure: Failure | None = None
+    message: str = ""
+    retry_after: float | None = None
+
+
+@dataclass
+class TargetState:
+    target: WatchTarget
+    resource_version: str | None = None
+    backoff: Backoff = field(default_factory=Backoff)
+    failures: int = 0
+
+
+class ResourceSync:
+    def __init__(
+        self,
+        http: KubeHttp,
+        targets: list[WatchTarget],
+        sink: WatchSink,
+        *,
+        metrics: CacherMetrics | None = None,
+        watch_timeout: float = 300.0,
+        stall_timeout: float = 120.0,
+        page_size: int = PAGE_SIZE,
+        backoff_factory: Callable[[], Backoff] = Backoff,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        if not targets or len({t.resource for t in targets}) != 1:
+            raise ValueError("a ResourceSync needs targets of exactly one resource")
+        self.http = http
+        self.resource: Resource = targets[0].resource
+        self.states = [TargetState(t, backoff=backoff_factory()) for t in targets]
+        self.sink = sink
+        self.metrics = metrics or CacherMetrics()
+        self.watch_timeout = watch_timeout
+        self.stall_timeout = stall_timeout
+        self.page_size = page_size
+        self.sleep = sleep
+        self.list_backoff = backoff_factory()
+        self.reported_state = ""
+        self.synced = asyncio.Event()
+
+    # ------------------------------------------------------------------
+    # State reporting
+
+    async def report(self, state: str) -> None:
+        if state != self.reported_state:
+            self.reported_state = state
+            if state == "ok":
+                log.info("watch of %s is healthy", self.resource)
+            else:
+                log.warning("watch of %s: %s", self.resource, state)
+            await self.sink.state(self.resource, state)
+
+    # ------------------------------------------------------------------
+    # LIST
+
+    async def list_target(self, state: TargetState) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages of one target (limit + continue); sets its resourceVersion."""
+        target = state.target
+        continue_token = ""
+        while True:
+            params = {**target.params(), "limit": str(self.page_size)}
+            if continue_token:
+                params["continue"] = continue_token
+            page = await self.http.request("GET", target.path, params=params)
+            metadata = page.get("metadata") or {}
+            items = page.get("items") or []
+            if not continue_token:
+                state.resource_version = str(metadata.get("resourceVersion") or "") or None
+            yield [item for item in items if isinstance(item, dict)]
+            continue_token = str(metadata.get("continue") or "")
+            if not continue_token:
+                return
+
+    async def list_pages(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages of every target in turn."""
+        for state in self.states:
+            async for page in self.list_target(state):
+                yield page
+
+    async def relist(self, reason: str) -> None:
+        """LIST every target into the sink, retrying with back-off until it works."""
+        while True:
+            self.metrics.relists.labels(self.resource, reason).inc()
+            log.info("listing %s (%s)", self.resource, reason)
+            try:
+                await self.sink.listed(self.resource, self.list_pages(), reason)
+            except ApiStatusError as e:
+                failure = classify_status(e.status)
+                self.metrics.api_errors.labels(self.resource, str(e.status)).inc()
+                if failure is Failure.EXPIRED:
+                    reason = "expired"  # the continue token expired: start over
+                    continue
+                attempts = self.list_backoff.attempts + 1
+                verdict = "failed" if self._hopeless(failure, attempts) else "retrying"
+                await self.report(f"{verdict} list: {e}")
+                await self.sleep(self.list_backoff.next_delay(e.retry_after))
+                continue
+            self.list_backoff.reset()
+            return
+
+    @staticmethod
+    def _hopeless(failure: Failure, attempts: int) -> bool:
+        return failure in (Failure.DENIED, Failure.CLIENT) and attempts >= FAIL_AFTER
+
+    # ------------------------------------------------------------------
+    # WATCH
+
+    def watch_params(self, state: TargetState) -> dict[str, str]:
+        params = {
+            **state.target.params(),
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(int(jittered(self.watch_timeout))),
+        }
+        if state.resource_version:
+            params["resourceVersion"] = state.resource_version
+        return params
+
+    async def watch_once(self, state: TargetState) -> WatchOutcome:
+        """One watch connection until it ends; changes go to the sink."""
+        target = state.target
+        try:
+            async with self.http.stream(target.path, params=self.watch_params(state)) as body:
+                state.backoff.reset()
+                state.failures = 0
+                await self.report("ok")
+                return await self._consume(state, body)
+        except ApiStatusError as e:
+            self.metrics.api_errors.labels(self.resource, str(e.status)).inc()
+            return WatchOutcome(
+                classify_status(e.status).value,
+                failure=classify_status(e.status),
+                message=str(e),
+                retry_after=e.retry_after,
+            )
+        except (aiohttp.ClientError, ConnectionError) as e:
+            return WatchOutcome(
+                Failure.TRANSPORT.value, failure=Failure.TRANSPORT, message=str(e) or repr(e)
+            )
+
+    async def _consume(self, state: TargetState, body: aiohttp.StreamReader) -> WatchOutcome:
+        splitter = LineSplitter()
+        count = 0
+        while True:
+            try:
+                async with asyncio.timeout(self.stall_timeout):
+                    chunk = await body.readany()
+            except TimeoutError:
+                return WatchOutcome("stalled", count, message=f"no data for {self.stall_timeout} s")
+            if not chunk:
+                return WatchOutcome("closed", count)
+            received = time.monotonic()
+            changes: list[tuple[str, dict[str, Any]]] = []
+            outcome: WatchOutcome | None = None
+            for line in splitter.feed(chunk):
+                event = parse_line(line)
+                if event is None:
+                    self.metrics.malformed_object(self.resource)
+                    log.warning("skipping a malformed %s watch line: %.200r", self.resource, line)
+                    continue
+                if event.type == "ERROR":
+                    code, message = error_event_status(event.object)
+                    failure = classify_status(code)
+                    outcome = WatchOutcome(failure.value, count, failure, message)
+                    break
+                rv = event.resource_version
+                if rv:
+                    state.resource_version = rv
+                if event.type == "BOOKMARK":
+                    continue
+                count += 1
+                self.metrics.events.labels(self.resource, event.type).inc()
+                changes.append((event.type, event.object))
+            if changes:
+                await self.sink.changed(self.resource, changes, received)
+            if outcome is not None:
+                return outcome
+
+    async def after_watch(self, state: TargetState, outcome: WatchOutcome) -> None:
+        """Count the restart, report state, wait as the failure asks.
+
+        Raises :class:`RelistNeeded` on 410.
+        """
+        self.metrics.watch_restarts.labels(self.resource, outcome.reason).inc()
+        if outcome.failure is Failure.EXPIRED:
+            log.info("watch of %s expired (%s): relisting", state.target, outcome.message)
+            raise RelistNeeded(outcome.message)
+        if outcome.failure is None:
+            log.debug(
+                "watch of %s ended (%s) after %d events",
+                state.target,
+                outcome.reason,
+                outcome.events,
+            )
+            return  # normal end or stall: reconnect at once from the last rv
+        state.failures += 1
+        verdict = "failed" if self._hopeless(outcome.failure, state.failures) else "retrying"
+        await self.report(f"{verdict} {outcome.reason}: {outcome.message}"[:300])
+        delay = state.backoff.next_delay(outcome.retry_after)
+        log.warning("watch of %s: %s; retrying in %.1f s", state.target, outcome.message, delay)
+        await self.sleep(delay)
+
+    async def watch_target(self, state: TargetState, iterations: int | None) -> None:
+        done = 0
+        while iterations is None or done < iterations:
+            outcome = await self.watch_once(state)
+            done += 1
+            await self.after_watch(state, outcome)
+
+    # ------------------------------------------------------------------
+    # The shell
+
+    async def run(self, *, iterations: int | None = None) -> None:
+        """List, then watch every target; relist on 410. ``iterations`` bounds
+        the watch connections per target and per listing (tests)."""
+        reason = "initial"
+        while True:
+            await self.relist(reason)
+            self.synced.set()
+            await self.report("ok")
+            expired = False
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for state in self.states:
+                        group.create_task(self.watch_target(state, iterations))
+            except* RelistNeeded:
+                expired = True
+            if not expired:
+                return
+            reason = "expired"
+            if iterations is not None:
+                iterations -= 1
+                if iterations <= 0:
+                    return
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` and wait until it ended (its exceptions are dropped)."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.result()  # retrieve it so asyncio does not log "never retrieved"
+
+
+__all__ = [
+    "ResourceSync",
+    "WatchOutcome",
+    "WatchSink",
+    "WatchTarget",
+    "cancel_and_wait",
+    "targets_for",
+]
