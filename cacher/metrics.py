@@ -61,6 +61,16 @@ class CacherMetrics:
         self.leader_transitions = Counter(
             p + "leader_transitions", "Leadership gained or lost", ["change"], registry=r
         )
+        self.writes = Counter(p + "writes", "Redis writes by kind", ["kind"], registry=r)
+        self.stale_writes = Counter(
+            p + "stale_writes", "Writes skipped: Redis held newer data", ["kind"], registry=r
+        )
+        self.fenced_writes = Counter(
+            p + "fenced_writes", "Writes refused: another epoch or lost cache", registry=r
+        )
+        self.dropped_events = Counter(
+            p + "dropped_events", "Events that never reached Redis", ["reason"], registry=r
+        )
         # Recent lags for the health record's lag_ms (p99 of a short window).
         self._recent_lags: deque[float] = deque(maxlen=2048)
 
@@ -80,8 +90,25 @@ class CacherMetrics:
         self._recent_lags.clear()
         return int(values[min(len(values) - 1, int(len(values) * 0.99))] * 1000)
 
+    # The writer's WriterMetrics protocol (cacher.write_metrics).
+
+    def records_written(self, kind: str, n: int) -> None:
+        self.writes.labels(kind).inc(n)
+
+    def writes_stale(self, kind: str, n: int) -> None:
+        self.stale_writes.labels(kind).inc(n)
+
+    def writes_fenced(self) -> None:
+        self.fenced_writes.inc()
+
     def malformed_object(self, resource: str) -> None:
         self.malformed.labels(resource).inc()
+
+    def events_dropped(self, reason: str, n: int) -> None:
+        self.dropped_events.labels(reason).inc(n)
+
+    def write_seconds(self, kind: str, seconds: float) -> None:
+        self.write_latency.labels(kind).observe(seconds)
 
     def redis_error(self, op: str) -> None:
         self.redis_errors.labels(op).inc()

@@ -91,10 +91,8 @@ def targets_for(
 class WatchSink(Protocol):
     """Where a :class:`ResourceSync` delivers (implemented by the app)."""
 
-    async def listed(
-        self, resource: Resource, pages: AsyncIterator[list[dict[str, Any]]], reason: str
-    ) -> None:
-        """A full (re)list: consume every page; ``reason`` is initial or expired."""
+    async def listed(self, resource: Resource, pages: Listing, reason: str) -> None:
+        """A full (re)list: consume every page; ``reason`` is initial, expired..."""
 
     async def changed(
         self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
@@ -103,6 +101,35 @@ class WatchSink(Protocol):
 
     async def state(self, resource: Resource, state: str) -> None:
         """The watch state changed: "ok", "retrying <why>" or "failed <why>"."""
+
+
+class Listing:
+    """The pages of a full list, in turn for every target.
+
+    After the last page, :attr:`resource_version` is the list's
+    resourceVersion (the lowest of the targets', so nothing newer than it is
+    missing from the list).
+    """
+
+    def __init__(self, sync: ResourceSync) -> None:
+        self.sync = sync
+        self._pages = self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[list[dict[str, Any]]]:
+        for state in self.sync.states:
+            async for page in self.sync.list_target(state):
+                yield page
+
+    def __aiter__(self) -> Listing:
+        return self
+
+    async def __anext__(self) -> list[dict[str, Any]]:
+        return await self._pages.__anext__()
+
+    @property
+    def resource_version(self) -> str:
+        versions = [int(s.resource_version or 0) for s in self.sync.states]
+        return str(min(versions, default=0))
 
 
 class RelistNeeded(Exception):
@@ -190,11 +217,9 @@ class ResourceSync:
             if not continue_token:
                 return
 
-    async def list_pages(self) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages of every target in turn."""
-        for state in self.states:
-            async for page in self.list_target(state):
-                yield page
+    def list_pages(self) -> Listing:
+        """Pages of every target in turn (see :class:`Listing`)."""
+        return Listing(self)
 
     async def relist(self, reason: str) -> None:
         """LIST every target into the sink, retrying with back-off until it works."""
