@@ -1,0 +1,1 @@
+"""kubesim: a local Kubernetes API emulator (HTTP API server, store, simulated kubelet)."""

@@ -1,0 +1,207 @@
+"""The resources kubesim serves: names, kinds, scope, verbs, and the defaults the API server fills.
+
+Pure: a registry (``RESOURCES``) keyed by the plural lowercase name and the defaulting that
+kube-apiserver's registry strategies and admission apply on create. No I/O.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "RESOURCES",
+    "ResourceInfo",
+    "apply_create_defaults",
+    "by_group_version",
+]
+
+_ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """One API resource as discovery describes it."""
+
+    plural: str
+    singular: str
+    kind: str
+    group: str = ""
+    version: str = "v1"
+    namespaced: bool = True
+    has_status: bool = False  # a /status subresource; main-resource writes keep the old status
+    short_names: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = _ALL_VERBS
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+
+RESOURCES: dict[str, ResourceInfo] = {
+    info.plural: info
+    for info in (
+        ResourceInfo("pods", "pod", "Pod", has_status=True, short_names=("po",)),
+        ResourceInfo("events", "event", "Event", short_names=("ev",)),
+        ResourceInfo(
+            "persistentvolumeclaims",
+            "persistentvolumeclaim",
+            "PersistentVolumeClaim",
+            has_status=True,
+            short_names=("pvc",),
+        ),
+        ResourceInfo("services", "service", "Service", has_status=True, short_names=("svc",)),
+        ResourceInfo("secrets", "secret", "Secret"),
+        ResourceInfo("configmaps", "configmap", "ConfigMap", short_names=("cm",)),
+        ResourceInfo("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",)),
+        ResourceInfo(
+            "namespaces",
+            "namespace",
+            "Namespace",
+            namespaced=False,
+            has_status=True,
+            short_names=("ns",),
+            verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+        ),
+        ResourceInfo(
+            "nodes", "node", "Node", namespaced=False, has_status=True, short_names=("no",)
+        ),
+        ResourceInfo("leases", "lease", "Lease", group="coordination.k8s.io"),
+    )
+}
+
+
+def by_group_version(group: str, version: str) -> list[ResourceInfo]:
+    """The resources served under one group/version, in registry order."""
+    return [r for r in RESOURCES.values() if r.group == group and r.version == version]
+
+
+# --- defaulting --------------------------------------------------------------------------------
+
+_GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's SimpleNameGenerator alphabet
+
+
+def generated_name(prefix: str) -> str:
+    """``generateName`` + 5 random characters, as the API server's name generator does."""
+    return prefix + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+
+
+def _default_container(container: dict[str, Any]) -> None:
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    container.setdefault("resources", {})
+    image = str(container.get("image", ""))
+    tag = image.rsplit("/", 1)[-1]
+    latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
+    container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    for port in container.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+
+
+def _qos_class(spec: dict[str, Any]) -> str:
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+    requests_any = False
+    guaranteed = bool(containers)
+    for container in containers:
+        resources = container.get("resources") or {}
+        limits = resources.get("limits") or {}
+        requests = resources.get("requests") or limits
+        if requests or limits:
+            requests_any = True
+        if not ("cpu" in limits and "memory" in limits and requests == limits):
+            guaranteed = False
+    if guaranteed:
+        return "Guaranteed"
+    return "Burstable" if requests_any else "BestEffort"
+
+
+def _default_pod(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    spec.setdefault("priority", 0)
+    # The ServiceAccount admission plugin.
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    for key in ("containers", "initContainers"):
+        for container in spec.get(key) or []:
+            if isinstance(container, dict):
+                _default_container(container)
+    # Users cannot set the status of a new pod.
+    obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+
+
+def _cluster_ip() -> str:
+    return f"10.96.{secrets.randbelow(254) + 1}.{secrets.randbelow(254) + 1}"
+
+
+def _default_service(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if spec.get("clusterIP") != "None":
+        spec.setdefault("clusterIP", _cluster_ip())
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    spec.setdefault("internalTrafficPolicy", "Cluster")
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+    obj["status"] = {"loadBalancer": {}}
+
+
+def _default_secret(obj: dict[str, Any]) -> None:
+    import base64
+
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict):
+        data = obj.setdefault("data", {}) or {}
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+
+
+def _default_pvc(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    obj["status"] = {"phase": "Pending"}
+
+
+def _default_namespace(obj: dict[str, Any]) -> None:
+    name = obj["metadata"]["name"]
+    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    obj["status"] = {"phase": "Active"}
+
+
+_DEFAULTERS = {
+    "pods": _default_pod,
+    "services": _default_service,
+    "secrets": _default_secret,
+    "persistentvolumeclaims": _default_pvc,
+    "namespaces": _default_namespace,
+}
+
+
+def apply_create_defaults(resource: str, obj: dict[str, Any]) -> None:
+    """Fill in place what the server defaults on create (kind/apiVersion, spec/status defaults)."""
+    info = RESOURCES[resource]
+    obj["kind"] = info.kind
+    obj["apiVersion"] = info.api_version
+    defaulter = _DEFAULTERS.get(resource)
+    if defaulter is not None:
+        defaulter(obj)

@@ -1,0 +1,645 @@
+"""The object store: every object, one global resourceVersion, bounded per-resource history.
+
+Like etcd behind kube-apiserver: each committed change gets the next revision (the global
+``resource_version``); each resource keeps a bounded history of its changes so watches can
+resume and paginated lists can read a consistent snapshot, until the history is compacted
+(then 410 Expired). The API server's write semantics that are not HTTP-specific live here
+too: create defaults, optimistic concurrency on replace, status subresource rules,
+graceful deletion, finalizers, namespace termination and ownerReference garbage collection.
+
+Objects are stored as a dict plus their orjson bytes: readers get deep copies via
+``orjson.loads`` and LIST/watch send the stored bytes without re-serialising.
+Single-threaded by design: call it from the event loop thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import orjson
+
+from kubesim import errors
+from kubesim.resources import RESOURCES, apply_create_defaults, generated_name
+
+__all__ = ["Change", "ObjectStore", "format_time"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace or "", name)
+Listener = Callable[[str, str, dict[str, Any]], None]
+ChangeListener = Callable[["Change"], None]
+Item = tuple[Key, dict[str, Any], bytes]
+_List = list  # the builtin, since ObjectStore.list shadows it in the class body
+
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+FIRST_RESOURCE_VERSION = 100  # clients treat "0" specially; start well clear of it
+
+
+def format_time(moment: datetime | None = None) -> str:
+    """RFC 3339 in UTC with second precision, as metav1.Time serialises."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class Change:
+    """One committed change. ``obj``/``prev`` are the store's own dicts: never mutate them."""
+
+    type: str  # ADDED | MODIFIED | DELETED
+    resource: str
+    key: Key
+    rv: int
+    obj: dict[str, Any]
+    raw: bytes
+    prev: dict[str, Any] | None
+    prev_raw: bytes | None
+
+
+@dataclass(slots=True)
+class _Stored:
+    obj: dict[str, Any]
+    raw: bytes
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+        obj["metadata"] = meta
+    return meta
+
+
+def _owner_uids(obj: dict[str, Any]) -> set[str]:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return {str(ref["uid"]) for ref in refs if isinstance(ref, dict) and ref.get("uid")}
+
+
+_validation_module: ModuleType | bool | None = False
+
+
+def _validation() -> ModuleType | None:
+    """kubesim.validation, once it exists (it is written in parallel)."""
+    global _validation_module
+    if _validation_module is False:
+        try:
+            _validation_module = importlib.import_module("kubesim.validation")
+        except ImportError:
+            _validation_module = None
+    return _validation_module  # type: ignore[return-value]
+
+
+class ObjectStore:
+    """All objects, one global monotonically increasing resourceVersion (like the etcd
+    revision), bounded history."""
+
+    def __init__(self, *, history: int = 10_000, event_history: int = 1_000) -> None:
+        self._objects: dict[str, dict[Key, _Stored]] = {r: {} for r in RESOURCES}
+        self._sorted_keys: dict[str, _List[Key] | None] = {r: None for r in RESOURCES}
+        self._history: dict[str, deque[Change]] = {
+            r: deque(maxlen=event_history if r == "events" else history) for r in RESOURCES
+        }
+        # Changes with rv > horizon are all retained; older resourceVersions are 410.
+        self._horizon: dict[str, int] = dict.fromkeys(RESOURCES, 0)
+        self._rv = FIRST_RESOURCE_VERSION
+        self._dependents: dict[str, set[tuple[str, Key]]] = {}
+        self._namespace_counts: dict[str, int] = {}  # objects per namespace
+        self._listeners: _List[Listener] = []
+        self._change_listeners: _List[ChangeListener] = []
+        self._pending: deque[Change] = deque()
+        self._notifying = False
+        # Set when a kubelet is attached: scheduled pods then terminate gracefully.
+        self.graceful_pods = False
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> int:
+        return self._rv
+
+    def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        stored = self._objects[resource].get((namespace or "", name))
+        return None if stored is None else orjson.loads(stored.raw)
+
+    def list(self, resource: str, namespace: str | None = None) -> _List[dict[str, Any]]:
+        return [orjson.loads(raw) for _, _, raw in self.items(resource, namespace)]
+
+    def items(self, resource: str, namespace: str | None = None) -> _List[Item]:
+        """Current (key, obj, raw) sorted by key; obj is the store's own dict (read-only)."""
+        objects = self._objects[resource]
+        keys = self._keys(resource)
+        if namespace:
+            keys = [k for k in keys if k[0] == namespace]
+        return [(k, objects[k].obj, objects[k].raw) for k in keys]
+
+    def snapshot(self, resource: str, namespace: str | None, rv: int) -> _List[Item]:
+        """The objects as they were at revision ``rv`` (sorted by key); 410 past the history."""
+        if rv >= self._rv:
+            return self.items(resource, namespace)
+        if rv < self._horizon[resource]:
+            raise errors.expired(errors.CONTINUE_EXPIRED_MESSAGE)
+        state: dict[Key, tuple[dict[str, Any], bytes]] = {
+            k: (s.obj, s.raw) for k, s in self._objects[resource].items()
+        }
+        for change in reversed(self._history[resource]):
+            if change.rv <= rv:
+                break
+            if change.prev is None or change.prev_raw is None:
+                state.pop(change.key, None)
+            else:
+                state[change.key] = (change.prev, change.prev_raw)
+        keys = sorted(k for k in state if not namespace or k[0] == namespace)
+        return [(k, state[k][0], state[k][1]) for k in keys]
+
+    def changes_since(self, resource: str, rv: int) -> _List[Change]:
+        """Every change of ``resource`` after ``rv``; 410 Expired when not all are retained."""
+        horizon = self._horizon[resource]
+        if rv < horizon:
+            raise errors.expired(f"too old resource version: {rv} ({horizon + 1})")
+        found: _List[Change] = []
+        for change in reversed(self._history[resource]):
+            if change.rv <= rv:
+                break
+            found.append(change)
+        found.reverse()
+        return found
+
+    def horizon(self, resource: str) -> int:
+        return self._horizon[resource]
+
+    def _keys(self, resource: str) -> _List[Key]:
+        keys = self._sorted_keys[resource]
+        if keys is None:
+            keys = sorted(self._objects[resource])
+            self._sorted_keys[resource] = keys
+        return keys
+
+    # --- listeners -------------------------------------------------------------------------
+
+    def add_listener(self, fn: Listener) -> None:
+        """fn(event_type, resource, obj copy) after each committed change, in order."""
+        self._listeners.append(fn)
+
+    def add_change_listener(self, fn: ChangeListener) -> None:
+        """fn(Change) with the store's own objects and bytes (the watch fan-out)."""
+        self._change_listeners.append(fn)
+
+    def remove_change_listener(self, fn: ChangeListener) -> None:
+        self._change_listeners.remove(fn)
+
+    def _notify(self, change: Change) -> None:
+        # Listeners may write to the store; their changes are delivered after this one.
+        self._pending.append(change)
+        if self._notifying:
+            return
+        self._notifying = True
+        try:
+            while self._pending:
+                current = self._pending.popleft()
+                for change_listener in list(self._change_listeners):
+                    try:
+                        change_listener(current)
+                    except Exception:
+                        log.exception("watch listener failed on %s", current.key)
+                for listener in list(self._listeners):
+                    try:
+                        listener(current.type, current.resource, orjson.loads(current.raw))
+                    except Exception:
+                        log.exception(
+                            "store listener failed on %s %s/%s", current.type, *current.key
+                        )
+        finally:
+            self._notifying = False
+
+    # --- committing ------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        event_type: str,
+        resource: str,
+        key: Key,
+        obj: dict[str, Any] | None,
+        prev: _Stored | None,
+    ) -> Change:
+        self._rv += 1
+        if obj is None:  # DELETED: the final state with a new resourceVersion
+            assert prev is not None
+            obj = orjson.loads(prev.raw)
+        _meta(obj)["resourceVersion"] = str(self._rv)
+        raw = orjson.dumps(obj)
+        objects = self._objects[resource]
+        if event_type == "DELETED":
+            del objects[key]
+            self._sorted_keys[resource] = None
+            if key[0]:
+                self._namespace_counts[key[0]] -= 1
+        else:
+            if key not in objects:
+                self._sorted_keys[resource] = None
+                if key[0]:
+                    self._namespace_counts[key[0]] = self._namespace_counts.get(key[0], 0) + 1
+            objects[key] = _Stored(obj, raw)
+        self._index_owners(resource, key, prev.obj if prev else None, obj, event_type)
+        change = Change(
+            event_type,
+            resource,
+            key,
+            self._rv,
+            obj,
+            raw,
+            prev.obj if prev else None,
+            prev.raw if prev else None,
+        )
+        history = self._history[resource]
+        if history.maxlen is not None and len(history) == history.maxlen:
+            self._horizon[resource] = history[0].rv
+        history.append(change)
+        self._notify(change)
+        return change
+
+    def _index_owners(
+        self,
+        resource: str,
+        key: Key,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        event_type: str,
+    ) -> None:
+        old_uids = _owner_uids(old) if old else set()
+        new_uids = set() if event_type == "DELETED" else _owner_uids(new)
+        for uid in old_uids - new_uids:
+            deps = self._dependents.get(uid)
+            if deps is not None:
+                deps.discard((resource, key))
+                if not deps:
+                    del self._dependents[uid]
+        for uid in new_uids - old_uids:
+            self._dependents.setdefault(uid, set()).add((resource, key))
+
+    def compact(self) -> None:
+        """Forget all history: every older resourceVersion becomes 410 (etcd compaction)."""
+        for resource, history in self._history.items():
+            history.clear()
+            self._horizon[resource] = self._rv
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def _check_namespace(self, resource: str, namespace: str | None) -> str:
+        if not RESOURCES[resource].namespaced:
+            return ""
+        if not namespace:
+            raise errors.bad_request("the server could not find the requested resource")
+        stored = self._objects["namespaces"].get(("", namespace))
+        if stored is None:
+            raise errors.not_found("namespaces", namespace)
+        return namespace
+
+    def create(self, resource: str, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create; fills uid, resourceVersion, creationTimestamp, generateName; validates."""
+        info = RESOURCES[resource]
+        obj = orjson.loads(orjson.dumps(obj))
+        meta = _meta(obj)
+        ns = self._check_namespace(resource, namespace or meta.get("namespace"))
+        if ns:
+            terminating = self._objects["namespaces"][("", ns)].obj
+            if terminating.get("status", {}).get("phase") == "Terminating":
+                raise errors.ApiError(
+                    403,
+                    "Forbidden",
+                    f'{resource} "{meta.get("name") or meta.get("generateName", "")}" is '
+                    f"forbidden: unable to create new content in namespace {ns} because it is "
+                    "being terminated",
+                    details={"name": meta.get("name", ""), "kind": resource},
+                )
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = generated_name(str(meta["generateName"]))
+        if not meta.get("name"):
+            raise errors.invalid(
+                info.kind,
+                "",
+                [
+                    {
+                        "reason": "FieldValueRequired",
+                        "message": "Required value: name or generateName is required",
+                        "field": "metadata.name",
+                    }
+                ],
+                group=info.group,
+            )
+        for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(field, None)
+        apply_create_defaults(resource, obj)
+        validation = _validation()
+        if validation is not None:
+            validation.validate_create(resource, obj)
+        key = (ns, str(meta["name"]))
+        if key in self._objects[resource]:
+            raise errors.already_exists(resource, key[1], group=info.group)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = format_time()
+        return orjson.loads(self._commit("ADDED", resource, key, obj, None).raw)
+
+    def mutate(
+        self, resource: str, namespace: str | None, name: str, fn: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """fn mutates a copy; the store bumps resourceVersion and records MODIFIED.
+
+        404 when absent. A change that leaves the object as it was writes nothing (as
+        kube-apiserver skips no-op updates). Anything fn raises aborts the write.
+        """
+        key = (namespace or "", name) if RESOURCES[resource].namespaced else ("", name)
+        prev = self._objects[resource].get(key)
+        if prev is None:
+            raise errors.not_found(resource, name, group=RESOURCES[resource].group)
+        obj = orjson.loads(prev.raw)
+        fn(obj)
+        meta = _meta(obj)
+        meta["resourceVersion"] = prev.obj["metadata"]["resourceVersion"]
+        if obj == prev.obj:
+            return obj
+        change = self._commit("MODIFIED", resource, key, obj, prev)
+        if (
+            meta.get("deletionTimestamp")
+            and prev.obj["metadata"].get("finalizers")
+            and not meta.get("finalizers")
+            and (resource != "pods" or not self._awaits_kubelet(change.obj))
+        ):
+            self.remove(resource, namespace, name)
+        return orjson.loads(change.raw)
+
+    def replace(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        new: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """An update (PUT) as the API server applies it.
+
+        Conflict when ``metadata.resourceVersion`` is set and stale; ``subresource="status"``
+        changes only status; main-resource writes keep status for resources with a status
+        subresource; uid/creationTimestamp/deletion fields stay the server's.
+        """
+        info = RESOURCES[resource]
+        meta_new = new.get("metadata") or {}
+        if meta_new.get("name") not in (None, name):
+            raise errors.bad_request(
+                f"the name of the object ({meta_new.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+
+        def apply(obj: dict[str, Any]) -> None:
+            old = orjson.loads(orjson.dumps(obj))
+            meta = obj["metadata"]
+            wanted_rv = meta_new.get("resourceVersion")
+            if wanted_rv not in (None, "") and str(wanted_rv) != meta["resourceVersion"]:
+                raise errors.conflict(resource, name, group=info.group)
+            if subresource == "status":
+                obj["status"] = orjson.loads(orjson.dumps(new.get("status") or {}))
+            else:
+                updated = orjson.loads(orjson.dumps(new))
+                kept_meta = {
+                    k: meta[k]
+                    for k in (
+                        "uid",
+                        "creationTimestamp",
+                        "namespace",
+                        "name",
+                        "deletionTimestamp",
+                        "deletionGracePeriodSeconds",
+                        "generation",
+                    )
+                    if k in meta
+                }
+                updated_meta = _meta(updated)
+                updated_meta.pop("deletionTimestamp", None)
+                updated_meta.pop("deletionGracePeriodSeconds", None)
+                updated_meta.update(kept_meta)
+                if info.has_status:
+                    if "status" in obj:
+                        updated["status"] = obj["status"]
+                    else:
+                        updated.pop("status", None)
+                updated["kind"] = info.kind
+                updated["apiVersion"] = info.api_version
+                if "generation" in meta and updated.get("spec") != obj.get("spec"):
+                    updated_meta["generation"] = int(meta["generation"]) + 1
+                obj.clear()
+                obj.update(updated)
+            validation = _validation()
+            if validation is not None:
+                validation.validate_update(resource, old, obj, subresource=subresource or "")
+
+        return self.mutate(resource, namespace, name, apply)
+
+    # --- deletion --------------------------------------------------------------------------
+
+    def _awaits_kubelet(self, pod: dict[str, Any]) -> bool:
+        return (
+            self.graceful_pods
+            and bool(pod.get("spec", {}).get("nodeName"))
+            and pod.get("status", {}).get("phase") not in TERMINAL_PHASES
+        )
+
+    def delete(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        *,
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, Any] | None = None,
+        propagation_policy: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """A DELETE as the API server applies it: (object, removed_now).
+
+        Scheduled pods with a kubelet attached and a grace period > 0 only get
+        deletionTimestamp/deletionGracePeriodSeconds (the kubelet removes them); objects with
+        finalizers wait for them; namespaces terminate and remove their contents first.
+        """
+        info = RESOURCES[resource]
+        key = (namespace or "", name) if info.namespaced else ("", name)
+        stored = self._objects[resource].get(key)
+        if stored is None:
+            raise errors.not_found(resource, name, group=info.group)
+        meta = stored.obj["metadata"]
+        for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            wanted = (preconditions or {}).get(field)
+            if wanted not in (None, "") and str(wanted) != str(meta.get(field)):
+                raise errors.conflict(
+                    resource,
+                    name,
+                    f"Precondition failed: {label} in precondition: {wanted}, "
+                    f"{label} in object meta: {meta.get(field)}",
+                    group=info.group,
+                )
+        if resource == "namespaces":
+            return self._terminate_namespace(name), False
+        if propagation_policy == "Orphan":
+            self._orphan_dependents(str(meta["uid"]))
+        now = datetime.now(UTC)
+        if resource == "pods" and self._awaits_kubelet(stored.obj):
+            spec_grace = stored.obj.get("spec", {}).get("terminationGracePeriodSeconds")
+            grace = grace_period_seconds if grace_period_seconds is not None else spec_grace
+            grace = 30 if grace is None else max(int(grace), 0)
+            current = meta.get("deletionGracePeriodSeconds")
+            if grace > 0 and (current is None or grace < int(current)):
+
+                def terminate(obj: dict[str, Any]) -> None:
+                    obj["metadata"]["deletionTimestamp"] = format_time(
+                        now + timedelta(seconds=grace)
+                    )
+                    obj["metadata"]["deletionGracePeriodSeconds"] = grace
+
+                return self.mutate(resource, namespace, name, terminate), False
+            if grace > 0:
+                return self.get(resource, namespace, name) or {}, False
+        if meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                return self.get(resource, namespace, name) or {}, False
+
+            def mark(obj: dict[str, Any]) -> None:
+                obj["metadata"]["deletionTimestamp"] = format_time(now)
+                obj["metadata"]["deletionGracePeriodSeconds"] = 0
+
+            return self.mutate(resource, namespace, name, mark), False
+        if propagation_policy == "Foreground":
+            self._collect_dependents(str(meta["uid"]), owner_gone=True)
+        removed = self.remove(resource, namespace, name)
+        return removed or {}, True
+
+    def remove(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """Final removal now: DELETED (new resourceVersion), then dependents are collected."""
+        key = (namespace or "", name) if RESOURCES[resource].namespaced else ("", name)
+        stored = self._objects[resource].get(key)
+        if stored is None:
+            return None
+        change = self._commit("DELETED", resource, key, None, stored)
+        uid = str(change.obj["metadata"].get("uid", ""))
+        if uid in self._dependents:
+            self._later(lambda: self._collect_dependents(uid, owner_gone=True))
+        if key[0] and self._namespace_terminating(key[0]):
+            self._later(lambda: self._finish_namespace(key[0]))
+        return orjson.loads(change.raw)
+
+    def _later(self, fn: Callable[[], None]) -> None:
+        """Run controller work after the current request, as the real controllers lag."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            fn()
+            return
+        loop.call_soon(fn)
+
+    def _live_uids(self, uids: Iterable[str]) -> set[str]:
+        wanted = set(uids)
+        live: set[str] = set()
+        for resource in (
+            "namespaces",
+            "nodes",
+            "pods",
+            "services",
+            "secrets",
+            "configmaps",
+            "persistentvolumeclaims",
+            "serviceaccounts",
+            "leases",
+            "events",
+        ):
+            for stored in self._objects[resource].values():
+                uid = stored.obj["metadata"].get("uid")
+                if uid in wanted:
+                    live.add(uid)
+                    if live == wanted:
+                        return live
+        return live
+
+    def _collect_dependents(self, owner_uid: str, *, owner_gone: bool) -> None:
+        """Background garbage collection of the dependents of a removed owner."""
+        for resource, key in sorted(self._dependents.get(owner_uid, set())):
+            stored = self._objects[resource].get(key)
+            if stored is None:
+                continue
+            owners = _owner_uids(stored.obj)
+            others = self._live_uids(owners - {owner_uid}) if owner_gone else set()
+            if others:
+
+                def drop(obj: dict[str, Any]) -> None:
+                    obj["metadata"]["ownerReferences"] = [
+                        ref
+                        for ref in obj["metadata"].get("ownerReferences") or []
+                        if ref.get("uid") != owner_uid
+                    ]
+
+                self.mutate(resource, key[0] or None, key[1], drop)
+            else:
+                log.debug("garbage collecting %s %s/%s", resource, *key)
+                try:
+                    self.delete(resource, key[0] or None, key[1])
+                except errors.ApiError:
+                    log.debug("dependent %s %s/%s already gone", resource, *key)
+
+    def _orphan_dependents(self, owner_uid: str) -> None:
+        for resource, key in sorted(self._dependents.get(owner_uid, set())):
+
+            def drop(obj: dict[str, Any]) -> None:
+                obj["metadata"]["ownerReferences"] = [
+                    ref
+                    for ref in obj["metadata"].get("ownerReferences") or []
+                    if ref.get("uid") != owner_uid
+                ]
+                if not obj["metadata"]["ownerReferences"]:
+                    del obj["metadata"]["ownerReferences"]
+
+            self.mutate(resource, key[0] or None, key[1], drop)
+
+    # --- namespaces ------------------------------------------------------------------------
+
+    def _namespace_terminating(self, namespace: str) -> bool:
+        stored = self._objects["namespaces"].get(("", namespace))
+        return stored is not None and stored.obj.get("status", {}).get("phase") == "Terminating"
+
+    def _terminate_namespace(self, name: str) -> dict[str, Any]:
+        if self._namespace_terminating(name):
+            return self.get("namespaces", None, name) or {}
+
+        def terminating(obj: dict[str, Any]) -> None:
+            obj["metadata"]["deletionTimestamp"] = format_time()
+            obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            obj.setdefault("status", {})["phase"] = "Terminating"
+
+        namespace = self.mutate("namespaces", None, name, terminating)
+        self._later(lambda: self._empty_namespace(name))
+        return namespace
+
+    def _empty_namespace(self, name: str) -> None:
+        """The namespace controller: delete every object in the namespace, then it."""
+        for resource, info in RESOURCES.items():
+            if not info.namespaced:
+                continue
+            for key in [k for k in self._keys(resource) if k[0] == name]:
+                try:
+                    self.delete(resource, name, key[1])
+                except errors.ApiError:
+                    log.debug("namespace %s: %s %s already gone", name, resource, key[1])
+        self._finish_namespace(name)
+
+    def _finish_namespace(self, name: str) -> None:
+        if not self._namespace_terminating(name):
+            return
+        if self._namespace_counts.get(name, 0) > 0:
+            return
+        log.info("namespace %s is empty: removing it", name)
+        self.remove("namespaces", None, name)
