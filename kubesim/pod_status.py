@@ -221,6 +221,10 @@ def render_status(
     previous = pod.get("status") or {}
     restart_policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
     phase = compute_phase(restart_policy, init_runs, runs)
+    deleting = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+    if deleting and runs and all(run.state == "terminated" for run in runs):
+        # The kubelet moves a pod it stopped for deletion to a terminal phase.
+        phase = "Succeeded" if all(run.exit_code == 0 for run in runs) else "Failed"
 
     incomplete_init = [run for run in init_runs if not run.succeeded]
     unready = [run for run in runs if not run.ready]
