@@ -1,0 +1,243 @@
+"""The list+watch loop against a scripted API server (aiohttp on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from kubernetes_asyncio.client import Configuration
+
+from cacher.kube import KubeHttp
+from cacher.metrics import CacherMetrics
+from cacher.watcher import Listing, Resource, ResourceSync, WatchTarget
+
+
+def pod(name: str, rv: int) -> dict[str, Any]:
+    return {"metadata": {"namespace": "ns", "name": name, "resourceVersion": str(rv)}}
+
+
+def line(kind: str, obj: dict[str, Any]) -> bytes:
+    return orjson.dumps({"type": kind, "object": obj}) + b"\n"
+
+
+class ScriptedApi:
+    """LIST answers from ``lists``, WATCH answers from ``watches`` (popped in order).
+
+    A watch step is ``(status, body_lines, hang)``: with hang the stream stays
+    open without data after the lines.
+    """
+
+    def __init__(self) -> None:
+        self.lists: list[tuple[int, dict[str, Any], dict[str, str]]] = []
+        self.watches: list[tuple[int, list[bytes], bool, dict[str, str]]] = []
+        self.list_params: list[dict[str, str]] = []
+        self.watch_params: list[dict[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        if params.get("watch"):
+            self.watch_params.append(params)
+            if not self.watches:
+                await asyncio.sleep(3600)
+            status, lines, hang, headers = self.watches.pop(0)
+            if status != 200:
+                return web.json_response(
+                    {"kind": "Status", "code": status}, status=status, headers=headers
+                )
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for chunk in lines:
+                await response.write(chunk)
+            if hang:
+                await asyncio.sleep(3600)
+            return response
+        self.list_params.append(params)
+        status, body, headers = self.lists.pop(0)
+        return web.json_response(body, status=status, headers=headers)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.lists: list[tuple[str, list[dict[str, Any]], str]] = []
+        self.changes: list[tuple[str, str]] = []
+        self.states: list[str] = []
+
+    async def listed(self, resource: Resource, pages: Listing, reason: str) -> None:
+        items = [item async for page in pages for item in page]
+        self.lists.append((reason, items, pages.resource_version))
+
+    async def changed(
+        self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
+    ) -> None:
+        self.changes += [(kind, obj["metadata"]["name"]) for kind, obj in changes]
+
+    async def state(self, resource: Resource, state: str) -> None:
+        self.states.append(state)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[ScriptedApi, KubeHttp]]:
+    scripted = ScriptedApi()
+    app = web.Application()
+    app.router.add_get("/api/v1/pods", scripted.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    configuration = Configuration(host=f"http://127.0.0.1:{port}")
+    http = KubeHttp(configuration, request_timeout=5)
+    yield scripted, http
+    await http.close()
+    await runner.cleanup()
+
+
+def make_sync(http: KubeHttp, sink: RecordingSink, delays: list[float]) -> ResourceSync:
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    return ResourceSync(
+        http,
+        [WatchTarget("pods", None, "component=singleuser-server")],
+        sink,
+        metrics=CacherMetrics(),
+        stall_timeout=0.5,
+        page_size=2,
+        sleep=sleep,
+    )
+
+
+def listing(
+    items: list[dict[str, Any]], rv: int, cont: str = ""
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    return 200, {"metadata": {"resourceVersion": str(rv), "continue": cont}, "items": items}, {}
+
+
+async def test_the_list_is_paginated_and_the_watch_resumes_from_the_last_rv_seen(
+    api: tuple[ScriptedApi, KubeHttp],
+) -> None:
+    scripted, http = api
+    scripted.lists = [listing([pod("a", 1), pod("b", 2)], 10, "tok"), listing([pod("c", 3)], 10)]
+    bookmark = {"kind": "Pod", "metadata": {"resourceVersion": "15"}}
+    scripted.watches = [
+        (200, [line("ADDED", pod("d", 11)), line("BOOKMARK", bookmark)], False, {}),
+        (200, [line("MODIFIED", pod("d", 16))], False, {}),
+    ]
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays)
+    await sync.run(iterations=2)
+    assert [p["metadata"]["name"] for p in sink.lists[0][1]] == ["a", "b", "c"]
+    assert sink.lists[0][2] == "10"
+    assert scripted.list_params[0]["limit"] == "2"
+    assert scripted.list_params[0]["labelSelector"] == "component=singleuser-server"
+    assert scripted.list_params[1]["continue"] == "tok"
+    assert [p["resourceVersion"] for p in scripted.watch_params] == ["10", "15"]
+    assert scripted.watch_params[0]["allowWatchBookmarks"] == "true"
+    assert sink.changes == [("ADDED", "d"), ("MODIFIED", "d")]
+    assert delays == []  # a watch that ends normally reconnects at once
+    assert (
+        sync.metrics.value(
+            "kubecache_cacher_watch_restarts_total", {"resource": "pods", "reason": "closed"}
+        )
+        == 2
+    )
+
+
+async def test_an_expired_watch_relists_instead_of_retrying_the_stale_rv(
+    api: tuple[ScriptedApi, KubeHttp],
+) -> None:
+    scripted, http = api
+    expired = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}
+    scripted.lists = [listing([pod("a", 1)], 10), listing([pod("b", 20)], 30)]
+    scripted.watches = [
+        (200, [line("ERROR", expired)], False, {}),
+        (410, [], False, {}),  # the same as an HTTP status
+        (200, [line("ADDED", pod("c", 31))], False, {}),
+    ]
+    scripted.lists.append(listing([pod("b", 20)], 40))
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays)
+    await sync.run(iterations=3)
+    assert [reason for reason, _, _ in sink.lists] == ["initial", "expired", "expired"]
+    assert [p["resourceVersion"] for p in scripted.watch_params] == ["10", "30", "40"]
+    assert (
+        sync.metrics.value(
+            "kubecache_cacher_relists_total", {"resource": "pods", "reason": "expired"}
+        )
+        == 2
+    )
+
+
+async def test_throttling_waits_retry_after_and_server_errors_back_off(
+    api: tuple[ScriptedApi, KubeHttp],
+) -> None:
+    scripted, http = api
+    scripted.lists = [listing([], 10)]
+    scripted.watches = [
+        (429, [], False, {"Retry-After": "7"}),
+        (503, [], False, {}),
+        (200, [line("ADDED", pod("a", 11))], False, {}),
+    ]
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays)
+    await sync.run(iterations=3)
+    assert delays[0] >= 7
+    assert len(delays) == 2
+    assert sink.changes == [("ADDED", "a")]
+    assert sink.states[-1] == "ok"
+    assert any(s.startswith("retrying throttled") for s in sink.states)
+    assert [p["resourceVersion"] for p in scripted.watch_params] == ["10", "10", "10"]
+
+
+async def test_a_stalled_watch_is_reconnected_and_counted(
+    api: tuple[ScriptedApi, KubeHttp],
+) -> None:
+    scripted, http = api
+    scripted.lists = [listing([], 10)]
+    scripted.watches = [(200, [line("ADDED", pod("a", 11))], True, {})]
+    scripted.watches.append((200, [line("ADDED", pod("b", 12))], False, {}))
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays)
+    await sync.run(iterations=2)
+    assert (
+        sync.metrics.value(
+            "kubecache_cacher_watch_restarts_total", {"resource": "pods", "reason": "stalled"}
+        )
+        == 1
+    )
+    assert [p["resourceVersion"] for p in scripted.watch_params] == ["10", "11"]
+
+
+async def test_a_watch_denied_again_and_again_reports_failed_and_keeps_trying(
+    api: tuple[ScriptedApi, KubeHttp],
+) -> None:
+    scripted, http = api
+    scripted.lists = [listing([], 10)]
+    scripted.watches = [(403, [], False, {})] * 4
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays)
+    await sync.run(iterations=4)
+    assert any(s.startswith("failed denied") for s in sink.states)
+    assert len(delays) == 4
+
+
+async def test_malformed_lines_are_counted_and_skipped(api: tuple[ScriptedApi, KubeHttp]) -> None:
+    scripted, http = api
+    scripted.lists = [listing([], 10)]
+    scripted.watches = [
+        (
+            200,
+            [b"{not json\n", line("ADDED", pod("a", 11)), b'{"type":"ADDED","object":"x"}\n'],
+            False,
+            {},
+        ),
+    ]
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays)
+    await sync.run(iterations=1)
+    assert sink.changes == [("ADDED", "a")]
+    assert sync.metrics.value("kubecache_cacher_malformed_objects_total", {"resource": "pods"}) == 2
