@@ -1,0 +1,513 @@
+"""The hub side of the Redis contract: one cache client per hub process.
+
+Every spawner of a hub shares one :class:`CacheClient` (keyed by event loop,
+Redis settings and key prefix, like KubeSpawner's shared reflectors):
+
+- one background task follows the change feed (``P feed``) with blocking
+  XREAD from the last entry id seen, on a connection of its own whose
+  socket timeout exceeds the block time (redis-py's default of 5 s would
+  cut a longer block). Reading from an id, not pub/sub, means nothing is
+  missed across a reconnect; a feed trimmed past that id (a gap) or gone
+  (Redis restarted empty) wakes every waiter, as do ``health`` entries;
+- waiters (:class:`Watch`, one asyncio.Event each) are keyed by pod key;
+- concurrent :meth:`CacheClient.get_pod` calls of one loop tick become one
+  pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``.
+
+No spawner holds a connection or runs a polling loop of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from kubecache.contract import (
+    CacheHealth,
+    ContractError,
+    EventRecord,
+    FeedEntry,
+    Freshness,
+    Keys,
+    PodRecord,
+    decode_event_record,
+    decode_feed_entry,
+    decode_pod_record,
+    health_freshness,
+    redis_time_ms,
+)
+from kubecache.redis_connection import RedisSettings, connect, redacted
+
+log = logging.getLogger(__name__)
+
+#: XREAD BLOCK time; the feed connection's socket timeout is this plus a margin.
+DEFAULT_BLOCK_SECONDS = 10.0
+_SOCKET_MARGIN_SECONDS = 5.0
+#: Entries read per XREAD.
+READ_COUNT = 1000
+
+
+class CacheUnavailable(Exception):
+    """Redis cannot be read right now, or holds data that breaks the contract."""
+
+
+@dataclass(frozen=True)
+class PodSnapshot:
+    """One pod's record with the cache health and Redis time of the same read."""
+
+    key: str
+    record: PodRecord | None
+    health: CacheHealth | None
+    now_ms: int
+
+    def freshness(self, *, stale_after_ms: int) -> Freshness:
+        return health_freshness(self.health, now_ms=self.now_ms, stale_after_ms=stale_after_ms)
+
+
+class Backoff:
+    """Bounded exponential back-off with full jitter."""
+
+    def __init__(self, *, initial: float = 0.1, cap: float = 10.0) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.initial * 2**self.attempt)
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Watch:
+    """A waiter woken when the feed mentions its pod (or every pod)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._event = asyncio.Event()
+        self.why: str = ""
+
+    def wake(self, why: str) -> None:
+        self.why = why
+        self._event.set()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """True when woken since the last wait, False after ``timeout`` seconds."""
+        try:
+            if timeout is None:
+                await self._event.wait()
+            else:
+                await asyncio.wait_for(self._event.wait(), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+
+# --------------------------------------------------------------------------
+# Stream ids
+
+
+def _parse_id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _format_id(value: tuple[int, int]) -> str:
+    return f"{value[0]}-{value[1]}"
+
+
+def _before(value: tuple[int, int]) -> tuple[int, int]:
+    ms, seq = value
+    if seq > 0:
+        return ms, seq - 1
+    return max(ms - 1, 0), 2**64 - 1 if ms > 0 else 0
+
+
+_START = (0, 0)
+
+
+@dataclass
+class FeedBatch:
+    entries: list[FeedEntry]
+    wake_all: str | None = None  # why every waiter must re-read, if it must
+
+
+class FeedReader:
+    """A position in the change feed and one read step (the loop body).
+
+    ``position`` is the id of the last entry handled; ``(0, 0)`` reads
+    the feed from its first entry.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        *,
+        block_seconds: float = DEFAULT_BLOCK_SECONDS,
+        count: int = READ_COUNT,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.block_ms = int(block_seconds * 1000)
+        self.count = count
+        self.position: tuple[int, int] | None = None
+
+    async def _stream_info(self) -> dict[str, Any] | None:
+        try:
+            info = await self.redis.xinfo_stream(self.keys.feed)
+        except ResponseError as e:
+            if "no such key" in str(e).lower():
+                return None
+            raise
+        return {(k.decode() if isinstance(k, bytes) else k): v for k, v in info.items()}
+
+    async def check(self) -> str | None:
+        """Place or re-check the position without blocking.
+
+        Returns why every waiter must re-read (first connect, feed gone or
+        reset, gap), or None when reading on from the position misses nothing.
+        """
+        info = await self._stream_info()
+        if self.position is None:
+            self.position = _parse_id(info["last-generated-id"]) if info else _START
+            return "connected to the change feed"
+        if info is None:
+            if self.position == _START:
+                return None
+            self.position = _START
+            return "the change feed is gone (Redis restarted or flushed)"
+        last = _parse_id(info["last-generated-id"])
+        if last < self.position:
+            self.position = _START
+            return "the change feed was recreated (its ids went back)"
+        first_raw = info.get("recorded-first-entry-id")
+        if first_raw is None and info.get("first-entry"):
+            first_raw = info["first-entry"][0]
+        if first_raw is None or self.position == _START:
+            return None
+        first = _parse_id(first_raw)
+        if _before(first) > self.position and info.get("length", 0):
+            # entries between the one read last and the feed's first are trimmed
+            # away (false positives only when the reader lags by the feed's length)
+            self.position = _before(first)
+            return "the change feed was trimmed past the last entry read (gap)"
+        return None
+
+    async def step(self) -> FeedBatch:
+        """Check for a gap, then block up to the block time for new entries."""
+        why = await self.check()
+        if why:
+            return FeedBatch([], why)
+        assert self.position is not None
+        reply = await self.redis.xread(
+            {self.keys.feed: _format_id(self.position)}, count=self.count, block=self.block_ms
+        )
+        entries: list[FeedEntry] = []
+        for entry_id, fields in _stream_entries(reply):
+            self.position = _parse_id(entry_id)
+            try:
+                entries.append(decode_feed_entry(fields))
+            except ContractError as e:
+                log.warning("Skipping feed entry %s: %s", entry_id, e)
+        return FeedBatch(entries)
+
+
+def _stream_entries(reply: Any) -> list[tuple[bytes | str, Mapping[Any, Any]]]:
+    """Entries of a one-stream XREAD reply (RESP2 list or RESP3 map)."""
+    if not reply:
+        return []
+    if isinstance(reply, Mapping):
+        streams: Iterable[Any] = reply.values()
+    else:
+        streams = (item[1] for item in reply)
+    out: list[tuple[bytes | str, Mapping[Any, Any]]] = []
+    for entries in streams:
+        for entry in entries:
+            out.append((entry[0], entry[1]))
+    return out
+
+
+# --------------------------------------------------------------------------
+# The client
+
+
+@dataclass
+class ClientStats:
+    """Counters tests and metrics read."""
+
+    pipelines: int = 0
+    feed_entries: int = 0
+    reconnects: int = 0
+    wake_all: int = 0
+
+
+class CacheClient:
+    """Shared per hub process; use :meth:`shared`, not the constructor."""
+
+    _shared: ClassVar[dict[tuple[Any, ...], CacheClient]] = {}
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        *,
+        prefix: str,
+        block_seconds: float = DEFAULT_BLOCK_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.keys = Keys(prefix)
+        self.block_seconds = block_seconds
+        self.redis = connect(settings)
+        feed_settings = dataclasses.replace(
+            settings,
+            socket_timeout=block_seconds + _SOCKET_MARGIN_SECONDS,
+            client_name=settings.client_name + "-feed",
+        )
+        self._feed_redis = connect(feed_settings)
+        self.feed = FeedReader(self._feed_redis, self.keys, block_seconds=block_seconds)
+        self.stats = ClientStats()
+        self.connected = False
+        self._watches: dict[str, set[Watch]] = {}
+        self._pending: dict[str, list[asyncio.Future[PodSnapshot]]] = {}
+        self._flush_scheduled = False
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._positioned = asyncio.Event()
+        self._closed = False
+        self._registry_key: tuple[Any, ...] | None = None
+
+    # ---- lifecycle
+
+    @classmethod
+    def shared(
+        cls, settings: RedisSettings, *, prefix: str, block_seconds: float = DEFAULT_BLOCK_SECONDS
+    ) -> CacheClient:
+        """The client of this event loop for these settings, started on first use."""
+        loop = asyncio.get_running_loop()
+        key = (loop, settings, prefix)
+        client = cls._shared.get(key)
+        if client is None or client._closed:
+            client = cls(settings, prefix=prefix, block_seconds=block_seconds)
+            client._registry_key = key
+            cls._shared[key] = client
+            client.start()
+            log.info(
+                "kubecache: following the change feed %s at %s",
+                client.keys.feed,
+                redacted(settings.url),
+            )
+        return client
+
+    @classmethod
+    async def close_all(cls) -> None:
+        """Close every shared client of the running loop (hub shutdown, tests)."""
+        loop = asyncio.get_running_loop()
+        for key, client in list(cls._shared.items()):
+            if key[0] is loop:
+                await client.close()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._follow(), name="kubecache-change-feed")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._registry_key is not None:
+            self._shared.pop(self._registry_key, None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for futures in self._pending.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(CacheUnavailable("the cache client was closed"))
+        self._pending.clear()
+        self._wake_all("the cache client was closed")
+        await self.redis.aclose()
+        await self._feed_redis.aclose()
+
+    async def wait_positioned(self, timeout: float) -> bool:
+        """Whether the feed reader holds a position (tests; start-up ordering)."""
+        try:
+            await asyncio.wait_for(self._positioned.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # ---- waiting
+
+    @contextlib.asynccontextmanager
+    async def watch(self, pod_key: str) -> AsyncIterator[Watch]:
+        """Register a waiter for ``pod_key`` before reading, so no change slips between."""
+        watch = Watch(pod_key)
+        self._watches.setdefault(pod_key, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            watches = self._watches.get(pod_key)
+            if watches is not None:
+                watches.discard(watch)
+                if not watches:
+                    del self._watches[pod_key]
+
+    def _wake_key(self, key: str, why: str) -> None:
+        for watch in self._watches.get(key, ()):
+            watch.wake(why)
+
+    def _wake_all(self, why: str) -> None:
+        self.stats.wake_all += 1
+        for watches in self._watches.values():
+            for watch in watches:
+                watch.wake(why)
+
+    async def _follow(self) -> None:
+        backoff = Backoff()
+        while not self._closed:
+            try:
+                batch = await self.feed.step()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ContractError, KeyError, ValueError) as e:
+                delay = backoff.next_delay()
+                if self.connected or backoff.attempt == 1:
+                    log.warning(
+                        "kubecache: lost the change feed at %s (%s: %s); retrying in %.1f s",
+                        redacted(self.settings.url),
+                        type(e).__name__,
+                        e,
+                        delay,
+                    )
+                else:
+                    log.debug("kubecache: change feed still unreachable: %s", e)
+                if self.connected:
+                    self.connected = False
+                    self.stats.reconnects += 1
+                    # waiters re-read now and find Redis unreachable: they fall back
+                    self._wake_all(f"lost Redis: {e}")
+                await asyncio.sleep(delay)
+                continue
+            if not self.connected:
+                self.connected = True
+                if backoff.attempt:
+                    log.info(
+                        "kubecache: change feed reachable again at %s", redacted(self.settings.url)
+                    )
+                    # waiters that fell back to the API go back to the cache now
+                    self._wake_all("Redis reachable again")
+            backoff.reset()
+            self._positioned.set()
+            if batch.wake_all:
+                log.debug("kubecache: waking every waiter: %s", batch.wake_all)
+                self._wake_all(batch.wake_all)
+            self.stats.feed_entries += len(batch.entries)
+            for entry in batch.entries:
+                if entry["kind"] == "health":
+                    self._wake_all("cache health changed")
+                else:
+                    self._wake_key(entry["key"], entry["kind"])
+
+    # ---- reads
+
+    async def get_pod(self, pod_key: str) -> PodSnapshot:
+        """The pod's record, with health and Redis time; coalesced per loop tick.
+
+        Raises :class:`CacheUnavailable` when Redis cannot be read.
+        """
+        if self._closed:
+            raise CacheUnavailable("the cache client is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[PodSnapshot] = loop.create_future()
+        self._pending.setdefault(pod_key, []).append(future)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._start_flush)
+        return await future
+
+    def _start_flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, {}
+        if batch:
+            task = asyncio.create_task(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: dict[str, list[asyncio.Future[PodSnapshot]]]) -> None:
+        keys = list(batch)
+        self.stats.pipelines += 1
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(self.keys.pods, keys)
+                pipe.hgetall(self.keys.health)
+                pipe.time()
+                raw_records, raw_health, time_reply = await pipe.execute()
+            health = CacheHealth.from_redis(raw_health)
+            now_ms = redis_time_ms(time_reply)
+        except (RedisError, OSError, ContractError) as e:
+            error = CacheUnavailable(f"cannot read the cache at {redacted(self.settings.url)}: {e}")
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(error)
+            return
+        for key, raw in zip(keys, raw_records, strict=True):
+            result: PodSnapshot | CacheUnavailable
+            try:
+                record = decode_pod_record(raw) if raw is not None else None
+                result = PodSnapshot(key, record, health, now_ms)
+            except ContractError as e:
+                log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)
+                result = CacheUnavailable(f"the cached record of pod {key} is unusable: {e}")
+            for future in batch[key]:
+                if future.done():
+                    continue
+                if isinstance(result, CacheUnavailable):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def events(self, pod_key: str, pod_uid: str) -> list[EventRecord]:
+        """The pod's event log, oldest first, only entries of the pod with ``pod_uid``."""
+        try:
+            raw = await self.redis.lrange(self.keys.events(pod_key), 0, -1)
+        except (RedisError, OSError) as e:
+            raise CacheUnavailable(
+                f"cannot read the events of {pod_key} at {redacted(self.settings.url)}: {e}"
+            ) from e
+        events: list[EventRecord] = []
+        for item in raw:
+            try:
+                event = decode_event_record(item)
+            except ContractError as e:
+                log.warning("kubecache: skipping an event of pod %s: %s", pod_key, e)
+                continue
+            if event["pod_uid"] == pod_uid:
+                events.append(event)
+        return events
+
+
+__all__ = [
+    "DEFAULT_BLOCK_SECONDS",
+    "Backoff",
+    "CacheClient",
+    "CacheUnavailable",
+    "ClientStats",
+    "FeedBatch",
+    "FeedReader",
+    "PodSnapshot",
+    "Watch",
+]

@@ -1,0 +1,160 @@
+"""Doubles for spawner tests: a cache writer named by behaviour, and a minimal hub.
+
+:class:`CacheWriterDouble` writes Redis exactly as the contract says the
+cacher does (records and their feed entries in one MULTI), so the spawner's
+cache client is tested against a real redis-server without a cacher:
+a fresh cache, a stale cache, an empty cache; an unreachable cache is a
+stopped ``private_redis``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from kubecache.contract import (
+    DEFAULT_PREFIX,
+    SCHEMA_VERSION,
+    CacheHealth,
+    EventRecord,
+    FeedEntry,
+    Keys,
+    PodRecord,
+    encode,
+    encode_feed_entry,
+    pod_key,
+    redis_time_ms,
+)
+
+EPOCH = 1_700_000_000_000
+
+
+class CacheWriterDouble:
+    """Writes the contract like the cacher's leader would."""
+
+    def __init__(
+        self, redis: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, feed_maxlen: int | None = None
+    ) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.epoch = EPOCH
+        self.feed_maxlen = feed_maxlen
+
+    async def now_ms(self) -> int:
+        return redis_time_ms(await self.redis.time())
+
+    async def _health(
+        self,
+        *,
+        synced: bool,
+        heartbeat_ms: int,
+        pods_watch: str = "ok",
+        schema: int = SCHEMA_VERSION,
+    ) -> None:
+        health = CacheHealth(
+            schema=schema,
+            leader="double",
+            epoch=self.epoch,
+            synced=synced,
+            heartbeat_ms=heartbeat_ms,
+            pods_watch=pods_watch,
+        )
+        await self.redis.hset(self.keys.health, mapping=health.to_redis())  # type: ignore[arg-type]
+
+    async def fresh(self) -> None:
+        """A synced cache with a heartbeat now."""
+        await self._health(synced=True, heartbeat_ms=await self.now_ms())
+
+    async def stale(self, *, age_ms: int = 600_000) -> None:
+        """A synced cache whose last heartbeat is ``age_ms`` old (the cacher stopped)."""
+        await self._health(synced=True, heartbeat_ms=await self.now_ms() - age_ms)
+
+    async def not_synced(self) -> None:
+        await self._health(synced=False, heartbeat_ms=await self.now_ms())
+
+    async def empty(self) -> None:
+        """No cacher ever wrote (or Redis was flushed)."""
+        await self.redis.delete(self.keys.health, self.keys.pods, self.keys.feed)
+
+    async def _feed(self, pipe: Any, kind: str, key: str, rv: int) -> None:
+        entry: FeedEntry = {"kind": kind, "key": key, "rv": rv, "epoch": self.epoch}  # type: ignore[typeddict-item]
+        if self.feed_maxlen is None:
+            pipe.xadd(self.keys.feed, encode_feed_entry(entry))
+        else:
+            pipe.xadd(
+                self.keys.feed, encode_feed_entry(entry), maxlen=self.feed_maxlen, approximate=False
+            )
+
+    async def put_pod(self, record: PodRecord) -> None:
+        key = pod_key(record["namespace"], record["name"])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.pods, key, encode(record))
+            pipe.hset(self.keys.pod_rv, key, str(record["rv"]))
+            await self._feed(pipe, "pod", key, record["rv"])
+            await pipe.execute()
+
+    async def remove_pod(self, namespace: str, name: str, *, rv: int = 0) -> None:
+        key = pod_key(namespace, name)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.keys.pods, key)
+            await self._feed(pipe, "gone", key, rv)
+            await pipe.execute()
+
+    async def add_event(self, namespace: str, name: str, event: EventRecord) -> None:
+        key = pod_key(namespace, name)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.keys.events(key), encode(event))
+            await self._feed(pipe, "event", key, event["rv"])
+            await pipe.execute()
+
+    async def announce_health(self) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await self._feed(pipe, "health", "", 0)
+            await pipe.execute()
+
+
+# --------------------------------------------------------------------------
+# A minimal hub for constructing spawners (JupyterHub's MockUser/MockHub in spirit)
+
+
+class MockServer:
+    def __init__(self) -> None:
+        self.ip = ""
+        self.port = 0
+        self.base_url = "/user/mock/"
+        self.url = "http://127.0.0.1:8888/user/mock/"
+
+
+def mock_user(name: str = "alice", *, user_id: int = 1) -> Any:
+    """An object with what spawners read from ``spawner.user``."""
+    return SimpleNamespace(
+        name=name,
+        id=user_id,
+        url=f"/user/{name}/",
+        base_url=f"/user/{name}/",
+        escaped_name=name,
+        progress_url=lambda server_name="": f"/hub/api/users/{name}/server/progress",
+        settings={},
+        spawners={},
+        server=None,
+    )
+
+
+def mock_hub() -> Any:
+    return SimpleNamespace(
+        public_host="",
+        url="http://hub:8081/hub/",
+        base_url="/hub/",
+        api_url="http://hub:8081/hub/api",
+        public_url="",
+    )
+
+
+class MockDB:
+    def __init__(self) -> None:
+        self.commits = 0
+
+    def commit(self) -> None:
+        self.commits += 1

@@ -1,0 +1,197 @@
+"""The hub's shared cache client against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from kubecache.contract import Freshness, Keys
+from kubecache.redis_connection import RedisSettings
+from spawner.cache_client import CacheClient, CacheUnavailable, FeedReader
+from tests.spawner.support import CacheWriterDouble
+from tests.spawner.unit.records import event, pod, running
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_for
+
+KEY = "jhub/jupyter-alice"
+STALE_AFTER_MS = 10_000
+
+
+async def _client(url: str) -> CacheClient:
+    client = CacheClient.shared(RedisSettings(url=url), prefix="kubecache:v1:", block_seconds=1.0)
+    assert await client.wait_positioned(10), "the feed reader never positioned"
+    return client
+
+
+@pytest.fixture
+async def writer(redis: aioredis.Redis) -> CacheWriterDouble:
+    double = CacheWriterDouble(redis)
+    await double.fresh()
+    return double
+
+
+@pytest.fixture
+async def client(
+    redis_server: RedisServer, writer: CacheWriterDouble
+) -> AsyncIterator[CacheClient]:
+    client = await _client(redis_server.url)
+    yield client
+    await client.close()
+
+
+async def test_one_client_is_shared_per_loop_and_settings(client: CacheClient) -> None:
+    again = CacheClient.shared(client.settings, prefix="kubecache:v1:")
+    assert again is client
+
+
+async def test_a_waiter_wakes_on_a_feed_entry_for_its_pod_only(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    async with client.watch(KEY) as mine, client.watch("jhub/jupyter-bob") as other:
+        await writer.put_pod(pod())
+        assert await mine.wait(10)
+        assert mine.why == "pod"
+        assert not await other.wait(0.05)
+
+
+async def test_a_health_entry_wakes_every_waiter(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    async with client.watch(KEY) as a, client.watch("jhub/jupyter-bob") as b:
+        await writer.announce_health()
+        assert await a.wait(10)
+        assert await b.wait(10)
+
+
+async def test_reads_in_one_loop_tick_become_one_pipeline(
+    client: CacheClient, writer: CacheWriterDouble, redis: aioredis.Redis
+) -> None:
+    await writer.put_pod(running())
+    await writer.put_pod(pod(name="jupyter-bob"))
+    await redis.config_resetstat()
+    before = client.stats.pipelines
+    keys = [KEY, "jhub/jupyter-bob", "jhub/nobody"] * 20
+    snapshots = await asyncio.gather(*(client.get_pod(k) for k in keys))
+    assert client.stats.pipelines - before == 1
+    stats = await redis.info("commandstats")
+    assert stats["cmdstat_hmget"]["calls"] == 1
+    assert [s.record["name"] if s.record else None for s in snapshots[:3]] == [
+        "jupyter-alice",
+        "jupyter-bob",
+        None,
+    ]
+    assert all(s.freshness(stale_after_ms=STALE_AFTER_MS) is Freshness.FRESH for s in snapshots)
+
+
+async def test_freshness_tells_a_stale_an_unsynced_and_an_empty_cache_apart(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    await writer.stale()
+    snapshot = await client.get_pod(KEY)
+    assert snapshot.freshness(stale_after_ms=STALE_AFTER_MS) is Freshness.STALE
+    await writer.not_synced()
+    snapshot = await client.get_pod(KEY)
+    assert snapshot.freshness(stale_after_ms=STALE_AFTER_MS) is Freshness.NOT_SYNCED
+    await writer.empty()
+    snapshot = await client.get_pod(KEY)
+    assert snapshot.freshness(stale_after_ms=STALE_AFTER_MS) is Freshness.UNKNOWN
+
+
+async def test_events_are_those_of_the_pod_with_the_given_uid(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    await writer.add_event("jhub", "jupyter-alice", event("old", "old pod", pod_uid="old-uid"))
+    await writer.add_event("jhub", "jupyter-alice", event("new", "this pod"))
+    events = await client.events(KEY, "uid-of-this-spawn")
+    assert [e["message"] for e in events] == ["this pod"]
+
+
+async def test_an_unreachable_redis_raises_cache_unavailable() -> None:
+    client = CacheClient(RedisSettings(url="redis://127.0.0.1:1/0"), prefix="kubecache:v1:")
+    client.start()
+    try:
+        with pytest.raises(CacheUnavailable, match="cannot read the cache"):
+            await client.get_pod(KEY)
+        with pytest.raises(CacheUnavailable):
+            await client.events(KEY, "uid")
+    finally:
+        await client.close()
+
+
+async def test_an_entry_written_while_the_reader_is_disconnected_is_not_missed(
+    client: CacheClient, writer: CacheWriterDouble, redis: aioredis.Redis
+) -> None:
+    async with client.watch(KEY) as watch:
+        await redis.client_kill_filter(_type="normal", skipme=True)
+        await writer.put_pod(pod())
+        await wait_for(lambda: watch.why == "pod", message="the waiter woken by the pod entry")
+
+
+async def test_waiters_wake_after_a_redis_restart_and_see_new_entries(
+    private_redis: RedisServer,
+) -> None:
+    client = await _client(private_redis.url)
+    try:
+        async with client.watch(KEY) as watch:
+            private_redis.restart()
+            redis = aioredis.Redis.from_url(private_redis.url)
+            writer = CacheWriterDouble(redis)
+            await writer.fresh()
+            # woken by the outage and by the reconnect; then the new entry must arrive
+            await wait_for(
+                lambda: client.connected and client.stats.reconnects >= 1,
+                message="the reader reconnected",
+            )
+            watch.why = ""
+            await writer.put_pod(pod())
+            await wait_for(lambda: watch.why == "pod", message="the new pod entry")
+            snapshot = await client.get_pod(KEY)
+            assert snapshot.record is not None
+            await redis.aclose()
+    finally:
+        await client.close()
+
+
+async def test_a_feed_trimmed_past_the_last_entry_read_is_a_gap(redis: aioredis.Redis) -> None:
+    writer = CacheWriterDouble(redis, feed_maxlen=2)
+    await writer.put_pod(pod())
+    reader = FeedReader(redis, Keys(), block_seconds=0.1)
+    assert await reader.check() == "connected to the change feed"
+    assert (await reader.step()).entries == []
+    for rv in range(5):
+        await writer.put_pod(pod(rv=rv))
+    batch = await reader.step()
+    assert batch.wake_all is not None and "gap" in batch.wake_all
+    after = await reader.step()
+    assert len(after.entries) == 2  # what the feed still holds
+
+
+async def test_a_gap_wakes_every_waiter_of_the_client(
+    redis_server: RedisServer, redis: aioredis.Redis
+) -> None:
+    writer = CacheWriterDouble(redis, feed_maxlen=1)
+    await writer.put_pod(pod(name="jupyter-bob"))
+    client = CacheClient(RedisSettings(url=redis_server.url), prefix="kubecache:v1:")
+    try:
+        await client.feed.check()  # positioned, not yet following: entries pile up
+        for _ in range(3):
+            await writer.put_pod(pod(name="jupyter-bob"))
+        async with client.watch(KEY) as watch:
+            client.start()
+            assert await watch.wait(10)
+            assert "gap" in watch.why
+    finally:
+        await client.close()
+
+
+async def test_closing_wakes_waiters_and_ends_the_reader(redis_server: RedisServer) -> None:
+    client = await _client(redis_server.url)
+    async with client.watch(KEY) as watch:
+        await client.close()
+        assert await watch.wait(1)
+    assert client._task is not None and client._task.done()
+    with pytest.raises(CacheUnavailable):
+        await client.get_pod(KEY)
