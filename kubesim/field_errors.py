@@ -66,7 +66,7 @@ class Causes:
         self.add("FieldValueForbidden", path, f"Forbidden: {detail}")
 
     def too_long(self, path: str, limit: int) -> None:
-        self.add("FieldValueTooLong", path, f"Too long: must have at most {limit} bytes")
+        self.add("FieldValueTooLong", path, f"Too long: may not be more than {limit} bytes")
 
     def each_invalid(self, path: str, value: Any, problems: list[str]) -> None:
         for problem in problems:

@@ -346,7 +346,10 @@ def _merge_list(original: list[Any], patch: list[Any], field: Field) -> list[Any
             rest = [i for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
             return [_merge_map({}, dict(i), field.schema) for i in rest]
         if key not in item:
-            raise errors.internal_error(f"map: {item} does not contain declared merge key: {key}")
+            # Not a metav1 Status upstream either: a 500 with no reason and the bare text.
+            raise errors.ApiError(
+                500, "", f"map: {_go_map(item)} does not contain declared merge key: {key}"
+            )
         position = next(
             (
                 i
@@ -369,6 +372,16 @@ def _merge_list(original: list[Any], patch: list[Any], field: Field) -> list[Any
             else:
                 result[position] = merged
     return result
+
+
+def _go_map(value: Any) -> str:
+    """Go's %v of a map[string]interface{}: ``map[image:httpd name:x]``."""
+    if isinstance(value, dict):
+        inner = " ".join(f"{k}:{_go_map(value[k])}" for k in sorted(value))
+        return f"map[{inner}]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_map(v) for v in value) + "]"
+    return "<nil>" if value is None else str(value)
 
 
 def _set_order(items: list[Any], order: list[Any], merge_key: str) -> list[Any]:

@@ -29,7 +29,7 @@ __all__ = [
 # --- label selectors -------------------------------------------------------------------------
 
 _SPECIAL = set("!=(),<>")
-_EXPECTED_OPERATOR = "'=', '!=', '==', 'in', notin'"
+_EXPECTED_OPERATOR = "in, notin, =, ==, !=, gt, lt"
 
 
 @dataclass(frozen=True)
@@ -321,6 +321,16 @@ SUPPORTED_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+# Kinds with their own field label conversion; the rest use apimachinery's default one.
+_CUSTOM_CONVERSION = frozenset({"pods", "events", "secrets", "namespaces", "nodes"})
+
+
+def _unsupported_field_message(resource: str, field: str) -> str:
+    if resource in _CUSTOM_CONVERSION:
+        return f"field label not supported: {field}"
+    return f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+
+
 def _path(*keys: str) -> Callable[[Mapping[str, Any]], Any]:
     def get(obj: Mapping[str, Any]) -> Any:
         value: Any = obj
@@ -441,7 +451,7 @@ class FieldSelector:
                 continue
             requirement = _field_term(term)
             if requirement.field not in supported:
-                raise errors.bad_request(f"field label not supported: {requirement.field}")
+                raise errors.bad_request(_unsupported_field_message(resource, requirement.field))
             requirements.append(requirement)
         return cls(resource, requirements)
 

@@ -266,7 +266,7 @@ def _validate_data(
     if resource == "secrets" and total > MAX_SECRET_SIZE:
         causes.too_long("data", MAX_SECRET_SIZE)
     if resource == "configmaps" and total > MAX_SECRET_SIZE:
-        causes.too_long("", MAX_SECRET_SIZE)
+        causes.too_long("[]", MAX_SECRET_SIZE)
 
 
 def _is_config_key(key: str) -> bool:

@@ -421,8 +421,13 @@ def test_set_element_order_keeps_server_only_items_in_place() -> None:
 
 
 def test_list_items_without_their_merge_key_are_an_error() -> None:
-    body = orjson.dumps({"spec": {"containers": [{"image": "x"}]}})
-    assert failure(POD, body, SMP).code == 500
+    body = orjson.dumps({"spec": {"containers": [{"image": "httpd"}]}})
+    err = failure(POD, body, SMP)
+    assert err.code == 500
+    assert err.status()["message"] == (
+        "map: map[image:httpd] does not contain declared merge key: name"
+    )
+    assert "reason" not in err.status()
 
 
 def test_service_ports_merge_by_port() -> None:

@@ -76,7 +76,7 @@ BAD_LABEL_SELECTORS = [
     ("=a", "found '=', expected: !, identifier"),
     ("app=a,", "found 'end of string'"),
     ("!", "found 'end of string', expected: identifier"),
-    ("app foo", "found 'foo', expected: '=', '!=', '=='"),
+    ("app foo", "found 'foo', expected: in, notin, =, ==, !=, gt, lt"),
     ("a b c=d", "found 'b'"),
     ("Bad Key", "found 'Key'"),
     ("bad/key/x=a", "a qualified name must consist of"),
@@ -228,7 +228,14 @@ def test_secret_type_and_namespace_phase_are_selectable() -> None:
     ("text", "resource", "message"),
     [
         ("spec.foo=x", "pods", "field label not supported: spec.foo"),
-        ("status.phase=Running", "services", "field label not supported: status.phase"),
+        (
+            "status.phase=Running",
+            "services",
+            '"status.phase" is not a known field selector: only "metadata.name", '
+            '"metadata.namespace"',
+        ),
+        ("spec.x=1", "leases", '"spec.x" is not a known field selector'),
+        ("spec.x=1", "secrets", "field label not supported: spec.x"),
         ("reason=x", "pods", "field label not supported: reason"),
         ("spec.nodeName", "pods", "invalid selector: 'spec.nodeName'; can't understand"),
         ("metadata.name=a=b", "pods", "unescaped '='"),

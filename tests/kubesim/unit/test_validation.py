@@ -164,7 +164,7 @@ def test_labels_annotations_and_namespace_are_checked() -> None:
     )
     assert any(m.startswith('metadata.labels: Invalid value: "-bad": a valid label') for m in found)
     assert any("a qualified name must consist of" in m for m in found)
-    assert found[-1] == "metadata.annotations: Too long: must have at most 262144 bytes"
+    assert found[-1] == "metadata.annotations: Too long: may not be more than 262144 bytes"
 
 
 def test_cluster_scoped_objects_may_not_carry_a_namespace() -> None:
