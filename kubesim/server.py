@@ -1,0 +1,533 @@
+"""The kubesim HTTP API server: routing, verbs, Status errors, discovery and admin endpoints.
+
+Paths follow the Kubernetes REST layout (``/api/v1/namespaces/{ns}/pods/{name}/status``,
+``/apis/coordination.k8s.io/v1/...``); the store applies the write semantics and the watch
+hub streams changes. Admin endpoints (``/kubesim/stats``, ``/kubesim/faults``) and the health
+and version endpoints need no token; everything under ``/api`` and ``/apis`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+
+from kubesim import discovery, errors
+from kubesim.auth import Authenticator
+from kubesim.faults import Faults
+from kubesim.patch import apply_patch
+from kubesim.resources import RESOURCES, ResourceInfo
+from kubesim.selectors import FieldSelector, LabelSelector
+from kubesim.stats import Stats
+from kubesim.store import ObjectStore
+from kubesim.watch import WatchHub
+
+__all__ = ["KubeSimServer", "Kubelet"]
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+class Kubelet(Protocol):
+    """What the server needs of a simulated kubelet (see kubesim.kubelet_fake/process)."""
+
+    def attach(self, store: ObjectStore) -> None: ...
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def read_log(self, namespace: str, name: str, container: str | None) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a resource path names."""
+
+    info: ResourceInfo
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    watch_path: bool  # the legacy /watch/ prefix
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type=JSON, headers=headers)
+
+
+def error_response(err: errors.ApiError) -> web.Response:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return json_response(err.status(), err.code, headers)
+
+
+def _not_found_path(path: str) -> errors.ApiError:
+    return errors.ApiError(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+        details={
+            "causes": [
+                {"reason": "UnexpectedServerResponse", "message": f"404 page not found: {path}"}
+            ]
+        },
+    )
+
+
+def parse_target(group: str, version: str, segments: list[str], path: str) -> Target:
+    """Resolve ``[watch/][namespaces/{ns}/]{resource}[/{name}[/{sub}]]`` within a group."""
+    watch_path = bool(segments) and segments[0] == "watch"
+    if watch_path:
+        segments = segments[1:]
+    namespace: str | None = None
+    if (
+        len(segments) >= 3
+        and segments[0] == "namespaces"
+        and segments[2] in RESOURCES
+        and RESOURCES[segments[2]].namespaced
+    ):
+        namespace = segments[1]
+        segments = segments[2:]
+    if not segments or len(segments) > 3:
+        raise _not_found_path(path)
+    info = RESOURCES.get(segments[0])
+    if info is None or info.group != group or info.version != version:
+        raise _not_found_path(path)
+    name = segments[1] if len(segments) > 1 else None
+    sub = segments[2] if len(segments) > 2 else None
+    if not info.namespaced and namespace is not None:
+        raise _not_found_path(path)
+    if info.namespaced and name is not None and namespace is None:
+        raise _not_found_path(path)
+    if sub is not None and not (
+        (sub == "status" and info.has_status) or (sub == "log" and info.plural == "pods")
+    ):
+        raise _not_found_path(path)
+    return Target(info, namespace, name, sub, watch_path)
+
+
+def _verb(method: str, target: Target, query: dict[str, str]) -> str:
+    if method == "GET":
+        if target.name is None:
+            watching = target.watch_path or query.get("watch", "").lower() in ("true", "1")
+            return "watch" if watching else "list"
+        return "get"
+    if target.name is None:
+        return {"POST": "create", "DELETE": "deletecollection"}.get(method, method.lower())
+    return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
+
+
+def _encode_continue(rv: int, key: tuple[str, str]) -> str:
+    token = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{key[0]}/{key[1]}\x00"})
+    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        start = str(data["start"]).rstrip("\x00")
+        namespace, _, name = start.partition("/")
+        return int(data["rv"]), (namespace, name)
+    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise errors.bad_request(f"continue key is not valid: {err}") from err
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise errors.bad_request(f"the request body is not valid JSON: {err}") from err
+
+
+def _int_param(value: Any, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as err:
+        raise errors.bad_request(f"invalid {name}: {value!r}") from err
+
+
+class KubeSimServer:
+    """The aiohttp application around one store, one watch hub and an optional kubelet."""
+
+    def __init__(
+        self,
+        store: ObjectStore | None = None,
+        *,
+        auth: Authenticator,
+        kubelet: Kubelet | None = None,
+        bookmark_interval: float = 60.0,
+        event_bookmark_interval: float | None = None,
+        max_watch_queue: int = 10_000,
+    ) -> None:
+        self.store = store or ObjectStore()
+        self.auth = auth
+        self.kubelet = kubelet
+        self.stats = Stats()
+        self.faults = Faults()
+        self.hub = WatchHub(
+            self.store,
+            self.stats,
+            self.faults,
+            bookmark_interval=bookmark_interval,
+            event_bookmark_interval=event_bookmark_interval,
+            max_queue=max_watch_queue,
+        )
+        if kubelet is not None:
+            kubelet.attach(self.store)
+            self.store.graceful_pods = True
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_get("/version", self._version)
+        for probe in ("/healthz", "/livez", "/readyz"):
+            self.app.router.add_get(probe, self._ok)
+        self.app.router.add_get("/kubesim/stats", self._stats)
+        self.app.router.add_post("/kubesim/faults", self._faults)
+        self.app.router.add_route("*", "/api", self._dispatch)
+        self.app.router.add_route("*", "/api/{tail:.*}", self._dispatch)
+        self.app.router.add_route("*", "/apis", self._dispatch)
+        self.app.router.add_route("*", "/apis/{tail:.*}", self._dispatch)
+        self.app.on_startup.append(self._on_startup)
+        self.app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_startup(self, app: web.Application) -> None:
+        if self.kubelet is not None:
+            await self.kubelet.start()
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        self.hub.drop_all()
+        if self.kubelet is not None:
+            await self.kubelet.close()
+
+    # --- non-resource endpoints ------------------------------------------------------------
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return json_response(discovery.version_info())
+
+    async def _ok(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        body = self.stats.snapshot()
+        body["open_watches"] = self.hub.open_watches
+        body["resource_version"] = self.store.resource_version
+        return json_response(body)
+
+    async def _faults(self, request: web.Request) -> web.Response:
+        try:
+            action = await _json_body(request)
+            if not isinstance(action, dict):
+                raise errors.bad_request('the fault body must be a JSON object {"action": ...}')
+            kind = action.get("action")
+            result: dict[str, Any] = {"action": kind}
+            if kind == "drop_watches":
+                result["dropped"] = self.hub.drop_all()
+            elif kind == "compact":
+                self.store.compact()
+                result["resource_version"] = self.store.resource_version
+            else:
+                self.faults.configure(action)
+                if kind == "stall_watches":
+                    self.hub.stall()
+                elif kind == "clear":
+                    self.hub.unstall()
+            log.info("fault injected: %s", action)
+            return json_response(result)
+        except errors.ApiError as err:
+            return error_response(err)
+
+    # --- resource requests -----------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except errors.ApiError as err:
+            self.stats.error(err.code)
+            return error_response(err)
+
+    def _discovery(self, segments: list[str], request: web.Request) -> web.Response | None:
+        if segments == ["api"]:
+            host = request.host
+            return json_response(discovery.api_versions(host))
+        if segments == ["api", "v1"]:
+            return json_response(discovery.api_resource_list("", "v1"))
+        if segments == ["apis"]:
+            return json_response(discovery.api_group_list())
+        if len(segments) == 2 and segments[0] == "apis":
+            group = discovery.api_group(segments[1])
+            return json_response(group) if group else None
+        if len(segments) == 3 and segments[0] == "apis":
+            found = discovery.api_resource_list(segments[1], segments[2])
+            return json_response(found) if found else None
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        token = self.auth.authenticate(request.headers)
+        path = request.path
+        segments = [s for s in path.split("/") if s]
+        if request.method == "GET":
+            found = self._discovery(segments, request)
+            if found is not None:
+                return found
+        if segments[0] == "api" and segments[1:2] == ["v1"]:
+            target = parse_target("", "v1", segments[2:], path)
+        elif segments[0] == "apis" and len(segments) >= 4:
+            target = parse_target(segments[1], segments[2], segments[3:], path)
+        else:
+            raise _not_found_path(path)
+        query = dict(request.query)
+        verb = _verb(request.method, target, query)
+        info = target.info
+        resource = (
+            info.plural if target.subresource is None else (f"{info.plural}/{target.subresource}")
+        )
+        self.stats.request(verb, resource)
+        self.auth.authorize(token, verb, info.plural, target.namespace, group=info.group)
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        failure = self.faults.failure(verb, info.plural)
+        if failure is not None:
+            raise failure
+        handler = {
+            "list": self._list,
+            "watch": self._watch,
+            "get": self._get,
+            "create": self._create,
+            "update": self._update,
+            "patch": self._patch,
+            "delete": self._delete,
+            "deletecollection": self._delete_collection,
+        }.get(verb)
+        if handler is None:
+            raise errors.method_not_allowed(info.plural, verb, group=info.group)
+        return await handler(request, target, query)
+
+    async def _watch(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.StreamResponse:
+        return await self.hub.serve(request, target.info.plural, target.namespace, query)
+
+    async def _list(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.Response:
+        info = target.info
+        label = LabelSelector.parse(query.get("labelSelector"))
+        field = FieldSelector.parse(query.get("fieldSelector"), resource=info.plural)
+        limit = _int_param(query.get("limit"), "limit") or 0
+        token = query.get("continue", "")
+        rv_text = query.get("resourceVersion", "")
+        start: tuple[str, str] | None = None
+        if token:
+            if rv_text:
+                raise errors.bad_request(
+                    "specifying resource version is not allowed when using continue"
+                )
+            snapshot_rv, start = _decode_continue(token)
+            items = self.store.snapshot(info.plural, target.namespace, snapshot_rv)
+        elif rv_text and query.get("resourceVersionMatch") == "Exact":
+            snapshot_rv = _int_param(rv_text, "resourceVersion") or 0
+            items = self.store.snapshot(info.plural, target.namespace, snapshot_rv)
+        else:
+            snapshot_rv = self.store.resource_version
+            items = self.store.items(info.plural, target.namespace)
+        filtered = not (label.empty and field.empty)
+        chosen: list[bytes] = []
+        last_key: tuple[str, str] | None = None
+        remaining = 0
+        for key, obj, raw in items:
+            if start is not None and key <= start:
+                continue
+            if filtered and not (
+                label.matches(obj.get("metadata", {}).get("labels")) and field.matches(obj)
+            ):
+                continue
+            if limit and len(chosen) >= limit:
+                remaining += 1
+                if filtered:
+                    break
+                continue
+            chosen.append(raw)
+            last_key = key
+        meta = b'{"resourceVersion":"' + str(snapshot_rv).encode() + b'"'
+        if remaining and last_key is not None:
+            meta += b',"continue":"' + _encode_continue(snapshot_rv, last_key).encode() + b'"'
+            if not filtered:
+                meta += b',"remainingItemCount":' + str(remaining).encode()
+        body = (
+            b'{"kind":"'
+            + info.list_kind.encode()
+            + b'","apiVersion":"'
+            + info.api_version.encode()
+            + b'","metadata":'
+            + meta
+            + b'},"items":['
+            + b",".join(chosen)
+            + b"]}"
+        )
+        self.stats.bytes_sent += len(body)
+        return web.Response(body=body, content_type=JSON)
+
+    async def _get(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.StreamResponse:
+        info = target.info
+        assert target.name is not None
+        obj = self.store.get(info.plural, target.namespace, target.name)
+        if obj is None:
+            raise errors.not_found(info.plural, target.name, group=info.group)
+        if target.subresource == "log":
+            return self._log(target, obj, query)
+        return json_response(obj)
+
+    def _log(self, target: Target, pod: dict[str, Any], query: dict[str, str]) -> web.Response:
+        assert target.namespace is not None and target.name is not None
+        containers = [c.get("name") for c in pod.get("spec", {}).get("containers") or []]
+        container = query.get("container") or None
+        if container is None and len(containers) > 1:
+            raise errors.bad_request(
+                f"a container name must be specified for pod {target.name}, choose one of: "
+                f"[{' '.join(str(c) for c in containers)}]"
+            )
+        data = None
+        if self.kubelet is not None:
+            data = self.kubelet.read_log(target.namespace, target.name, container)
+        if data is None:
+            shown = container or (containers[0] if containers else "")
+            raise errors.bad_request(
+                f'container "{shown}" in pod "{target.name}" is waiting to start: ContainerCreating'
+            )
+        tail = _int_param(query.get("tailLines"), "tailLines")
+        if tail is not None:
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-tail:]) if tail > 0 else b""
+        return web.Response(body=data, content_type="text/plain")
+
+    async def _create(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        meta = body.get("metadata") or {}
+        if target.namespace and meta.get("namespace") not in (None, "", target.namespace):
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        created = self.store.create(target.info.plural, target.namespace, body)
+        return json_response(created, 201)
+
+    async def _update(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        assert target.name is not None
+        updated = self.store.replace(
+            target.info.plural,
+            target.namespace,
+            target.name,
+            body,
+            subresource=target.subresource,
+        )
+        return json_response(updated)
+
+    async def _patch(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.Response:
+        info = target.info
+        assert target.name is not None
+        raw = await request.read()
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        current = self.store.get(info.plural, target.namespace, target.name)
+        if current is None:
+            raise errors.not_found(info.plural, target.name, group=info.group)
+        patched = apply_patch(current, raw, content_type, resource=info.plural)
+        updated = self.store.replace(
+            info.plural, target.namespace, target.name, patched, subresource=target.subresource
+        )
+        return json_response(updated)
+
+    async def _delete(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.Response:
+        info = target.info
+        assert target.name is not None
+        options = await _json_body(request)
+        options = options if isinstance(options, dict) else {}
+        grace = _int_param(
+            query.get("gracePeriodSeconds", options.get("gracePeriodSeconds")),
+            "gracePeriodSeconds",
+        )
+        propagation = query.get("propagationPolicy") or options.get("propagationPolicy")
+        orphan = query.get("orphanDependents", options.get("orphanDependents"))
+        if propagation is None and str(orphan).lower() == "true":
+            propagation = "Orphan"
+        if propagation not in (None, "Orphan", "Background", "Foreground"):
+            raise errors.bad_request(f"invalid propagationPolicy {propagation!r}")
+        obj, removed = self.store.delete(
+            info.plural,
+            target.namespace,
+            target.name,
+            grace_period_seconds=grace,
+            preconditions=options.get("preconditions"),
+            propagation_policy=propagation,
+        )
+        if info.plural in ("pods", "namespaces"):
+            return json_response(obj)
+        if not removed:
+            return json_response(obj, 202)
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": target.name,
+                    "group": info.group,
+                    "kind": info.plural,
+                    "uid": obj.get("metadata", {}).get("uid", ""),
+                },
+            }
+        )
+
+    async def _delete_collection(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.Response:
+        info = target.info
+        label = LabelSelector.parse(query.get("labelSelector"))
+        field = FieldSelector.parse(query.get("fieldSelector"), resource=info.plural)
+        options = await _json_body(request)
+        options = options if isinstance(options, dict) else {}
+        grace = _int_param(
+            query.get("gracePeriodSeconds", options.get("gracePeriodSeconds")),
+            "gracePeriodSeconds",
+        )
+        deleted: list[dict[str, Any]] = []
+        for key, obj, _ in self.store.items(info.plural, target.namespace):
+            if label.matches(obj.get("metadata", {}).get("labels")) and field.matches(obj):
+                try:
+                    final, _ = self.store.delete(
+                        info.plural, key[0] or None, key[1], grace_period_seconds=grace
+                    )
+                except errors.ApiError:
+                    continue
+                deleted.append(final)
+        return json_response(
+            {
+                "kind": info.list_kind,
+                "apiVersion": info.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "items": deleted,
+            }
+        )
