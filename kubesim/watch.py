@@ -1,0 +1,318 @@
+"""Watch streams: fan-out of committed changes to every open watch, as the watch cache does.
+
+Each change is serialised once (``{"type":...,"object":<stored bytes>}\\n``) and the same bytes
+go to every watcher without selectors; watchers with selectors see the transitions the real
+cacheWatcher produces (an object that stops matching arrives as DELETED, one that starts
+matching as ADDED). Every watcher has a bounded buffer; a watcher that falls further behind
+is closed, like kube-apiserver closes unresponsive watchers, and the client re-watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections import deque
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kubesim import errors
+from kubesim.faults import Faults
+from kubesim.resources import RESOURCES
+from kubesim.selectors import FieldSelector, LabelSelector
+from kubesim.stats import Stats
+from kubesim.store import Change, ObjectStore
+
+__all__ = ["WatchHub", "Watcher", "event_line"]
+
+log = logging.getLogger(__name__)
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+def event_line(event_type: str, raw: bytes) -> bytes:
+    return b'{"type":"' + event_type.encode() + b'","object":' + raw + b"}\n"
+
+
+def bookmark_line(resource: str, rv: int, *, initial_events_end: bool = False) -> bytes:
+    info = RESOURCES[resource]
+    meta: dict[str, Any] = {"resourceVersion": str(rv)}
+    if initial_events_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    obj = {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta}
+    return event_line("BOOKMARK", orjson.dumps(obj))
+
+
+def _with_rv(raw: bytes, rv: int) -> bytes:
+    obj = orjson.loads(raw)
+    obj["metadata"]["resourceVersion"] = str(rv)
+    return orjson.dumps(obj)
+
+
+class Watcher:
+    """One open watch: its filter and its buffer of lines not yet written."""
+
+    def __init__(
+        self,
+        resource: str,
+        namespace: str | None,
+        label: LabelSelector,
+        field: FieldSelector,
+        *,
+        limit: int,
+    ) -> None:
+        self.resource = resource
+        self.namespace = namespace or None
+        self.label = label
+        self.field = field
+        self.filtered = not (label.empty and field.empty)
+        self.buffer: deque[bytes] = deque()
+        self.limit = limit
+        self.wake = asyncio.Event()
+        self.closed = False
+        self.close_reason = ""
+
+    def matches(self, obj: dict[str, Any] | None) -> bool:
+        if obj is None:
+            return False
+        return self.label.matches(obj.get("metadata", {}).get("labels")) and self.field.matches(obj)
+
+    def translate(self, change: Change, shared: bytes | None = None) -> bytes | None:
+        """The line this watcher gets for ``change`` (None: nothing)."""
+        if self.namespace is not None and change.key[0] != self.namespace:
+            return None
+        if not self.filtered:
+            return shared if shared is not None else event_line(change.type, change.raw)
+        now = self.matches(change.obj)
+        if change.type == "ADDED":
+            return event_line("ADDED", change.raw) if now else None
+        if change.type == "DELETED":
+            return event_line("DELETED", change.raw) if now else None
+        before = self.matches(change.prev)
+        if now and before:
+            return shared if shared is not None else event_line("MODIFIED", change.raw)
+        if now:
+            return event_line("ADDED", change.raw)
+        if before and change.prev_raw is not None:
+            return event_line("DELETED", _with_rv(change.prev_raw, change.rv))
+        return None
+
+    def offer(self, line: bytes) -> bool:
+        """Queue a line; False (and closed) when the watcher is too far behind."""
+        if self.closed:
+            return True
+        if len(self.buffer) >= self.limit:
+            self.close("too slow")
+            return False
+        self.buffer.append(line)
+        if not self.wake.is_set():
+            self.wake.set()
+        return True
+
+    def close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            self.wake.set()
+
+
+class WatchHub:
+    """Every open watch; registered as the store's change listener."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        stats: Stats,
+        faults: Faults,
+        *,
+        bookmark_interval: float = 60.0,
+        event_bookmark_interval: float | None = None,
+        max_queue: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.stats = stats
+        self.faults = faults
+        self.bookmark_interval = bookmark_interval
+        self.event_bookmark_interval = event_bookmark_interval
+        self.max_queue = max_queue
+        self._watchers: dict[str, set[Watcher]] = {r: set() for r in RESOURCES}
+        self._unstalled = asyncio.Event()
+        self._unstalled.set()
+        store.add_change_listener(self._on_change)
+
+    # --- fan-out ---------------------------------------------------------------------------
+
+    def _on_change(self, change: Change) -> None:
+        watchers = self._watchers[change.resource]
+        if not watchers:
+            return
+        shared = event_line(change.type, change.raw)
+        for watcher in list(watchers):
+            line = watcher.translate(change, shared)
+            if line is not None and not watcher.offer(line):
+                self.stats.watches_closed_slow += 1
+                log.warning(
+                    "closing a %s watch that fell %d events behind",
+                    change.resource,
+                    watcher.limit,
+                )
+
+    def drop_all(self) -> int:
+        """Close every open watch (the drop_watches fault, shutdown)."""
+        count = 0
+        for watchers in self._watchers.values():
+            for watcher in list(watchers):
+                watcher.close("dropped")
+                count += 1
+        return count
+
+    def stall(self) -> None:
+        self._unstalled.clear()
+
+    def unstall(self) -> None:
+        self._unstalled.set()
+
+    @property
+    def open_watches(self) -> int:
+        return sum(len(w) for w in self._watchers.values())
+
+    # --- one stream ------------------------------------------------------------------------
+
+    def _interval(self, resource: str) -> float | None:
+        return self.event_bookmark_interval if resource == "events" else self.bookmark_interval
+
+    async def serve(
+        self,
+        request: web.Request,
+        resource: str,
+        namespace: str | None,
+        query: dict[str, str],
+    ) -> web.StreamResponse:
+        """Answer a ``?watch=true`` request: validate, send initial events, then follow."""
+        label = LabelSelector.parse(query.get("labelSelector"))
+        field = FieldSelector.parse(query.get("fieldSelector"), resource=resource)
+        rv_text = query.get("resourceVersion", "")
+        send_initial = query.get("sendInitialEvents", "").lower() == "true"
+        bookmarks = query.get("allowWatchBookmarks", "").lower() in ("true", "1")
+        if send_initial and query.get("resourceVersionMatch") != "NotOlderThan":
+            raise errors.invalid(
+                "ListOptions",
+                "",
+                [
+                    {
+                        "reason": "FieldValueForbidden",
+                        "message": "Forbidden: sendInitialEvents requires setting "
+                        "resourceVersionMatch to NotOlderThan",
+                        "field": "sendInitialEvents",
+                    }
+                ],
+                group="meta.k8s.io",
+            )
+        try:
+            timeout = (
+                float(query["timeoutSeconds"])
+                if query.get("timeoutSeconds")
+                else random.uniform(1800, 3600)  # the server's --min-request-timeout jitter
+            )
+        except ValueError as err:
+            raise errors.bad_request(f"invalid timeoutSeconds: {err}") from err
+
+        watcher = Watcher(resource, namespace, label, field, limit=self.max_queue)
+        initial: list[bytes] = []
+        error: bytes | None = None
+        if send_initial or rv_text in ("", "0"):
+            for _, obj, raw in self.store.items(resource, namespace):
+                if not watcher.filtered or watcher.matches(obj):
+                    initial.append(event_line("ADDED", raw))
+            if send_initial:
+                initial.append(
+                    bookmark_line(resource, self.store.resource_version, initial_events_end=True)
+                )
+        else:
+            try:
+                rv = int(rv_text)
+            except ValueError as err:
+                raise errors.bad_request(f'invalid resource version "{rv_text}"') from err
+            try:
+                changes = self.store.changes_since(resource, rv)
+            except errors.ApiError as err:
+                error = event_line("ERROR", orjson.dumps(err.status()))
+            else:
+                for change in changes:
+                    line = watcher.translate(change)
+                    if line is not None:
+                        initial.append(line)
+        # Synchronous since the snapshot above: no change can fall between it and registration.
+        watcher.buffer.extend(initial)
+        watcher.limit += len(initial)
+        if error is None:
+            self._watchers[resource].add(watcher)
+        self.stats.watches_started += 1
+        self.stats.open_watches += 1
+        try:
+            response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            if error is not None:
+                await self._write(response, [error])
+            else:
+                interval = self._interval(resource) if bookmarks else None
+                await self._pump(watcher, response, timeout, interval)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            log.debug("%s watch client went away", resource)
+            raise
+        finally:
+            self._watchers[resource].discard(watcher)
+            self.stats.open_watches -= 1
+        return response
+
+    async def _write(self, response: web.StreamResponse, lines: list[bytes]) -> None:
+        chunk = b"".join(lines)
+        await response.write(chunk)
+        self.stats.watch_events_sent += len(lines)
+        self.stats.bytes_sent += len(chunk)
+
+    async def _pump(
+        self,
+        watcher: Watcher,
+        response: web.StreamResponse,
+        timeout: float,
+        interval: float | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        next_bookmark = loop.time() + interval if interval else math.inf
+        while not watcher.closed:
+            if not self._unstalled.is_set():
+                # Stalled: the stream stays open but silent until cleared or timed out.
+                try:
+                    async with asyncio.timeout_at(end):
+                        await self._unstalled.wait()
+                except TimeoutError:
+                    return
+                continue
+            if watcher.buffer:
+                lines = list(watcher.buffer)
+                watcher.buffer.clear()
+                await self._write(response, lines)
+                continue
+            now = loop.time()
+            if now >= end:
+                return
+            if now >= next_bookmark:
+                # Every change up to the current revision was queued synchronously and the
+                # buffer is empty, so this revision is safe to resume from.
+                rv = self.store.resource_version
+                await self._write(response, [bookmark_line(watcher.resource, rv)])
+                next_bookmark = now + (interval or math.inf)
+                continue
+            watcher.wake.clear()
+            try:
+                async with asyncio.timeout_at(min(end, next_bookmark)):
+                    await watcher.wake.wait()
+            except TimeoutError:
+                pass
