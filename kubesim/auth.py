@@ -1,0 +1,72 @@
+"""Bearer-token authentication and an optional per-token rule set (a tiny RBAC).
+
+Without rules a valid token may do everything. With rules, a request is allowed when any
+rule of its token matches its verb, resource and namespace ("*" matches anything; a rule
+without namespaces matches every namespace and the cluster scope). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kubesim import errors
+
+__all__ = ["Authenticator", "Rule"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Allows ``verbs`` on ``resources`` in ``namespaces`` (empty namespaces = everywhere)."""
+
+    verbs: frozenset[str] = frozenset({"*"})
+    resources: frozenset[str] = frozenset({"*"})
+    namespaces: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, verbs: Iterable[str], resources: Iterable[str], namespaces: Iterable[str] = ()
+    ) -> Rule:
+        return cls(frozenset(verbs), frozenset(resources), frozenset(namespaces))
+
+    def allows(self, verb: str, resource: str, namespace: str | None) -> bool:
+        return (
+            ("*" in self.verbs or verb in self.verbs)
+            and ("*" in self.resources or resource in self.resources)
+            and (not self.namespaces or "*" in self.namespaces or namespace in self.namespaces)
+        )
+
+
+@dataclass
+class Authenticator:
+    """Maps bearer tokens to users and, optionally, to the rules that limit them."""
+
+    users: dict[str, str] = field(default_factory=dict)  # token -> user name
+    rules: dict[str, list[Rule]] = field(default_factory=dict)  # token -> rules (absent = all)
+
+    @classmethod
+    def single(cls, token: str, user: str = "kubesim-admin") -> Authenticator:
+        return cls(users={token: user})
+
+    def add_token(self, token: str, user: str, rules: Iterable[Rule] | None = None) -> None:
+        self.users[token] = user
+        if rules is not None:
+            self.rules[token] = list(rules)
+
+    def authenticate(self, headers: Mapping[str, str]) -> str:
+        """The token of an ``Authorization: Bearer`` header; 401 when missing or unknown."""
+        header = headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or token not in self.users:
+            raise errors.unauthorized()
+        return token
+
+    def authorize(
+        self, token: str, verb: str, resource: str, namespace: str | None, *, group: str = ""
+    ) -> None:
+        """403 Forbidden (the RBAC wording) when the token's rules deny the request."""
+        rules = self.rules.get(token)
+        if rules is None or any(rule.allows(verb, resource, namespace) for rule in rules):
+            return
+        raise errors.forbidden(self.users[token], verb, resource, namespace, group=group)
