@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
+from kubesim.testing import kubesim  # noqa: F401  (the ``kubesim`` fixture)
 from tests.support.redis_server import RedisServer
 
 
