@@ -138,6 +138,9 @@ class SimulatedKubelet:
     def runtime_for(self, container: dict[str, Any], *, main: bool, init: bool) -> ContainerRuntime:
         raise NotImplementedError
 
+    def pod_removed(self, namespace: str, name: str) -> None:
+        """The pod left the store: drop what is kept for it (logs)."""
+
     async def _close_runtime(self) -> None:
         """End whatever the runtimes still hold (processes)."""
 
@@ -189,6 +192,7 @@ class SimulatedKubelet:
                 del self._workers[key]
                 self.spawn(worker.abort(), f"kubelet-abort-{key[0]}/{key[1]}")
             self.recorder.forget_pod(str(uid))
+            self.pod_removed(*key)
             return
         node = (obj.get("spec") or {}).get("nodeName")
         if node not in self._node_names:
@@ -346,7 +350,10 @@ class PodWorker:
         self.event("Created", ev.created_message(spec["name"]), container=spec, init=init)
         runtime = self.kubelet.runtime_for(spec, main=main, init=init)
         assert self.pod_ip is not None
-        handle = await runtime.start(self.pod, spec, init=init, main=main, pod_ip=self.pod_ip)
+        # Shielded: a cancelled start still registers its process with the runtime.
+        handle = await asyncio.shield(
+            runtime.start(self.pod, spec, init=init, main=main, pod_ip=self.pod_ip)
+        )
         self.handles[spec["name"]] = handle
         await self.sleep(timings.start)
         self.event("Started", ev.started_message(spec["name"]), container=spec, init=init)

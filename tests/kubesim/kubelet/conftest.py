@@ -32,12 +32,15 @@ class Cluster:
         cpu: str | None = None,
         memory: str | None = None,
         containers: list[dict[str, Any]] | None = None,
+        notebook: dict[str, Any] | None = None,
         **spec: Any,
     ) -> dict[str, Any]:
+        """A pod whose first container is "notebook" (``notebook`` adds fields to it)."""
         container: dict[str, Any] = {
             "name": "notebook",
             "image": image,
             "ports": [{"name": "notebook-port", "containerPort": 8888}],
+            **(notebook or {}),
         }
         requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
         if requests:
