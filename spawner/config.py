@@ -70,7 +70,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    after_pod_created_hook = Callable(None, allow_none=True,
+    after_pod_created_hook = Callable(
+        None,
+        allow_none=True,
         help="""
         Callable to augment the Pod object after launching.
 
@@ -87,7 +89,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    allow_privilege_escalation = Bool(allow_none=True,
+    allow_privilege_escalation = Bool(
+        allow_none=True,
         help="""
         Controls whether a process can gain more privileges than its parent process.
 
@@ -103,7 +106,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    automount_service_account_token = Bool(None, allow_none=True,
+    automount_service_account_token = Bool(
+        None,
+        allow_none=True,
         help="""
         Whether to mount the service account token in the spawned user pod.
 
@@ -116,7 +121,10 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    cmd = Command(None, minlen=0, allow_none=True,
+    cmd = Command(
+        None,
+        minlen=0,
+        allow_none=True,
         help="""
         The command used to start the single-user server.
 
@@ -129,7 +137,13 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    common_labels = Dict(default_value={'app.kubernetes.io/name': 'jupyterhub', 'app.kubernetes.io/managed-by': 'kubespawner', 'app': 'jupyterhub', 'heritage': 'jupyterhub'},
+    common_labels = Dict(
+        default_value={
+            "app.kubernetes.io/name": "jupyterhub",
+            "app.kubernetes.io/managed-by": "kubespawner",
+            "app": "jupyterhub",
+            "heritage": "jupyterhub",
+        },
         help="""
         Kubernetes labels that both spawned singleuser server pods and created
         user PVCs will get.
@@ -139,7 +153,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    component_label = Unicode('singleuser-server',
+    component_label = Unicode(
+        "singleuser-server",
         help="""
         The value of the labels app.kubernetes.io/component and component, used
         to identify user pods kubespawner is to manage.
@@ -150,7 +165,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    container_security_context = Union([Dict(), Callable()],
+    container_security_context = Union(
+        [Dict(), Callable()],
         help="""
         A Kubernetes security context for the container. Note that all
         configuration options within here should be camelCased.
@@ -165,7 +181,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    delete_grace_period = Int(1,
+    delete_grace_period = Int(
+        1,
         help="""
         Time in seconds for the pod to be in `terminating` state before is forcefully killed.
 
@@ -178,7 +195,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    delete_pvc = Bool(True,
+    delete_pvc = Bool(
+        True,
         help="""Delete PVCs when deleting Spawners.
 
         When a Spawner is deleted (not just stopped),
@@ -193,7 +211,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    delete_stopped_pods = Bool(True,
+    delete_stopped_pods = Bool(
+        True,
         help="""
         Whether to delete pods that have stopped themselves.
         Set to False to leave stopped pods in the completed state,
@@ -201,7 +220,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    dns_name_template = Unicode('{name}.{namespace}.svc.cluster.local',
+    dns_name_template = Unicode(
+        "{name}.{namespace}.svc.cluster.local",
         help="""
         Template to use to form the dns name for the pod.
         """,
@@ -224,7 +244,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    events_enabled = Bool(True,
+    events_enabled = Bool(
+        True,
         help="""
         Enable event-watching for progress-reports to the user spawn page.
 
@@ -277,7 +298,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    extra_containers = Union([List(), Dict()],
+    extra_containers = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of containers belonging to the pod in addition to
         the container generated for the notebook server.
@@ -375,7 +397,10 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    fs_gid = Union([Int(), Callable()], default_value=None, allow_none=True,
+    fs_gid = Union(
+        [Int(), Callable()],
+        default_value=None,
+        allow_none=True,
         help="""
         The GID of the group that should own any volumes that are created & mounted.
 
@@ -404,7 +429,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    get_pod_url = Callable(None, allow_none=True,
+    get_pod_url = Callable(
+        None,
+        allow_none=True,
         help="""Callable to retrieve pod url
 
         Called with (spawner, pod)
@@ -413,7 +440,10 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    gid = Union([Int(), Callable()], default_value=None, allow_none=True,
+    gid = Union(
+        [Int(), Callable()],
+        default_value=None,
+        allow_none=True,
         help="""
         The GID to run the single-user server containers as.
 
@@ -432,7 +462,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    handle_legacy_names = Bool(True,
+    handle_legacy_names = Bool(
+        True,
         help="""handle legacy names and labels
         
         kubespawner 7 changed the scheme for computing names and labels to be more reliably valid.
@@ -446,7 +477,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    hub_connect_ip = Unicode(allow_none=True,
+    hub_connect_ip = Unicode(
+        allow_none=True,
         help="""DEPRECATED. Use c.JupyterHub.hub_connect_ip""",
     ).tag(config=True)
 
@@ -454,7 +486,8 @@ class KubeSpawner(Spawner):
         help="""DEPRECATED. Use c.JupyterHub.hub_connect_url""",
     ).tag(config=True)
 
-    image = Unicode('quay.io/jupyterhub/singleuser:latest',
+    image = Unicode(
+        "quay.io/jupyterhub/singleuser:latest",
         help="""
         Docker image to use for spawning user's containers.
 
@@ -480,7 +513,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    image_pull_policy = Unicode(None, allow_none=True,
+    image_pull_policy = Unicode(
+        None,
+        allow_none=True,
         help="""
         The image pull policy of the docker container specified in
         `image`.
@@ -491,7 +526,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    image_pull_secrets = Union([List(), Unicode()],
+    image_pull_secrets = Union(
+        [List(), Unicode()],
         help="""
         A list of references to Kubernetes Secret resources with credentials to
         pull images from image registries. This list can either have strings in
@@ -507,7 +543,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    init_containers = Union([List(), Dict()],
+    init_containers = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of initialization containers belonging to the pod.
 
@@ -554,7 +591,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    ip = Unicode('0.0.0.0',
+    ip = Unicode(
+        "0.0.0.0",
         help="""
         The IP address (or hostname) the single-user server should listen on.
         We override this from the parent so we can set a more sane default for
@@ -571,7 +609,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    k8s_api_request_retry_timeout = Int(30,
+    k8s_api_request_retry_timeout = Int(
+        30,
         help="""
         Total timeout, including retry timeout, for kubernetes API calls
 
@@ -582,7 +621,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    k8s_api_request_timeout = Int(3,
+    k8s_api_request_timeout = Int(
+        3,
         help="""
         API request timeout (in seconds) for all k8s API calls.
 
@@ -615,7 +655,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    k8s_api_verify_ssl = Bool(None, allow_none=True,
+    k8s_api_verify_ssl = Bool(
+        None,
+        allow_none=True,
         help="""
         Verify TLS certificates when connecting to the k8s master.
         
@@ -653,7 +695,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    modify_pod_hook = Callable(None, allow_none=True,
+    modify_pod_hook = Callable(
+        None,
+        allow_none=True,
         help="""
         Callable to augment the Pod object before launching.
 
@@ -689,7 +733,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    node_affinity_preferred = Union([List(), Dict()],
+    node_affinity_preferred = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of preferred node affinities.
 
@@ -707,7 +752,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    node_affinity_required = Union([List(), Dict()],
+    node_affinity_required = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of required node affinities.
 
@@ -737,7 +783,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    pod_affinity_preferred = Union([List(), Dict()],
+    pod_affinity_preferred = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of preferred pod affinities.
 
@@ -755,7 +802,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    pod_affinity_required = Union([List(), Dict()],
+    pod_affinity_required = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of required pod affinities.
 
@@ -773,7 +821,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    pod_anti_affinity_preferred = Union([List(), Dict()],
+    pod_anti_affinity_preferred = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of preferred pod anti-affinities.
 
@@ -791,7 +840,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    pod_anti_affinity_required = Union([List(), Dict()],
+    pod_anti_affinity_required = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of required pod anti-affinities.
 
@@ -828,7 +878,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    pod_name_template = Unicode('jupyter-{user_server}',
+    pod_name_template = Unicode(
+        "jupyter-{user_server}",
         help="""
         Template to use to form the name of user's pods.
 
@@ -848,7 +899,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    pod_security_context = Union([Dict(), Callable()],
+    pod_security_context = Union(
+        [Dict(), Callable()],
         help="""
         A Kubernetes security context for the pod. Note that all configuration
         options within here should be camelCased.
@@ -903,7 +955,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    profile_list = Union([List(Dict()), Callable(), Dict()],
+    profile_list = Union(
+        [List(Dict()), Callable(), Dict()],
         help="""
         Callable, List or Dict of profiles to offer for selection by the user.
 
@@ -1086,7 +1139,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    pvc_name_template = Unicode('claim-{user_server}',
+    pvc_name_template = Unicode(
+        "claim-{user_server}",
         help="""
         Template to use to form the name of user's pvc.
 
@@ -1109,7 +1163,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    remember_pvc_name = Bool(True,
+    remember_pvc_name = Bool(
+        True,
         help="""
         Remember the PVC name across restarts and configuration changes.
 
@@ -1121,20 +1176,24 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    scheduler_name = Unicode(None, allow_none=True,
+    scheduler_name = Unicode(
+        None,
+        allow_none=True,
         help="""
         Set the pod's scheduler explicitly by name. See `the Kubernetes documentation <https://kubernetes.io/docs/reference/generated/kubernetes-api/v1.28/#podspec-v1-core>`__
         for more information.
         """,
     ).tag(config=True)
 
-    secret_mount_path = Unicode('/etc/jupyterhub/ssl/',
+    secret_mount_path = Unicode(
+        "/etc/jupyterhub/ssl/",
         help="""
         Location to mount the spawned pod's certificates needed for internal_ssl functionality.
         """,
     ).tag(config=True)
 
-    secret_name_template = Unicode('{pod_name}',
+    secret_name_template = Unicode(
+        "{pod_name}",
         help="""
         Template to use to form the name of user's secret.
 
@@ -1142,7 +1201,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    service_account = Unicode(None, allow_none=True,
+    service_account = Unicode(
+        None,
+        allow_none=True,
         help="""
         The service account to be mounted in the spawned user pod.
 
@@ -1165,28 +1226,33 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    slow_spawn_message = Unicode('Server launch is taking longer than expected. Please be patient! Current time spent waiting: {seconds} seconds.',
+    slow_spawn_message = Unicode(
+        "Server launch is taking longer than expected. Please be patient! Current time spent waiting: {seconds} seconds.",
         help="""
         The injected timing message to display to the user. The variable `{seconds}`
         will be replaced by the number of seconds the spawn has currently taken.
         """,
     ).tag(config=True)
 
-    slow_spawn_message_frequency = Int(5,
+    slow_spawn_message_frequency = Int(
+        5,
         help="""
         Sets a delay of N seconds between updates to the message buffer, so
         that we don't spam the user with too many messages.
         """,
     ).tag(config=True)
 
-    slow_spawn_message_threshold = Int(60,
+    slow_spawn_message_threshold = Int(
+        60,
         help="""
         Time in seconds to wait before injecting a 'please be patient' message
         to display to the user. If this value is 0, no message will be shown.
         """,
     ).tag(config=True)
 
-    slug_scheme = Enum(['safe', 'escape'], default_value='safe',
+    slug_scheme = Enum(
+        ["safe", "escape"],
+        default_value="safe",
         help="""Select the scheme for producing slugs such as pod names, etc.
 
         Can be 'safe' or 'escape'.
@@ -1218,7 +1284,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    storage_access_modes = List(default_value=['ReadWriteOnce'],
+    storage_access_modes = List(
+        default_value=["ReadWriteOnce"],
         help="""
         List of access modes the user has for the pvc.
 
@@ -1233,7 +1300,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    storage_capacity = Unicode(None, allow_none=True,
+    storage_capacity = Unicode(
+        None,
+        allow_none=True,
         help="""
         The amount of storage space to request from the volume that the pvc will
         mount to. This amount will be the amount of storage space the user has
@@ -1253,7 +1322,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    storage_class = Unicode(None, allow_none=True,
+    storage_class = Unicode(
+        None,
+        allow_none=True,
         help="""
         The storage class that the pvc will use.
 
@@ -1337,7 +1408,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    supplemental_gids = Union([List(), Callable()],
+    supplemental_gids = Union(
+        [List(), Callable()],
         help="""
         A list of GIDs that should be set as additional supplemental groups to the
         user that the container runs as.
@@ -1358,7 +1430,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    tolerations = Union([List(), Dict()],
+    tolerations = Union(
+        [List(), Dict()],
         help="""
         List or dictionary of tolerations that are to be assigned to the pod in order to be able to schedule the pod
         on a node with the corresponding taints. See the official Kubernetes documentation for additional details
@@ -1406,7 +1479,10 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    uid = Union([Int(), Callable()], default_value=None, allow_none=True,
+    uid = Union(
+        [Int(), Callable()],
+        default_value=None,
+        allow_none=True,
         help="""
         The UID to run the single-user server containers as.
 
@@ -1455,7 +1531,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    user_namespace_template = Unicode('{hubnamespace}-{username}',
+    user_namespace_template = Unicode(
+        "{hubnamespace}-{username}",
         help="""
         Template to use to form the namespace of user's pods (only if
         enable_user_namespaces is True).
@@ -1467,7 +1544,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    volume_mounts = Union([List(), Dict()],
+    volume_mounts = Union(
+        [List(), Dict()],
         help="""
         List of paths on which to mount volumes in the user notebook's pod, or a dictionary
         where the values specify the paths to mount the volumes.
@@ -1495,7 +1573,8 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    volumes = Union([List(), Dict()],
+    volumes = Union(
+        [List(), Dict()],
         help="""
         List of Kubernetes Volume specifications that will be mounted in the user pod,
         or a dictionary where the values specify the volume specifications.
@@ -1530,7 +1609,9 @@ class KubeSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    working_dir = Unicode(None, allow_none=True,
+    working_dir = Unicode(
+        None,
+        allow_none=True,
         help="""
         The working directory where the Notebook server will be started inside the container.
         Defaults to `None` so the working directory will be the one defined in the Dockerfile.
@@ -1603,7 +1684,8 @@ class KubeSpawner(Spawner):
 
     @validate("config")
     def _move_deprecated_config(self, proposal: Any) -> Any:
-        return deprecated.move_deprecated_config(proposal["value"], self.log)
+        sections = [c.__name__ for c in type(self).mro() if issubclass(c, KubeSpawner)]
+        return deprecated.move_deprecated_config(proposal["value"], self.log, sections)
 
     # ------------------------------------------------------------------ names
 
@@ -1709,7 +1791,8 @@ class KubeSpawner(Spawner):
             self.log.warning(
                 "Loading state for %s/%s written by an unknown earlier KubeSpawner (likely 6.x);"
                 " names will be upgraded, legacy PVC names are looked for on start.",
-                self.user.name, self.name,
+                self.user.name,
+                self.name,
             )
             self._state_kubespawner_version = "unknown"
         else:
@@ -1755,7 +1838,9 @@ class KubeSpawner(Spawner):
         self, owner_reference: dict[str, Any], port: int | None = None
     ) -> dict[str, Any]:
         """The Service fronting the pod (services_enabled / internal_ssl)."""
-        return manifests.service_manifest(self, owner_reference, self.port if port is None else port)
+        return manifests.service_manifest(
+            self, owner_reference, self.port if port is None else port
+        )
 
     def get_secret_manifest(self, owner_reference: dict[str, Any]) -> dict[str, Any]:
         """The internal_ssl Secret holding this server's certificate (reads cert_paths)."""

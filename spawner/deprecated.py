@@ -14,6 +14,7 @@ missing comma, so all three are silently ignored there.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from traitlets.config import Config
@@ -50,17 +51,18 @@ DEPRECATED_NAMES: dict[str, tuple[str, str]] = {
     },
 }
 
-_SECTIONS = ("KubeSpawner",)
-
 
 def move_deprecated_config(
-    config: Config, log: logging.Logger | logging.LoggerAdapter[Any]
+    config: Config,
+    log: logging.Logger | logging.LoggerAdapter[Any],
+    sections: Iterable[str] = ("KubeSpawner",),
 ) -> Config:
-    """Move old names in the ``KubeSpawner`` config section to their new names, warning once each.
+    """Move old names in the given config sections to their new names, warning once each.
 
-    Called from a ``@validate("config")`` handler, so it runs before traits read the config.
+    Called from a ``@validate("config")`` handler, so it runs before traits read the config;
+    ``sections`` are the spawner's class names (``KubeSpawner``, ``KubeCacheSpawner``, ...).
     """
-    for section_name in _SECTIONS:
+    for section_name in sections:
         if section_name not in config:
             continue
         section = config[section_name]
@@ -69,14 +71,20 @@ def move_deprecated_config(
                 continue
             value = section.pop(old)
             log.warning(
-                "KubeSpawner.%s is deprecated in %s. Use KubeSpawner.%s instead", old, version, new
+                "%s.%s is deprecated in %s. Use %s.%s instead",
+                section_name,
+                old,
+                version,
+                section_name,
+                new,
             )
             if new in section:
                 log.warning(
-                    "Ignoring deprecated config KubeSpawner.%s = %r"
-                    " in favor of KubeSpawner.%s = %r",
+                    "Ignoring deprecated config %s.%s = %r in favor of %s.%s = %r",
+                    section_name,
                     old,
                     value,
+                    section_name,
                     new,
                     section[new],
                 )
