@@ -42,7 +42,8 @@ end
 #: ARGV: epoch, pod key, rv, record, pod uid, check uid ("1"/"0"), feed maxlen.
 #: Writes the record unless ``P pod-rv`` holds the same or a newer rv (a
 #: tombstone included: a late write never resurrects a deleted pod). With
-#: check uid, a pod uid other than the stored one clears the event log.
+#: check uid, a pod uid other than the stored one clears the event log, and
+#: the log of a pod written again loses any expiry.
 WRITE_POD = (
     _FENCE
     + _FEED
@@ -64,6 +65,8 @@ if ARGV[6] == '1' then
   end
   if type(previous_uid) == 'string' and previous_uid ~= '' and previous_uid ~= ARGV[5] then
     redis.call('DEL', KEYS[4])
+  else
+    redis.call('PERSIST', KEYS[4])  -- a live pod's log never expires
   end
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])

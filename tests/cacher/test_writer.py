@@ -379,6 +379,31 @@ async def test_a_new_pod_under_the_same_name_starts_a_new_event_log(
     assert [e["pod_uid"] for e in await event_log(redis)] == ["second"]
 
 
+async def test_the_event_log_of_a_live_pod_never_expires(
+    redis: aioredis.Redis, writer: CacheWriter
+) -> None:
+    await writer.apply_pods([("ADDED", pod())])
+    await writer.apply_events([("ADDED", pods.event(pod_uid=""))])  # no involvedObject.uid
+    await writer.apply_pods([("DELETED", pod(rv=1100))])
+    await writer.apply_pods([("ADDED", pod("pulling", uid="second", rv=1200))])
+    assert await redis.ttl(KEYS.events(ALICE)) == -1
+
+
+async def test_an_old_event_listed_again_into_a_full_log_is_not_appended(
+    redis: aioredis.Redis,
+) -> None:
+    w = CacheWriter(redis, KEYS, identity="a", event_log_cap=3)
+    await w.take_over()
+    await w.apply_pods([("ADDED", pod())])
+    events = [("ADDED", pods.event(f"R{i}", uid=f"e{i}", rv=2000 + i)) for i in range(5)]
+    await w.apply_events(events)
+    again = CacheWriter(redis, KEYS, identity="b", event_log_cap=3)
+    await again.take_over()
+    await again.reconcile_pods([pod()], list_rv="1500")
+    await again.apply_events(events)
+    assert [e["reason"] for e in await event_log(redis)] == ["R2", "R3", "R4"]
+
+
 async def test_a_new_leader_clears_the_event_log_of_a_recreated_pod(
     redis: aioredis.Redis, writer: CacheWriter
 ) -> None:
