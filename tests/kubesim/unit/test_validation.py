@@ -452,3 +452,67 @@ def test_immutable_secrets_keep_their_data() -> None:
         'type: Invalid value: "kubernetes.io/tls": field is immutable',
         "data: Forbidden: field is immutable when `immutable` is set",
     ]
+
+
+async def test_objects_made_by_the_real_kubespawner_are_valid() -> None:
+    from kubernetes_asyncio.client import ApiClient
+    from kubespawner.objects import make_owner_reference, make_pod, make_pvc, make_service
+
+    pod_obj = make_pod(
+        name="jupyter-alice",
+        cmd=["jupyterhub-singleuser"],
+        port=8888,
+        image="jupyterhub/singleuser:5",
+        image_pull_policy="IfNotPresent",
+        image_pull_secrets=["regcred"],
+        node_selector={"hub.jupyter.org/node-purpose": "user"},
+        env={"JUPYTERHUB_API_TOKEN": "x"},
+        working_dir="/home/jovyan",
+        labels={"app": "jupyterhub", "hub.jupyter.org/username": "alice"},
+        annotations={"hub.jupyter.org/username": "alice"},
+        cpu_limit=2,
+        cpu_guarantee=0.5,
+        mem_limit="2G",
+        mem_guarantee="1G",
+        extra_resource_limits={"nvidia.com/gpu": "1"},
+        extra_resource_guarantees={"nvidia.com/gpu": "1"},
+        volumes=[{"name": "home", "persistentVolumeClaim": {"claimName": "claim-alice"}}],
+        volume_mounts=[{"name": "home", "mountPath": "/home/jovyan"}],
+        tolerations=[
+            {
+                "key": "hub.jupyter.org/dedicated",
+                "operator": "Equal",
+                "value": "user",
+                "effect": "NoSchedule",
+            }
+        ],
+        init_containers=[{"name": "init", "image": "busybox", "command": ["true"]}],
+        extra_containers=[{"name": "side", "image": "nginx"}],
+        service_account="default",
+        automount_service_account_token=False,
+    )
+    pvc_obj = make_pvc(
+        name="claim-alice",
+        storage_class="standard",
+        access_modes=["ReadWriteOnce"],
+        selector=None,
+        storage="10Gi",
+        labels={},
+        annotations={},
+    )
+    owner = make_owner_reference("jupyter-alice", "uid-1")
+    service_obj = make_service(
+        name="jupyter-alice",
+        port=8888,
+        selector={"a": "b"},
+        owner_references=[owner],
+        labels={},
+        annotations={},
+    )
+    api = ApiClient()
+    try:
+        validate_create("pods", api.sanitize_for_serialization(pod_obj))
+        validate_create("persistentvolumeclaims", api.sanitize_for_serialization(pvc_obj))
+        validate_create("services", api.sanitize_for_serialization(service_obj))
+    finally:
+        await api.close()
