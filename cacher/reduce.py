@@ -6,7 +6,8 @@ raw core/v1 Event into the pod key it is about and an
 :class:`~kubecache.contract.EventRecord`. No I/O and no state: the writer
 decides what reaches Redis.
 
-Objects that cannot be reduced (identity missing, fields of the wrong type,
+Raw objects are plain dicts (as orjson parses them). Objects that cannot be
+reduced (identity missing, fields of the wrong type,
 unparseable times) raise :class:`MalformedObject` with a message naming the
 object and the field; never a ``KeyError`` or ``TypeError``.
 """
@@ -41,7 +42,7 @@ def _mapping(obj: Mapping[str, Any], field: str, where: str) -> Mapping[str, Any
     value = obj.get(field)
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise MalformedObject(f"{where}: {field} is {type(value).__name__}, expected an object")
     return value
 
@@ -106,10 +107,10 @@ def _time(obj: Mapping[str, Any], field: str, where: str) -> int | None:
 
 def describe(raw: object) -> str:
     """``namespace/name`` of a raw object for log messages, as far as it has one."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return f"<{type(raw).__name__}>"
     meta = raw.get("metadata")
-    if not isinstance(meta, Mapping):
+    if not isinstance(meta, dict):
         return "<no metadata>"
     return f"{meta.get('namespace') or '?'}/{meta.get('name') or '?'}"
 
@@ -120,10 +121,10 @@ def object_key(raw: object) -> str | None:
     Lenient on purpose: reconciliation must not delete the record of a listed
     pod just because the listed object failed to reduce.
     """
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return None
     meta = raw.get("metadata")
-    if not isinstance(meta, Mapping):
+    if not isinstance(meta, dict):
         return None
     namespace, name = meta.get("namespace"), meta.get("name")
     if isinstance(namespace, str) and isinstance(name, str) and namespace and name:
@@ -137,7 +138,7 @@ def object_key(raw: object) -> str | None:
 
 def pod_record(raw: Mapping[str, Any]) -> PodRecord:
     """The compact record of a raw Pod; raises :class:`MalformedObject`."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise MalformedObject(f"pod is {type(raw).__name__}, expected an object")
     where = f"pod {describe(raw)}"
     meta = _mapping(raw, "metadata", where)
@@ -163,7 +164,7 @@ def pod_record(raw: Mapping[str, Any]) -> PodRecord:
         "message": _str(status, "message", where),
     }
     for condition in _list(status, "conditions", where):
-        if not isinstance(condition, Mapping):
+        if not isinstance(condition, dict):
             raise MalformedObject(f"{where}: status.conditions holds a non-object")
         kind, state = condition.get("type"), condition.get("status")
         if kind == "Ready":
@@ -189,12 +190,12 @@ def _containers(
 ) -> list[ContainerSummary]:
     statuses: dict[str, Mapping[str, Any]] = {}
     for item in _list(status, "containerStatuses", where):
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise MalformedObject(f"{where}: status.containerStatuses holds an unnamed entry")
         statuses[item["name"]] = item
     summaries: list[ContainerSummary] = []
     for container in _list(spec, "containers", where):
-        if not isinstance(container, Mapping) or not isinstance(container.get("name"), str):
+        if not isinstance(container, dict) or not isinstance(container.get("name"), str):
             raise MalformedObject(f"{where}: spec.containers holds an unnamed entry")
         name = container["name"]
         summaries.append(_container(name, statuses.get(name), f"{where} container {name}"))
@@ -267,7 +268,7 @@ def event_entry(raw: Mapping[str, Any]) -> tuple[str, EventRecord] | None:
     Raises :class:`MalformedObject` for an event without identity or with
     fields of the wrong type.
     """
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise MalformedObject(f"event is {type(raw).__name__}, expected an object")
     where = f"event {describe(raw)}"
     meta = _mapping(raw, "metadata", where)

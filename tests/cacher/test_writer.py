@@ -609,3 +609,18 @@ async def test_a_restarted_redis_is_detected_and_a_new_take_over_resyncs(
     await w.reconcile_pods([pod()], list_rv="1500")
     assert await client.hexists(KEYS.pods, ALICE)
     await client.aclose()
+
+
+async def test_a_client_that_decodes_responses_works_the_same(redis_server: RedisServer) -> None:
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    w = CacheWriter(client, KEYS, identity="a")
+    await w.take_over()
+    await w.apply_pods([("ADDED", pod("ready")), ("ADDED", pod(name="jupyter-bob", uid="b"))])
+    await w.apply_events([("ADDED", pods.event())])
+    await w.reconcile_pods([pod("ready")], list_rv="1500")
+    await w.mark_synced("pods", "1500")
+    assert (await w.heartbeat()).records == 1
+    assert await client.hkeys(KEYS.pods) == [ALICE]
+    assert len(await client.lrange(KEYS.events(ALICE), 0, -1)) == 1
+    await client.aclose()
