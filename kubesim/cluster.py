@@ -66,9 +66,17 @@ def _parsed(capacity: tuple[tuple[str, str], ...]) -> Mapping[str, Decimal]:
     return MappingProxyType({name: parse_quantity(value) for name, value in capacity})
 
 
-def default_nodes() -> list[NodeSpec]:
-    """Three identical worker nodes: node-1, node-2, node-3 (4 CPU, 16Gi each)."""
-    return [NodeSpec(name=f"node-{i}") for i in (1, 2, 3)]
+def default_nodes(
+    count: int = 3, *, cpu: str = "4", memory: str = "16Gi", pods: str = "110"
+) -> list[NodeSpec]:
+    """Identical worker nodes node-1 ... node-N (by default 3 x 4 CPU, 16Gi, 110 pods).
+
+    Like a real node, each takes at most ``pods`` pods: raise it for benchmarks with
+    thousands of scheduled pods.
+    """
+    return [
+        NodeSpec(name=f"node-{i}", cpu=cpu, memory=memory, pods=pods) for i in range(1, count + 1)
+    ]
 
 
 def node_object(spec: NodeSpec, *, host_ip: str, now: str) -> dict[str, Any]:

@@ -73,6 +73,9 @@ def image_size(image: str) -> int:
 class SimulatedKubelet:
     """Runs the pods bound to ``nodes``; attach() also attaches the scheduler."""
 
+    # Grace period for containers of pods removed without graceful deletion, and at close().
+    stop_grace_period = 0.0
+
     def __init__(
         self,
         nodes: Sequence[NodeSpec] | None = None,
@@ -126,7 +129,8 @@ class SimulatedKubelet:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.gather(
-            *(worker.abort() for worker in list(self._workers.values())), return_exceptions=True
+            *(worker.abort(self.stop_grace_period) for worker in list(self._workers.values())),
+            return_exceptions=True,
         )
         self._workers.clear()
         await self._close_runtime()
@@ -190,7 +194,7 @@ class SimulatedKubelet:
         if kind == "DELETED":
             if worker is not None and worker.uid == uid:
                 del self._workers[key]
-                self.spawn(worker.abort(), f"kubelet-abort-{key[0]}/{key[1]}")
+                self.spawn(worker.abort(self.stop_grace_period), f"kubelet-abort-{key[0]}/{key[1]}")
             self.recorder.forget_pod(str(uid))
             self.pod_removed(*key)
             return
@@ -199,7 +203,7 @@ class SimulatedKubelet:
             return
         if worker is not None and worker.uid != uid:
             del self._workers[key]  # same name, new pod: the old one is gone
-            self.spawn(worker.abort(), f"kubelet-abort-{key[0]}/{key[1]}")
+            self.spawn(worker.abort(self.stop_grace_period), f"kubelet-abort-{key[0]}/{key[1]}")
             worker = None
         deleting = bool(obj["metadata"].get("deletionTimestamp"))
         if worker is None:
@@ -324,7 +328,7 @@ class PodWorker:
         await self.sleep(timings.sandbox)
         self.pod_ip = self.kubelet.addresses.allocate()
         self.write_status()
-        log.info("pod %s: sandbox ready on %s with IP %s", self.name, self.node, self.pod_ip)
+        log.debug("pod %s: sandbox ready on %s with IP %s", self.name, self.node, self.pod_ip)
         for spec, run in zip(self.init_specs, self.init_runs, strict=True):
             if not await self._run_init(spec, run):
                 return
@@ -506,7 +510,7 @@ class PodWorker:
         await handle.wait_ready()
         run.ready = True
         self.write_status()
-        log.info("pod %s: container %s is ready", self.name, run.name)
+        log.debug("pod %s: container %s is ready", self.name, run.name)
 
     # --- stopping ----------------------------------------------------------------------------
     async def _cancel_run(self) -> None:
@@ -543,12 +547,12 @@ class PodWorker:
             self.kubelet.store.remove("pods", *self.key)
             log.info("pod %s stopped and removed", self.name)
 
-    async def abort(self) -> None:
-        """The pod is gone (or kubesim stops): end everything at once."""
+    async def abort(self, grace: float) -> None:
+        """The pod is gone (or kubesim stops): stop everything, SIGKILL after ``grace``."""
         await self._cancel_run()
         handles = list(self.handles.values())
         self.handles.clear()
-        await asyncio.gather(*(handle.stop(0) for handle in handles), return_exceptions=True)
+        await asyncio.gather(*(handle.stop(grace) for handle in handles), return_exceptions=True)
         self.kubelet.addresses.release(self.pod_ip)
 
 

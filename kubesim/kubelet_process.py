@@ -378,7 +378,11 @@ class ProcessRuntime:
 
 
 class ProcessKubelet(SimulatedKubelet):
-    """Simulated scheduler + kubelet whose notebook containers run as real local processes."""
+    """Simulated scheduler + kubelet whose notebook containers run as real local processes.
+
+    ``close_grace_period``: SIGTERM-to-SIGKILL time at close() and for pods removed without
+    graceful deletion (the real kubelet's minimum is 2 s).
+    """
 
     def __init__(
         self,
@@ -391,7 +395,7 @@ class ProcessKubelet(SimulatedKubelet):
         super().__init__(nodes, timings if timings is not None else PROCESS_TIMINGS, **options)
         self.processes = ProcessRuntime()
         self._fake = FakeRuntime(self.timings)
-        self._close_grace_period = close_grace_period
+        self.stop_grace_period = close_grace_period
 
     def attach(self, store: ObjectStore) -> None:
         super().attach(store)
@@ -414,4 +418,4 @@ class ProcessKubelet(SimulatedKubelet):
         self.processes.forget_pod(namespace, name)
 
     async def _close_runtime(self) -> None:
-        await self.processes.close(self._close_grace_period)
+        await self.processes.close(self.stop_grace_period)

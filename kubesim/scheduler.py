@@ -204,7 +204,7 @@ class Scheduler:
         except (_AlreadyBound, ApiError):
             return None
         self._unschedulable.discard((namespace, name))
-        log.info("scheduled pod %s/%s to %s", namespace, name, node)
+        log.debug("scheduled pod %s/%s to %s", namespace, name, node)
         assert self._recorder is not None
         self._recorder.scheduler(
             bound, reason="Scheduled", action="Binding", message=ev.scheduled_message(bound, node)

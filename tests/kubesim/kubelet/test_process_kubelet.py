@@ -178,6 +178,22 @@ async def test_close_leaves_no_process_behind(cluster: Cluster) -> None:
     assert not any(alive(pid) for pid in running)
 
 
+async def test_close_sends_sigterm_before_sigkill(cluster: Cluster) -> None:
+    graceful = (
+        "import signal, sys, time\n"
+        "def bye(*_):\n    print('terminated', flush=True); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye); print('started', flush=True); time.sleep(60)"
+    )
+    run_pod(cluster, "-c", graceful)
+    await wait_for(
+        lambda: cluster.kubelet.read_log("jhub", "jupyter-alice", None),
+        timeout=20,
+        message="the process started",
+    )
+    await cluster.kubelet.close()
+    assert cluster.kubelet.read_log("jhub", "jupyter-alice", None) == b"started\nterminated\n"
+
+
 async def test_a_missing_executable_is_a_start_error(cluster: Cluster) -> None:
     cluster.create_pod(
         "broken",
