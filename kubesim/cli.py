@@ -62,6 +62,12 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--event-history", type=int, default=1_000)
     serve.add_argument("--nodes", help="JSON/YAML file with the simulated nodes")
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate (needed by kubectl, "
+        "which never sends a token over plain HTTP)",
+    )
     serve.add_argument("--log-level", default="INFO")
     return top
 
@@ -82,6 +88,7 @@ async def serve(args: argparse.Namespace) -> None:
         event_history=args.event_history,
         fake_step_delay=args.fake_step_delay,
         kubeconfig_path=args.kubeconfig_out,
+        tls=args.tls,
     ) as sim:
         log.info(
             "kubesim serving %s (kubelet: %s); kubeconfig: %s",

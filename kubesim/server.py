@@ -187,6 +187,7 @@ class KubeSimServer:
             self.store.graceful_pods = True
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_get("/version", self._version)
+        self.app.router.add_get("/version/", self._version)
         for probe in ("/healthz", "/livez", "/readyz"):
             self.app.router.add_get(probe, self._ok)
         self.app.router.add_get("/kubesim/stats", self._stats)

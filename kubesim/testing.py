@@ -8,6 +8,7 @@ fixture ``kubesim`` (function scope, fake kubelet with fast steps).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import tempfile
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from kubesim.auth import Authenticator
 from kubesim.kubeconfig import write_kubeconfig
 from kubesim.server import Kubelet, KubeSimServer
 from kubesim.store import ObjectStore
+from kubesim.tls import self_signed, server_context
 
 if TYPE_CHECKING:
     import kubernetes_asyncio.client
@@ -54,11 +56,19 @@ def make_kubelet(
 class KubeSim:
     """A running kubesim: its URL, token, kubeconfig, store and admin helpers."""
 
-    def __init__(self, server: KubeSimServer, url: str, token: str, kubeconfig_path: Path) -> None:
+    def __init__(
+        self,
+        server: KubeSimServer,
+        url: str,
+        token: str,
+        kubeconfig_path: Path,
+        ca_cert: Path | None = None,
+    ) -> None:
         self.server = server
         self.url = url
         self.token = token
         self.kubeconfig_path = kubeconfig_path
+        self.ca_cert = ca_cert  # set when served over HTTPS
         self.store: ObjectStore = server.store
 
     def api_client(self) -> kubernetes_asyncio.client.ApiClient:
@@ -69,6 +79,8 @@ class KubeSim:
         configuration.host = self.url
         configuration.api_key = {"BearerToken": self.token}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        if self.ca_cert is not None:
+            configuration.ssl_ca_cert = str(self.ca_cert)
         return client.ApiClient(configuration)
 
     async def _admin(self, method: str, path: str, body: Any = None) -> Any:
@@ -113,8 +125,13 @@ async def running_kubesim(
     auth: Authenticator | None = None,
     kubeconfig_path: Path | None = None,
     namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease"),
+    tls: bool = False,
 ) -> AsyncIterator[KubeSim]:
-    """Serve kubesim on ``host:port`` (0 = a free port) until the block ends."""
+    """Serve kubesim on ``host:port`` (0 = a free port) until the block ends.
+
+    ``tls=True`` serves HTTPS with a self-signed certificate (in the kubeconfig): kubectl
+    only sends the bearer token over HTTPS.
+    """
     store = ObjectStore(history=history, event_history=event_history)
     for name in namespaces:
         store.create("namespaces", None, {"metadata": {"name": name}})
@@ -130,12 +147,20 @@ async def running_kubesim(
     await runner.setup()
     with tempfile.TemporaryDirectory(prefix="kubesim-") as tmp:
         try:
-            site = web.TCPSite(runner, host, port)
+            ca_cert: Path | None = None
+            context = None
+            if tls:
+                cert, key = await asyncio.to_thread(self_signed, Path(tmp), host)
+                context = server_context(cert, key)
+                ca_cert = cert
+            site = web.TCPSite(runner, host, port, ssl_context=context)
             await site.start()
             bound = runner.addresses[0][1]
-            url = f"http://{host}:{bound}"
-            path = write_kubeconfig(kubeconfig_path or Path(tmp) / "kubeconfig", url, token)
-            yield KubeSim(server, url, token, path)
+            url = f"{'https' if tls else 'http'}://{host}:{bound}"
+            path = write_kubeconfig(
+                kubeconfig_path or Path(tmp) / "kubeconfig", url, token, ca_cert=ca_cert
+            )
+            yield KubeSim(server, url, token, path, ca_cert)
         finally:
             await runner.cleanup()
 
