@@ -231,7 +231,7 @@ def test_external_redis_mounts_the_password_and_ca_secrets_and_runs_no_redis() -
 def test_notes_tell_how_to_point_a_hub_at_the_cache() -> None:
     notes = render().notes
     assert "spawner_class: kubecache" in notes
-    assert f"KUBECACHE_REDIS_URL: \"redis://{RELEASE}-kubecache-redis.{NAMESPACE}.svc:6379/0\"" in (
+    assert f'KUBECACHE_REDIS_URL: "redis://{RELEASE}-kubecache-redis.{NAMESPACE}.svc:6379/0"' in (
         notes
     )
     assert "KUBECACHE_REDIS_PASSWORD:" in notes and f"name: {RELEASE}-kubecache-redis" in notes

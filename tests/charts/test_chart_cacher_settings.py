@@ -1,0 +1,120 @@
+"""The settings the chart renders are accepted by the cacher's own parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cacher import settings as cacher_settings
+from tests.charts.rendering import (
+    CHART_DIR,
+    CI_VALUES,
+    NAMESPACE,
+    cacher_deployment,
+    ci_values,
+    render,
+)
+
+POD_NAME = "hub-kubecache-cacher-5d8f7c9b6-x2x7q"
+MOUNT_ROOT = "/etc/kubecache/"
+
+
+def container_environment(values: dict[str, Any], files: Path) -> tuple[dict[str, str], list[str]]:
+    """The environment and arguments a cacher pod would get from this render.
+
+    Downward-API fields are resolved as the kubelet would; mounted Secret files
+    are created under ``files`` (standing in for /etc/kubecache).
+    """
+    rendered = render(values)
+    config = rendered.one("ConfigMap", "-cacher-config")["data"]
+    (container,) = cacher_deployment(rendered)["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for source in container["envFrom"]:
+        assert (
+            source["configMapRef"]["name"]
+            == rendered.one("ConfigMap", "-cacher-config")["metadata"]["name"]
+        )
+        env.update(config)
+    fields = {"metadata.name": POD_NAME, "metadata.namespace": NAMESPACE}
+    for item in container["env"]:
+        if "value" in item:
+            value = item["value"]
+            if value.startswith(MOUNT_ROOT):
+                path = files / value.removeprefix(MOUNT_ROOT)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("secret-from-a-mounted-file\n")
+                value = str(path)
+            env[item["name"]] = value
+        else:
+            env[item["name"]] = fields[item["valueFrom"]["fieldRef"]["fieldPath"]]
+    return env, list(container.get("args", []))
+
+
+@pytest.fixture
+def in_a_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A service-account mount like the one Kubernetes gives the cacher pod."""
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    for name, text in (("token", "t"), ("ca.crt", "c"), ("namespace", NAMESPACE)):
+        (account / name).write_text(text)
+    monkeypatch.setattr(cacher_settings, "SERVICE_ACCOUNT_DIR", account)
+    files = tmp_path / "mounted"
+    files.mkdir()
+    return files
+
+
+def load(values: dict[str, Any], files: Path) -> cacher_settings.Settings:
+    env, args = container_environment(values, files)
+    env["KUBERNETES_SERVICE_HOST"] = "10.96.0.1"
+    return cacher_settings.load_settings(args, env)
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.stem)
+def test_every_scenario_configures_a_cacher_that_starts(values_file: Path, in_a_pod: Path) -> None:
+    settings = load(ci_values(values_file), in_a_pod)
+    assert settings.in_cluster is True
+    assert settings.identity == POD_NAME
+    assert settings.lease_namespace == NAMESPACE
+    assert settings.health_port == 8080
+
+
+def test_the_defaults_watch_user_pods_everywhere_through_the_in_chart_redis(in_a_pod: Path) -> None:
+    settings = load({}, in_a_pod)
+    assert settings.namespaces == ()
+    assert settings.pod_selector == "component=singleuser-server"
+    assert settings.key_prefix == "kubecache:v1:"
+    assert settings.redis.url == f"redis://hub-kubecache-redis.{NAMESPACE}.svc:6379/0"
+    assert settings.redis.credentials() == (None, "secret-from-a-mounted-file")
+    assert settings.lease_name == "hub-kubecache-cacher"
+    assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (15, 10, 2)
+    assert settings.log_format == "json"
+
+
+def test_chart_values_reach_the_cacher_as_settings(in_a_pod: Path) -> None:
+    values = ci_values(CHART_DIR / "ci" / "namespaced-values.yaml")
+    values["cacher"].update(eventLogCap=40, feedMaxlen=5000, extraArgs=["--log-level", "DEBUG"])
+    settings = load(values, in_a_pod)
+    assert settings.namespaces == ("jhub-users", "jhub-staff")
+    assert settings.pod_selector == "component=singleuser-server,hub.jupyter.org/network-access-hub"
+    assert settings.lease_name == "kubecache-leader"
+    assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (20, 15, 3)
+    assert (settings.event_log_cap, settings.feed_maxlen) == (40, 5000)
+    assert settings.log_level == "DEBUG"
+
+
+def test_an_external_tls_redis_gets_user_password_file_and_ca_file(in_a_pod: Path) -> None:
+    settings = load(ci_values(CHART_DIR / "ci" / "external-redis-tls-values.yaml"), in_a_pod)
+    assert settings.redis.url == "rediss://redis.example.internal:6380/0"
+    assert settings.redis.credentials() == ("kubecache", "secret-from-a-mounted-file")
+    assert settings.redis.ca_file == str(in_a_pod / "redis-ca" / "ca.crt")
+    assert settings.key_prefix == "hub-a:kubecache:v1:"
+
+
+def test_lease_timings_that_could_overlap_two_leaders_are_refused_with_the_reason(
+    in_a_pod: Path,
+) -> None:
+    bad = {"cacher": {"leaderElection": {"leaseDuration": "10s", "renewDeadline": "10s"}}}
+    with pytest.raises(cacher_settings.SettingsError, match="renew deadline"):
+        load(bad, in_a_pod)
