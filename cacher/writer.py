@@ -1,8 +1,9 @@
 """The cacher's only code that writes Redis.
 
-Every write is a Lua script (:mod:`cacher.scripts`) sent with EVALSHA in
-pipelines of at most ``batch_size`` calls; a record and the feed entry that
-announces it are written by the same script, atomically, and every script is
+Every write is a Lua script (:mod:`cacher.scripts`) sent with EVALSHA, one
+call per batch of at most ``batch_size`` pods or events; a record and the
+feed entry that announces it are written by the same script, atomically, and
+every script is
 fenced by the writer's epoch (``P health`` epoch) and, for pods, by
 resourceVersion (``P pod-rv``, deletion tombstones included).
 
@@ -19,8 +20,8 @@ Errors:
   empty). Same effect; the caller takes over again and resyncs.
 - Redis errors (``redis.exceptions.ConnectionError``, ``TimeoutError`` and
   other ``RedisError``) propagate unchanged after being counted: the caller
-  reconnects with back-off and resyncs, since a failed pipeline may have
-  written part of a batch (each script is still all-or-nothing).
+  reconnects with back-off and resyncs, since a failed call may have
+  written part of a batch (each batch script is still all-or-nothing).
 
 A malformed API object is logged (named, payload truncated), counted and
 skipped; it never raises out of the writer.
@@ -36,7 +37,7 @@ from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from cacher import scripts
 from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
@@ -77,18 +78,18 @@ class HeartbeatResult:
     records: int  # pod records this writer tracks
 
 
-@dataclass(frozen=True)
-class _Call:
-    script: str  # name in CacheWriter._shas
-    keys: tuple[str, ...]
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One item of a batch script: its event log key and its arguments."""
+
+    log: str
     args: tuple[str | int, ...]
 
 
 _SCRIPTS = {
-    "write_pod": scripts.WRITE_POD,
-    "delete_pod": scripts.DELETE_POD,
-    "forget_pod": scripts.FORGET_POD,
-    "write_event": scripts.WRITE_EVENT,
+    "write_pods": scripts.WRITE_PODS,
+    "forget_pods": scripts.FORGET_PODS,
+    "write_events": scripts.WRITE_EVENTS,
     "take_over": scripts.TAKE_OVER,
     "heartbeat": scripts.HEARTBEAT,
     "mark_synced": scripts.MARK_SYNCED,
@@ -176,56 +177,48 @@ class CacheWriter:
             self.metrics.redis_error(name)
             raise
 
-    async def _pipeline(self, calls: Sequence[_Call]) -> list[Any]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for call in calls:
-                script = self._scripts[call.script]
-                pipe.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-            return list(await pipe.execute(raise_on_error=False))
+    async def _batches(
+        self,
+        name: str,
+        kind: str,
+        head_keys: Sequence[str],
+        head_args: Sequence[str | int],
+        items: Sequence[_Item],
+    ) -> tuple[list[Any], int | None]:
+        """Run the batch script ``name`` over ``items`` in chunks of ``batch_size``.
 
-    async def _run(self, kind: str, calls: Sequence[_Call]) -> list[Any]:
-        """Run ``calls`` in pipelined chunks; the script replies in order.
-
-        Stops at the first chunk that was fenced (the caller raises), so a
-        deposed writer sends at most one more chunk.
+        Returns the flat per-item replies and the fence code that stopped the
+        run (None when every chunk ran). A deposed writer sends no further
+        chunk after the first refused one.
         """
         replies: list[Any] = []
-        for start in range(0, len(calls), self.batch_size):
-            chunk = calls[start : start + self.batch_size]
+        script = self._scripts[name]
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            keys = [*head_keys, *(item.log for item in chunk)]
+            args = [*head_args, *(arg for item in chunk for arg in item.args)]
             began = time.perf_counter()
             try:
-                got = await self._pipeline(chunk)
-                missing = [i for i, r in enumerate(got) if isinstance(r, NoScriptError)]
-                if missing:  # Redis restarted or SCRIPT FLUSH: load and rerun those
-                    for name in {chunk[i].script for i in missing}:
-                        await self.redis.script_load(_SCRIPTS[name])
-                    again = await self._pipeline([chunk[i] for i in missing])
-                    for i, reply in zip(missing, again, strict=True):
-                        got[i] = reply
+                reply = await script(keys=keys, args=args)  # reloads after NOSCRIPT
             except RedisError:
                 self.metrics.redis_error(kind)
                 raise
-            for reply in got:
-                if isinstance(reply, Exception):
-                    self.metrics.redis_error(kind)
-                    raise reply
             self.metrics.write_seconds(kind, time.perf_counter() - began)
-            replies.extend(got)
-            if any(_code(r) in (scripts.LOST, scripts.FENCED) for r in got):
-                break
-        return replies
+            if not isinstance(reply, list):
+                return replies, int(reply)
+            replies.extend(reply)
+        return replies, None
 
-    def _finish(self, kind: str, codes: Sequence[int], what: str) -> None:
+    def _finish(self, kind: str, codes: Sequence[int], stop: int | None, what: str) -> None:
         """Count the outcome of a batch; raise when it was fenced."""
-        written = sum(1 for c in codes if c > 0)
+        written = sum(1 for c in codes if c == scripts.WRITTEN)
         stale = sum(1 for c in codes if c == scripts.STALE)
         if written:
             self.metrics.records_written(kind, written)
         if stale:
             self.metrics.writes_stale(kind, stale)
-        for code in (scripts.LOST, scripts.FENCED):
-            if code in codes:
-                self._check(code, what)
+        if stop is not None:
+            self._check(stop, what)
 
     # -------------------------------------------------------------- take over
 
@@ -266,41 +259,26 @@ class CacheWriter:
                 self._malformed("pods", raw, e)
         return reduced
 
-    def _pod_call(self, epoch: str, change: PodChange) -> _Call:
+    def _pod_item(self, change: PodChange) -> _Item:
         key, record = change.key, change.record
-        keys = (
-            self.keys.health,
-            self.keys.pods,
-            self.keys.pod_rv,
-            self.keys.events(key),
-            self.keys.feed,
-        )
         if change.deleted:
-            args: tuple[str | int, ...] = (
-                epoch,
-                key,
-                record["rv"],
-                self.deleted_events_ttl,
-                self.feed_maxlen,
-            )
-            return _Call("delete_pod", keys, args)
+            return _Item(self.keys.events(key), ("d", key, record["rv"], "", "", "0"))
         check_uid = "0" if self._tracked.get(key) == record["uid"] else "1"
-        args = (
-            epoch,
-            key,
-            record["rv"],
-            encode(record).decode(),
-            record["uid"],
-            check_uid,
-            self.feed_maxlen,
+        payload = encode(record).decode()
+        return _Item(
+            self.keys.events(key), ("w", key, record["rv"], payload, record["uid"], check_uid)
         )
-        return _Call("write_pod", keys, args)
 
     async def _write_pods(self, changes: Sequence[PodChange], *, listed: bool) -> None:
         epoch = self._require_epoch()
-        codes = [
-            _code(r) for r in await self._run("pods", [self._pod_call(epoch, c) for c in changes])
-        ]
+        replies, stop = await self._batches(
+            "write_pods",
+            "pods",
+            (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
+            (epoch, self.feed_maxlen, self.deleted_events_ttl),
+            [self._pod_item(c) for c in changes],
+        )
+        codes = [int(r) for r in replies]
         appeared: list[tuple[str, str]] = []
         for change, code in zip(changes, codes, strict=False):
             key, uid = change.key, change.record["uid"]
@@ -309,23 +287,20 @@ class CacheWriter:
                     self._tracked.pop(key, None)
                     self._event_rv.pop(key, None)
                 continue
-            if code == scripts.WRITTEN or (
-                code == scripts.STALE and (listed or key not in self._tracked)
-            ):
-                # A stale write still proves the pod exists (Redis has it newer).
-                previous = self._tracked.get(key)
-                if previous != uid:
-                    self._tracked[key] = uid
-                    self._event_rv.pop(key, None)
-                    if key in self.pending:
-                        appeared.append((key, uid))
-        self._finish("pod", codes, f"writing {len(changes)} pod changes")
+            # A listed pod exists even when Redis already holds it newer.
+            exists = code == scripts.WRITTEN or listed
+            if exists and self._tracked.get(key) != uid:
+                self._tracked[key] = uid
+                self._event_rv.pop(key, None)
+                if key in self.pending:
+                    appeared.append((key, uid))
+        self._finish("pod", codes, stop, f"writing {len(changes)} pod changes")
         if appeared:
             ready = [(key, e) for key, uid in appeared for e in self.pending.take(key, uid)]
             await self._write_events(ready)
 
     async def apply_pods(self, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Apply watch changes ``(type, raw pod)``: coalesced, reduced, fenced, pipelined."""
+        """Apply watch changes ``(type, raw pod)``: coalesced, reduced, fenced, batched."""
         self._require_epoch()
         self._expire_pending()
         coalesced = coalesce_pods(self._reduce_pods(changes))
@@ -370,31 +345,23 @@ class CacheWriter:
                 vanished.append(key)
         vanished = list(dict.fromkeys(vanished))  # HSCAN may repeat a field
         if floor and vanished:
-            calls = [
-                _Call(
-                    "forget_pod",
-                    (
-                        self.keys.health,
-                        self.keys.pods,
-                        self.keys.pod_rv,
-                        self.keys.events(key),
-                        self.keys.feed,
-                    ),
-                    (epoch, key, floor, self.deleted_events_ttl, self.feed_maxlen),
-                )
-                for key in vanished
-            ]
-            codes = [_code(r) for r in await self._run("pods", calls)]
+            replies, stop = await self._batches(
+                "forget_pods",
+                "pods",
+                (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
+                (epoch, self.feed_maxlen, self.deleted_events_ttl, floor),
+                [_Item(self.keys.events(key), (key,)) for key in vanished],
+            )
+            codes = [int(r) for r in replies]
             for key, code in zip(vanished, codes, strict=False):
                 if code in (scripts.WRITTEN, 2):
                     self._tracked.pop(key, None)
                     self._event_rv.pop(key, None)
-            deleted = sum(1 for c in codes if c == scripts.WRITTEN)
+            deleted = codes.count(scripts.WRITTEN)
             if deleted:
                 self.metrics.records_written("gone", deleted)
-            for code in (scripts.LOST, scripts.FENCED):
-                if code in codes:
-                    self._check(code, "forgetting vanished pods")
+            if stop is not None:
+                self._check(stop, "forgetting vanished pods")
             log.info(
                 "reconciled %d listed pods at rv %s: %d vanished records deleted",
                 len(listed_keys),
@@ -444,35 +411,33 @@ class CacheWriter:
 
     async def _write_events(self, entries: Sequence[tuple[str, EventRecord]]) -> None:
         epoch = self._require_epoch()
-        calls: list[_Call] = []
+        items: list[_Item] = []
         newest: dict[str, int | None] = dict(self._event_rv)
         for key, entry in entries:
             seen = newest.get(key)
             # Scan the log unless the entry is newer than everything in it.
             scan = seen is None or entry["rv"] <= seen
             newest[key] = None if scan else entry["rv"]
-            calls.append(
-                _Call(
-                    "write_event",
-                    (self.keys.health, self.keys.events(key), self.keys.feed),
-                    (
-                        epoch,
-                        key,
-                        entry["rv"],
-                        encode(entry).decode(),
-                        entry["uid"],
-                        self.event_log_cap,
-                        self.feed_maxlen,
-                        "1" if scan else "0",
-                    ),
+            payload = encode(entry).decode()
+            items.append(
+                _Item(
+                    self.keys.events(key),
+                    (key, entry["rv"], payload, entry["uid"], "1" if scan else "0"),
                 )
             )
-        replies = await self._run("events", calls)
-        for (key, _), reply in zip(entries, replies, strict=False):
-            if isinstance(reply, list) and key in self._tracked:
-                log_newest = int(reply[1])
-                self._event_rv[key] = max(log_newest, self._event_rv.get(key, log_newest))
-        self._finish("event", [_code(r) for r in replies], f"writing {len(entries)} events")
+        replies, stop = await self._batches(
+            "write_events",
+            "events",
+            (self.keys.health, self.keys.feed),
+            (epoch, self.feed_maxlen, self.event_log_cap),
+            items,
+        )
+        codes = [int(c) for c in replies[0::2]]
+        for (key, _), log_newest in zip(entries, replies[1::2], strict=False):
+            if key in self._tracked:
+                known = int(log_newest)
+                self._event_rv[key] = max(known, self._event_rv.get(key, known))
+        self._finish("event", codes, stop, f"writing {len(entries)} events")
 
     # ----------------------------------------------------------------- health
 
@@ -519,11 +484,6 @@ class CacheWriter:
             )
         self._check(code, "heartbeat")
         return HeartbeatResult(now_ms=int(reply[1]), epoch=int(epoch), records=self.records)
-
-
-def _code(reply: Any) -> int:
-    """The status code of a script reply (``{code, ...}`` or a bare code)."""
-    return int(reply[0]) if isinstance(reply, list) else int(reply)
 
 
 def _text(value: object) -> str:

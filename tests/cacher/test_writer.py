@@ -162,6 +162,8 @@ async def test_a_late_write_after_delete_does_not_resurrect_the_pod(
     assert await redis.hget(KEYS.pod_rv, ALICE) == b"1100"  # tombstone
     await writer.apply_pods([("MODIFIED", pod("terminating"))])  # rv 1007 from an old watch
     assert await record(redis) is None
+    assert writer.tracked_uid(ALICE) is None
+    assert writer.records == 0
     assert (await feed(redis))[-1] == ("gone", ALICE, 1100)
 
 
@@ -304,6 +306,7 @@ async def test_random_histories_in_any_order_converge_to_the_last_state(
         got = await record(redis, key)
         if expected is None:
             assert got is None, key
+            assert writer.tracked_uid(key) is None, key
         else:
             assert got is not None and (got["uid"], got["rv"]) == expected, key
             assert writer.tracked_uid(key) == expected[0]
