@@ -257,7 +257,7 @@ async def test_internal_ssl_secret_pod_and_names_equal_kubespawner(tmp_path: Pat
         {},
         {"profile": "gpu"},
         {"profile": "gpu", "image": "new"},
-        {"profile": "gpu", "image--unlisted-choice": "jupyter/scipy:{x}"},
+        {"profile": "gpu", "image--unlisted-choice": "jupyter/scipy:2024"},
     ],
 )
 async def test_profile_overrides_give_kubespawners_manifest(user_options: dict[str, Any]) -> None:
@@ -294,7 +294,4 @@ async def test_profile_overrides_give_kubespawners_manifest(user_options: dict[s
     pair = make_pair(config, user_options=user_options)
     await pair.reference.load_user_options()
     await pair.ours.load_user_options()
-    if "image--unlisted-choice" in user_options:
-        # label values may not contain ':' - compare the parts that differ by design only
-        pair.ours.extra_labels = pair.reference.extra_labels = {}
     assert await pair.ours.get_pod_manifest() == api_json(await pair.reference.get_pod_manifest())
