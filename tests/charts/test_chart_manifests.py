@@ -225,11 +225,42 @@ def test_external_redis_mounts_the_password_and_ca_secrets_and_runs_no_redis() -
     config = rendered.one("ConfigMap")["data"]
     assert config["KUBECACHE_REDIS_URL"] == "rediss://redis.example.internal:6380/0"
     assert config["KUBECACHE_REDIS_USERNAME"] == "kubecache"
-    assert "rediss://kubecache@redis.example.internal:6380/0" in rendered.notes
+    assert 'KUBECACHE_REDIS_URL: "rediss://redis.example.internal:6380/0"' in rendered.notes
+    assert 'KUBECACHE_REDIS_USERNAME: "kubecache"' in rendered.notes
+    hub = hub_values_in_notes(rendered.notes)
+    env = hub["extraEnv"]
+    assert env["KUBECACHE_REDIS_CA_FILE"] == "/etc/kubecache/redis-ca/ca.crt"
+    assert env["KUBECACHE_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "kubecache-redis-credentials",
+        "key": "redis-password",
+    }
+    (volume,) = hub["extraVolumes"]
+    assert volume["secret"]["secretName"] == "kubecache-redis-ca"
+    assert volume["secret"]["items"] == [{"key": "ca.pem", "path": "ca.crt"}]
+    assert hub["extraVolumeMounts"][0]["mountPath"] == "/etc/kubecache/redis-ca"
+
+
+def hub_values_in_notes(notes: str) -> dict[str, Any]:
+    """The zero-to-jupyterhub ``hub:`` block NOTES.txt prints, parsed as YAML."""
+    lines = notes.splitlines()
+    start = lines.index("  hub:")
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith("  "):
+            break
+        block.append(line)
+    parsed: dict[str, Any] = yaml.safe_load("\n".join(block).rstrip())["hub"]
+    return parsed
 
 
 def test_notes_tell_how_to_point_a_hub_at_the_cache() -> None:
     notes = render().notes
+    hub = hub_values_in_notes(notes)
+    assert hub["config"] == {"JupyterHub": {"spawner_class": "kubecache"}}
+    assert hub["extraEnv"]["KUBECACHE_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{RELEASE}-kubecache-redis",
+        "key": "password",
+    }
     assert "spawner_class: kubecache" in notes
     assert f'KUBECACHE_REDIS_URL: "redis://{RELEASE}-kubecache-redis.{NAMESPACE}.svc:6379/0"' in (
         notes

@@ -91,15 +91,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{- /* The URL a hub uses: an ACL user name goes into the URL (never a password). */}}
-{{- define "kubecache.hubRedisUrl" -}}
-{{- $url := include "kubecache.redis.url" . }}
-{{- if and (not .Values.redis.enabled) .Values.externalRedis.username (not (contains "@" $url)) }}
-{{- $url = regexReplaceAll "^([a-z+]+://)" $url (printf "${1}%s@" .Values.externalRedis.username) }}
-{{- end }}
-{{- $url }}
-{{- end }}
-
 {{- define "kubecache.redis.passwordSecretName" -}}
 {{- if .Values.redis.enabled }}
 {{- default (include "kubecache.redis.fullname" .) .Values.redis.auth.existingSecret }}
