@@ -1,0 +1,140 @@
+"""Proof: the unmodified KubeSpawner from PyPI starts a real server through the process kubelet.
+
+The pod's command is a small jupyterhub-singleuser-like HTTP server that binds
+where JUPYTERHUB_SERVICE_URL says (http://0.0.0.0:8888/user/alice/, which the
+process kubelet turns into the pod's own loopback IP) and answers under
+JUPYTERHUB_SERVICE_PREFIX.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from jupyterhub.objects import Server
+from kubernetes_asyncio.config import kube_config
+from kubespawner import KubeSpawner
+from traitlets.config import Config
+
+from kubesim.testing import KubeSim, running_kubesim
+from tests.support.waiting import wait_for
+
+SINGLEUSER = """
+import os, signal, sys, urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+url = urllib.parse.urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
+prefix = os.environ["JUPYTERHUB_SERVICE_PREFIX"]
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        found = self.path.startswith(prefix)
+        body = ("hello " + os.environ["JUPYTERHUB_USER"]) if found else "not found"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("listening on", url.hostname, url.port, flush=True)
+HTTPServer((url.hostname, url.port), Handler).serve_forever()
+"""
+
+
+@pytest.fixture
+async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[KubeSim]:
+    async with running_kubesim(kubelet="process") as running:
+        # kubernetes_asyncio reads $KUBECONFIG at import time: point its default at this server.
+        monkeypatch.setattr(
+            kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(running.kubeconfig_path)
+        )
+        await KubeSpawner._stop_all_reflectors()  # reflectors are class-wide
+        try:
+            yield running
+        finally:
+            await KubeSpawner._stop_all_reflectors()
+
+
+def make_spawner(sim: KubeSim) -> KubeSpawner:
+    config = Config()
+    config.KubeSpawner.namespace = "default"
+    config.KubeSpawner.k8s_api_host = sim.url  # also keys kubespawner's cached load_config
+    config.KubeSpawner.cmd = [sys.executable, "-c", SINGLEUSER]
+    config.KubeSpawner.start_timeout = 60
+    user = SimpleNamespace(
+        name="alice",
+        id=1,
+        url="/user/alice/",
+        escaped_name="alice",
+        base_url="/user/alice/",
+        settings={},
+        spawners={},
+        server=None,
+        progress_url=lambda server_name="": "/hub/api/users/alice/progress",
+    )
+    hub = SimpleNamespace(
+        public_host="",
+        url="http://hub:8081/hub/",
+        base_url="/hub/",
+        api_url="http://hub:8081/hub/api",
+        public_url="",
+    )
+    spawner = KubeSpawner(
+        user=user,
+        hub=hub,
+        config=config,
+        api_token="token",
+        oauth_client_id="jupyterhub-user-alice",
+        db=SimpleNamespace(commit=lambda: None),
+    )
+    spawner.server = Server(base_url="/user/alice/")
+    return spawner
+
+
+async def http_get(url: str) -> tuple[int, bytes]:
+    parts = url.split("/", 3)
+    host, port = parts[2].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /{parts[3]} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def test_kubespawner_starts_polls_streams_progress_and_stops_a_real_server(
+    sim: KubeSim,
+) -> None:
+    spawner = make_spawner(sim)
+    url = await asyncio.wait_for(spawner.start(), timeout=60)
+    assert isinstance(url, str) and url.endswith(":8888")
+    pod = sim.store.get("pods", "default", "jupyter-alice")
+    assert pod is not None
+    ip = pod["status"]["podIP"]
+    assert url == f"http://{ip}:8888" and ip != "127.0.0.1"
+    spawner.server.ip, spawner.server.port = ip, 8888  # what JupyterHub records after start
+
+    assert await http_get(f"{url}/user/alice/api") == (200, b"hello alice")
+    assert await spawner.poll() is None
+    assert sim.server.kubelet is not None
+    log = sim.server.kubelet.read_log("default", "jupyter-alice", "notebook")
+    assert log is not None and f"listening on {ip} 8888".encode() in log
+
+    messages: list[dict[str, Any]] = [event async for event in spawner.progress()]
+    reasons = [m["raw_event"]["reason"] for m in messages if "raw_event" in m]
+    assert reasons == ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+    assert "Successfully assigned default/jupyter-alice to node-" in messages[0]["message"]
+
+    await asyncio.wait_for(spawner.stop(), timeout=60)
+    await wait_for(
+        lambda: sim.store.get("pods", "default", "jupyter-alice") is None, message="the pod removed"
+    )
+    assert await spawner.poll() is not None
+    with pytest.raises(OSError):
+        await http_get(f"{url}/user/alice/api")
