@@ -42,6 +42,9 @@ def write_kubeconfig(
     """Write the kubeconfig to ``path`` (mode 0600, it holds the token)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(kubeconfig(url, token, name=name, ca_cert=ca_cert), sort_keys=False)
-    path.write_text(text)
-    path.chmod(0o600)
+    # Written aside and renamed, so a reader polling for the file never sees half of it.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.chmod(0o600)
+    partial.replace(path)
     return path
