@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +10,13 @@ import pytest
 from spawner import profiles
 from tests.spawner.unit.golden import make_pair
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("reference_kubespawner")]
-
 CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.usefixtures("reference_kubespawner"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed"),
+]
 PROFILES = [
     {"display_name": "Small", "slug": "small"},
     {
@@ -32,8 +35,6 @@ PROFILES = [
 
 async def _submitted(form_html: str, actions: Any) -> dict[str, list[str]]:
     playwright_api = pytest.importorskip("playwright.async_api")
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium not installed")
     async with playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
