@@ -123,9 +123,15 @@ class KubeApi:
         key = (loop, host, ssl_ca_cert, verify_ssl, os.environ.get("KUBECONFIG", ""))
         api = cls._shared.get(key)
         if api is None:
-            configuration = await _load_configuration(
-                host=host, ssl_ca_cert=ssl_ca_cert, verify_ssl=verify_ssl
-            )
+            try:
+                configuration = await _load_configuration(
+                    host=host, ssl_ca_cert=ssl_ca_cert, verify_ssl=verify_ssl
+                )
+            except (config.ConfigException, OSError, ValueError) as e:
+                raise KubeApiError(
+                    "no Kubernetes API configuration: run the hub in a pod with a service "
+                    f"account, or point KUBECONFIG at a kubeconfig ({e})"
+                ) from e
             api = cls._shared.get(key)  # another spawner may have won the race
             if api is None:
                 api = cls(client.ApiClient(configuration))
@@ -188,6 +194,19 @@ class KubeApi:
             log.info("kubecache: %s failed (%s); retrying in %.1f s", what, last, wait)
             await asyncio.sleep(wait)
             delay = min(delay * 2, 5.0)
+
+    def to_model(self, obj: dict[str, Any], kind: str) -> Any:
+        """A kubernetes_asyncio model (e.g. ``V1Pod``) of API JSON, for hooks written for
+        KubeSpawner (its modify_pod_hook receives a V1Pod)."""
+
+        class _Response:
+            data = orjson.dumps(obj)
+
+        return self.api_client.deserialize(_Response(), kind)  # type: ignore[arg-type]
+
+    def to_json(self, obj: Any) -> dict[str, Any]:
+        """API JSON of a model or dict (what a hook returned)."""
+        return self._json(obj)
 
     def _json(self, model: Any) -> dict[str, Any]:
         """The API JSON of a returned model (camelCase keys, like the raw object)."""

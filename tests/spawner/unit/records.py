@@ -35,7 +35,8 @@ def pod(
 
 def running(**fields: Any) -> PodRecord:
     fields.setdefault("containers", [container(ready=True, state="running")])
-    return pod("Running", ready=True, ip="10.0.0.7", **fields)
+    fields.setdefault("ip", "10.0.0.7")
+    return pod("Running", ready=True, **fields)
 
 
 def event(

@@ -1,0 +1,235 @@
+"""kubecache's own spawner options: the cache, the poll policies and OutpostSpawner's hooks.
+
+A mixin of traits only, combined with the KubeSpawner surface in
+:class:`spawner.spawner.KubeCacheSpawner` (``c.KubeCacheSpawner.*``). The
+Redis options default to the ``KUBECACHE_*`` environment variables the
+cacher and the ``kubecache`` CLI read, so one Secret can configure all.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Float, HasTraits, List, Unicode, Union, default
+
+from kubecache.contract import DEFAULT_PREFIX, prefix_problem
+from kubecache.redis_connection import DEFAULT_URL, RedisSettings
+from spawner.pod_state import DEFAULT_START_FAILURE_REASONS
+
+DEFAULT_CANCELLING_EVENT: dict[str, Any] = {
+    "failed": False,
+    "ready": False,
+    "progress": 99,
+    "message": "",
+    "html_message": "JupyterLab is cancelling the start.",
+}
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"KUBECACHE_{name}") or None
+
+
+class CacheSpawnerOptions(HasTraits):
+    """Traits of KubeCacheSpawner beyond KubeSpawner's."""
+
+    # ---- the cache
+
+    redis_url = Unicode(
+        help="""URL of the Redis the kubecache cacher writes to.
+
+        ``redis://host:6379/0``, ``rediss://`` (TLS), ``unix:///path?db=0`` or
+        ``redis+sentinel://host1:26379,host2:26379/service/db``.
+        Default: $KUBECACHE_REDIS_URL, else redis://127.0.0.1:6379/0.
+        """,
+    ).tag(config=True)
+
+    redis_username = Unicode(
+        None,
+        allow_none=True,
+        help="Redis ACL user name (default: $KUBECACHE_REDIS_USERNAME, else the URL's).",
+    ).tag(config=True)
+
+    redis_password = Unicode(
+        None,
+        allow_none=True,
+        help="""Redis password (default: $KUBECACHE_REDIS_PASSWORD, else the URL's).
+
+        Prefer redis_password_file (a mounted Secret) to keep it out of config files.
+        """,
+    ).tag(config=True)
+
+    redis_password_file = Unicode(
+        None,
+        allow_none=True,
+        help="File holding the Redis password; wins over redis_password "
+        "(default: $KUBECACHE_REDIS_PASSWORD_FILE).",
+    ).tag(config=True)
+
+    redis_ca_file = Unicode(
+        None,
+        allow_none=True,
+        help="CA bundle for rediss:// with a private CA (default: $KUBECACHE_REDIS_CA_FILE).",
+    ).tag(config=True)
+
+    redis_key_prefix = Unicode(
+        help="""Key prefix of the kubecache deployment in Redis; must equal the cacher's
+        --key-prefix. Default: $KUBECACHE_KEY_PREFIX, else kubecache:v1:.
+        """,
+    ).tag(config=True)
+
+    cache_stale_after = Float(
+        help="""Seconds without a cacher heartbeat after which the cache is not trusted.
+
+        An untrusted cache (stale, not yet synced after a resync, no cacher ever
+        wrote, another schema) never declares a server dead: poll() then reads the
+        pod from the Kubernetes API once, and start()/stop() wait by reading the API.
+        Default: $KUBECACHE_STALE_AFTER, else 15 (the cacher beats every 2 s).
+        """,
+    ).tag(config=True)
+
+    start_failure_reasons = List(
+        Unicode(),
+        default_value=list(DEFAULT_START_FAILURE_REASONS),
+        help="""Container waiting reasons that fail a start at once.
+
+        Without them a start waits for start_timeout like KubeSpawner does. The
+        kubelet has retried when a container reaches one of these reasons.
+        Set to [] to always wait for start_timeout.
+        """,
+    ).tag(config=True)
+
+    # ---- OutpostSpawner's poll failure policies
+
+    request_failed_poll_keep_running = Bool(
+        True,
+        help="""How poll() answers when the server's state cannot be known.
+
+        When Redis is unreachable or the cache is untrusted, and the one direct
+        Kubernetes API read fails as well: True reports the server running
+        (the next poll asks again), False reports it stopped (exit status 1).
+        As OutpostSpawner's option of the same name for a failed poll request.
+        """,
+    ).tag(config=True)
+
+    request_404_poll_keep_running = Bool(
+        False,
+        help="""How poll() answers when the pod is known to be absent.
+
+        Absent means: no record in a fresh cache, or 404 from the API. False
+        reports the server stopped (exit status 1, as KubeSpawner does); True
+        reports it running. As OutpostSpawner's option of the same name.
+        """,
+    ).tag(config=True)
+
+    # ---- OutpostSpawner's hooks
+
+    check_allowed = AnyTrait(
+        None,
+        allow_none=True,
+        help="""Hook called as check_allowed(spawner, user_options) before anything is made.
+
+        Raise an exception to refuse the start; its message is shown to the user.
+        May be a coroutine.
+        """,
+    ).tag(config=True)
+
+    filter_events = AnyTrait(
+        None,
+        allow_none=True,
+        help="""Hook called as filter_events(spawner, event) on every progress event.
+
+        Returns the event to show (it may change it, e.g. add html_message), or an
+        empty dict to hide it. May be a coroutine.
+        """,
+    ).tag(config=True)
+
+    cancelling_event = Union(
+        [AnyTrait()],
+        default_value=DEFAULT_CANCELLING_EVENT,
+        help="""Progress event shown when a pending start is being cancelled.
+
+        A dict, or a callable cancelling_event(spawner) returning one (may be a coroutine).
+        """,
+    ).tag(config=True)
+
+    pre_poll_hook = AnyTrait(
+        None,
+        allow_none=True,
+        help="""Hook called as pre_poll_hook(spawner) before every poll().
+
+        Return True: unknown, poll as usual. False: unknown, do not poll, the
+        server continues as running. An int: that is the exit status, do not
+        poll. None: the server is running, do not poll. May be a coroutine.
+        (OutpostSpawner's contract.)
+        """,
+    ).tag(config=True)
+
+    pre_stop_hook = AnyTrait(
+        None,
+        allow_none=True,
+        help="Hook called as pre_stop_hook(spawner) before stop() deletes the pod. "
+        "May be a coroutine; its errors are logged and the stop goes on.",
+    ).tag(config=True)
+
+    custom_poll_interval = Union(
+        [AnyTrait()],
+        default_value=0,
+        help="""This server's poll interval in milliseconds, instead of poll_interval.
+
+        An int, or a callable custom_poll_interval(spawner, user_options) returning one
+        (may be a coroutine); 0 means poll_interval. Use it to spread the polls of many
+        servers, or to poll some less often.
+        """,
+    ).tag(config=True)
+
+    @default("redis_url")
+    def _redis_url_default(self) -> str:
+        return _env("REDIS_URL") or DEFAULT_URL
+
+    @default("redis_username")
+    def _redis_username_default(self) -> str | None:
+        return _env("REDIS_USERNAME")
+
+    @default("redis_password")
+    def _redis_password_default(self) -> str | None:
+        return _env("REDIS_PASSWORD")
+
+    @default("redis_password_file")
+    def _redis_password_file_default(self) -> str | None:
+        return _env("REDIS_PASSWORD_FILE")
+
+    @default("redis_ca_file")
+    def _redis_ca_file_default(self) -> str | None:
+        return _env("REDIS_CA_FILE")
+
+    @default("redis_key_prefix")
+    def _redis_key_prefix_default(self) -> str:
+        return _env("KEY_PREFIX") or DEFAULT_PREFIX
+
+    @default("cache_stale_after")
+    def _cache_stale_after_default(self) -> float:
+        try:
+            return float(_env("STALE_AFTER") or 15.0)
+        except ValueError:
+            return 15.0
+
+    def redis_settings(self) -> RedisSettings:
+        """The Redis connection settings these options describe (validated)."""
+        settings = RedisSettings(
+            url=self.redis_url,
+            username=self.redis_username,
+            password=self.redis_password,
+            password_file=self.redis_password_file,
+            ca_file=self.redis_ca_file,
+            client_name="kubecache-hub",
+        )
+        settings.validate()
+        problem = prefix_problem(self.redis_key_prefix)
+        if problem:
+            raise ValueError(f"KubeCacheSpawner.redis_key_prefix: {problem}")
+        return settings
+
+
+__all__ = ["DEFAULT_CANCELLING_EVENT", "CacheSpawnerOptions"]

@@ -1,0 +1,613 @@
+"""KubeCacheSpawner: KubeSpawner's configuration, with state read from kubecache's Redis.
+
+The hub never watches the cluster: objects are created and deleted through
+the Kubernetes API (:mod:`spawner.kube_api`); whether a pod runs, stopped or
+failed, and its events, come from the cacher's records in Redis
+(:mod:`spawner.cache_client`), whose change feed wakes ``start()``,
+``stop()`` and ``progress()``. When the cache cannot be trusted those fall
+back to reading the pod from the API, and ``poll()`` never calls a running
+server dead because of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import ipaddress
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from tornado.ioloop import PeriodicCallback
+
+from kubecache.contract import PodRecord, pod_key
+from spawner import pod_state
+from spawner.cache_client import CacheClient, CacheUnavailable, Watch
+from spawner.config import KubeSpawner
+from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from spawner.objects import make_owner_reference
+from spawner.options import CacheSpawnerOptions
+from spawner.poll_policy import (
+    PollAnswer,
+    PrePoll,
+    from_api,
+    from_cache,
+    interpret_pre_poll_hook,
+    when_unknown,
+)
+from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
+
+T = TypeVar("T")
+
+#: Attempts to create the pod when a leftover of the same name is in the way.
+CREATE_ATTEMPTS = 4
+#: Longest wait on the feed before re-checking that the cache is still trusted.
+MAX_FEED_WAIT = 10.0
+
+
+class SpawnError(Exception):
+    """A start failed; the message says why, with the pod's last warning events."""
+
+
+async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call a configured hook, awaiting it when it is a coroutine."""
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class _Unknown:
+    """The pod's state could not be read (neither cache nor API answered)."""
+
+
+UNKNOWN = _Unknown()
+
+
+class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
+    """A drop-in KubeSpawner whose cluster state comes from kubecache's cacher via Redis.
+
+    ``c.KubeSpawner.*`` options apply unchanged; kubecache's own options are
+    ``c.KubeCacheSpawner.redis_*``, ``cache_stale_after``, the poll policies
+    and OutpostSpawner's hooks (see :mod:`spawner.options`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._start_future: asyncio.Future[str] | None = None
+        #: uid of the pod this spawn created (progress shows only its events)
+        self._pod_uid: str | None = None
+        self._notebook_port: int | None = None
+        self._cancelling = False
+        self._poll_interval_task: asyncio.Future[None] | None = None
+        self.pod_id: str | None = None
+
+    # ------------------------------------------------------------------ clients
+
+    def _cache(self) -> CacheClient:
+        return CacheClient.shared(self.redis_settings(), prefix=self.redis_key_prefix)
+
+    async def _api(self) -> KubeApi:
+        return await KubeApi.shared(
+            host=self.k8s_api_host,
+            ssl_ca_cert=self.k8s_api_ssl_ca_cert,
+            verify_ssl=self.k8s_api_verify_ssl,
+        )
+
+    def _timeouts(self) -> Timeouts:
+        return Timeouts(
+            request=float(self.k8s_api_request_timeout),
+            retry=float(self.k8s_api_request_retry_timeout),
+        )
+
+    @property
+    def _pod_key(self) -> str:
+        return pod_key(self.namespace, self.pod_name)
+
+    @property
+    def _stale_after_ms(self) -> int:
+        return int(self.cache_stale_after * 1000)
+
+    @property
+    def _log_id(self) -> str:
+        server = f"/{self.name}" if self.name else ""
+        return f"{self.user.name}{server} (pod {self._pod_key})"
+
+    # ------------------------------------------------------------------ reading the pod
+
+    async def _read_pod(self) -> PodRecord | _Unknown | None:
+        """The pod from a trusted cache, else from one bounded API read, else UNKNOWN."""
+        problem = ""
+        try:
+            snapshot = await self._cache().get_pod(self._pod_key)
+            freshness = snapshot.freshness(stale_after_ms=self._stale_after_ms)
+            if freshness.trusted:
+                return snapshot.record
+            problem = f"the cache is {freshness.value}"
+        except CacheUnavailable as e:
+            problem = str(e)
+        except ValueError as e:  # Redis settings that cannot work
+            problem = str(e)
+        self.log.debug("kubecache: %s: %s; reading the pod from the API", self._log_id, problem)
+        try:
+            raw = await self._read_pod_from_api()
+        except KubeApiError as e:
+            self.log.warning(
+                "kubecache: %s: %s and the API read failed: %s", self._log_id, problem, e
+            )
+            return UNKNOWN
+        return pod_state.record_from_pod(raw) if raw is not None else None
+
+    async def _read_pod_from_api(self) -> dict[str, Any] | None:
+        timeout = float(self.k8s_api_request_timeout)
+        api = await self._api()
+        return await api.read_pod(
+            self.namespace, self.pod_name, Timeouts(request=timeout, retry=timeout)
+        )
+
+    async def _wait_for_pod(
+        self,
+        watch: Watch,
+        until: Callable[[PodRecord | None], T | None],
+        *,
+        deadline: float,
+    ) -> T | None:
+        """Re-read the pod whenever the feed mentions it until ``until`` gives a value.
+
+        None when ``deadline`` (monotonic) passes first. While the cache is
+        untrusted the pod is read from the API with back-off instead.
+        """
+        fallback_wait = 0.5
+        while True:
+            record = await self._read_pod()
+            trusted_read = False
+            if not isinstance(record, _Unknown):
+                result = until(record)
+                if result is not None:
+                    return result
+                trusted_read = True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if trusted_read and self._cache().connected:
+                wait = min(remaining, MAX_FEED_WAIT, max(self.cache_stale_after / 2, 0.5))
+            else:
+                wait = min(remaining, fallback_wait)
+                fallback_wait = min(fallback_wait * 2, 5.0)
+            await watch.wait(wait)
+
+    # ------------------------------------------------------------------ start
+
+    def start(self) -> asyncio.Future[str]:  # type: ignore[override]
+        """Start the server; the future is kept so progress() knows when to end."""
+        self._start_future = asyncio.ensure_future(self._start())
+        return self._start_future
+
+    async def _start(self) -> str:
+        self._pod_uid = None
+        self._cancelling = False
+        if self.check_allowed:
+            await call_hook(self.check_allowed, self, self.user_options)
+        await self.load_user_options()
+        api = await self._api()
+        timeouts = self._timeouts()
+        if self.enable_user_namespaces:
+            await api.create_namespace(self.get_namespace_manifest(), timeouts)
+        if self.storage_pvc_ensure:
+            await self._ensure_pvc(api, timeouts)
+        pod = await self.get_pod_manifest()
+        if self.modify_pod_hook:
+            self.log.info("kubecache: %s: pod is being modified via modify_pod_hook", self._log_id)
+            pod = api.to_json(
+                await call_hook(self.modify_pod_hook, self, api.to_model(pod, "V1Pod"))
+            )
+        self._notebook_port = _notebook_port(pod) or self.port
+        # deadline a little before JupyterHub's own, so our error (with events) is the one shown
+        deadline = time.monotonic() + max(self.start_timeout * 0.95 - 1, self.start_timeout * 0.5)
+        async with self._cache().watch(self._pod_key) as watch:
+            created = await self._create_pod(api, watch, pod, timeouts, deadline=deadline)
+            try:
+                await self._create_dependents(api, created, timeouts)
+                record = await self._wait_until_running(watch, deadline=deadline)
+            except BaseException as e:
+                await self._clean_up_failed_start(api, e)
+                raise
+        self.pod_id = record["uid"]
+        url = self._get_pod_url(record)
+        self.log.info("kubecache: %s is running at %s", self._log_id, url)
+        return url
+
+    async def _ensure_pvc(self, api: KubeApi, timeouts: Timeouts) -> None:
+        legacy = self.legacy_pvc_name()
+        if legacy:
+            if await api.pvc_exists(self.namespace, self.pvc_name, timeouts):
+                self._pvc_exists = True
+            elif await api.pvc_exists(self.namespace, legacy, timeouts):
+                self.log.warning("kubecache: using legacy PVC %s for %s", legacy, self.user.name)
+                self.pvc_name = legacy
+                self._pvc_exists = True
+        if not self._pvc_exists:
+            self.log.info("kubecache: creating PVC %s/%s", self.namespace, self.pvc_name)
+            await api.create_pvc(self.namespace, self.get_pvc_manifest(), timeouts)
+            self._pvc_exists = True
+
+    async def _create_pod(
+        self,
+        api: KubeApi,
+        watch: Watch,
+        pod: dict[str, Any],
+        timeouts: Timeouts,
+        *,
+        deadline: float,
+    ) -> dict[str, Any]:
+        """Create the pod; a leftover of the same name is deleted and awaited first."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                self.log.info("kubecache: creating pod for %s", self._log_id)
+                created = await api.create_pod(self.namespace, pod, timeouts)
+            except KubeApiError as e:
+                if not e.conflict or attempt == CREATE_ATTEMPTS:
+                    raise SpawnError(f"Could not create the pod of {self._log_id}: {e}") from e
+                self.log.info(
+                    "kubecache: found a leftover pod %s; deleting it before starting",
+                    self._pod_key,
+                )
+                await api.delete_pod(
+                    self.namespace, self.pod_name, grace_seconds=0, timeouts=timeouts
+                )
+                gone = await self._wait_for_pod(
+                    watch, lambda r: True if r is None else None, deadline=deadline
+                )
+                if not gone:
+                    raise SpawnError(
+                        f"The leftover pod {self._pod_key} did not go away; "
+                        "delete it (kubectl delete pod) and start again"
+                    ) from e
+                continue
+            self._pod_uid = created.get("metadata", {}).get("uid")
+            return created
+        raise AssertionError("unreachable")
+
+    async def _create_dependents(
+        self, api: KubeApi, created: dict[str, Any], timeouts: Timeouts
+    ) -> None:
+        """internal_ssl secret, service and after_pod_created_hook, owned by the pod."""
+        if not (self.internal_ssl or self.services_enabled or self.after_pod_created_hook):
+            return
+        owner = make_owner_reference(self.pod_name, created["metadata"]["uid"])
+        if self.internal_ssl:
+            await api.replace_object(
+                "secret", self.namespace, self.get_secret_manifest(owner), timeouts
+            )
+        if self.internal_ssl or self.services_enabled:
+            service = self.get_service_manifest(owner, self._notebook_port)
+            await api.replace_object("service", self.namespace, service, timeouts)
+        if self.after_pod_created_hook:
+            self.log.info("kubecache: %s: running after_pod_created_hook", self._log_id)
+            await call_hook(self.after_pod_created_hook, self, created)
+
+    async def _wait_until_running(self, watch: Watch, *, deadline: float) -> PodRecord:
+        uid = self._pod_uid
+        seen = False
+        reasons = tuple(self.start_failure_reasons)
+
+        def outcome(record: PodRecord | None) -> tuple[str, Any] | None:
+            nonlocal seen
+            if record is None or record["uid"] != uid:
+                if seen:
+                    return ("failed", f"pod {self._pod_key} was deleted before it was ready")
+                return None
+            seen = True
+            if pod_state.is_running(record):
+                return ("running", record)
+            why = pod_state.start_failure(record, failure_reasons=reasons)
+            return ("failed", why) if why else None
+
+        result = await self._wait_for_pod(watch, outcome, deadline=deadline)
+        if result is not None and result[0] == "running":
+            record: PodRecord = result[1]
+            return record
+        if result is None:
+            last = await self._read_pod()
+            pending = (
+                pod_state.pending_reason(last) if not isinstance(last, _Unknown) else "unknown"
+            )
+            why = f"pod {self._pod_key} did not start in {self.start_timeout} seconds ({pending})"
+            raise TimeoutError(await self._with_warnings(why))
+        raise SpawnError(await self._with_warnings(str(result[1])))
+
+    async def _with_warnings(self, why: str) -> str:
+        """``why`` plus the pod's last Warning events, e.g. the scheduler's explanation."""
+        if not self._pod_uid:
+            return why
+        try:
+            events = await self._cache().events(self._pod_key, self._pod_uid)
+        except (CacheUnavailable, ValueError):
+            return why
+        warnings = pod_state.warning_messages(events)
+        return f"{why}. Last warnings: {' | '.join(warnings)}" if warnings else why
+
+    async def _clean_up_failed_start(self, api: KubeApi, error: BaseException) -> None:
+        kind = "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
+        self.log.warning(
+            "kubecache: start of %s %s (%s); deleting its pod", self._log_id, kind, error
+        )
+        try:
+            await api.delete_pod(
+                self.namespace, self.pod_name, grace_seconds=0, timeouts=self._timeouts()
+            )
+        except Exception:
+            self.log.exception("kubecache: could not delete the pod of %s", self._log_id)
+
+    # ------------------------------------------------------------------ URL
+
+    def _get_pod_url(self, record: PodRecord) -> str:
+        """KubeSpawner's URL: pod IP, or the service DNS name with internal_ssl/services."""
+        port = self._notebook_port or self.port
+        if self.get_pod_url:
+            return str(self.get_pod_url(self, pod_state.pod_like(record, port=port)))
+        if getattr(self, "internal_ssl", False):
+            proto, hostname = "https", self.dns_name
+        elif self.services_enabled:
+            proto, hostname = "http", self.dns_name
+        else:
+            proto, hostname = "http", record.get("ip", "")
+            with contextlib.suppress(ValueError):
+                if isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address):
+                    hostname = f"[{hostname}]"
+        if self.pod_connect_ip:
+            hostname = ".".join(
+                self._expand_user_properties(s) if "{" in s else s
+                for s in self.pod_connect_ip.split(".")
+            )
+        return f"{proto}://{hostname}:{port}"
+
+    def _update_server_url(self, record: PodRecord) -> None:
+        """Tell JupyterHub when a running pod's address changed, as KubeSpawner does."""
+        if not self.server or not pod_state.is_running(record):
+            return
+        if not self._notebook_port and getattr(self.server, "port", None):
+            self._notebook_port = int(self.server.port)
+        pod_url = _normalized(self._get_pod_url(record))
+        server_url = _normalized(self.server.url)
+        if server_url.netloc != pod_url.netloc:
+            self.log.warning(
+                "kubecache: pod %s url changed! %s -> %s",
+                self._pod_key,
+                server_url.netloc,
+                pod_url.netloc,
+            )
+            self.server.ip = pod_url.hostname
+            self.server.port = pod_url.port
+            self.db.commit()
+
+    # ------------------------------------------------------------------ poll
+
+    async def poll(self) -> int | None:
+        """None while the server runs, its exit status once stopped; never raises."""
+        try:
+            if self.pre_poll_hook:
+                pre = interpret_pre_poll_hook(await call_hook(self.pre_poll_hook, self))
+                if pre.action is PrePoll.KEEP_RUNNING:
+                    return None
+                if pre.action is PrePoll.EXIT:
+                    return pre.status
+            answer, record = await self._poll_answer()
+            if answer.status is not None:
+                self.log.info(
+                    "kubecache: poll of %s: %s -> %s", self._log_id, answer.why, answer.status
+                )
+            if record is not None and answer.status is not None:
+                notebook = pod_state.notebook_container(record)
+                if self.delete_stopped_pods and notebook and notebook.get("state") == "terminated":
+                    try:
+                        await self.stop(now=True)
+                    except Exception:
+                        # the server has exited all the same; the next stop() tries again
+                        self.log.exception(
+                            "kubecache: could not delete the stopped pod %s", self._pod_key
+                        )
+            elif record is not None:
+                self._update_server_url(record)
+            return answer.status
+        except Exception:
+            self.log.exception("kubecache: poll of %s failed", self._log_id)
+            return None if self.request_failed_poll_keep_running else 1
+
+    async def _poll_answer(self) -> tuple[PollAnswer, PodRecord | None]:
+        problem = ""
+        try:
+            snapshot = await self._cache().get_pod(self._pod_key)
+            freshness = snapshot.freshness(stale_after_ms=self._stale_after_ms)
+            answer = from_cache(
+                snapshot.record, freshness, keep_running_on_404=self.request_404_poll_keep_running
+            )
+            if answer is not None:
+                return answer, snapshot.record
+            problem = f"the cache is {freshness.value}"
+        except (CacheUnavailable, ValueError) as e:
+            problem = str(e)
+        try:
+            raw = await self._read_pod_from_api()
+        except KubeApiError as e:
+            why = f"{problem}; reading the pod from the API failed: {e}"
+            self.log.warning("kubecache: poll of %s: %s", self._log_id, why)
+            return when_unknown(keep_running=self.request_failed_poll_keep_running, why=why), None
+        record = pod_state.record_from_pod(raw) if raw is not None else None
+        answer = from_api(
+            record, found=raw is not None, keep_running_on_404=self.request_404_poll_keep_running
+        )
+        return answer, record
+
+    def start_polling(self) -> None:
+        """JupyterHub's polling, at custom_poll_interval (ms) when that is set."""
+        hook = self.custom_poll_interval
+        value = hook(self, self.user_options) if callable(hook) else hook
+        if inspect.isawaitable(value):
+
+            async def later() -> None:
+                self._start_polling_every(await value)
+
+            self._poll_interval_task = asyncio.ensure_future(later())
+            return
+        self._start_polling_every(value)
+
+    def _start_polling_every(self, interval_ms: Any) -> None:
+        if not interval_ms:
+            super().start_polling()
+            return
+        self.stop_polling()
+        self._poll_callback = PeriodicCallback(
+            self.poll_and_notify, float(interval_ms), jitter=self.poll_jitter
+        )
+        self._poll_callback.start()
+
+    # ------------------------------------------------------------------ progress
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """This spawn's pod events from Redis, replayed then followed, until the start ends."""
+        if not self.events_enabled:
+            return
+        tracker = ProgressTracker(namespace=self.namespace, pod_name=self.pod_name)
+        timer = SlowSpawnTimer(
+            threshold=self.slow_spawn_message_threshold,
+            frequency=self.slow_spawn_message_frequency,
+        )
+        began = time.monotonic()
+        cancelling_shown = False
+        cache = self._cache()
+        async with cache.watch(self._pod_key) as watch:
+            start_future = self._start_future
+            hooked: asyncio.Future[str] | None = None
+            while True:
+                start_future = start_future or self._start_future
+                if start_future is not None and hooked is not start_future:
+                    start_future.add_done_callback(lambda _: watch.wake("start ended"))
+                    hooked = start_future
+                finished = start_future is not None and start_future.done()
+                elapsed = time.monotonic() - began
+                if self._cancelling and not cancelling_shown:
+                    cancelling_shown = True
+                    event = self.cancelling_event
+                    if callable(event):
+                        event = await call_hook(event, self)
+                    if event:
+                        yield event
+                elif timer.due(elapsed):
+                    async for shown in self._filtered(
+                        [slow_spawn_event(self.slow_spawn_message, elapsed)]
+                    ):
+                        yield shown
+                if self._pod_uid:
+                    try:
+                        events = await cache.events(self._pod_key, self._pod_uid)
+                    except CacheUnavailable:
+                        events = []
+                    async for shown in self._filtered(tracker.new_events(events)):
+                        yield shown
+                if finished:
+                    return
+                next_message = timer.seconds_until_next(time.monotonic() - began)
+                await watch.wait(
+                    min(MAX_FEED_WAIT, next_message if next_message is not None else MAX_FEED_WAIT)
+                )
+
+    async def _filtered(self, events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        for event in events:
+            shown = (
+                await call_hook(self.filter_events, self, event) if self.filter_events else event
+            )
+            if shown:
+                yield shown
+
+    # ------------------------------------------------------------------ stop
+
+    async def stop(self, now: bool = False) -> None:
+        """Delete the pod (delete_grace_period, 0 when now) and wait until it is gone."""
+        if self.pre_stop_hook:
+            try:
+                await call_hook(self.pre_stop_hook, self)
+            except Exception:
+                self.log.exception("kubecache: pre_stop_hook of %s failed", self._log_id)
+        start = self._start_future
+        if start is not None and not start.done():
+            # interrupting a pending start: it cleans up after itself
+            self._cancelling = True
+            start.cancel()
+            with contextlib.suppress(BaseException):
+                await start
+        grace = 0 if now else int(self.delete_grace_period)
+        api = await self._api()
+        async with self._cache().watch(self._pod_key) as watch:
+            existed = await api.delete_pod(
+                self.namespace, self.pod_name, grace_seconds=grace, timeouts=self._timeouts()
+            )
+            if not existed:
+                self.log.info(
+                    "kubecache: no pod %s to delete; assuming already deleted", self._pod_key
+                )
+            deadline = time.monotonic() + self.start_timeout
+            gone = await self._wait_for_pod(
+                watch, lambda r: True if r is None else None, deadline=deadline
+            )
+        if not gone:
+            raise TimeoutError(
+                f"pod {self._pod_key} did not disappear in {self.start_timeout} seconds; "
+                "check the node it runs on (kubectl describe pod)"
+            )
+        self.log.info("kubecache: %s stopped", self._log_id)
+
+    async def delete_forever(self) -> None:
+        """Delete the user's PVC when delete_pvc (not a claim shared with the default server)."""
+        log_name = f"{self.user.name}/{self.name}" if self.name else self.user.name
+        if not self.delete_pvc:
+            self.log.info("kubecache: not deleting the PVC of %s: %s", log_name, self.pvc_name)
+            return
+        if self.pvc_is_shared():
+            self.log.info(
+                "kubecache: not deleting the shared PVC of named server %s: %s",
+                log_name,
+                self.pvc_name,
+            )
+            return
+        api = await self._api()
+        await api.delete_pvc(self.namespace, self.pvc_name, self._timeouts())
+
+    # ------------------------------------------------------------------ state
+
+    def get_state(self) -> dict[str, Any]:
+        """KubeSpawner's keys: kubespawner_version, pod_name, namespace, dns_name, pvc_name."""
+        state: dict[str, Any] = super().get_state()
+        state.update(self.names_state())
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.load_names_state(state)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.reset_transient_names()
+        self._pod_uid = None
+
+
+def _notebook_port(pod: dict[str, Any]) -> int | None:
+    """The ``notebook-port`` of the manifest (KubeSpawner's _get_pod_port)."""
+    for container in pod.get("spec", {}).get("containers", []):
+        for port in container.get("ports") or []:
+            if port.get("name") == "notebook-port":
+                return int(port["containerPort"])
+    return None
+
+
+def _normalized(url: str) -> Any:
+    parsed = urlparse(url)
+    if parsed.port is None:
+        default_port = 443 if parsed.scheme.lower() == "https" else 80
+        parsed = parsed._replace(netloc=f"{parsed.hostname}:{default_port}")
+    return parsed
+
+
+__all__ = ["KubeCacheSpawner", "SpawnError"]

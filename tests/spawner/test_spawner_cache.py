@@ -1,0 +1,271 @@
+"""KubeCacheSpawner's reads against a real redis-server written by the cache writer double.
+
+The Kubernetes API is replaced by a stub counting reads, so these tests say
+exactly when the spawner leaves the cache for the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from spawner import KubeCacheSpawner
+from spawner.cache_client import CacheClient
+from spawner.kube_api import KubeApiError
+from tests.spawner.support import CacheWriterDouble, MockDB, MockServer, mock_hub, mock_user
+from tests.spawner.unit.records import POD_UID, container, event, pod, running
+from tests.support.redis_server import RedisServer
+
+
+class ApiStub:
+    """Stands in for direct pod reads: counts them and answers as told."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.answer: dict[str, Any] | KubeApiError | None = KubeApiError("API unreachable")
+
+    async def read(self) -> dict[str, Any] | None:
+        self.reads += 1
+        if isinstance(self.answer, KubeApiError):
+            raise self.answer
+        return self.answer
+
+
+@pytest.fixture
+async def writer(redis: aioredis.Redis) -> CacheWriterDouble:
+    double = CacheWriterDouble(redis)
+    await double.fresh()
+    return double
+
+
+@pytest.fixture
+async def make_spawner(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Callable[..., tuple[KubeCacheSpawner, ApiStub]]]:
+    def make(**config: Any) -> tuple[KubeCacheSpawner, ApiStub]:
+        stub = ApiStub()
+        config.setdefault("redis_url", redis_server.url)
+        spawner = KubeCacheSpawner(
+            user=mock_user("alice"), hub=mock_hub(), namespace="jhub", **config
+        )
+        monkeypatch.setattr(spawner, "_read_pod_from_api", stub.read)
+        return spawner, stub
+
+    yield make
+    await CacheClient.close_all()
+
+
+async def test_a_fresh_cache_answers_poll_without_the_api(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, api = make_spawner(delete_stopped_pods=False)
+    await writer.put_pod(running())
+    assert await spawner.poll() is None
+    await writer.put_pod(pod("Running", containers=[container(state="terminated", exit_code=3)]))
+    assert await spawner.poll() == 3
+    await writer.remove_pod("jhub", "jupyter-alice")
+    assert await spawner.poll() == 1
+    assert api.reads == 0
+
+
+async def test_a_pending_pod_polls_as_running(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, _ = make_spawner()
+    await writer.put_pod(pod("Pending"))
+    assert await spawner.poll() is None
+
+
+async def test_a_pod_absent_from_a_fresh_cache_can_be_kept_running_by_policy(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, _ = make_spawner(request_404_poll_keep_running=True)
+    assert await spawner.poll() is None
+
+
+@pytest.mark.parametrize("cache_state", ["stale", "not_synced", "empty"])
+async def test_an_untrusted_cache_never_reports_a_running_server_dead(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    cache_state: str,
+) -> None:
+    """kubespawner#742: KubeSpawner 7.1 returns 1 for every server when its first LIST fails."""
+    spawner, api = make_spawner()
+    await getattr(writer, cache_state)()
+    assert await spawner.poll() is None
+    assert api.reads == 1
+
+
+async def test_an_untrusted_cache_asks_the_api_once(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, api = make_spawner()
+    await writer.stale()
+    api.answer = None  # 404
+    assert await spawner.poll() == 1
+    api.answer = {
+        "metadata": {"name": "jupyter-alice", "namespace": "jhub", "uid": "u"},
+        "spec": {"containers": [{"name": "notebook"}]},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [{"name": "notebook", "state": {"terminated": {"exitCode": 0}}}],
+        },
+    }
+    assert await spawner.poll() == 0
+    assert api.reads == 2
+
+
+async def test_an_unreachable_redis_keeps_the_server_running_unless_the_policy_says_otherwise(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+) -> None:
+    spawner, api = make_spawner(redis_url="redis://127.0.0.1:1/0")
+    assert await spawner.poll() is None
+    strict, _ = make_spawner(
+        redis_url="redis://127.0.0.1:1/0", request_failed_poll_keep_running=False
+    )
+    assert await strict.poll() == 1
+    assert api.reads == 1
+
+
+@pytest.mark.parametrize(("result", "expected"), [(False, None), (None, None), (5, 5)])
+async def test_a_pre_poll_hook_can_answer_instead_of_the_cache(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    result: object,
+    expected: int | None,
+) -> None:
+    # absent from a fresh cache: a real poll would say 1
+    spawner, _ = make_spawner(pre_poll_hook=lambda spawner: result)
+    assert await spawner.poll() == expected
+
+
+async def test_a_pre_poll_hook_returning_true_polls_as_usual(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    async def hook(spawner: KubeCacheSpawner) -> bool:
+        return True
+
+    spawner, _ = make_spawner(pre_poll_hook=hook)
+    assert await spawner.poll() == 1
+
+
+async def test_poll_never_raises(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    def broken(spawner: KubeCacheSpawner) -> bool:
+        raise RuntimeError("hook bug")
+
+    spawner, _ = make_spawner(pre_poll_hook=broken)
+    assert await spawner.poll() is None
+
+
+async def test_poll_updates_a_changed_pod_address_like_kubespawner(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, _ = make_spawner()
+    server = MockServer()
+    server.url = "http://10.0.0.1:8888/user/alice/"
+    server.port = 8888
+    db = MockDB()
+    spawner._server = server  # no ORM spawner: JupyterHub's Spawner.server returns this
+    spawner.db = db
+    await writer.put_pod(running(ip="10.0.0.9"))
+    assert await spawner.poll() is None
+    assert (server.ip, server.port, db.commits) == ("10.0.0.9", 8888, 1)
+
+
+async def test_state_uses_kubespawners_keys_and_a_kubespawner_state_loads(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+) -> None:
+    spawner, _ = make_spawner()
+    spawner.load_state(
+        {
+            "kubespawner_version": "7.1.0",
+            "pod_name": "jupyter-old-name",
+            "namespace": "other",
+            "dns_name": "jupyter-old-name.other.svc.cluster.local",
+            "pvc_name": "claim-old-name",
+        }
+    )
+    assert (spawner.pod_name, spawner.namespace, spawner.pvc_name) == (
+        "jupyter-old-name",
+        "other",
+        "claim-old-name",
+    )
+    state = spawner.get_state()
+    assert {k: state[k] for k in ("pod_name", "namespace", "dns_name", "pvc_name")} == {
+        "pod_name": "jupyter-old-name",
+        "namespace": "other",
+        "dns_name": "jupyter-old-name.other.svc.cluster.local",
+        "pvc_name": "claim-old-name",
+    }
+    assert "kubespawner_version" in state
+
+
+async def test_progress_shows_this_spawns_events_then_ends_with_the_start(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, _ = make_spawner(
+        filter_events=lambda spawner, e: {} if "hidden" in e["message"] else e
+    )
+    start: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    spawner._start_future = start
+    spawner._pod_uid = POD_UID
+    await writer.add_event("jhub", "jupyter-alice", event("old", "the old pod", pod_uid="old"))
+    await writer.add_event("jhub", "jupyter-alice", event("e1", "Successfully assigned"))
+    shown: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        async for item in spawner.progress():
+            shown.append(item)
+            if len(shown) == 1:
+                await writer.add_event("jhub", "jupyter-alice", event("e2", "hidden one"))
+                await writer.add_event(
+                    "jhub", "jupyter-alice", event("e3", "Pulling image", reason="Pulling")
+                )
+            if len(shown) == 2:
+                start.set_result("http://10.0.0.7:8888")
+
+    await asyncio.wait_for(follow(), 10)
+    assert [e["message"] for e in shown] == [
+        "2024-05-01T12:00:01Z [Normal] Successfully assigned",
+        "2024-05-01T12:00:01Z [Normal] Pulling image",
+    ]
+    assert [e["progress"] for e in shown] == [30, 63]
+
+
+async def test_progress_is_silent_without_events_enabled(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+) -> None:
+    spawner, _ = make_spawner(events_enabled=False)
+    assert [e async for e in spawner.progress()] == []
+
+
+async def test_cache_options_default_to_the_kubecache_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECACHE_REDIS_URL", "redis://redis.example:6379/2")
+    monkeypatch.setenv("KUBECACHE_KEY_PREFIX", "other:v1:")
+    monkeypatch.setenv("KUBECACHE_STALE_AFTER", "40")
+    spawner = KubeCacheSpawner(user=mock_user("alice"), hub=mock_hub())
+    assert spawner.redis_url == "redis://redis.example:6379/2"
+    assert spawner.redis_key_prefix == "other:v1:"
+    assert spawner.cache_stale_after == 40.0
+    assert spawner.request_failed_poll_keep_running is True
+    assert spawner.request_404_poll_keep_running is False
+
+
+async def test_a_custom_poll_interval_sets_this_servers_polling(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+) -> None:
+    spawner, _ = make_spawner(custom_poll_interval=lambda spawner, options: 1234)
+    spawner.start_polling()
+    try:
+        assert spawner._poll_callback is not None
+        assert spawner._poll_callback.callback_time == 1234
+    finally:
+        spawner.stop_polling()
