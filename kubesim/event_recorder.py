@@ -30,7 +30,8 @@ class EventRecorder:
     def __init__(self, store: ObjectStore, *, scheduler_instance: str = "kubesim") -> None:
         self._store = store
         self._instance = scheduler_instance
-        self._names: dict[_Key, tuple[str, str]] = {}  # key -> (namespace, event name)
+        # pod uid -> repeat key -> (namespace, event name)
+        self._names: dict[str, dict[_Key, tuple[str, str]]] = {}
 
     def kubelet(
         self,
@@ -78,8 +79,7 @@ class EventRecorder:
 
     def forget_pod(self, uid: str) -> None:
         """Stop aggregating into events of a pod that is gone."""
-        for key in [key for key in self._names if key[0] == uid]:
-            del self._names[key]
+        self._names.pop(uid, None)
 
     @staticmethod
     def _key(pod: Mapping[str, Any], *parts: str) -> _Key:
@@ -87,14 +87,14 @@ class EventRecorder:
         return (uid, *parts)  # type: ignore[return-value]
 
     def _bump(self, key: _Key, bump: Any) -> dict[str, Any] | None:
-        where = self._names.get(key)
+        where = self._names.get(key[0], {}).get(key)
         if where is None:
             return None
         namespace, name = where
         try:
             return self._store.mutate("events", namespace, name, bump)
         except ApiError:
-            del self._names[key]  # the event expired or was deleted: record a new one
+            del self._names[key[0]][key]  # the event expired or was deleted: record a new one
             return None
 
     def _create(self, key: _Key, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -110,5 +110,5 @@ class EventRecorder:
                 error,
             )
             return None
-        self._names[key] = (namespace, stored["metadata"]["name"])
+        self._names.setdefault(key[0], {})[key] = (namespace, stored["metadata"]["name"])
         return stored
