@@ -84,3 +84,38 @@ def cacher_deployment(rendered: Rendered) -> dict[str, Any]:
 def pod_annotations(workload: dict[str, Any]) -> dict[str, str]:
     annotations: dict[str, str] = workload["spec"]["template"]["metadata"]["annotations"]
     return annotations
+
+
+POD_NAME = "hub-kubecache-cacher-5d8f7c9b6-x2x7q"
+MOUNT_ROOT = "/etc/kubecache/"
+
+
+def container_environment(values: dict[str, Any], files: Path) -> tuple[dict[str, str], list[str]]:
+    """The environment and arguments a cacher pod would get from this render.
+
+    Downward-API fields are resolved as the kubelet would; mounted Secret files
+    are created under ``files`` (standing in for /etc/kubecache).
+    """
+    rendered = render(values)
+    config = rendered.one("ConfigMap", "-cacher-config")["data"]
+    (container,) = cacher_deployment(rendered)["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for source in container["envFrom"]:
+        assert (
+            source["configMapRef"]["name"]
+            == rendered.one("ConfigMap", "-cacher-config")["metadata"]["name"]
+        )
+        env.update(config)
+    fields = {"metadata.name": POD_NAME, "metadata.namespace": NAMESPACE}
+    for item in container["env"]:
+        if "value" in item:
+            value = item["value"]
+            if value.startswith(MOUNT_ROOT):
+                path = files / value.removeprefix(MOUNT_ROOT)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("secret-from-a-mounted-file\n")
+                value = str(path)
+            env[item["name"]] = value
+        else:
+            env[item["name"]] = fields[item["valueFrom"]["fieldRef"]["fieldPath"]]
+    return env, list(container.get("args", []))

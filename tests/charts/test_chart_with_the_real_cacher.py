@@ -1,0 +1,142 @@
+"""The real cacher, configured and authorised exactly as the chart renders it.
+
+The cacher runs in-cluster style (service-account token and CA, the
+KUBERNETES_SERVICE_* variables) against kubesim over TLS, with the rendered
+environment, and with a token whose permissions are the rendered Roles and
+ClusterRoles bound to its ServiceAccount — nothing else. It must sync Redis
+and hold and renew its Lease: the chart's RBAC is enough, and since the
+granted set is pinned by test_chart_rbac.py, the cacher needs no more.
+(kubesim's rules have no resourceNames: the Lease rule is checked by verb.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as aioredis
+from kubernetes_asyncio.config import incluster_config
+
+from cacher import settings as cacher_settings
+from cacher.app import running_cacher
+from kubesim.auth import Authenticator, Rule
+from kubesim.testing import running_kubesim
+from tests.cacher.integration.checker import Checker
+from tests.cacher.integration.conftest import create_pods
+from tests.charts.rendering import NAMESPACE, POD_NAME, Rendered, container_environment, render
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_for
+
+CACHER_TOKEN = "cacher-service-account-token"
+ADMIN_TOKEN = "admin-token"
+
+
+def rules_bound_to(rendered: Rendered, account: str) -> list[Rule]:
+    """kubesim rules equal to the chart's roles bound to ``account`` (namespace/name)."""
+    roles = {
+        (m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]): m
+        for m in rendered
+        if m["kind"] in ("Role", "ClusterRole")
+    }
+    rules: list[Rule] = []
+    for binding in rendered:
+        if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        subjects = {f"{s['namespace']}/{s['name']}" for s in binding["subjects"]}
+        if account not in subjects:
+            continue
+        ref = binding["roleRef"]
+        namespace = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
+        role = roles[(ref["kind"], namespace, ref["name"])]
+        scope = (namespace,) if namespace else ()
+        rules += [Rule.of(r["verbs"], r["resources"], scope) for r in role["rules"]]
+    return rules
+
+
+@pytest.fixture
+def service_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "serviceaccount"
+    directory.mkdir()
+    (directory / "token").write_text(CACHER_TOKEN)
+    (directory / "namespace").write_text(NAMESPACE)
+    monkeypatch.setattr(cacher_settings, "SERVICE_ACCOUNT_DIR", directory)
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(directory / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(directory / "ca.crt"))
+    return directory
+
+
+@pytest.mark.parametrize("watched", [[], ["jhub-users"]], ids=["cluster-wide", "namespaced"])
+async def test_the_cacher_syncs_and_leads_with_only_the_charts_config_and_rbac(
+    watched: list[str],
+    *,
+    redis_server: RedisServer,
+    redis: aioredis.Redis,
+    service_account: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values: dict[str, Any] = {
+        "redis": {"enabled": False},
+        "externalRedis": {"url": redis_server.url},
+        "cacher": {
+            "watch": {"namespaces": watched},
+            "leaderElection": {
+                "leaseDuration": "3s",
+                "renewDeadline": "2s",
+                "retryPeriod": "300ms",
+            },
+        },
+    }
+    rendered = render(values)
+    account = f"{NAMESPACE}/hub-kubecache-cacher"
+    auth = Authenticator.single(ADMIN_TOKEN)
+    auth.add_token(
+        CACHER_TOKEN,
+        f"system:serviceaccount:{account.replace('/', ':')}",
+        rules_bound_to(rendered, account),
+    )
+
+    namespaces = ("default", NAMESPACE, "jhub-users", "elsewhere")
+    async with running_kubesim(
+        tls=True, auth=auth, token=ADMIN_TOKEN, namespaces=namespaces, fake_step_delay=0.01
+    ) as sim:
+        assert sim.ca_cert is not None
+        os.symlink(sim.ca_cert, service_account / "ca.crt")
+        server = urlsplit(sim.url)
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+
+        env, args = container_environment(values, tmp_path / "mounted")
+        env.update(KUBECACHE_HEALTH_HOST="127.0.0.1", KUBECACHE_HEALTH_PORT="0")
+        env["KUBERNETES_SERVICE_HOST"] = str(server.hostname)
+        settings = cacher_settings.load_settings(args, env)
+
+        create_pods(sim.store, ["alice", "bob"], namespace="jhub-users")
+        create_pods(sim.store, ["carol"], namespace="elsewhere")
+        checker = Checker(redis, sim.store, namespaces=watched)
+        async with running_cacher(settings):
+            await checker.converged(timeout=30)
+
+            def lease() -> dict[str, Any]:
+                found = sim.store.get("leases", NAMESPACE, settings.lease_name)
+                return (found or {}).get("spec", {})
+
+            await wait_for(
+                lambda: lease().get("holderIdentity") == POD_NAME,
+                timeout=10,
+                message="the cacher to hold its Lease under its pod name",
+            )
+            first = lease().get("renewTime")
+            await wait_for(
+                lambda: lease().get("renewTime") not in (None, first),
+                timeout=10,
+                message="the cacher to renew its Lease",
+            )
+        tracked = {k.decode() for k in await redis.hkeys(checker.keys.pods)}
+        expected = {"jhub-users/alice", "jhub-users/bob"} | (
+            set() if watched else {"elsewhere/carol"}
+        )
+        assert tracked == expected
