@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import bisect
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -339,13 +340,13 @@ class KubeSimServer:
         else:
             snapshot_rv = self.store.resource_version
             items = self.store.items(info.plural, target.namespace)
+        if start is not None:
+            items = items[bisect.bisect_right(items, start, key=lambda item: item[0]) :]
         filtered = not (label.empty and field.empty)
         chosen: list[bytes] = []
         last_key: tuple[str, str] | None = None
         remaining = 0
         for key, obj, raw in items:
-            if start is not None and key <= start:
-                continue
             if filtered and not (
                 label.matches(obj.get("metadata", {}).get("labels")) and field.matches(obj)
             ):
