@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
-if ! command -v redis-server >/dev/null; then
-  echo "==> apt-get install redis-server"
+missing_debs=""
+command -v redis-server >/dev/null || missing_debs="$missing_debs redis-server"
+# Debian's Chromium drives the browser tests (Playwright never downloads a browser here).
+[ -n "${KUBECACHE_NO_BROWSER:-}" ] || [ -x /usr/bin/chromium ] || missing_debs="$missing_debs chromium"
+if [ -n "$missing_debs" ]; then
+  echo "==> apt-get install$missing_debs"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing_debs >/dev/null
 fi
 if ! command -v configurable-http-proxy >/dev/null; then
   echo "==> npm install -g configurable-http-proxy"
