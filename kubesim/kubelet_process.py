@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING, Any
 from kubesim.cluster import NodeSpec
 from kubesim.kubelet_base import HOST_IP, SimulatedKubelet
 from kubesim.kubelet_fake import FakeRuntime
-from kubesim.kubelet_runtime import ContainerHandle, ContainerRuntime, ExitStatus, KubeletTimings
+from kubesim.kubelet_runtime import (
+    ContainerHandle,
+    ContainerRuntime,
+    ExitStatus,
+    FailedStart,
+    KubeletTimings,
+)
 
 if TYPE_CHECKING:
     from kubesim.store import ObjectStore
@@ -295,22 +301,6 @@ class ProcessContainer:
         return await asyncio.shield(self._exited)
 
 
-class _FailedStart:
-    """A container whose process could not be started (the runtime's StartError)."""
-
-    def __init__(self, message: str) -> None:
-        self._status = ExitStatus(128, "StartError", message)
-
-    async def wait(self) -> ExitStatus:
-        return self._status
-
-    async def wait_ready(self) -> None:
-        await asyncio.Future()
-
-    async def stop(self, grace_period: float) -> ExitStatus:
-        return self._status
-
-
 class ProcessRuntime:
     """Starts notebook containers as local processes and keeps their output."""
 
@@ -327,7 +317,7 @@ class ProcessRuntime:
         env = container_environment(pod, container, pod_ip=pod_ip, store=self.store)
         argv = container_argv(container, env, pod_ip)
         if not argv:
-            return _FailedStart(
+            return FailedStart(
                 "no command or args to run: the process kubelet cannot run an "
                 "image's entrypoint; set the container's command or args"
             )
@@ -350,7 +340,7 @@ class ProcessRuntime:
             message = f"failed to start container {container['name']!r}: {argv[0]}: {error}"
             logs.append(message.encode() + b"\n")
             log.warning("container %s could not start: %s", label, error)
-            return _FailedStart(message)
+            return FailedStart(message)
         log.info(
             "container %s started as pid %s on %s: %s", label, process.pid, pod_ip, " ".join(argv)
         )

@@ -7,6 +7,7 @@ scripts all three from annotations; the process runtime runs a real process.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,6 +51,23 @@ class KubeletTimings:
     def backoff_delay(self, attempt: int) -> float:
         """The back-off before retry number ``attempt`` (0-based): base * 2^attempt, capped."""
         return float(min(self.backoff * (2 ** min(attempt, 30)), self.backoff_max))
+
+
+class FailedStart:
+    """An instance the runtime could not start (containerd's StartError, exit code 128)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self._status = ExitStatus(128, "StartError", message)
+
+    async def wait(self) -> ExitStatus:
+        return self._status
+
+    async def wait_ready(self) -> None:
+        await asyncio.Future()  # never ready
+
+    async def stop(self, grace_period: float) -> ExitStatus:
+        return self._status
 
 
 class ContainerHandle(Protocol):

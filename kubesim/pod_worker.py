@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kubesim import kubelet_events as ev
 from kubesim.cluster import pod_key
 from kubesim.errors import ApiError
-from kubesim.kubelet_runtime import ContainerHandle
+from kubesim.kubelet_runtime import ContainerHandle, FailedStart
 from kubesim.pod_status import ContainerRun, render_status
 
 if TYPE_CHECKING:
@@ -185,7 +185,19 @@ class PodWorker:
         )
         self.handles[spec["name"]] = handle
         await self.sleep(timings.start)
-        self.event("Started", ev.started_message(spec["name"]), container=spec, init=init)
+        if isinstance(handle, FailedStart):
+            log.info(
+                "pod %s: container %s failed to start: %s", self.name, spec["name"], handle.message
+            )
+            self.event(
+                "Failed",
+                ev.error_message(handle.message),
+                type_="Warning",
+                container=spec,
+                init=init,
+            )
+        else:
+            self.event("Started", ev.started_message(spec["name"]), container=spec, init=init)
         run.run(now=ev.rfc3339(ev.utcnow()))
         return handle
 

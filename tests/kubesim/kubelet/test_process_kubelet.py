@@ -204,6 +204,10 @@ async def test_a_missing_executable_is_a_start_error(cluster: Cluster) -> None:
     await wait_for(lambda: phase(cluster, "broken") == "Failed", timeout=20, message="Failed")
     terminated = cluster.container_status("broken")["state"]["terminated"]
     assert terminated["reason"] == "StartError" and terminated["exitCode"] == 128
+    assert "Started" not in cluster.reasons("broken")
+    failed = cluster.event("Failed", "broken")
+    assert failed is not None and failed["type"] == "Warning"
+    assert failed["message"].startswith("Error: failed to start container 'notebook': ")
 
 
 def test_argv_and_env_substitute_the_pod_ip() -> None:
