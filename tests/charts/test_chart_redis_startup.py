@@ -32,7 +32,7 @@ AWKWARD_PASSWORD = "pa ss\"wo\\rd$HOME'x"
 
 
 @pytest.fixture
-def chart_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def chart_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], list[str]]]:
     port = free_port()
     rendered = render({"redis": {"port": port, "auth": {"existingSecret": "pw"}}})
     config = rendered.one("ConfigMap", "-redis-config")["data"]["redis.conf"]
@@ -49,6 +49,7 @@ def chart_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]
     script = script.replace("/run/redis", str(run)).replace("/etc/redis", str(etc))
     script = script.replace("exec redis-server", f"exec {shutil.which('redis-server')}")
 
+    probe = container["readinessProbe"]["exec"]["command"]
     process = subprocess.Popen(
         ["sh", "-c", script],
         env={"REDIS_PASSWORD": AWKWARD_PASSWORD, "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
@@ -56,16 +57,16 @@ def chart_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]
         stderr=subprocess.PIPE,
     )
     try:
-        yield port, process
+        yield port, process, probe
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
 async def test_redis_starts_with_the_charts_config_and_requires_the_exact_password(
-    chart_redis: tuple[int, subprocess.Popen[bytes]],
+    chart_redis: tuple[int, subprocess.Popen[bytes], list[str]],
 ) -> None:
-    port, process = chart_redis
+    port, process, _ = chart_redis
     client = aioredis.Redis(host="127.0.0.1", port=port, password=AWKWARD_PASSWORD)
 
     async def answers() -> bool:
@@ -86,3 +87,32 @@ async def test_redis_starts_with_the_charts_config_and_requires_the_exact_passwo
         await anonymous.aclose()
     finally:
         await client.aclose()
+
+
+async def test_the_readiness_probe_passes_only_with_the_password(
+    chart_redis: tuple[int, subprocess.Popen[bytes], list[str]],
+) -> None:
+    port, process, probe = chart_redis
+    if shutil.which("redis-cli") is None:
+        pytest.skip("redis-cli is not installed (it comes with redis-server)")
+
+    def probe_exit(env: dict[str, str]) -> int:
+        # The probe runs inside the container, where the port is the chart's.
+        return subprocess.run(probe, env={"PATH": "/usr/bin:/bin", **env}, check=False).returncode
+
+    client = aioredis.Redis(host="127.0.0.1", port=port, password=AWKWARD_PASSWORD)
+
+    async def up() -> bool:
+        assert process.poll() is None
+        try:
+            return bool(await client.ping())
+        except redis_sync.ConnectionError:
+            return False
+
+    try:
+        await wait_for(up, timeout=10, message="the chart's redis-server to answer PING")
+    finally:
+        await client.aclose()
+    assert probe_exit({"REDISCLI_AUTH": AWKWARD_PASSWORD}) == 0
+    assert probe_exit({}) != 0
+    assert probe_exit({"REDISCLI_AUTH": "wrong"}) != 0
