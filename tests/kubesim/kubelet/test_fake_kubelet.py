@@ -236,3 +236,38 @@ async def test_close_stops_all_pod_work(cluster: Cluster) -> None:
         await asyncio.sleep(0)
     assert cluster.store.resource_version == version
     assert not cluster.kubelet._tasks
+
+
+async def test_a_failed_init_container_fails_a_never_restarting_pod(cluster: Cluster) -> None:
+    cluster.create_pod(
+        restartPolicy="Never",
+        annotations={"kubesim.dev/init-exit-code": "2"},
+        initContainers=[{"name": "setup", "image": "busybox:1"}],
+    )
+    await wait_for(lambda: phase(cluster) == "Failed", message="phase Failed")
+    pod = cluster.pod()
+    assert pod is not None
+    init = pod["status"]["initContainerStatuses"][0]["state"]["terminated"]
+    assert (init["exitCode"], init["reason"]) == (2, "Error")
+    assert pod["status"]["containerStatuses"][0]["state"] == {
+        "waiting": {"reason": "PodInitializing"}
+    }
+    assert "spec.containers{notebook}" not in [
+        e["involvedObject"].get("fieldPath") for e in cluster.events()
+    ]
+
+
+async def test_a_failing_init_container_is_retried_with_back_off(cluster: Cluster) -> None:
+    cluster.create_pod(
+        annotations={"kubesim.dev/init-exit-code": "1"},
+        initContainers=[{"name": "setup", "image": "busybox:1"}],
+    )
+    await wait_for(
+        lambda: (cluster.event("BackOff") or {}).get("count", 0) >= 2,
+        message="init back-off counted",
+    )
+    back_off = cluster.event("BackOff")
+    assert back_off is not None
+    assert back_off["involvedObject"]["fieldPath"] == "spec.initContainers{setup}"
+    assert phase(cluster) == "Pending"
+    assert cluster.condition("Initialized")["reason"] == "ContainersNotInitialized"
