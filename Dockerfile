@@ -25,8 +25,9 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 
 FROM runtime AS hub
-# zero-to-jupyterhub's hub configuration uses tornado's curl HTTP client.
-RUN pip install --no-cache-dir pycurl==7.49.0 \
+# zero-to-jupyterhub's hub configuration uses tornado's curl HTTP client, and
+# extraConfig snippets commonly import kubespawner's helpers.
+RUN pip install --no-cache-dir pycurl==7.49.0 jupyterhub-kubespawner==7.1.0 \
  && mkdir -p /srv/jupyterhub /usr/local/etc/jupyterhub \
  && chown 10001:10001 /srv/jupyterhub
 WORKDIR /srv/jupyterhub
