@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from jupyterhub.objects import Server
+from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
+from kubespawner import clients as kubespawner_clients
 from traitlets.config import Config
 
 from kubesim.testing import KubeSim, running_kubesim
@@ -55,10 +57,14 @@ async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[KubeSim]:
             kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(running.kubeconfig_path)
         )
         await KubeSpawner._stop_all_reflectors()  # reflectors are class-wide
+        saved = Configuration.get_default_copy()
         try:
             yield running
         finally:
+            # Leave no trace of this server in kubespawner's and the client's process-wide state.
             await KubeSpawner._stop_all_reflectors()
+            kubespawner_clients.load_config.cache_clear()
+            Configuration.set_default(saved)
 
 
 def make_spawner(sim: KubeSim) -> KubeSpawner:
