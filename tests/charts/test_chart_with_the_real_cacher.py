@@ -25,13 +25,32 @@ from cacher.app import running_cacher
 from kubesim.auth import Authenticator, Rule
 from kubesim.testing import running_kubesim
 from tests.cacher.integration.checker import Checker
-from tests.cacher.integration.conftest import create_pods
 from tests.charts.rendering import NAMESPACE, POD_NAME, Rendered, container_environment, render
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 
 CACHER_TOKEN = "cacher-service-account-token"
 ADMIN_TOKEN = "admin-token"
+
+
+def user_pod(name: str) -> dict[str, Any]:
+    """A pod with KubeSpawner's labels (the chart's default pod selector matches it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app": "jupyterhub",
+                "component": "singleuser-server",
+                "hub.jupyter.org/username": name,
+            },
+        },
+        "spec": {
+            "containers": [{"name": "notebook", "image": "quay.io/jupyter/base-notebook"}],
+            "terminationGracePeriodSeconds": 1,
+        },
+    }
 
 
 def rules_bound_to(rendered: Rendered, account: str) -> list[Rule]:
@@ -114,8 +133,12 @@ async def test_the_cacher_syncs_and_leads_with_only_the_charts_config_and_rbac(
         env["KUBERNETES_SERVICE_HOST"] = str(server.hostname)
         settings = cacher_settings.load_settings(args, env)
 
-        create_pods(sim.store, ["alice", "bob"], namespace="jhub-users")
-        create_pods(sim.store, ["carol"], namespace="elsewhere")
+        for namespace, name in (
+            ("jhub-users", "alice"),
+            ("jhub-users", "bob"),
+            ("elsewhere", "carol"),
+        ):
+            sim.store.create("pods", namespace, user_pod(name))
         checker = Checker(redis, sim.store, namespaces=watched)
         async with running_cacher(settings):
             await checker.converged(timeout=30)
