@@ -333,7 +333,16 @@ class KubeSimServer:
                     "specifying resource version is not allowed when using continue"
                 )
             snapshot_rv, start = _decode_continue(token)
-            items = self.store.snapshot(info.plural, target.namespace, snapshot_rv)
+            try:
+                items = self.store.snapshot(info.plural, target.namespace, snapshot_rv)
+            except errors.ApiError as err:
+                # As the real server: the Status carries a token that continues, inconsistently,
+                # from the same key at the current revision.
+                status = err.status()
+                fresh = _encode_continue(self.store.resource_version, start)
+                status["metadata"] = {"continue": fresh}
+                self.stats.error(err.code)
+                return json_response(status, err.code)
         elif rv_text and query.get("resourceVersionMatch") == "Exact":
             snapshot_rv = _int_param(rv_text, "resourceVersion") or 0
             items = self.store.snapshot(info.plural, target.namespace, snapshot_rv)

@@ -52,6 +52,44 @@ def _with_rv(raw: bytes, rv: int) -> bytes:
     return orjson.dumps(obj)
 
 
+def _flag(query: dict[str, str], name: str) -> bool | None:
+    value = query.get(name)
+    return None if value in (None, "") else value.lower() in ("true", "1")
+
+
+def _watch_options(query: dict[str, str]) -> tuple[bool | None, bool]:
+    """(sendInitialEvents, allowWatchBookmarks), validated as the API server validates them."""
+    send_initial = _flag(query, "sendInitialEvents")
+    bookmarks = bool(_flag(query, "allowWatchBookmarks"))
+    match = query.get("resourceVersionMatch", "")
+    causes: list[dict[str, str]] = []
+
+    def forbid(field: str, message: str) -> None:
+        causes.append(
+            {"reason": "FieldValueForbidden", "message": f"Forbidden: {message}", "field": field}
+        )
+
+    if send_initial is not None:
+        if match != "NotOlderThan":
+            forbid(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            )
+        if not bookmarks:
+            forbid(
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            )
+    elif match:
+        forbid(
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        )
+    if causes:
+        raise errors.invalid("ListOptions", "", causes, group="meta.k8s.io")
+    return send_initial, bookmarks
+
+
 class Watcher:
     """One open watch: its filter and its buffer of lines not yet written."""
 
@@ -195,22 +233,7 @@ class WatchHub:
         label = LabelSelector.parse(query.get("labelSelector"))
         field = FieldSelector.parse(query.get("fieldSelector"), resource=resource)
         rv_text = query.get("resourceVersion", "")
-        send_initial = query.get("sendInitialEvents", "").lower() == "true"
-        bookmarks = query.get("allowWatchBookmarks", "").lower() in ("true", "1")
-        if send_initial and query.get("resourceVersionMatch") != "NotOlderThan":
-            raise errors.invalid(
-                "ListOptions",
-                "",
-                [
-                    {
-                        "reason": "FieldValueForbidden",
-                        "message": "Forbidden: sendInitialEvents requires setting "
-                        "resourceVersionMatch to NotOlderThan",
-                        "field": "sendInitialEvents",
-                    }
-                ],
-                group="meta.k8s.io",
-            )
+        send_initial, bookmarks = _watch_options(query)
         try:
             timeout = (
                 float(query["timeoutSeconds"])
@@ -223,7 +246,9 @@ class WatchHub:
         watcher = Watcher(resource, namespace, label, field, limit=self.max_queue)
         initial: list[bytes] = []
         error: bytes | None = None
-        if send_initial or rv_text in ("", "0"):
+        if send_initial is False and rv_text in ("", "0"):
+            pass  # from the current revision, without initial events
+        elif send_initial or rv_text in ("", "0"):
             for _, obj, raw in self.store.items(resource, namespace):
                 if not watcher.filtered or watcher.matches(obj):
                     initial.append(event_line("ADDED", raw))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 from kubernetes_asyncio import client, watch
 
@@ -202,3 +203,39 @@ async def test_a_watcher_that_falls_too_far_behind_is_closed() -> None:
         assert stats["watches_closed_slow"] == 1
         await sim.fault({"action": "clear"})
         assert await asyncio.wait_for(stream.rest(), 10) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"send_initial_events": True, "allow_watch_bookmarks": True}, "resourceVersionMatch"),
+        (
+            {"send_initial_events": True, "resource_version_match": "NotOlderThan"},
+            "allowWatchBookmarks",
+        ),
+        ({"resource_version_match": "NotOlderThan"}, "resourceVersionMatch"),
+    ],
+)
+async def test_inconsistent_watch_list_options_are_422(
+    core: client.CoreV1Api, options: dict[str, object], field: str
+) -> None:
+    response = await core.list_namespaced_pod(
+        "default", watch=True, _preload_content=False, **options
+    )
+    assert response.status == 422
+    causes = orjson.loads(await response.read())["details"]["causes"]
+    assert field in [cause["field"] for cause in causes]
+
+
+async def test_send_initial_events_false_starts_from_now(core: client.CoreV1Api) -> None:
+    await core.create_namespaced_pod("default", pod_manifest("old"))
+    stream = await raw_watch(
+        core.list_namespaced_pod,
+        "default",
+        send_initial_events=False,
+        resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True,
+    )
+    await core.create_namespaced_pod("default", pod_manifest("new"))
+    assert (await stream.next())["object"]["metadata"]["name"] == "new"
+    stream.close()
