@@ -34,7 +34,13 @@ PULL_FAILS_ANNOTATION = "kubesim.dev/pull-fails"
 
 
 class SimulatedKubelet:
-    """Runs the pods bound to ``nodes``; attach() also attaches the scheduler."""
+    """Runs the pods bound to ``nodes``; attach() also attaches the scheduler.
+
+    ``nodes`` default to default_nodes(); ``timings`` is a KubeletTimings, or a number of
+    seconds for every step (KubeletTimings.uniform); images matching a
+    ``pull_failure_patterns`` fnmatch pattern never pull; unschedulable pods are tried
+    again every ``scheduler_retry_interval`` seconds (and whenever capacity frees).
+    """
 
     # Grace period for containers of pods removed without graceful deletion, and at close().
     stop_grace_period = 0.0
