@@ -6,6 +6,7 @@ kube-apiserver's registry strategies and admission apply on create. No I/O.
 
 from __future__ import annotations
 
+import copy
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = [
     "ResourceInfo",
     "apply_create_defaults",
     "by_group_version",
+    "prepare_update",
 ]
 
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -205,3 +207,50 @@ def apply_create_defaults(resource: str, obj: dict[str, Any]) -> None:
     defaulter = _DEFAULTERS.get(resource)
     if defaulter is not None:
         defaulter(obj)
+
+
+# --- updates -----------------------------------------------------------------------------------
+
+# Metadata the server owns: an update cannot change it.
+_SERVER_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "namespace",
+    "name",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
+
+
+def prepare_update(
+    resource: str, old: dict[str, Any], new: dict[str, Any], *, subresource: str | None = None
+) -> dict[str, Any]:
+    """The object an update stores (registry strategy PrepareForUpdate); ``new`` is not changed.
+
+    /status writes change only status; main-resource writes keep status for resources with a
+    status subresource; server-owned metadata stays; generation counts spec changes.
+    """
+    info = RESOURCES[resource]
+    if subresource == "status":
+        updated = copy.deepcopy(old)
+        updated["status"] = copy.deepcopy(new.get("status") or {})
+        return updated
+    updated = copy.deepcopy(new)
+    meta = old.get("metadata") or {}
+    updated_meta = updated.get("metadata")
+    if not isinstance(updated_meta, dict):
+        updated_meta = updated["metadata"] = {}
+    updated_meta.pop("deletionTimestamp", None)
+    updated_meta.pop("deletionGracePeriodSeconds", None)
+    updated_meta.update({k: meta[k] for k in _SERVER_METADATA if k in meta})
+    if info.has_status:
+        if "status" in old:
+            updated["status"] = copy.deepcopy(old["status"])
+        else:
+            updated.pop("status", None)
+    updated["kind"] = info.kind
+    updated["apiVersion"] = info.api_version
+    if "generation" in meta and updated.get("spec") != old.get("spec"):
+        updated_meta["generation"] = int(meta["generation"]) + 1
+    return updated

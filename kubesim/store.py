@@ -15,22 +15,21 @@ Single-threaded by design: call it from the event loop thread only.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 import orjson
 
-from kubesim import errors
-from kubesim.resources import RESOURCES, apply_create_defaults, generated_name
+from kubesim import errors, validation
+from kubesim.controllers import Controllers
+from kubesim.resources import RESOURCES, apply_create_defaults, generated_name, prepare_update
 
-__all__ = ["Change", "ObjectStore", "format_time"]
+__all__ = ["Change", "ObjectStore", "format_time", "owner_uids"]
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +76,9 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def _owner_uids(obj: dict[str, Any]) -> set[str]:
+def owner_uids(obj: dict[str, Any]) -> set[str]:
     refs = obj.get("metadata", {}).get("ownerReferences") or []
     return {str(ref["uid"]) for ref in refs if isinstance(ref, dict) and ref.get("uid")}
-
-
-_validation_module: ModuleType | bool | None = False
-
-
-def _validation() -> ModuleType | None:
-    """kubesim.validation, once it exists (it is written in parallel)."""
-    global _validation_module
-    if _validation_module is False:
-        try:
-            _validation_module = importlib.import_module("kubesim.validation")
-        except ImportError:
-            _validation_module = None
-    return _validation_module  # type: ignore[return-value]
 
 
 class ObjectStore:
@@ -111,6 +96,8 @@ class ObjectStore:
         self._rv = FIRST_RESOURCE_VERSION
         self._dependents: dict[str, set[tuple[str, Key]]] = {}
         self._namespace_counts: dict[str, int] = {}  # objects per namespace
+        self._uids: set[str] = set()
+        self.controllers = Controllers(self)
         self._listeners: _List[Listener] = []
         self._change_listeners: _List[ChangeListener] = []
         self._pending: deque[Change] = deque()
@@ -235,14 +222,17 @@ class ObjectStore:
         _meta(obj)["resourceVersion"] = str(self._rv)
         raw = orjson.dumps(obj)
         objects = self._objects[resource]
+        uid = obj["metadata"].get("uid")
         if event_type == "DELETED":
             del objects[key]
             self._sorted_keys[resource] = None
+            self._uids.discard(uid)
             if key[0]:
                 self._namespace_counts[key[0]] -= 1
         else:
             if key not in objects:
                 self._sorted_keys[resource] = None
+                self._uids.add(uid)
                 if key[0]:
                     self._namespace_counts[key[0]] = self._namespace_counts.get(key[0], 0) + 1
             objects[key] = _Stored(obj, raw)
@@ -272,8 +262,8 @@ class ObjectStore:
         new: dict[str, Any],
         event_type: str,
     ) -> None:
-        old_uids = _owner_uids(old) if old else set()
-        new_uids = set() if event_type == "DELETED" else _owner_uids(new)
+        old_uids = owner_uids(old) if old else set()
+        new_uids = set() if event_type == "DELETED" else owner_uids(new)
         for uid in old_uids - new_uids:
             deps = self._dependents.get(uid)
             if deps is not None:
@@ -339,9 +329,7 @@ class ObjectStore:
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(field, None)
         apply_create_defaults(resource, obj)
-        validation = _validation()
-        if validation is not None:
-            validation.validate_create(resource, obj)
+        validation.validate_create(resource, obj)
         key = (ns, str(meta["name"]))
         if key in self._objects[resource]:
             raise errors.already_exists(resource, key[1], group=info.group)
@@ -401,46 +389,13 @@ class ObjectStore:
             )
 
         def apply(obj: dict[str, Any]) -> None:
-            old = orjson.loads(orjson.dumps(obj))
-            meta = obj["metadata"]
             wanted_rv = meta_new.get("resourceVersion")
-            if wanted_rv not in (None, "") and str(wanted_rv) != meta["resourceVersion"]:
+            if wanted_rv not in (None, "") and str(wanted_rv) != obj["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource, name, group=info.group)
-            if subresource == "status":
-                obj["status"] = orjson.loads(orjson.dumps(new.get("status") or {}))
-            else:
-                updated = orjson.loads(orjson.dumps(new))
-                kept_meta = {
-                    k: meta[k]
-                    for k in (
-                        "uid",
-                        "creationTimestamp",
-                        "namespace",
-                        "name",
-                        "deletionTimestamp",
-                        "deletionGracePeriodSeconds",
-                        "generation",
-                    )
-                    if k in meta
-                }
-                updated_meta = _meta(updated)
-                updated_meta.pop("deletionTimestamp", None)
-                updated_meta.pop("deletionGracePeriodSeconds", None)
-                updated_meta.update(kept_meta)
-                if info.has_status:
-                    if "status" in obj:
-                        updated["status"] = obj["status"]
-                    else:
-                        updated.pop("status", None)
-                updated["kind"] = info.kind
-                updated["apiVersion"] = info.api_version
-                if "generation" in meta and updated.get("spec") != obj.get("spec"):
-                    updated_meta["generation"] = int(meta["generation"]) + 1
-                obj.clear()
-                obj.update(updated)
-            validation = _validation()
-            if validation is not None:
-                validation.validate_update(resource, old, obj, subresource=subresource or "")
+            updated = prepare_update(resource, obj, new, subresource=subresource)
+            validation.validate_update(resource, obj, updated, subresource=subresource or "")
+            obj.clear()
+            obj.update(updated)
 
         return self.mutate(resource, namespace, name, apply)
 
@@ -486,9 +441,9 @@ class ObjectStore:
                     group=info.group,
                 )
         if resource == "namespaces":
-            return self._terminate_namespace(name), False
+            return self.controllers.terminate_namespace(name), False
         if propagation_policy == "Orphan":
-            self._orphan_dependents(str(meta["uid"]))
+            self.controllers.orphan_dependents(str(meta["uid"]))
         now = datetime.now(UTC)
         if resource == "pods" and self._awaits_kubelet(stored.obj):
             spec_grace = stored.obj.get("spec", {}).get("terminationGracePeriodSeconds")
@@ -516,7 +471,7 @@ class ObjectStore:
 
             return self.mutate(resource, namespace, name, mark), False
         if propagation_policy == "Foreground":
-            self._collect_dependents(str(meta["uid"]), owner_gone=True)
+            self.controllers.collect_dependents(str(meta["uid"]))
         removed = self.remove(resource, namespace, name)
         return removed or {}, True
 
@@ -529,9 +484,9 @@ class ObjectStore:
         change = self._commit("DELETED", resource, key, None, stored)
         uid = str(change.obj["metadata"].get("uid", ""))
         if uid in self._dependents:
-            self._later(lambda: self._collect_dependents(uid, owner_gone=True))
-        if key[0] and self._namespace_terminating(key[0]):
-            self._later(lambda: self._finish_namespace(key[0]))
+            self._later(lambda: self.controllers.collect_dependents(uid))
+        if key[0] and self.namespace_terminating(key[0]):
+            self._later(lambda: self.controllers.finish_namespace(key[0]))
         return orjson.loads(change.raw)
 
     def _later(self, fn: Callable[[], None]) -> None:
@@ -543,103 +498,22 @@ class ObjectStore:
             return
         loop.call_soon(fn)
 
-    def _live_uids(self, uids: Iterable[str]) -> set[str]:
-        wanted = set(uids)
-        live: set[str] = set()
-        for resource in (
-            "namespaces",
-            "nodes",
-            "pods",
-            "services",
-            "secrets",
-            "configmaps",
-            "persistentvolumeclaims",
-            "serviceaccounts",
-            "leases",
-            "events",
-        ):
-            for stored in self._objects[resource].values():
-                uid = stored.obj["metadata"].get("uid")
-                if uid in wanted:
-                    live.add(uid)
-                    if live == wanted:
-                        return live
-        return live
+    # --- what the controllers read ---------------------------------------------------------
 
-    def _collect_dependents(self, owner_uid: str, *, owner_gone: bool) -> None:
-        """Background garbage collection of the dependents of a removed owner."""
-        for resource, key in sorted(self._dependents.get(owner_uid, set())):
-            stored = self._objects[resource].get(key)
-            if stored is None:
-                continue
-            owners = _owner_uids(stored.obj)
-            others = self._live_uids(owners - {owner_uid}) if owner_gone else set()
-            if others:
+    def dependents_of(self, owner_uid: str) -> _List[tuple[str, Key]]:
+        """(resource, key) of the objects whose ownerReferences name ``owner_uid``."""
+        return sorted(self._dependents.get(owner_uid, set()))
 
-                def drop(obj: dict[str, Any]) -> None:
-                    obj["metadata"]["ownerReferences"] = [
-                        ref
-                        for ref in obj["metadata"].get("ownerReferences") or []
-                        if ref.get("uid") != owner_uid
-                    ]
+    def uid_exists(self, uid: str) -> bool:
+        return uid in self._uids
 
-                self.mutate(resource, key[0] or None, key[1], drop)
-            else:
-                log.debug("garbage collecting %s %s/%s", resource, *key)
-                try:
-                    self.delete(resource, key[0] or None, key[1])
-                except errors.ApiError:
-                    log.debug("dependent %s %s/%s already gone", resource, *key)
+    def keys_in_namespace(self, resource: str, namespace: str) -> _List[Key]:
+        return [k for k in self._keys(resource) if k[0] == namespace]
 
-    def _orphan_dependents(self, owner_uid: str) -> None:
-        for resource, key in sorted(self._dependents.get(owner_uid, set())):
+    def namespace_object_count(self, namespace: str) -> int:
+        return self._namespace_counts.get(namespace, 0)
 
-            def drop(obj: dict[str, Any]) -> None:
-                obj["metadata"]["ownerReferences"] = [
-                    ref
-                    for ref in obj["metadata"].get("ownerReferences") or []
-                    if ref.get("uid") != owner_uid
-                ]
-                if not obj["metadata"]["ownerReferences"]:
-                    del obj["metadata"]["ownerReferences"]
-
-            self.mutate(resource, key[0] or None, key[1], drop)
-
-    # --- namespaces ------------------------------------------------------------------------
-
-    def _namespace_terminating(self, namespace: str) -> bool:
+    def namespace_terminating(self, namespace: str) -> bool:
+        """True while the namespace exists with phase Terminating."""
         stored = self._objects["namespaces"].get(("", namespace))
         return stored is not None and stored.obj.get("status", {}).get("phase") == "Terminating"
-
-    def _terminate_namespace(self, name: str) -> dict[str, Any]:
-        if self._namespace_terminating(name):
-            return self.get("namespaces", None, name) or {}
-
-        def terminating(obj: dict[str, Any]) -> None:
-            obj["metadata"]["deletionTimestamp"] = format_time()
-            obj["metadata"]["deletionGracePeriodSeconds"] = 0
-            obj.setdefault("status", {})["phase"] = "Terminating"
-
-        namespace = self.mutate("namespaces", None, name, terminating)
-        self._later(lambda: self._empty_namespace(name))
-        return namespace
-
-    def _empty_namespace(self, name: str) -> None:
-        """The namespace controller: delete every object in the namespace, then it."""
-        for resource, info in RESOURCES.items():
-            if not info.namespaced:
-                continue
-            for key in [k for k in self._keys(resource) if k[0] == name]:
-                try:
-                    self.delete(resource, name, key[1])
-                except errors.ApiError:
-                    log.debug("namespace %s: %s %s already gone", name, resource, key[1])
-        self._finish_namespace(name)
-
-    def _finish_namespace(self, name: str) -> None:
-        if not self._namespace_terminating(name):
-            return
-        if self._namespace_counts.get(name, 0) > 0:
-            return
-        log.info("namespace %s is empty: removing it", name)
-        self.remove("namespaces", None, name)
