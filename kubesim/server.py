@@ -9,9 +9,6 @@ and version endpoints need no token; everything under ``/api`` and ``/apis`` doe
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import bisect
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +19,7 @@ from aiohttp import web
 from kubesim import discovery, errors
 from kubesim.auth import Authenticator
 from kubesim.faults import Faults
+from kubesim.listing import decode_continue, encode_continue, list_body
 from kubesim.patch import apply_patch
 from kubesim.resources import RESOURCES, ResourceInfo
 from kubesim.selectors import FieldSelector, LabelSelector
@@ -121,21 +119,6 @@ def _verb(method: str, target: Target, query: dict[str, str]) -> str:
     if target.name is None:
         return {"POST": "create", "DELETE": "deletecollection"}.get(method, method.lower())
     return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
-
-
-def _encode_continue(rv: int, key: tuple[str, str]) -> str:
-    token = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{key[0]}/{key[1]}\x00"})
-    return base64.urlsafe_b64encode(token).decode().rstrip("=")
-
-
-def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        start = str(data["start"]).rstrip("\x00")
-        namespace, _, name = start.partition("/")
-        return int(data["rv"]), (namespace, name)
-    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise errors.bad_request(f"continue key is not valid: {err}") from err
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -332,14 +315,14 @@ class KubeSimServer:
                 raise errors.bad_request(
                     "specifying resource version is not allowed when using continue"
                 )
-            snapshot_rv, start = _decode_continue(token)
+            snapshot_rv, start = decode_continue(token)
             try:
                 items = self.store.snapshot(info.plural, target.namespace, snapshot_rv)
             except errors.ApiError as err:
                 # As the real server: the Status carries a token that continues, inconsistently,
                 # from the same key at the current revision.
                 status = err.status()
-                fresh = _encode_continue(self.store.resource_version, start)
+                fresh = encode_continue(self.store.resource_version, start)
                 status["metadata"] = {"continue": fresh}
                 self.stats.error(err.code)
                 return json_response(status, err.code)
@@ -349,39 +332,14 @@ class KubeSimServer:
         else:
             snapshot_rv = self.store.resource_version
             items = self.store.items(info.plural, target.namespace)
-        if start is not None:
-            items = items[bisect.bisect_right(items, start, key=lambda item: item[0]) :]
-        filtered = not (label.empty and field.empty)
-        chosen: list[bytes] = []
-        last_key: tuple[str, str] | None = None
-        remaining = 0
-        for key, obj, raw in items:
-            if filtered and not (
-                label.matches(obj.get("metadata", {}).get("labels")) and field.matches(obj)
-            ):
-                continue
-            if limit and len(chosen) >= limit:
-                remaining += 1
-                if filtered:
-                    break
-                continue
-            chosen.append(raw)
-            last_key = key
-        meta = b'{"resourceVersion":"' + str(snapshot_rv).encode() + b'"'
-        if remaining and last_key is not None:
-            meta += b',"continue":"' + _encode_continue(snapshot_rv, last_key).encode() + b'"'
-            if not filtered:
-                meta += b',"remainingItemCount":' + str(remaining).encode()
-        body = (
-            b'{"kind":"'
-            + info.list_kind.encode()
-            + b'","apiVersion":"'
-            + info.api_version.encode()
-            + b'","metadata":'
-            + meta
-            + b'},"items":['
-            + b",".join(chosen)
-            + b"]}"
+        body = list_body(
+            info,
+            items,
+            snapshot_rv=snapshot_rv,
+            label=label,
+            field=field,
+            limit=limit,
+            after=start,
         )
         self.stats.bytes_sent += len(body)
         return web.Response(body=body, content_type=JSON)
