@@ -17,8 +17,9 @@ for read_log(). Deletion sends SIGTERM to the process group and SIGKILL after
 the grace period; close() ends every process group, and an atexit hook kills
 any left if the interpreter exits without close().
 
-Sidecars and init containers are simulated as in the fake kubelet; image
-pulls are simulated (fast by default).
+Sidecars, init containers and a notebook container without command or args
+(whose image entrypoint cannot be known here) are simulated as in the fake
+kubelet; image pulls are simulated (fast by default).
 """
 
 from __future__ import annotations
@@ -392,7 +393,9 @@ class ProcessKubelet(SimulatedKubelet):
         self.processes.store = store
 
     def runtime_for(self, container: dict[str, Any], *, main: bool, init: bool) -> ContainerRuntime:
-        return self.processes if main and not init else self._fake
+        """The notebook container runs for real when it says what to run; all else is faked."""
+        runnable = bool(container.get("command") or container.get("args"))
+        return self.processes if main and not init and runnable else self._fake
 
     def read_log(self, namespace: str, name: str, container: str | None) -> bytes | None:
         if container is None:

@@ -244,3 +244,14 @@ def test_the_log_buffer_keeps_the_tail() -> None:
     buffer.append(b"0123456789")
     buffer.append(b"abcdef")
     assert buffer.read() == b"6789abcdef"
+
+
+async def test_a_container_without_command_or_args_is_simulated(cluster: Cluster) -> None:
+    cluster.create_pod("plain")
+    await wait_for(
+        lambda: cluster.condition("Ready", "plain").get("status") == "True",
+        timeout=20,
+        message="the simulated container ready",
+    )
+    assert pids(cluster) == []
+    assert cluster.kubelet.read_log("jhub", "plain", None) is None
