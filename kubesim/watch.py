@@ -212,6 +212,9 @@ class WatchHub:
 
     def unstall(self) -> None:
         self._unstalled.set()
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.wake.set()
 
     @property
     def open_watches(self) -> int:
@@ -313,10 +316,11 @@ class WatchHub:
         next_bookmark = loop.time() + interval if interval else math.inf
         while not watcher.closed:
             if not self._unstalled.is_set():
-                # Stalled: the stream stays open but silent until cleared or timed out.
+                # Stalled: the stream stays open but silent until cleared, dropped or timed out.
+                watcher.wake.clear()
                 try:
                     async with asyncio.timeout_at(end):
-                        await self._unstalled.wait()
+                        await watcher.wake.wait()
                 except TimeoutError:
                     return
                 continue

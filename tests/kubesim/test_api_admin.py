@@ -113,6 +113,14 @@ async def test_stalled_watches_stay_open_but_silent_until_cleared(
     stream.close()
 
 
+async def test_drop_watches_ends_stalled_streams_too(bare: KubeSim, core: client.CoreV1Api) -> None:
+    stream = await raw_watch(core.list_namespaced_pod, "default")
+    await wait_for(lambda: bare.server.hub.open_watches == 1, message="watch open")
+    await bare.fault({"action": "stall_watches"})
+    await bare.fault({"action": "drop_watches"})
+    assert await asyncio.wait_for(stream.rest(), 10) == []
+
+
 async def test_an_unknown_fault_is_rejected(bare: KubeSim) -> None:
     with pytest.raises(RuntimeError, match="unknown fault action"):
         await bare.fault({"action": "explode"})
