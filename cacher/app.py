@@ -29,7 +29,14 @@ from cacher.kube import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
 from cacher.metrics import CacherMetrics
 from cacher.settings import Settings
-from cacher.watcher import Listing, Resource, ResourceSync, cancel_and_wait, targets_for
+from cacher.watcher import (
+    Listing,
+    Resource,
+    ResourceSync,
+    cancel_and_wait,
+    run_together,
+    targets_for,
+)
 from cacher.writer import CacheLost, CacheWriter, Fenced
 from kubecache.contract import Keys
 from kubecache.redis_connection import connect, redacted
@@ -265,16 +272,19 @@ class Cacher:
                     await pods.relist("once")
                     await events.relist("once")
                     return
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(pods.run())
-                    group.create_task(self._events_after_pods(sink, events))
-                    group.create_task(self._heartbeat_loop(writer))
-            except* CacheLost as group:
-                log.warning("Redis lost the cache (%s): full resync", group.exceptions[0])
+                await run_together(
+                    {
+                        "pods": pods.run(),
+                        "events": self._events_after_pods(sink, events),
+                        "heartbeat": self._heartbeat_loop(writer),
+                    }
+                )
+            except CacheLost as e:
+                log.warning("Redis lost the cache (%s): full resync", e)
                 self.metrics.relists.labels("pods", "cache-lost").inc()
-            except* (RedisError, OSError) as group:
+            except RedisError as e:
                 self.redis_ok = False
-                self.last_error = str(group.exceptions[0])
+                self.last_error = f"{type(e).__name__}: {e}"
                 self.metrics.redis_error("write")
                 log.warning(
                     "Redis failed while writing (%s): resync once it answers", self.last_error
@@ -309,12 +319,7 @@ class Cacher:
             self.metrics.synced.set(0)
             error = lead.exception() if lead.done() and not lead.cancelled() else None
             if error is not None:
-                if isinstance(error, BaseExceptionGroup):
-                    fenced = error.subgroup(Fenced)
-                    if fenced is None:
-                        raise error
-                    error = fenced.exceptions[0]
-                elif not isinstance(error, Fenced):
+                if not isinstance(error, Fenced):
                     raise error
                 log.warning("fenced (%s): stepping down", error)
                 await self.elector.release()

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -362,14 +362,16 @@ class ResourceSync:
             await self.relist(reason)
             self.synced.set()
             await self.report("ok")
-            expired = False
             try:
-                async with asyncio.TaskGroup() as group:
-                    for state in self.states:
-                        group.create_task(self.watch_target(state, iterations))
-            except* RelistNeeded:
-                expired = True
-            if not expired:
+                await run_together(
+                    {
+                        f"watch {state.target}": self.watch_target(state, iterations)
+                        for state in self.states
+                    }
+                )
+            except RelistNeeded:
+                pass
+            else:
                 return
             reason = "expired"
             if iterations is not None:
@@ -382,11 +384,30 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     """Cancel ``task`` and wait until it ended (its exceptions are dropped)."""
     if task is None:
         return
-    task.cancel()
-    await asyncio.wait([task])
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)  # re-cancel a task that swallowed it
     if not task.cancelled():
         with contextlib.suppress(BaseException):
             task.result()  # retrieve it so asyncio does not log "never retrieved"
+
+
+async def run_together(coros: dict[str, Coroutine[Any, Any, Any]]) -> None:
+    """Run coroutines as named tasks until all end or the first one fails.
+
+    The others are then cancelled and awaited; the first failure is raised
+    as is (not wrapped in an exception group). Cancelling the caller cancels
+    them all.
+    """
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task in done and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            await cancel_and_wait(task)
 
 
 __all__ = [
@@ -395,5 +416,6 @@ __all__ = [
     "WatchSink",
     "WatchTarget",
     "cancel_and_wait",
+    "run_together",
     "targets_for",
 ]

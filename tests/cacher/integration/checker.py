@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from cacher.reduce import MalformedObject, pod_record
 from kubecache.contract import (
@@ -129,7 +130,10 @@ class Checker:
 
         async def clean() -> bool:
             nonlocal last
-            last = await self.differences()
+            try:
+                last = await self.differences()
+            except RedisError as e:  # e.g. our own connection died in a Redis restart
+                last = [f"Redis error: {e}"]
             return not last
 
         try:

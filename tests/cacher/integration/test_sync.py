@@ -1,0 +1,207 @@
+"""One cacher against kubesim: Redis ends equal to the API after every fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from cacher.app import running_cacher
+from kubecache.contract import CacheHealth, Keys
+from tests.cacher.integration.checker import Checker
+from tests.cacher.integration.conftest import (
+    NAMESPACE,
+    cacher_settings,
+    create_pods,
+    delete_pods,
+    ensure_namespace,
+    label_pods,
+    pod_manifest,
+)
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_for
+
+
+def names(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}-{i:04d}" for i in range(n)]
+
+
+async def test_hundreds_of_pods_created_modified_and_deleted_end_up_exactly_in_redis(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    create_pods(store, names("early", 100))  # present before the cacher starts: listed
+    ensure_namespace(store, "other")
+    store.create("pods", "other", pod_manifest("not-a-user", labels={"component": "hub"}))
+    checker = Checker(redis, store)
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        create_pods(store, names("late", 300))
+        label_pods(store, names("early", 100), "1")
+        delete_pods(store, names("late", 300)[::3])
+        await checker.converged(timeout=60)
+        assert await redis.hexists(Keys().pods, "other/not-a-user") == 0
+        events = cacher.metrics.value(
+            "kubecache_cacher_watch_events_total", {"resource": "pods", "type": "ADDED"}
+        )
+        assert events >= 300
+
+
+async def test_dropped_watches_resume_without_a_relist(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    checker = Checker(redis, store)
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        for round_ in range(3):
+            create_pods(store, names(f"r{round_}", 30))
+            await kubesim.fault({"action": "drop_watches"})
+            label_pods(store, names(f"r{round_}", 30)[::2], "x")
+        await checker.converged()
+        relists = cacher.metrics.value(
+            "kubecache_cacher_relists_total", {"resource": "pods", "reason": "expired"}
+        )
+        assert relists == 0
+
+
+async def test_compacted_history_forces_a_relist_of_pods_and_events_that_reconciles(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    create_pods(store, names("keep", 40) + names("gone", 20))
+    checker = Checker(redis, store)
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        # No watch may reconnect while things change and the history is compacted.
+        await kubesim.fault({"action": "fail", "verb": "watch", "status": 503})
+        await kubesim.fault({"action": "drop_watches"})
+        delete_pods(store, names("gone", 20))
+        create_pods(store, names("new", 20))
+        label_pods(store, names("keep", 40), "after-compaction")
+        await kubesim.fault({"action": "compact"})
+        await kubesim.fault({"action": "clear"})
+        await checker.converged()
+        for resource in ("pods", "events"):
+            await wait_for(
+                lambda r=resource: (
+                    cacher.metrics.value(
+                        "kubecache_cacher_relists_total", {"resource": r, "reason": "expired"}
+                    )
+                    >= 1
+                ),
+                message=f"a relist of {resource} after 410",
+            )
+
+
+async def test_throttling_and_unavailable_bursts_are_ridden_out(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    checker = Checker(redis, store)
+    await kubesim.fault(
+        {"action": "fail", "verb": "list", "resource": "pods", "status": 503, "count": 3}
+    )
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        await kubesim.fault(
+            {
+                "action": "fail",
+                "verb": "watch",
+                "resource": "pods",
+                "status": 429,
+                "count": 3,
+                "retry_after": 1,
+            }
+        )
+        await kubesim.fault(
+            {"action": "fail", "verb": "watch", "resource": "events", "status": 503, "count": 3}
+        )
+        await kubesim.fault({"action": "drop_watches"})
+        create_pods(store, names("burst", 50))
+        await checker.converged()
+        assert (
+            cacher.metrics.value(
+                "kubecache_cacher_watch_restarts_total", {"resource": "pods", "reason": "throttled"}
+            )
+            >= 1
+        )
+
+
+async def test_a_stalled_watch_is_detected_and_reconnected(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    checker = Checker(redis, store)
+    settings = cacher_settings(kubesim, redis_server.url, stall_timeout=1.0)
+    async with running_cacher(settings) as cacher:
+        await checker.converged()
+        await kubesim.fault({"action": "stall_watches"})
+        create_pods(store, names("stalled", 20))
+        await wait_for(
+            lambda: (
+                cacher.metrics.value(
+                    "kubecache_cacher_watch_restarts_total",
+                    {"resource": "pods", "reason": "stalled"},
+                )
+                >= 1
+            ),
+            message="the stalled pod watch to be detected",
+        )
+        await kubesim.fault({"action": "clear"})
+        await checker.converged()
+
+
+async def test_malformed_objects_are_skipped_and_counted_and_the_cacher_keeps_going(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    checker = Checker(redis, store)
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        create_pods(store, ["broken"])
+
+        def break_status(pod: dict[str, Any]) -> None:
+            pod["status"] = "not an object"
+
+        store.mutate("pods", NAMESPACE, "broken", break_status)
+        await wait_for(
+            lambda: (
+                cacher.metrics.value(
+                    "kubecache_cacher_malformed_objects_total", {"resource": "pods"}
+                )
+                >= 1
+            ),
+            message="the malformed pod to be counted",
+        )
+        create_pods(store, names("after", 10))
+        await checker.converged()
+
+
+async def test_once_syncs_everything_and_exits(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    from cacher.app import Cacher
+
+    store = kubesim.store
+    create_pods(store, names("once", 30))
+    checker = Checker(redis, store)
+
+    def all_ready() -> bool:  # nothing changes any more while --once lists
+        pods = store.list("pods", NAMESPACE)
+        return len(pods) == 30 and all(
+            any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (p.get("status") or {}).get("conditions") or []
+            )
+            for p in pods
+        )
+
+    await wait_for(all_ready, timeout=30, message="every pod to be running and ready")
+    settings = cacher_settings(kubesim, redis_server.url, once=True)
+    assert await Cacher(settings).run_once() == 0
+    assert not await checker.differences()
+    health = CacheHealth.from_redis(await redis.hgetall(Keys().health))
+    assert health is not None and health.synced
+    lease = store.get("leases", "default", settings.lease_name)
+    assert lease is not None and not lease["spec"].get("holderIdentity")
