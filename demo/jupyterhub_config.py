@@ -23,10 +23,10 @@ c.ConfigurableHTTPProxy.api_url = os.environ.get(
 )
 c.ConfigurableHTTPProxy.pid_file = f"{state}/proxy.pid"
 
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = os.environ.get("KUBECACHE_DEMO_PASSWORD", "kubecache")
+# Any user name logs in with the shared password.
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = os.environ.get("KUBECACHE_DEMO_PASSWORD", "kubecache")
 c.Authenticator.allow_all = True
-c.Authenticator.admin_users = {"admin"}
 c.JupyterHub.allow_named_servers = True
 
 # The same c.KubeSpawner.* options a KubeSpawner deployment uses.

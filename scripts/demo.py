@@ -173,7 +173,7 @@ class Demo:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
                     body = json.loads(r.read() or b"{}")
-                    if r.status == 200 and body.get("leader"):
+                    if r.status == 200 and body.get("role") == "leader":
                         return True
             except (OSError, ValueError):
                 continue
@@ -262,7 +262,7 @@ async def main_async(args: argparse.Namespace, state: Path) -> int:
 kubecache demo is running.
 
   JupyterHub:   http://127.0.0.1:{args.port}/
-  Log in as any user name with the password: kubecache  ("admin" is an admin)
+  Log in as any user name with the password: kubecache
   Inspect the cache:
       kubecache --redis-url {demo.redis_url} status
       kubecache --redis-url {demo.redis_url} servers
