@@ -153,6 +153,31 @@ async def test_an_older_resource_version_never_overwrites_a_newer_record(
     assert [k for k, *_ in await feed(redis)].count("pod") == 1
 
 
+async def test_large_batches_are_written_in_chunks(redis: aioredis.Redis) -> None:
+    w = CacheWriter(redis, KEYS, identity="a", batch_size=7, metrics=CountingMetrics())
+    await w.take_over()
+    await w.apply_pods([("ADDED", pod(name=f"jupyter-u{i}", uid=f"u{i}")) for i in range(50)])
+    assert await redis.hlen(KEYS.pods) == 50
+    assert counts(w).round_trips["pods"] == 8
+
+
+async def test_a_fenced_writer_sends_no_further_chunk(redis: aioredis.Redis) -> None:
+    w = CacheWriter(redis, KEYS, identity="a", batch_size=7, metrics=CountingMetrics())
+    await w.take_over()
+    await CacheWriter(redis, KEYS, identity="b").take_over()
+    with pytest.raises(Fenced):
+        await w.apply_pods([("ADDED", pod(name=f"jupyter-u{i}", uid=f"u{i}")) for i in range(50)])
+    assert counts(w).round_trips["pods"] == 1
+    assert await redis.hlen(KEYS.pods) == 0
+
+
+async def test_the_feed_is_capped_near_its_maxlen(redis: aioredis.Redis) -> None:
+    w = CacheWriter(redis, KEYS, identity="a", feed_maxlen=10)
+    await w.take_over()
+    await w.apply_pods([("ADDED", pod(name=f"jupyter-u{i}", uid=f"u{i}")) for i in range(1000)])
+    assert await redis.xlen(KEYS.feed) < 250  # MAXLEN ~ trims whole stream nodes
+
+
 async def test_a_late_write_after_delete_does_not_resurrect_the_pod(
     redis: aioredis.Redis, writer: CacheWriter
 ) -> None:
