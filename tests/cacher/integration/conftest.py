@@ -75,4 +75,3 @@ def delete_pods(store: ObjectStore, names: list[str]) -> None:
     for name in names:
         if store.get("pods", NAMESPACE, name) is not None:
             store.delete("pods", NAMESPACE, name, grace_period_seconds=0)
-

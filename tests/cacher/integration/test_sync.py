@@ -187,17 +187,8 @@ async def test_once_syncs_everything_and_exits(
     create_pods(store, names("once", 30))
     checker = Checker(redis, store)
 
-    def all_ready() -> bool:  # nothing changes any more while --once lists
-        pods = store.list("pods", NAMESPACE)
-        return len(pods) == 30 and all(
-            any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (p.get("status") or {}).get("conditions") or []
-            )
-            for p in pods
-        )
-
-    await wait_for(all_ready, timeout=30, message="every pod to be running and ready")
+    # nothing changes any more while --once lists
+    await wait_for(lambda: all_ready(store, 30), timeout=30, message="every pod to be ready")
     settings = cacher_settings(kubesim, redis_server.url, once=True)
     assert await Cacher(settings).run_once() == 0
     assert not await checker.differences()
@@ -205,3 +196,98 @@ async def test_once_syncs_everything_and_exits(
     assert health is not None and health.synced
     lease = store.get("leases", "default", settings.lease_name)
     assert lease is not None and not lease["spec"].get("holderIdentity")
+
+
+def all_ready(store: Any, count: int) -> bool:
+    pods = store.list("pods", NAMESPACE)
+    return len(pods) == count and all(
+        any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (p.get("status") or {}).get("conditions") or []
+        )
+        for p in pods
+    )
+
+
+def pod_event(store: Any, pod_name: str, n: int) -> None:
+    pod = store.get("pods", NAMESPACE, pod_name)
+    store.create(
+        "events",
+        NAMESPACE,
+        {
+            "metadata": {"name": f"{pod_name}.test{n}"},
+            "involvedObject": {
+                "kind": "Pod",
+                "apiVersion": "v1",
+                "namespace": NAMESPACE,
+                "name": pod_name,
+                "uid": pod["metadata"]["uid"],
+            },
+            "reason": "Nudged",
+            "message": f"nudge {n}",
+            "type": "Normal",
+            "count": 1,
+            "firstTimestamp": "2026-11-23T00:00:00Z",
+            "lastTimestamp": "2026-11-23T00:00:00Z",
+            "source": {"component": "test"},
+        },
+    )
+
+
+async def test_an_expired_event_watch_relists_events_without_touching_pod_records(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    create_pods(store, names("quiet", 10))
+    await wait_for(lambda: all_ready(store, 10), timeout=30, message="pods to be ready")
+    checker = Checker(redis, store)
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        pod_writes = await redis.xlen(Keys().feed)
+        # The event watch cannot come back while events happen and history goes.
+        await kubesim.fault(
+            {"action": "fail", "verb": "watch", "resource": "events", "status": 503}
+        )
+        await kubesim.fault({"action": "drop_watches"})
+        for i, name in enumerate(names("quiet", 10)):
+            pod_event(store, name, i)
+        await kubesim.fault({"action": "compact"})
+        await kubesim.fault({"action": "clear"})
+        await wait_for(
+            lambda: (
+                cacher.metrics.value(
+                    "kubecache_cacher_relists_total", {"resource": "events", "reason": "expired"}
+                )
+                >= 1
+            ),
+            message="the event watch to relist after 410",
+        )
+        await checker.converged()
+        assert (
+            cacher.metrics.value(
+                "kubecache_cacher_relists_total", {"resource": "pods", "reason": "expired"}
+            )
+            == 0
+        )
+        feed = await redis.xrange(Keys().feed, count=100_000)
+        kinds = [fields[b"kind"] for _, fields in feed[pod_writes:]]
+        assert b"pod" not in kinds and b"gone" not in kinds
+        assert kinds.count(b"event") >= 10
+
+
+async def test_several_namespaces_get_one_watch_each_and_others_are_ignored(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    store = kubesim.store
+    for namespace in ("team-a", "team-b", "elsewhere"):
+        create_pods(store, [f"{namespace}-user-{i}" for i in range(5)], namespace=namespace)
+    checker = Checker(redis, store, namespaces=("team-a", "team-b"))
+    settings = cacher_settings(kubesim, redis_server.url, namespaces=("team-a", "team-b"))
+    async with running_cacher(settings):
+        await checker.converged()
+        create_pods(store, ["late-a"], namespace="team-a")
+        create_pods(store, ["late-elsewhere"], namespace="elsewhere")
+        await checker.converged()
+        stats = await kubesim.stats()
+    assert stats  # the emulator served us
+    assert not await redis.hexists(Keys().pods, "elsewhere/late-elsewhere")
