@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -310,8 +310,19 @@ class CacheWriter:
         if fresh:
             await self._write_pods(fresh, listed=False)
 
-    async def reconcile_pods(self, listed: Iterable[dict[str, Any]], *, list_rv: str) -> None:
+    async def reconcile_pods(
+        self,
+        listed: Iterable[dict[str, Any]] | AsyncIterable[Sequence[dict[str, Any]]],
+        *,
+        list_rv: str | Callable[[], str],
+    ) -> None:
         """After a full LIST at ``list_rv``: write every listed pod, forget the rest.
+
+        ``listed`` is the listed pods, or an async iterable of pages of them:
+        pages are reduced and written as they come, so the raw list is never
+        held whole (memory at 50,000 pods). ``list_rv`` may be a function
+        called once every page is consumed (a list over several namespaces
+        knows its resourceVersion only then).
 
         Keys in ``P pod-rv`` (records and tombstones; every record has one)
         that are not listed lose their record (tombstone ``list_rv``) or, when
@@ -322,16 +333,30 @@ class CacheWriter:
         epoch = self._require_epoch()
         self._expire_pending()
         listed_keys: set[str] = set()
-        changes: list[PodChange] = []
-        for raw in listed:
+        batch: list[PodChange] = []
+
+        async def take(raw: dict[str, Any]) -> None:
             key = object_key(raw)
             if key is not None:
                 listed_keys.add(key)
             try:
-                changes.append(PodChange(False, pod_record(raw)))
+                batch.append(PodChange(False, pod_record(raw)))
             except MalformedObject as e:
                 self._malformed("pods", raw, e)
-        await self._write_pods(list(coalesce_pods(changes).values()), listed=True)
+            if len(batch) >= self.batch_size:
+                await self._write_pods(list(coalesce_pods(batch).values()), listed=True)
+                batch.clear()
+
+        if isinstance(listed, AsyncIterable):
+            async for page in listed:
+                for raw in page:
+                    await take(raw)
+        else:
+            for raw in listed:
+                await take(raw)
+        if batch:
+            await self._write_pods(list(coalesce_pods(batch).values()), listed=True)
+        list_rv = list_rv if isinstance(list_rv, str) else list_rv()
         try:
             floor = int(list_rv)
         except ValueError:

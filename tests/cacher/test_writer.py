@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -527,6 +528,29 @@ async def test_reconcile_deletes_only_records_of_pods_absent_from_the_list(
     assert writer.tracked_uid("jhub/jupyter-b") is None
     assert writer.tracked_uid("jhub/jupyter-a") == "jupyter-a"
     assert counts(writer).malformed["pods"] == 1
+
+
+async def test_reconcile_streams_pages_and_reads_the_list_rv_at_the_end(
+    redis: aioredis.Redis,
+) -> None:
+    w = CacheWriter(redis, KEYS, identity="a", batch_size=4, metrics=CountingMetrics())
+    await w.take_over()
+    await w.apply_pods([("ADDED", pod(name="jupyter-gone", uid="gone", rv=1001))])
+    consumed: list[int] = []
+
+    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
+        for p in range(3):
+            yield [pod(name=f"jupyter-p{p}-{i}", uid=f"{p}-{i}", rv=1100 + i) for i in range(5)]
+            consumed.append(p)
+
+    def list_rv() -> str:
+        assert consumed == [0, 1, 2], "read before the last page"
+        return "1500"
+
+    await w.reconcile_pods(pages(), list_rv=list_rv)
+    assert await redis.hlen(KEYS.pods) == 15
+    assert await redis.hget(KEYS.pod_rv, "jhub/jupyter-gone") == b"1500"
+    assert w.records == 15
 
 
 async def test_changes_older_than_the_last_list_are_stale(
