@@ -421,3 +421,53 @@ def event(
     if count is not None:
         raw["count"] = count
     return raw
+
+
+def spawn_events(
+    pod: str = "jupyter-alice", pod_uid: str = UID, *, first_rv: int = 2001
+) -> list[dict[str, Any]]:
+    """The events of a normal spawn, in order, as the scheduler and kubelet report them."""
+    image = "quay.io/jupyterhub/k8s-singleuser-sample:3.3.7"
+    steps = [
+        ("Normal", "Scheduled", f"Successfully assigned {NAMESPACE}/{pod} to node-1"),
+        ("Normal", "Pulling", f'Pulling image "{image}"'),
+        (
+            "Normal",
+            "Pulled",
+            f'Successfully pulled image "{image}" in 4.2s (4.2s including '
+            "waiting). Image size: 512000000 bytes.",
+        ),
+        ("Normal", "Created", "Created container notebook"),
+        ("Normal", "Started", "Started container notebook"),
+    ]
+    return [
+        event(
+            reason,
+            message,
+            pod=pod,
+            pod_uid=pod_uid,
+            type_=kind,
+            rv=first_rv + i,
+            uid=f"e0000000-0000-0000-0000-{i + 1:012d}",
+        )
+        for i, (kind, reason, message) in enumerate(steps)
+    ]
+
+
+def failed_scheduling_event(
+    pod: str = "jupyter-alice", pod_uid: str = UID, *, rv: int = 2001, count: int = 3
+) -> dict[str, Any]:
+    """The scheduler's warning for a pod that fits no node (repeated ``count`` times)."""
+    raw = event(
+        "FailedScheduling",
+        "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are "
+        "available: 3 No preemption victims found for incoming pod.",
+        pod=pod,
+        pod_uid=pod_uid,
+        rv=rv,
+        type_="Warning",
+        count=count,
+        uid="e0000000-0000-0000-0000-0000000000f5",
+    )
+    raw["lastTimestamp"] = "2024-05-01T12:00:31Z"
+    return raw

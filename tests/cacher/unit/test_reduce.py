@@ -294,3 +294,21 @@ def test_damaged_pod_events_are_malformed(damage: Any) -> None:
     damage(raw)
     with pytest.raises(MalformedObject):
         event_entry(raw)
+
+
+def test_a_spawn_reduces_to_its_events_in_order() -> None:
+    entries = [event_entry(e) for e in pods.spawn_events()]
+    assert [e[1]["reason"] for e in entries if e] == [
+        "Scheduled",
+        "Pulling",
+        "Pulled",
+        "Created",
+        "Started",
+    ]
+    assert {e[0] for e in entries if e} == {"jhub/jupyter-alice"}
+
+
+def test_a_repeated_scheduling_failure_keeps_its_count_and_last_time() -> None:
+    _, entry = event_entry(pods.failed_scheduling_event()) or ("", {})
+    assert (entry["type"], entry["count"], entry["last"]) == ("Warning", 3, "2024-05-01T12:00:31Z")
+    assert entry["first"] == pods.SCHEDULED
