@@ -104,10 +104,8 @@ class Watch:
     async def wait(self, timeout: float | None) -> bool:
         """True when woken since the last wait, False after ``timeout`` seconds."""
         try:
-            if timeout is None:
+            async with asyncio.timeout(None if timeout is None else max(0.0, timeout)):
                 await self._event.wait()
-            else:
-                await asyncio.wait_for(self._event.wait(), max(0.0, timeout))
         except TimeoutError:
             return False
         self._event.clear()

@@ -88,7 +88,12 @@ async def _load_configuration(
     try:
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        await config.load_kube_config(client_configuration=configuration, persist_config=False)
+        # KUBECONFIG as it is now (the library reads it once, at import)
+        await config.load_kube_config(
+            config_file=os.environ.get("KUBECONFIG") or None,
+            client_configuration=configuration,
+            persist_config=False,
+        )
     if ssl_ca_cert:
         configuration.ssl_ca_cert = ssl_ca_cert
     if host:
@@ -170,7 +175,10 @@ class KubeApi:
             self.requests[verb] = self.requests.get(verb, 0) + 1
             pause: float | None = None
             try:
-                return await asyncio.wait_for(request(), timeouts.request)
+                # asyncio.timeout, not wait_for: wait_for can swallow a cancellation
+                # that arrives as the response does (Python 3.11), losing a cancelled start
+                async with asyncio.timeout(timeouts.request):
+                    return await request()
             except ApiException as e:
                 message, reason = _api_message(e)
                 error = KubeApiError(f"{what}: {message}", status=e.status, reason=reason)
