@@ -76,14 +76,10 @@ class TermSink:
 
     async def listed(self, resource: Resource, pages: Listing, reason: str) -> None:
         if resource == "pods":
-            items: list[dict[str, Any]] = []
-            async for page in pages:
-                items.extend(page)
-            list_rv = pages.resource_version
-            await self.writer.reconcile_pods(items, list_rv=list_rv)
-            del items
+            # Pages are written as they arrive: the raw list is never held whole.
+            await self.writer.reconcile_pods(pages, list_rv=lambda: pages.resource_version)
             self.metrics.records.set(self.writer.records)
-            await self.writer.mark_synced("pods", list_rv)
+            await self.writer.mark_synced("pods", pages.resource_version)
             self.metrics.synced.set(1)
             self.pods_synced.set()
             log.info("pods listed (%s): %d tracked pods in Redis", reason, self.writer.records)

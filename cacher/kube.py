@@ -1,26 +1,31 @@
 """The cacher's connection to the Kubernetes API.
 
-Credentials come from a kubeconfig file or the pod's service account, loaded
-by kubernetes_asyncio's config loaders (exec plugins, client certificates,
-token refresh). Requests go through one aiohttp session built from that
-configuration and return raw bytes/JSON: the hot path never builds
-kubernetes_asyncio model objects. Every request has a timeout; watches have
-none overall but a read timeout per chunk (see :mod:`cacher.watcher`).
+Credentials come from a kubeconfig file or the pod's service account
+(:mod:`cacher.credentials`). Requests go through one aiohttp session and
+return raw JSON: no kubernetes_asyncio model objects anywhere (importing
+that client alone would cost ~70 MB of the cacher's memory). :func:`api_client`
+still gives a typed kubernetes_asyncio client to tools that want one. Every
+request has a timeout; watches have none overall but a read timeout per
+chunk (see :mod:`cacher.watcher`).
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import orjson
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
 
 from cacher.backoff import parse_retry_after
+from cacher.credentials import (
+    Authorizer,
+    ClusterAccess,
+    CredentialsError,
+    load_incluster,
+    load_kubeconfig,
+)
 from cacher.settings import Settings
 
 
@@ -75,47 +80,38 @@ _REASONS = {
 }
 
 
-async def load_configuration(settings: Settings) -> k8s_client.Configuration:
-    """kubernetes_asyncio Configuration from the kubeconfig or service account."""
-    configuration = k8s_client.Configuration()
+def load_access(settings: Settings) -> ClusterAccess:
+    """Server and credentials from the kubeconfig or the service account."""
     if settings.in_cluster:
-        k8s_config.load_incluster_config(client_configuration=configuration)
+        return load_incluster()
+    if not settings.kubeconfig:
+        raise CredentialsError("no kubeconfig given and not in a cluster")
+    return load_kubeconfig(settings.kubeconfig)
+
+
+async def api_client(settings: Settings, *, request_timeout: float = 30.0) -> Any:
+    """A typed kubernetes_asyncio ApiClient (for tools; imported on demand)."""
+    from kubernetes_asyncio import client, config
+
+    configuration = client.Configuration()
+    if settings.in_cluster:
+        config.load_incluster_config(client_configuration=configuration)
     else:
-        await k8s_config.load_kube_config(
+        await config.load_kube_config(
             config_file=settings.kubeconfig, client_configuration=configuration
         )
-    return configuration
-
-
-def api_client(
-    configuration: k8s_client.Configuration, *, request_timeout: float = 30.0
-) -> k8s_client.ApiClient:
-    """A typed kubernetes_asyncio client (for tools; the cacher uses :class:`KubeHttp`)."""
-    api = k8s_client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
     api.rest_client.pool_manager._timeout = aiohttp.ClientTimeout(total=request_timeout)
     return api
-
-
-def _ssl_context(configuration: k8s_client.Configuration) -> ssl.SSLContext | bool:
-    if not str(configuration.host).startswith("https"):
-        return False
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
-    if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class KubeHttp:
     """Raw JSON access to the API server over one aiohttp session."""
 
-    def __init__(
-        self, configuration: k8s_client.Configuration, *, request_timeout: float = 30.0
-    ) -> None:
-        self.configuration = configuration
-        self.base = str(configuration.host).rstrip("/")
+    def __init__(self, access: ClusterAccess, *, request_timeout: float = 30.0) -> None:
+        self.access = access
+        self.authorizer = Authorizer(access)
+        self.base = access.server.rstrip("/")
         self.request_timeout = request_timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -123,7 +119,7 @@ class KubeHttp:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=32, ssl=_ssl_context(self.configuration)),
+                connector=aiohttp.TCPConnector(limit=32, ssl=self.access.ssl_context()),
                 read_bufsize=2**21,  # one watch line may hold a 1.5 MiB object
                 json_serialize=lambda o: orjson.dumps(o).decode(),
             )
@@ -131,11 +127,9 @@ class KubeHttp:
 
     async def headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "kubecache-cacher"}
-        token = await self.configuration.get_api_key_with_prefix("BearerToken")
-        if token:
-            headers["Authorization"] = token
-        elif self.configuration.username:
-            headers["Authorization"] = self.configuration.get_basic_auth_token()
+        authorization = await self.authorizer.header()
+        if authorization:
+            headers["Authorization"] = authorization
         return headers
 
     async def request(
@@ -164,6 +158,8 @@ class KubeHttp:
             ) as response:
                 raw = await response.read()
                 if response.status >= 300:
+                    if response.status == 401:
+                        self.authorizer.invalidate()
                     raise status_error(response.status, raw, response.headers)
         except (aiohttp.ClientError, TimeoutError) as e:
             raise ApiStatusError(0, type(e).__name__, str(e) or "request failed") from e
@@ -192,6 +188,8 @@ class KubeHttp:
             raise ApiStatusError(0, type(e).__name__, str(e) or "connect failed") from e
         try:
             if response.status != 200:
+                if response.status == 401:
+                    self.authorizer.invalidate()
                 try:
                     raw = await response.read()
                 except (aiohttp.ClientError, TimeoutError):
@@ -207,8 +205,7 @@ class KubeHttp:
 
 
 async def connect_kube(settings: Settings) -> KubeHttp:
-    configuration = await load_configuration(settings)
-    return KubeHttp(configuration, request_timeout=settings.request_timeout)
+    return KubeHttp(load_access(settings), request_timeout=settings.request_timeout)
 
 
 __all__ = [
@@ -216,6 +213,6 @@ __all__ = [
     "KubeHttp",
     "api_client",
     "connect_kube",
-    "load_configuration",
+    "load_access",
     "status_error",
 ]

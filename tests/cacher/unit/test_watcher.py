@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from kubernetes_asyncio.client import Configuration
 
+from cacher.credentials import ClusterAccess
 from cacher.kube import KubeHttp
 from cacher.metrics import CacherMetrics
 from cacher.watcher import Listing, Resource, ResourceSync, WatchTarget
@@ -89,8 +89,7 @@ async def api() -> AsyncIterator[tuple[ScriptedApi, KubeHttp]]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    configuration = Configuration(host=f"http://127.0.0.1:{port}")
-    http = KubeHttp(configuration, request_timeout=5)
+    http = KubeHttp(ClusterAccess(server=f"http://127.0.0.1:{port}"), request_timeout=5)
     yield scripted, http
     await http.close()
     await runner.cleanup()
