@@ -15,9 +15,11 @@ key                        type    content
 ``P pods``                 hash    field ``namespace/name`` -> :class:`PodRecord`
                                    (orjson)
 ``P pod-rv``               hash    field ``namespace/name`` -> resourceVersion of
-                                   the last write for that pod; a field with no
-                                   record in ``P pods`` is a deletion tombstone.
-                                   The fenced write script compares against it.
+                                   the pod's deletion (tombstones only: a live
+                                   pod's resourceVersion is the ``rv`` of its
+                                   record). The fenced write script compares
+                                   against both; tombstones older than the last
+                                   full list are trimmed.
 ``P events:namespace/name`` list   the pod's capped event log, oldest first,
                                    :class:`EventRecord` entries (orjson)
 ``P feed``                 stream  change feed, :class:`FeedEntry` fields,
@@ -62,22 +64,21 @@ import orjson
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = f"kubecache:v{SCHEMA_VERSION}:"
 
-#: Labels copied from the pod into its record (all others are dropped).
+#: Labels copied from the pod into its record (all others are dropped). Only
+#: per-pod labels: the deployment-wide ones (app, release, chart, heritage,
+#: app.kubernetes.io/*) are the same on every pod and would cost ~270 bytes per
+#: record. The name labels are left out when the pod carries the raw-name
+#: annotation of the same key (KubeSpawner >= 7), see :func:`user_and_server`.
 RECORD_LABELS: frozenset[str] = frozenset(
     {
-        "app",
         "component",
-        "heritage",
-        "release",
-        "chart",
         "hub.jupyter.org/username",
         "hub.jupyter.org/servername",
-        "app.kubernetes.io/name",
-        "app.kubernetes.io/instance",
-        "app.kubernetes.io/component",
-        "app.kubernetes.io/managed-by",
     }
 )
+#: Label/annotation keys naming the hub user and server of a pod.
+USERNAME_KEY = "hub.jupyter.org/username"
+SERVERNAME_KEY = "hub.jupyter.org/servername"
 #: Annotations copied into the record: every key with this prefix.
 RECORD_ANNOTATION_PREFIX = "hub.jupyter.org/"
 #: Longest label or annotation value kept in a record (longer ones are cut).
@@ -153,6 +154,20 @@ def prefix_problem(prefix: str) -> str | None:
     return None
 
 
+def user_and_server(record: PodRecord) -> tuple[str, str]:
+    """The hub user and server name of a pod record.
+
+    The raw names from the annotations (KubeSpawner >= 7), else the
+    (escaped) names from the labels of older pods.
+    """
+    labels, annotations = record["labels"], record["annotations"]
+    user = annotations.get(USERNAME_KEY) or labels.get(USERNAME_KEY, "")
+    server = annotations.get(SERVERNAME_KEY)
+    if server is None:
+        server = labels.get(SERVERNAME_KEY, "")
+    return user, server
+
+
 def pod_key(namespace: str, name: str) -> str:
     """The field naming a pod in ``P pods``, ``P pod-rv`` and the feed."""
     return f"{namespace}/{name}"
@@ -203,8 +218,12 @@ class PodRecord(TypedDict):
     - ``reason``/``message``: status.reason/message (e.g. Evicted)
     - ``unschedulable``: message of PodScheduled=False/Unschedulable
     - ``containers``: :class:`ContainerSummary` per container, spec order
-    - ``labels``: the :data:`RECORD_LABELS` the pod has
+    - ``labels``: the :data:`RECORD_LABELS` the pod has (name labels only
+      when no annotation of the same key exists)
     - ``annotations``: the ``hub.jupyter.org/*`` annotations the pod has
+
+    Size: a ready pod's record is about 400 bytes of JSON; with its hash
+    entry it costs under 512 bytes of Redis memory.
     """
 
     namespace: str
@@ -505,6 +524,8 @@ __all__ = [
     "RECORD_ANNOTATION_PREFIX",
     "RECORD_LABELS",
     "SCHEMA_VERSION",
+    "SERVERNAME_KEY",
+    "USERNAME_KEY",
     "CacheHealth",
     "ContainerSummary",
     "ContractError",
@@ -525,4 +546,5 @@ __all__ = [
     "prefix_problem",
     "redis_time_ms",
     "split_pod_key",
+    "user_and_server",
 ]

@@ -6,10 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kubecache.contract import CacheHealth, EventRecord, Freshness, PodRecord
-
-USERNAME = "hub.jupyter.org/username"
-SERVERNAME = "hub.jupyter.org/servername"
+from kubecache.contract import CacheHealth, EventRecord, Freshness, PodRecord, user_and_server
 
 
 @dataclass(frozen=True)
@@ -29,12 +26,11 @@ class ServerRow:
 
 
 def user_of(record: PodRecord) -> str:
-    """The hub user of a pod: the raw-name annotation, else the (escaped) label."""
-    return record["annotations"].get(USERNAME) or record["labels"].get(USERNAME, "")
+    return user_and_server(record)[0]
 
 
 def server_of(record: PodRecord) -> str:
-    return record["annotations"].get(SERVERNAME) or record["labels"].get(SERVERNAME, "")
+    return user_and_server(record)[1]
 
 
 def display_phase(record: PodRecord) -> str:

@@ -99,3 +99,30 @@ def test_health_round_trips_through_redis_fields() -> None:
 
 def test_redis_time_reply_becomes_milliseconds() -> None:
     assert contract.redis_time_ms((1700000000, 123456)) == 1700000000123
+
+
+def _named(labels: dict[str, str], annotations: dict[str, str]) -> contract.PodRecord:
+    return {  # type: ignore[typeddict-item]
+        "namespace": "n",
+        "name": "p",
+        "uid": "u",
+        "rv": 1,
+        "phase": "Running",
+        "ready": True,
+        "containers": [],
+        "labels": labels,
+        "annotations": annotations,
+    }
+
+
+def test_user_and_server_prefer_the_raw_name_annotations() -> None:
+    record = _named(
+        {"hub.jupyter.org/username": "mock-name---6241db84"},
+        {"hub.jupyter.org/username": "mock@name", "hub.jupyter.org/servername": ""},
+    )
+    assert contract.user_and_server(record) == ("mock@name", "")
+
+
+def test_user_and_server_fall_back_to_labels_of_older_pods() -> None:
+    record = _named({"hub.jupyter.org/username": "alice", "hub.jupyter.org/servername": "gpu"}, {})
+    assert contract.user_and_server(record) == ("alice", "gpu")
