@@ -142,6 +142,12 @@ def validate_user_options(
             regex = unlisted.get("validation_regex")
             if regex and not re.fullmatch(regex, free_text):
                 raise InvalidUserOptions(_unlisted_failure(name, unlisted, free_text))
+            # The value lands in fields that are later expanded as {username}-style
+            # templates; a brace would fail there (KubeSpawner 7.1 raises KeyError).
+            if "{" in free_text or "}" in free_text:
+                raise InvalidUserOptions(
+                    f"Invalid value for {name}: {free_text!r} must not contain '{{' or '}}'."
+                )
         elif choice:
             choices = option.get("choices") or {}
             if choice not in choices:

@@ -166,6 +166,10 @@ def _reject(user_options: dict[str, Any], match: str) -> None:
         ({"profile": 3}, "profile must be a string"),
         ({"profile": "gpu", "image": ["new"], **FREE}, "image must be a string"),
         ({"profile": "gpu"}, "Unable to determine a default choice for free"),
+        (
+            {"profile": "gpu", "free--unlisted-choice": "a{username}b"},
+            "must not contain '{' or '}'",
+        ),
     ],
 )
 async def test_invalid_user_options_are_refused_with_a_readable_400(
