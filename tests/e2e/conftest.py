@@ -1,0 +1,75 @@
+"""Fixtures of the end-to-end tests: the whole system on loopback, torn down even on failure.
+
+Every test here is marked ``e2e`` (select with ``-m e2e``, skip with ``-m "not e2e"``).
+On failure the processes' logs are printed and copied to ``test-artifacts/<test>/``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from kubesim.testing import running_kubesim
+from tests.e2e.support.stack import Cluster
+from tests.support.redis_server import RedisServer
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    return any(
+        getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
+
+
+def artifact_dir(request: pytest.FixtureRequest) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
+    path = ARTIFACTS / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+async def cluster(
+    redis_server: RedisServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Cluster]:
+    """kubesim with the process kubelet, a flushed redis-server and a synced cacher."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    redis = aioredis.Redis.from_url(redis_server.url)
+    await redis.flushall()
+    try:
+        async with running_kubesim(kubelet="process") as sim:
+            made = Cluster(sim, redis, redis_server.url, tmp_path)
+            try:
+                await made.start_cacher()
+                yield made
+            finally:
+                await made.close()
+                if failed(request):
+                    print(made.processes.report())
+                    shutil.copytree(
+                        made.processes.log_dir, artifact_dir(request) / "logs", dirs_exist_ok=True
+                    )
+    finally:
+        await redis.aclose()

@@ -1,0 +1,119 @@
+"""A JupyterHub REST API client with a service token, and the progress event stream (SSE)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+
+class HubApiError(AssertionError):
+    """The hub answered a request with an unexpected status."""
+
+
+class HubApi:
+    """Talks to a hub through its public URL (the proxy), as a client would."""
+
+    def __init__(self, public_url: str, token: str) -> None:
+        self.public_url = public_url.rstrip("/")
+        self.api_url = self.public_url + "/hub/api"
+        self.token = token
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": f"token {self.token}"},
+                timeout=aiohttp.ClientTimeout(total=30),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, path: str, body: Any = None, *, expect: tuple[int, ...] = (200,)
+    ) -> Any:
+        data = None if body is None else orjson.dumps(body)
+        async with self.session.request(method, self.api_url + path, data=data) as response:
+            raw = await response.read()
+            if response.status not in expect:
+                raise HubApiError(
+                    f"{method} {path} answered {response.status} (expected {expect}): "
+                    f"{raw[:500].decode(errors='replace')}"
+                )
+            return orjson.loads(raw) if raw else None
+
+    async def answers(self) -> bool:
+        """Whether the hub's API answers through the proxy."""
+        try:
+            async with self.session.get(
+                self.api_url + "/", timeout=aiohttp.ClientTimeout(total=2)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def create_user(self, name: str) -> None:
+        await self.request("POST", f"/users/{name}", expect=(201, 409))
+
+    async def user(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/users/{name}")
+        return result
+
+    async def server(self, name: str, server_name: str = "") -> dict[str, Any] | None:
+        """The user's server model, None when the hub has no such server."""
+        servers: dict[str, Any] = (await self.user(name)).get("servers") or {}
+        return servers.get(server_name)
+
+    async def start_server(self, name: str, options: dict[str, Any] | None = None) -> int:
+        """Request a spawn; 202 while pending (the usual case with slow_spawn_timeout 0)."""
+        async with self.session.post(
+            f"{self.api_url}/users/{name}/server", data=orjson.dumps(options or {})
+        ) as response:
+            if response.status not in (201, 202):
+                raise HubApiError(
+                    f"spawning {name}'s server answered {response.status}: {await response.text()}"
+                )
+            return response.status
+
+    async def stop_server(self, name: str) -> int:
+        async with self.session.delete(f"{self.api_url}/users/{name}/server") as response:
+            if response.status not in (202, 204):
+                raise HubApiError(
+                    f"stopping {name}'s server answered {response.status}: {await response.text()}"
+                )
+            return response.status
+
+    async def server_ready(self, name: str) -> bool:
+        server = await self.server(name)
+        return bool(server and server.get("ready"))
+
+    async def server_gone(self, name: str) -> bool:
+        return await self.server(name) is None
+
+    async def progress(self, name: str, *, timeout: float = 120) -> AsyncIterator[dict[str, Any]]:
+        """The events of ``/hub/api/users/{name}/server/progress`` until the stream ends."""
+        async with self.session.get(
+            f"{self.api_url}/users/{name}/server/progress",
+            headers={"Accept": "text/event-stream"},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            if response.status != 200:
+                raise HubApiError(f"progress of {name} answered {response.status}")
+            async for line in response.content:
+                if line.startswith(b"data:"):
+                    yield orjson.loads(line[5:])
+
+    async def get_through_proxy(self, path: str) -> tuple[int, str]:
+        """GET a path of the public URL (e.g. /user/alice/api/status) with the token."""
+        try:
+            async with self.session.get(self.public_url + path, allow_redirects=False) as response:
+                return response.status, await response.text()
+        except aiohttp.ClientError as e:
+            return 0, repr(e)
