@@ -328,6 +328,9 @@ class CacheClient:
             self._shared.pop(self._registry_key, None)
         if self._task is not None:
             self._task.cancel()
+            # redis-py shields a running command from cancellation, so a blocked
+            # XREAD would hold the task for the whole block time: cut its socket
+            await self._feed_redis.connection_pool.disconnect(inuse_connections=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         for futures in self._pending.values():
@@ -381,6 +384,8 @@ class CacheClient:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, ContractError, KeyError, ValueError) as e:
+                if self._closed:
+                    return
                 delay = backoff.next_delay()
                 if self.connected or backoff.attempt == 1:
                     log.warning(
