@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -63,6 +64,15 @@ def configure_logging(level: str, fmt: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+def tune_gc() -> None:
+    """Fewer garbage collections: a watch burst parses thousands of JSON objects
+    at once, and the default thresholds rescan every live object over and over
+    (measured: 5x the parsing cost). Startup objects are frozen out of scans."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 async def serve(settings: Settings) -> int:
     from cacher.app import Cacher  # imported late: --help stays fast
 
@@ -82,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kubecache-cacher: configuration error: {e}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    tune_gc()
     try:
         return asyncio.run(serve(settings))
     except KeyboardInterrupt:

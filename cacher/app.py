@@ -51,6 +51,24 @@ def _rv(obj: dict[str, Any]) -> int:
         return 0
 
 
+def last_change_per_object(
+    changes: list[tuple[str, dict[str, Any]]],
+) -> list[tuple[str, dict[str, Any]]]:
+    """Keep each object's last change of a burst (before any reduction work)."""
+    if len(changes) < 2:
+        return changes
+    last: dict[tuple[Any, Any], tuple[str, dict[str, Any]]] = {}
+    for change in changes:
+        metadata = change[1].get("metadata")
+        if isinstance(metadata, dict):
+            key = (metadata.get("namespace"), metadata.get("name"))
+            last.pop(key, None)  # re-insert: the order of last changes is kept
+            last[key] = change
+        else:
+            last[(id(change), None)] = change  # malformed: the writer counts it
+    return list(last.values())
+
+
 class TermSink:
     """Delivers one term's list/watch output to its writer (a WatchSink)."""
 
@@ -101,7 +119,7 @@ class TermSink:
         self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
     ) -> None:
         if resource == "pods":
-            await self.writer.apply_pods(changes)
+            await self.writer.apply_pods(last_change_per_object(changes))
         else:
             await self.writer.apply_events(changes)
             self._note_events([obj for _, obj in changes])

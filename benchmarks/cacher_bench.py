@@ -1,0 +1,352 @@
+"""Cacher benchmarks: ingest throughput, event→Redis lag, RSS at 10k/50k pods.
+
+The cacher runs as its own process (``python -m cacher``) against kubesim
+(served from this process, no kubelet) and a private redis-server, so its CPU
+and memory are measured alone. Run from the repository root::
+
+    python benchmarks/cacher_bench.py            # everything
+    python benchmarks/cacher_bench.py --quick    # smaller sizes
+
+Prints a table and writes ``benchmarks/results/cacher.json``.
+
+- ingest: the cacher's watch is stalled (kubesim buffers the lines) while N
+  pod changes are made; then the stream is released and we time until the last
+  change is in Redis: events/s the cacher turns into Redis writes.
+- lag: 500 pod changes/s for a while; for each, the time from the API commit to
+  its change-feed entry being readable in Redis (XREAD BLOCK in this process,
+  so the figure includes our own wake-up: an upper bound).
+- rss: N running pods listed into Redis; the cacher's RSS after the sync
+  (and the peak seen while it synced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis.asyncio as aioredis
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kubecache.contract import CacheHealth, Keys  # noqa: E402
+from kubesim.testing import KubeSim, running_kubesim  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+NAMESPACE = "jhub"
+KEYS = Keys()
+
+
+def running_pod(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "component": "singleuser-server",
+                "app": "jupyterhub",
+                "release": "jhub",
+                "heritage": "jupyterhub",
+                "hub.jupyter.org/username": name,
+                "hub.jupyter.org/servername": "",
+            },
+            "annotations": {"hub.jupyter.org/username": name},
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "notebook",
+                    "image": "quay.io/jupyter/base-notebook:2024-01-01",
+                    "ports": [{"containerPort": 8888, "name": "notebook-port"}],
+                    "env": [{"name": f"VAR_{i}", "value": "x" * 20} for i in range(10)],
+                    "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}},
+                }
+            ],
+            "nodeName": "node-1",
+        },
+    }
+
+
+def set_running(pod: dict[str, Any]) -> None:
+    now = "2026-11-23T12:00:00Z"
+    pod["status"] = {
+        "phase": "Running",
+        "podIP": "10.0.0.1",
+        "hostIP": "192.168.0.1",
+        "startTime": now,
+        "conditions": [
+            {"type": t, "status": "True", "lastTransitionTime": now}
+            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+        ],
+        "containerStatuses": [
+            {
+                "name": "notebook",
+                "ready": True,
+                "restartCount": 0,
+                "image": "quay.io/jupyter/base-notebook:2024-01-01",
+                "imageID": "sha256:" + "0" * 64,
+                "containerID": "containerd://" + "1" * 64,
+                "started": True,
+                "state": {"running": {"startedAt": now}},
+            }
+        ],
+    }
+
+
+def create_running_pods(sim: KubeSim, n: int, prefix: str = "user") -> list[str]:
+    store = sim.store
+    if store.get("namespaces", None, NAMESPACE) is None:
+        store.create("namespaces", None, {"metadata": {"name": NAMESPACE}})
+    names = [f"{prefix}-{i:06d}" for i in range(n)]
+    for name in names:
+        store.create("pods", NAMESPACE, running_pod(name))
+        store.mutate("pods", NAMESPACE, name, set_running)
+    return names
+
+
+def touch(value: str) -> Any:
+    def apply(pod: dict[str, Any]) -> None:
+        pod["metadata"]["annotations"]["hub.jupyter.org/bench"] = value
+
+    return apply
+
+
+@asynccontextmanager
+async def cacher_process(
+    sim: KubeSim, redis_url: str, *extra: str
+) -> AsyncIterator[psutil.Process]:
+    profile = os.environ.get("CACHER_BENCH_PROFILE")  # a path: run the cacher under cProfile
+    command = [
+        sys.executable, *(("-m", "cProfile", "-o", profile) if profile else ()), "-m", "cacher",
+        "--kubeconfig", str(sim.kubeconfig_path),
+        "--redis-url", redis_url,
+        "--identity", "bench",
+        "--lease-namespace", "default",
+        "--health-host", "127.0.0.1", "--health-port", "0",
+        "--stall-timeout", "600",
+        "--log-level", "WARNING",
+        *extra,
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def wait_synced(redis: aioredis.Redis, records: int, *, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = CacheHealth.from_redis(await redis.hgetall(KEYS.health))
+        if health and health.synced and await redis.hlen(KEYS.pods) >= records:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"the cacher did not sync {records} pods in {timeout} s")
+
+
+async def wait_rv(redis: aioredis.Redis, key: str, rv: int, *, timeout: float = 600) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = await redis.hget(KEYS.pod_rv, key)
+        if got is not None and int(got) >= rv:
+            return time.perf_counter()
+        await asyncio.sleep(0.005)
+    raise TimeoutError(f"{key} never reached rv {rv}")
+
+
+async def bench_ingest(changes: int, pods: int) -> dict[str, Any]:
+    server = RedisServer()
+    server.start()
+    redis = aioredis.Redis.from_url(server.url)
+    try:
+        async with running_kubesim(
+            kubelet=None, history=changes + 10_000, max_watch_queue=changes + 10_000
+        ) as sim:
+            names = create_running_pods(sim, pods)
+            async with cacher_process(sim, server.url) as process:
+                await wait_synced(redis, pods)
+                await sim.fault({"action": "stall_watches"})
+                for i in range(changes):
+                    sim.store.mutate("pods", NAMESPACE, names[i % pods], touch(str(i)))
+                last = names[(changes - 1) % pods]
+                final_rv = int(
+                    sim.store.get("pods", NAMESPACE, last)["metadata"]["resourceVersion"]
+                )
+                cpu_before = process.cpu_times()
+                started = time.perf_counter()
+                await sim.fault({"action": "clear"})
+                finished = await wait_rv(redis, f"{NAMESPACE}/{last}", final_rv)
+                cpu_after = process.cpu_times()
+        seconds = finished - started
+        cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        return {
+            "changes": changes,
+            "pods": pods,
+            "seconds": round(seconds, 3),
+            "events_per_second": round(changes / seconds),
+            "cacher_cpu_seconds": round(cpu, 3),
+            "events_per_cpu_second": round(changes / cpu) if cpu else None,
+        }
+    finally:
+        await redis.aclose()
+        server.close()
+
+
+async def bench_lag(rate: int, seconds: float, pods: int) -> dict[str, Any]:
+    server = RedisServer()
+    server.start()
+    redis = aioredis.Redis.from_url(server.url)
+    reader = aioredis.Redis.from_url(server.url, socket_timeout=None)
+    try:
+        async with running_kubesim(kubelet=None, history=100_000) as sim:
+            names = create_running_pods(sim, pods)
+            async with cacher_process(sim, server.url):
+                await wait_synced(redis, pods)
+                sent: dict[int, float] = {}
+                lags: list[float] = []
+                start_id = (await redis.xinfo_stream(KEYS.feed))["last-generated-id"]
+                total = int(rate * seconds)
+                stop = asyncio.Event()
+
+                async def read_feed() -> None:
+                    last_id = start_id
+                    while not (stop.is_set() and len(lags) >= len(sent)):
+                        reply = await reader.xread({KEYS.feed: last_id}, block=500, count=1000)
+                        now = time.perf_counter()
+                        for _, entries in reply or []:
+                            for entry_id, fields in entries:
+                                last_id = entry_id
+                                if fields.get(b"kind") == b"pod":
+                                    at = sent.pop(int(fields[b"rv"]), None)
+                                    if at is not None:
+                                        lags.append(now - at)
+                        if stop.is_set() and not sent:
+                            return
+
+                task = asyncio.create_task(read_feed())
+                tick = 0.01
+                per_tick = max(1, round(rate * tick))
+                begin = time.perf_counter()
+                done = 0
+                while done < total:
+                    for _ in range(per_tick):
+                        name = names[done % pods]
+                        obj = sim.store.mutate("pods", NAMESPACE, name, touch(str(done)))
+                        sent[int(obj["metadata"]["resourceVersion"])] = time.perf_counter()
+                        done += 1
+                    next_at = begin + (done / per_tick) * tick
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                stop.set()
+                await asyncio.wait_for(task, 30)
+        lags.sort()
+
+        def pct(p: float) -> float:
+            return round(lags[min(len(lags) - 1, int(len(lags) * p))] * 1000, 2)
+
+        return {
+            "rate": rate,
+            "seconds": seconds,
+            "measured": len(lags),
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "max_ms": round(lags[-1] * 1000, 2),
+            "mean_ms": round(statistics.fmean(lags) * 1000, 2),
+        }
+    finally:
+        await redis.aclose()
+        await reader.aclose()
+        server.close()
+
+
+async def bench_rss(pods: int) -> dict[str, Any]:
+    server = RedisServer()
+    server.start()
+    redis = aioredis.Redis.from_url(server.url)
+    try:
+        async with running_kubesim(kubelet=None) as sim:
+            create_running_pods(sim, pods)
+            async with cacher_process(sim, server.url) as process:
+                peak = 0
+                sync = asyncio.create_task(wait_synced(redis, pods))
+                while not sync.done():
+                    peak = max(peak, process.memory_info().rss)
+                    await asyncio.sleep(0.05)
+                await sync
+                for _ in range(20):  # a second of steady state after the sync
+                    peak = max(peak, process.memory_info().rss)
+                    await asyncio.sleep(0.05)
+                steady = process.memory_info().rss
+                used = await redis.memory_usage(KEYS.pods) or 0
+        return {
+            "pods": pods,
+            "rss_mb": round(steady / 2**20, 1),
+            "peak_rss_mb": round(peak / 2**20, 1),
+            "redis_pods_hash_bytes_per_pod": round(used / pods),
+        }
+    finally:
+        await redis.aclose()
+        server.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args()
+    quick = args.quick
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "goals": {"events_per_second": 10_000, "p99_lag_ms": 10, "rss_mb_at_50000": 150},
+    }
+    results["ingest"] = await bench_ingest(20_000 if quick else 100_000, 1_000)
+    results["lag"] = await bench_lag(500, 5 if quick else 20, 1_000)
+    results["rss"] = [await bench_rss(n) for n in ((2_000, 10_000) if quick else (10_000, 50_000))]
+
+    ingest, lag = results["ingest"], results["lag"]
+    rows = [
+        ("ingest throughput", f"{ingest['events_per_second']:,} events/s "
+         f"({ingest['events_per_cpu_second']:,} per cacher CPU-second)", ">= 10,000 events/s"),
+        ("lag at 500 events/s", f"p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms", "p99 < 10 ms"),
+    ]  # fmt: skip
+    for rss in results["rss"]:
+        rows.append(
+            (f"RSS at {rss['pods']:,} pods", f"{rss['rss_mb']} MB (peak {rss['peak_rss_mb']} MB)",
+             "<= 150 MB at 50,000"),
+        )  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print(f"{'benchmark':<{width}}  {'measured':<{value_width}}  goal")
+    for name, value, goal in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+    out = REPO / "benchmarks" / "results" / "cacher.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
