@@ -13,30 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import ipaddress
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlparse
-
-from tornado.ioloop import PeriodicCallback
 
 from kubecache.contract import PodRecord, pod_key
-from spawner import pod_state
+from spawner import pod_state, polling, urls
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.config import KubeSpawner
+from spawner.hooks import call_hook
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.objects import make_owner_reference
 from spawner.options import CacheSpawnerOptions
-from spawner.poll_policy import (
-    PollAnswer,
-    PrePoll,
-    from_api,
-    from_cache,
-    interpret_pre_poll_hook,
-    when_unknown,
-)
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
 
 T = TypeVar("T")
@@ -49,14 +37,6 @@ MAX_FEED_WAIT = 10.0
 
 class SpawnError(Exception):
     """A start failed; the message says why, with the pod's last warning events."""
-
-
-async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
-    """Call a configured hook, awaiting it when it is a coroutine."""
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 class _Unknown:
@@ -203,7 +183,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             pod = api.to_json(
                 await call_hook(self.modify_pod_hook, self, api.to_model(pod, "V1Pod"))
             )
-        self._notebook_port = _notebook_port(pod) or self.port
+        self._notebook_port = urls.notebook_port(pod) or self.port
         # deadline a little before JupyterHub's own, so our error (with events) is the one shown
         deadline = time.monotonic() + max(self.start_timeout * 0.95 - 1, self.start_timeout * 0.5)
         async with self._cache().watch(self._pod_key) as watch:
@@ -348,121 +328,28 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         port = self._notebook_port or self.port
         if self.get_pod_url:
             return str(self.get_pod_url(self, pod_state.pod_like(record, port=port)))
-        if getattr(self, "internal_ssl", False):
-            proto, hostname = "https", self.dns_name
-        elif self.services_enabled:
-            proto, hostname = "http", self.dns_name
-        else:
-            proto, hostname = "http", record.get("ip", "")
-            with contextlib.suppress(ValueError):
-                if isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address):
-                    hostname = f"[{hostname}]"
-        if self.pod_connect_ip:
-            hostname = ".".join(
-                self._expand_user_properties(s) if "{" in s else s
-                for s in self.pod_connect_ip.split(".")
-            )
-        return f"{proto}://{hostname}:{port}"
+        return urls.pod_url(
+            pod_ip=record.get("ip", ""),
+            port=port,
+            dns_name=self.dns_name,
+            internal_ssl=bool(getattr(self, "internal_ssl", False)),
+            services_enabled=self.services_enabled,
+            pod_connect_ip=self.pod_connect_ip,
+            expand=self._expand_user_properties,
+        )
 
-    def _update_server_url(self, record: PodRecord) -> None:
-        """Tell JupyterHub when a running pod's address changed, as KubeSpawner does."""
-        if not self.server or not pod_state.is_running(record):
-            return
-        if not self._notebook_port and getattr(self.server, "port", None):
-            self._notebook_port = int(self.server.port)
-        pod_url = _normalized(self._get_pod_url(record))
-        server_url = _normalized(self.server.url)
-        if server_url.netloc != pod_url.netloc:
-            self.log.warning(
-                "kubecache: pod %s url changed! %s -> %s",
-                self._pod_key,
-                server_url.netloc,
-                pod_url.netloc,
-            )
-            self.server.ip = pod_url.hostname
-            self.server.port = pod_url.port
-            self.db.commit()
-
-    # ------------------------------------------------------------------ poll
+    # ------------------------------------------------------------------ poll (spawner.polling)
 
     async def poll(self) -> int | None:
         """None while the server runs, its exit status once stopped; never raises."""
-        try:
-            if self.pre_poll_hook:
-                pre = interpret_pre_poll_hook(await call_hook(self.pre_poll_hook, self))
-                if pre.action is PrePoll.KEEP_RUNNING:
-                    return None
-                if pre.action is PrePoll.EXIT:
-                    return pre.status
-            answer, record = await self._poll_answer()
-            if answer.status is not None:
-                self.log.info(
-                    "kubecache: poll of %s: %s -> %s", self._log_id, answer.why, answer.status
-                )
-            if record is not None and answer.status is not None:
-                notebook = pod_state.notebook_container(record)
-                if self.delete_stopped_pods and notebook and notebook.get("state") == "terminated":
-                    try:
-                        await self.stop(now=True)
-                    except Exception:
-                        # the server has exited all the same; the next stop() tries again
-                        self.log.exception(
-                            "kubecache: could not delete the stopped pod %s", self._pod_key
-                        )
-            elif record is not None:
-                self._update_server_url(record)
-            return answer.status
-        except Exception:
-            self.log.exception("kubecache: poll of %s failed", self._log_id)
-            return None if self.request_failed_poll_keep_running else 1
-
-    async def _poll_answer(self) -> tuple[PollAnswer, PodRecord | None]:
-        problem = ""
-        try:
-            snapshot = await self._cache().get_pod(self._pod_key)
-            freshness = snapshot.freshness(stale_after_ms=self._stale_after_ms)
-            answer = from_cache(
-                snapshot.record, freshness, keep_running_on_404=self.request_404_poll_keep_running
-            )
-            if answer is not None:
-                return answer, snapshot.record
-            problem = f"the cache is {freshness.value}"
-        except (CacheUnavailable, ValueError) as e:
-            problem = str(e)
-        try:
-            raw = await self._read_pod_from_api()
-        except KubeApiError as e:
-            why = f"{problem}; reading the pod from the API failed: {e}"
-            self.log.warning("kubecache: poll of %s: %s", self._log_id, why)
-            return when_unknown(keep_running=self.request_failed_poll_keep_running, why=why), None
-        record = pod_state.record_from_pod(raw) if raw is not None else None
-        answer = from_api(
-            record, found=raw is not None, keep_running_on_404=self.request_404_poll_keep_running
-        )
-        return answer, record
+        return await polling.poll(self)
 
     def start_polling(self) -> None:
         """JupyterHub's polling, at custom_poll_interval (ms) when that is set."""
-        hook = self.custom_poll_interval
-        value = hook(self, self.user_options) if callable(hook) else hook
-        if inspect.isawaitable(value):
+        polling.start_polling(self)
 
-            async def later() -> None:
-                self._start_polling_every(await value)
-
-            self._poll_interval_task = asyncio.ensure_future(later())
-            return
-        self._start_polling_every(value)
-
-    def _start_polling_every(self, interval_ms: Any) -> None:
-        if not interval_ms:
-            super().start_polling()
-            return
-        self.stop_polling()
-        self._poll_callback = PeriodicCallback(
-            self.poll_and_notify, float(interval_ms), jitter=self.poll_jitter
-        )
-        self._poll_callback.start()
+    def _start_default_polling(self) -> None:
+        super().start_polling()
 
     # ------------------------------------------------------------------ progress
 
@@ -591,23 +478,6 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         super().clear_state()
         self.reset_transient_names()
         self._pod_uid = None
-
-
-def _notebook_port(pod: dict[str, Any]) -> int | None:
-    """The ``notebook-port`` of the manifest (KubeSpawner's _get_pod_port)."""
-    for container in pod.get("spec", {}).get("containers", []):
-        for port in container.get("ports") or []:
-            if port.get("name") == "notebook-port":
-                return int(port["containerPort"])
-    return None
-
-
-def _normalized(url: str) -> Any:
-    parsed = urlparse(url)
-    if parsed.port is None:
-        default_port = 443 if parsed.scheme.lower() == "https" else 80
-        parsed = parsed._replace(netloc=f"{parsed.hostname}:{default_port}")
-    return parsed
 
 
 __all__ = ["KubeCacheSpawner", "SpawnError"]

@@ -269,3 +269,32 @@ async def test_a_custom_poll_interval_sets_this_servers_polling(
         assert spawner._poll_callback.callback_time == 1234
     finally:
         spawner.stop_polling()
+
+
+async def test_a_server_whose_start_is_pending_polls_as_running(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, api = make_spawner()
+    spawner._start_future = asyncio.get_running_loop().create_future()
+    assert await spawner.poll() is None  # the pod does not exist yet
+    spawner._start_future.set_result("http://10.0.0.7:8888")
+    assert await spawner.poll() == 1
+    assert api.reads == 0
+
+
+async def test_the_polls_of_many_servers_in_one_tick_are_one_redis_pipeline(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    redis: aioredis.Redis,
+) -> None:
+    spawners = []
+    for i in range(30):
+        spawner, _ = make_spawner()
+        spawner.pod_name = f"jupyter-user{i}"
+        await writer.put_pod(running(name=spawner.pod_name))
+        spawners.append(spawner)
+    await redis.config_resetstat()
+    results = await asyncio.gather(*(s.poll() for s in spawners))
+    assert results == [None] * 30
+    stats = await redis.info("commandstats")
+    assert stats["cmdstat_hmget"]["calls"] == 1

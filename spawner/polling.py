@@ -1,0 +1,146 @@
+"""``poll()`` of KubeCacheSpawner: answered from Redis, never raising, never dead on doubt.
+
+The decisions are :mod:`spawner.poll_policy`'s; this module performs the
+reads (one pipelined cache read, coalesced with the hub's other polls; one
+bounded API read when the cache cannot be trusted) and the effects
+KubeSpawner has: deleting a stopped pod (delete_stopped_pods) and updating
+a running server's changed address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from tornado.ioloop import PeriodicCallback
+
+from kubecache.contract import PodRecord
+from spawner import pod_state, urls
+from spawner.cache_client import CacheUnavailable
+from spawner.hooks import call_hook
+from spawner.kube_api import KubeApiError
+from spawner.poll_policy import (
+    PollAnswer,
+    PrePoll,
+    from_api,
+    from_cache,
+    interpret_pre_poll_hook,
+    when_unknown,
+)
+
+if TYPE_CHECKING:
+    from spawner.spawner import KubeCacheSpawner
+
+
+async def poll(spawner: KubeCacheSpawner) -> int | None:
+    """None while the server runs (or its start is pending), its exit status once stopped."""
+    try:
+        start = spawner._start_future
+        if start is not None and not start.done():
+            # JupyterHub: a server that has not finished starting polls as running
+            return None
+        if spawner.pre_poll_hook:
+            pre = interpret_pre_poll_hook(await call_hook(spawner.pre_poll_hook, spawner))
+            if pre.action is PrePoll.KEEP_RUNNING:
+                return None
+            if pre.action is PrePoll.EXIT:
+                return pre.status
+        answer, record = await poll_answer(spawner)
+        if answer.status is not None:
+            spawner.log.info(
+                "kubecache: poll of %s: %s -> %s", spawner._log_id, answer.why, answer.status
+            )
+            if record is not None:
+                await _delete_if_stopped(spawner, record)
+        elif record is not None:
+            update_server_url(spawner, record)
+        return answer.status
+    except Exception:
+        spawner.log.exception("kubecache: poll of %s failed", spawner._log_id)
+        return None if spawner.request_failed_poll_keep_running else 1
+
+
+async def poll_answer(spawner: KubeCacheSpawner) -> tuple[PollAnswer, PodRecord | None]:
+    """The cache's answer when it can be trusted, else one bounded API read's, else the policy's."""
+    keep_on_404 = spawner.request_404_poll_keep_running
+    problem = ""
+    try:
+        snapshot = await spawner._cache().get_pod(spawner._pod_key)
+        freshness = snapshot.freshness(stale_after_ms=spawner._stale_after_ms)
+        answer = from_cache(snapshot.record, freshness, keep_running_on_404=keep_on_404)
+        if answer is not None:
+            return answer, snapshot.record
+        problem = f"the cache is {freshness.value}"
+    except (CacheUnavailable, ValueError) as e:
+        problem = str(e)
+    try:
+        raw = await spawner._read_pod_from_api()
+    except KubeApiError as e:
+        why = f"{problem}; reading the pod from the API failed: {e}"
+        spawner.log.warning("kubecache: poll of %s: %s", spawner._log_id, why)
+        keep = spawner.request_failed_poll_keep_running
+        return when_unknown(keep_running=keep, why=why), None
+    record = pod_state.record_from_pod(raw) if raw is not None else None
+    return from_api(record, found=raw is not None, keep_running_on_404=keep_on_404), record
+
+
+async def _delete_if_stopped(spawner: KubeCacheSpawner, record: PodRecord) -> None:
+    notebook = pod_state.notebook_container(record)
+    if not (spawner.delete_stopped_pods and notebook and notebook.get("state") == "terminated"):
+        return
+    try:
+        await spawner.stop(now=True)
+    except Exception:
+        # the server has exited all the same; the next stop() tries again
+        spawner.log.exception("kubecache: could not delete the stopped pod %s", spawner._pod_key)
+
+
+def update_server_url(spawner: KubeCacheSpawner, record: PodRecord) -> None:
+    """Tell JupyterHub when a running pod's address changed, as KubeSpawner does."""
+    server = spawner.server
+    if not server or not pod_state.is_running(record):
+        return
+    if not spawner._notebook_port and getattr(server, "port", None):
+        spawner._notebook_port = int(server.port)
+    pod_url = urls.normalized(spawner._get_pod_url(record))
+    server_url = urls.normalized(server.url)
+    if server_url.netloc != pod_url.netloc:
+        spawner.log.warning(
+            "kubecache: pod %s url changed! %s -> %s",
+            spawner._pod_key,
+            server_url.netloc,
+            pod_url.netloc,
+        )
+        server.ip = pod_url.hostname
+        server.port = pod_url.port
+        spawner.db.commit()
+
+
+def start_polling(spawner: KubeCacheSpawner) -> None:
+    """JupyterHub's periodic poll, every custom_poll_interval ms when that is set."""
+    hook = spawner.custom_poll_interval
+    value = hook(spawner, spawner.user_options) if callable(hook) else hook
+    if inspect.isawaitable(value):
+        awaitable = value
+
+        async def later() -> None:
+            _poll_every(spawner, await awaitable)
+
+        spawner._poll_interval_task = asyncio.ensure_future(later())
+        return
+    _poll_every(spawner, value)
+
+
+def _poll_every(spawner: KubeCacheSpawner, interval_ms: Any) -> None:
+    if not interval_ms:
+        spawner._start_default_polling()
+        return
+    spawner.stop_polling()
+    spawner._poll_callback = PeriodicCallback(
+        spawner.poll_and_notify, float(interval_ms), jitter=spawner.poll_jitter
+    )
+    spawner._poll_callback.start()
+
+
+__all__ = ["poll", "poll_answer", "start_polling", "update_server_url"]
