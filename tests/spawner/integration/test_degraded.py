@@ -59,6 +59,26 @@ async def test_a_start_finishes_when_the_cacher_stops_midway(
     assert url == f"http://{pod['status']['podIP']}:8888"
 
 
+async def test_a_start_finishes_when_redis_goes_down_midway(
+    sim: Any, private_redis: RedisServer, make_spawner: Callable[..., KubeCacheSpawner]
+) -> None:
+    redis = aioredis.Redis.from_url(private_redis.url)
+    spawner = make_spawner(
+        redis_url=private_redis.url, extra_annotations={"kubesim.dev/ready-after": "1"}
+    )
+    try:
+        async with cacher_for(sim, private_redis.url, redis):
+            start = spawner.start()
+            await wait_for(lambda: sim.store.get("pods", NAMESPACE, POD), message="the pod")
+            private_redis.stop()
+            url = await asyncio.wait_for(start, 30)
+            pod = sim.store.get("pods", NAMESPACE, POD)
+            assert url == f"http://{pod['status']['podIP']}:8888"
+    finally:
+        private_redis.start()
+        await redis.aclose()
+
+
 async def test_poll_asks_the_api_while_the_cacher_is_stopped(
     sim: Any,
     redis: aioredis.Redis,
