@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
 import redis.asyncio as aioredis
 
@@ -43,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from kubecache.contract import CacheHealth, Keys  # noqa: E402
 from kubesim.testing import KubeSim, running_kubesim  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
 NAMESPACE = "jhub"
 KEYS = Keys()
@@ -135,10 +136,10 @@ async def cacher_process(
         "--redis-url", redis_url,
         "--identity", "bench",
         "--lease-namespace", "default",
-        "--health-host", "127.0.0.1", "--health-port", "0",
+        "--health-host", "127.0.0.1",
         "--stall-timeout", "600",
         "--log-level", "WARNING",
-        *extra,
+        *(extra or ("--health-port", "0")),
     ]  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         *command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -221,8 +222,10 @@ async def bench_lag(rate: int, seconds: float, pods: int) -> dict[str, Any]:
     try:
         async with running_kubesim(kubelet=None, history=100_000) as sim:
             names = create_running_pods(sim, pods)
-            async with cacher_process(sim, server.url):
+            port = free_port()
+            async with cacher_process(sim, server.url, "--health-port", str(port)):
                 await wait_synced(redis, pods)
+                before = await lag_buckets(port)
                 sent: dict[int, float] = {}
                 lags: list[float] = []
                 start_id = (await redis.xinfo_stream(KEYS.feed))["last-generated-id"]
@@ -259,6 +262,8 @@ async def bench_lag(rate: int, seconds: float, pods: int) -> dict[str, Any]:
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 stop.set()
                 await asyncio.wait_for(task, 30)
+                after = await lag_buckets(port)
+        inside = {le: after[le] - before.get(le, 0) for le in after}
         lags.sort()
 
         def pct(p: float) -> float:
@@ -272,11 +277,43 @@ async def bench_lag(rate: int, seconds: float, pods: int) -> dict[str, Any]:
             "p99_ms": pct(0.99),
             "max_ms": round(lags[-1] * 1000, 2),
             "mean_ms": round(statistics.fmean(lags) * 1000, 2),
+            # The cacher's own histogram (receive -> Redis ack): percentiles as bucket bounds.
+            "cacher_p50_at_most_ms": bucket_percentile(inside, 0.50),
+            "cacher_p99_at_most_ms": bucket_percentile(inside, 0.99),
         }
     finally:
         await redis.aclose()
         await reader.aclose()
         server.close()
+
+
+async def lag_buckets(port: int) -> dict[float, float]:
+    """Cumulative counts of the cacher's pod event->Redis lag histogram."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if (
+            line.startswith("kubecache_cacher_event_lag_seconds_bucket")
+            and 'resource="pods"' in line
+        ):
+            le = line.split('le="')[1].split('"')[0]
+            buckets[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def bucket_percentile(buckets: dict[float, float], p: float) -> float | None:
+    """The upper bound (ms) of the bucket holding the ``p`` quantile."""
+    total = buckets.get(float("inf"), 0)
+    if not total:
+        return None
+    for le in sorted(buckets):
+        if buckets[le] >= total * p:
+            return le * 1000
+    return None
 
 
 async def bench_rss(pods: int) -> dict[str, Any]:
@@ -330,7 +367,10 @@ async def main() -> None:
     rows = [
         ("ingest throughput", f"{ingest['events_per_second']:,} events/s "
          f"({ingest['events_per_cpu_second']:,} per cacher CPU-second)", ">= 10,000 events/s"),
-        ("lag at 500 events/s", f"p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms", "p99 < 10 ms"),
+        ("lag at 500 events/s, end to end", f"p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms",
+         "p99 < 10 ms"),
+        ("lag inside the cacher", f"p50 <= {lag['cacher_p50_at_most_ms']} ms, "
+         f"p99 <= {lag['cacher_p99_at_most_ms']} ms", "p99 < 10 ms"),
     ]  # fmt: skip
     for rss in results["rss"]:
         rows.append(

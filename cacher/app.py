@@ -317,6 +317,7 @@ class Cacher:
     async def campaign_and_lead(self) -> None:
         """Standby until elected, lead until the lease is lost, repeat."""
         assert self.elector is not None
+        crash_backoff = Backoff(initial=1.0, maximum=60.0)
         while not self.stopping.is_set():
             self.role = "standby"
             await self._acquire()
@@ -332,11 +333,15 @@ class Cacher:
             self.sink = None
             self.metrics.synced.set(0)
             error = lead.exception() if lead.done() and not lead.cancelled() else None
-            if error is not None:
-                if not isinstance(error, Fenced):
-                    raise error
+            if isinstance(error, Fenced):
                 log.warning("fenced (%s): stepping down", error)
                 await self.elector.release()
+            elif error is not None:
+                # A bug or an unforeseen failure: hand over rather than crash-loop.
+                log.error("leading failed; releasing the lease", exc_info=error)
+                self.last_error = f"{type(error).__name__}: {error}"
+                await self.elector.release()
+                await asyncio.sleep(crash_backoff.next_delay())
             elif hold.done():
                 log.warning("lost leadership (%s): stopped writing", hold.result())
 

@@ -291,3 +291,31 @@ async def test_several_namespaces_get_one_watch_each_and_others_are_ignored(
         stats = await kubesim.stats()
     assert stats  # the emulator served us
     assert not await redis.hexists(Keys().pods, "elsewhere/late-elsewhere")
+
+
+async def test_an_unforeseen_failure_while_leading_hands_over_and_recovers(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer, monkeypatch: Any
+) -> None:
+    from cacher.writer import CacheWriter
+
+    store = kubesim.store
+    checker = Checker(redis, store)
+    original = CacheWriter.apply_pods
+    failures: list[int] = []
+
+    async def flaky(self: CacheWriter, changes: Any) -> None:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a bug in the write path")
+        await original(self, changes)
+
+    monkeypatch.setattr(CacheWriter, "apply_pods", flaky)
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        create_pods(store, names("boom", 10))
+        await wait_for(lambda: failures, message="the write path to fail once")
+        await checker.converged()
+        assert (
+            cacher.metrics.value("kubecache_cacher_leader_transitions_total", {"change": "gained"})
+            == 2
+        )
