@@ -94,6 +94,13 @@ class HubApi:
         server = await self.server(name)
         return bool(server and server.get("ready"))
 
+    async def spawned(self, name: str) -> bool:
+        """Whether a requested spawn is ready; raises when it failed (the server went away)."""
+        server = await self.server(name)
+        if server is None:
+            raise HubApiError(f"{name}'s spawn failed: the hub no longer lists the server")
+        return bool(server.get("ready"))
+
     async def server_gone(self, name: str) -> bool:
         return await self.server(name) is None
 

@@ -59,7 +59,7 @@ class HubSettings:
     db_path: str
     cookie_secret_file: str
     common_labels: dict[str, str] = field(default_factory=dict)
-    poll_interval: float = 30
+    poll_interval: int = 30
     poll_log: str | None = None
     default_url: str = ""
 
