@@ -222,3 +222,18 @@ def test_bad_configuration_exits_before_connecting(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "kubeconfig" in result.stderr and "does not exist" in result.stderr
+
+
+async def test_the_command_line_once_syncs_and_exits_zero(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    create_pods(kubesim.store, ["alice", "bob"])
+    settings = cacher_settings(kubesim, redis_server.url, identity="cli-once")
+    process = await asyncio.create_subprocess_exec(
+        *cacher_command(settings), "--once", "--log-format", "json", cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    assert await redis.hexists(Keys().pods, "jhub/alice")
+    assert b'"msg":"--once: pods and events are in Redis"' in stderr
