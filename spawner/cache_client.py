@@ -49,7 +49,7 @@ from kubecache.redis_connection import RedisSettings, connect, redacted
 log = logging.getLogger(__name__)
 
 #: XREAD BLOCK time; the feed connection's socket timeout is this plus a margin.
-DEFAULT_BLOCK_SECONDS = 10.0
+DEFAULT_BLOCK_SECONDS = 5.0
 _SOCKET_MARGIN_SECONDS = 5.0
 #: Entries read per XREAD.
 READ_COUNT = 1000

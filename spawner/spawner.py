@@ -12,7 +12,6 @@ server dead because of it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -423,8 +422,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             # interrupting a pending start: it cleans up after itself
             self._cancelling = True
             start.cancel()
-            with contextlib.suppress(BaseException):
-                await start
+            await asyncio.wait([start])  # its outcome is its own; our cancellation still counts
         grace = 0 if now else int(self.delete_grace_period)
         api = await self._api()
         async with self._cache().watch(self._pod_key) as watch:

@@ -298,3 +298,21 @@ async def test_the_polls_of_many_servers_in_one_tick_are_one_redis_pipeline(
     assert results == [None] * 30
     stats = await redis.info("commandstats")
     assert stats["cmdstat_hmget"]["calls"] == 1
+
+
+async def test_check_allowed_refuses_a_start_before_anything_is_created(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(spawner: KubeCacheSpawner, user_options: dict[str, Any]) -> None:
+        if user_options.get("system") == "closed":
+            raise ValueError("system closed is in maintenance")
+
+    spawner, _ = make_spawner(check_allowed=refuse)
+    spawner.user_options = {"system": "closed"}
+
+    async def no_api() -> None:
+        raise AssertionError("the API was used")
+
+    monkeypatch.setattr(spawner, "_api", no_api)
+    with pytest.raises(ValueError, match="maintenance"):
+        await spawner.start()

@@ -25,7 +25,15 @@ def pod_in(cluster: Any, name: str = POD) -> dict[str, Any] | None:
 async def test_a_server_starts_polls_shows_progress_and_stops(
     cluster: Any, make_spawner: Callable[..., KubeCacheSpawner]
 ) -> None:
-    spawner = make_spawner()
+    stops: list[str] = []
+
+    def label(spawner: KubeCacheSpawner, pod: Any) -> Any:
+        pod.metadata.labels["hooked"] = "yes"  # KubeSpawner hooks get a V1Pod
+        return pod
+
+    spawner = make_spawner(
+        modify_pod_hook=label, pre_stop_hook=lambda spawner: stops.append(spawner.pod_name)
+    )
     start = spawner.start()
     events = [e async for e in spawner.progress()]
     url = await asyncio.wait_for(start, 30)
@@ -33,6 +41,7 @@ async def test_a_server_starts_polls_shows_progress_and_stops(
     assert pod is not None
     assert url == f"http://{pod['status']['podIP']}:8888"
     assert spawner.pod_id == pod["metadata"]["uid"]
+    assert pod["metadata"]["labels"]["hooked"] == "yes"
     assert await spawner.poll() is None
     messages = [e["message"] for e in events]
     assert any(f"Successfully assigned {NAMESPACE}/{POD}" in m for m in messages), messages
@@ -42,6 +51,7 @@ async def test_a_server_starts_polls_shows_progress_and_stops(
     assert pod_in(cluster) is None
     assert await spawner.poll() == 1
     await spawner.stop()  # idempotent
+    assert stops == [POD, POD]
 
 
 async def test_an_unschedulable_server_fails_with_the_schedulers_words(
