@@ -188,3 +188,24 @@ async def test_delete_forever_deletes_the_users_pvc(
     await spawner.stop(now=True)
     await spawner.delete_forever()
     assert cluster.store.get("persistentvolumeclaims", NAMESPACE, "claim-alice") is None
+
+
+async def test_internal_ssl_creates_the_certificate_secret_and_service_and_uses_https(
+    cluster: Any, make_spawner: Callable[..., KubeCacheSpawner], tmp_path: Any
+) -> None:
+    paths = {}
+    for name in ("keyfile", "certfile", "cafile", "hub-ca"):
+        path = tmp_path / f"{name}.pem"
+        path.write_text(f"-----BEGIN {name}-----\n")
+        paths[name] = str(path)
+    spawner = make_spawner(internal_ssl=True)
+    spawner.cert_paths = {k: paths[k] for k in ("keyfile", "certfile", "cafile")}
+    spawner.internal_trust_bundles = {"hub-ca": paths["hub-ca"]}
+    url = await spawner.start()
+    assert url == f"https://{POD}.{NAMESPACE}.svc.cluster.local:8888"
+    secret = cluster.store.get("secrets", NAMESPACE, spawner.secret_name)
+    service = cluster.store.get("services", NAMESPACE, POD)
+    for owned in (secret, service):
+        assert owned is not None
+        assert owned["metadata"]["ownerReferences"][0]["uid"] == spawner.pod_id
+    await spawner.stop(now=True)
