@@ -186,8 +186,10 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         # deadline a little before JupyterHub's own, so our error (with events) is the one shown
         deadline = time.monotonic() + max(self.start_timeout * 0.95 - 1, self.start_timeout * 0.5)
         async with self._cache().watch(self._pod_key) as watch:
-            created = await self._create_pod(api, watch, pod, timeouts, deadline=deadline)
             try:
+                # inside the try: a start cancelled while the create request is in flight
+                # may have made the pod all the same
+                created = await self._create_pod(api, watch, pod, timeouts, deadline=deadline)
                 await self._create_dependents(api, created, timeouts)
                 record = await self._wait_until_running(watch, deadline=deadline)
             except BaseException as e:
