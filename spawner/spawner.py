@@ -382,7 +382,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                     if callable(event):
                         event = await call_hook(event, self)
                     if event:
-                        yield event
+                        yield dict(event)
                 elif timer.due(elapsed):
                     async for shown in self._filtered(
                         [slow_spawn_event(self.slow_spawn_message, elapsed)]
