@@ -65,8 +65,10 @@ async def cluster(
                 await made.start_cacher()
                 yield made
             finally:
+                pod_logs = made.pod_logs()
                 await made.close()
                 if failed(request):
+                    (made.processes.log_dir / "pods.log").write_text(pod_logs)
                     print(made.processes.report())
                     shutil.copytree(
                         made.processes.log_dir, artifact_dir(request) / "logs", dirs_exist_ok=True

@@ -56,6 +56,8 @@ c.KubeSpawner.start_timeout = 90
 c.KubeSpawner.http_timeout = 60
 c.KubeSpawner.storage_pvc_ensure = False
 c.Spawner.default_url = s.get("default_url", "")
+if s.get("working_dir"):
+    c.KubeSpawner.working_dir = s["working_dir"]
 c.Spawner.poll_interval = s.get("poll_interval", 30)
 c.KubeSpawner.profile_list = [
     {

@@ -62,6 +62,7 @@ class HubSettings:
     poll_interval: int = 30
     poll_log: str | None = None
     default_url: str = ""
+    working_dir: str | None = None
 
 
 class Proxy:
@@ -317,6 +318,17 @@ class Cluster:
             hub.api.answers, timeout=90, message=f"{hub.name} to answer", watching=[process]
         )
         return process
+
+    def pod_logs(self) -> str:
+        """The notebook container output of every pod still known to kubesim."""
+        kubelet = self.sim.server.kubelet
+        parts = []
+        for pod in self.sim.store.list("pods"):
+            namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            log = kubelet.read_log(namespace, name, "notebook") if kubelet else None
+            text = (log or b"").decode(errors="replace")
+            parts.append(f"----- pod {namespace}/{name}\n{text[-6000:]}")
+        return "\n".join(parts)
 
     async def close(self) -> None:
         for hub in self.hubs:
