@@ -23,6 +23,8 @@ from kubecache.contract import (
     MAX_META_VALUE,
     RECORD_ANNOTATION_PREFIX,
     RECORD_LABELS,
+    SERVERNAME_KEY,
+    USERNAME_KEY,
     ContainerSummary,
     EventRecord,
     PodRecord,
@@ -180,8 +182,9 @@ def pod_record(raw: Mapping[str, Any]) -> PodRecord:
             continue
         record[field] = _cut(value, MAX_MESSAGE) if isinstance(value, str) else value
     record["containers"] = _containers(spec, status, where)
-    record["labels"] = _labels(_mapping(meta, "labels", where), where)
-    record["annotations"] = _annotations(_mapping(meta, "annotations", where), where)
+    annotations = _annotations(_mapping(meta, "annotations", where), where)
+    record["labels"] = _labels(_mapping(meta, "labels", where), annotations, where)
+    record["annotations"] = annotations
     return record  # type: ignore[return-value]
 
 
@@ -238,9 +241,24 @@ def _container(name: str, status: Mapping[str, Any] | None, where: str) -> Conta
     return summary
 
 
-def _labels(labels: Mapping[str, Any], where: str) -> dict[str, str]:
+#: Name labels that the raw-name annotation of the same key makes redundant.
+_NAME_KEYS = frozenset({USERNAME_KEY, SERVERNAME_KEY})
+
+
+def _labels(
+    labels: Mapping[str, Any], annotations: Mapping[str, str], where: str
+) -> dict[str, str]:
+    """The :data:`RECORD_LABELS` of the pod, minus name labels an annotation replaces.
+
+    KubeSpawner >= 7 writes the raw user and server names as annotations and
+    escaped copies as labels; readers take the annotation first
+    (:func:`kubecache.contract.user_and_server`), so the label is kept only
+    for older pods without the annotation.
+    """
     kept: dict[str, str] = {}
     for key in RECORD_LABELS.intersection(labels):
+        if key in _NAME_KEYS and key in annotations:
+            continue
         value = labels[key]
         if not isinstance(value, str):
             raise MalformedObject(f"{where}: label {key} is not a string")

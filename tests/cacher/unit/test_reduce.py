@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from cacher.reduce import MalformedObject, event_entry, object_key, pod_record, unix_seconds
-from kubecache.contract import MAX_MESSAGE, MAX_META_VALUE, decode_pod_record, encode
+from kubecache.contract import (
+    MAX_MESSAGE,
+    MAX_META_VALUE,
+    SERVERNAME_KEY,
+    USERNAME_KEY,
+    decode_pod_record,
+    encode,
+    user_and_server,
+)
 from tests.cacher.unit import pods
 
 
@@ -65,18 +73,8 @@ def test_a_ready_pod_is_reduced_to_the_full_expected_record() -> None:
         "node": "node-1",
         "started": pods.STARTED_S,
         "containers": [{"name": "notebook", "ready": True, "state": "running", "restarts": 0}],
-        "labels": {
-            "app": "jupyterhub",
-            "app.kubernetes.io/component": "singleuser-server",
-            "app.kubernetes.io/managed-by": "kubespawner",
-            "app.kubernetes.io/name": "jupyterhub",
-            "chart": "jupyterhub-3.3.7",
-            "component": "singleuser-server",
-            "heritage": "jupyterhub",
-            "hub.jupyter.org/servername": "",
-            "hub.jupyter.org/username": "alice",
-            "release": "jhub",
-        },
+        # Per-pod labels only; the name labels give way to the raw-name annotations.
+        "labels": {"component": "singleuser-server"},
         "annotations": {"hub.jupyter.org/username": "alice", "hub.jupyter.org/servername": ""},
     }
 
@@ -157,6 +155,45 @@ def test_labels_and_annotations_are_filtered_and_cut() -> None:
     assert record["annotations"]["hub.jupyter.org/long"] == "v" * MAX_META_VALUE
 
 
+def test_deployment_wide_labels_are_not_kept() -> None:
+    labels = pod_record(pods.ready())["labels"]
+    for key in ("app", "release", "chart", "heritage", "app.kubernetes.io/name"):
+        assert key not in labels
+
+
+@pytest.mark.parametrize("key", [USERNAME_KEY, SERVERNAME_KEY])
+def test_a_name_label_is_kept_only_when_no_annotation_of_the_same_key_exists(key: str) -> None:
+    raw = pods.ready()
+    raw["metadata"]["labels"][key] = "escaped-2dname"
+    assert key not in pod_record(raw)["labels"]
+    del raw["metadata"]["annotations"][key]  # a pod made before KubeSpawner 7
+    record = pod_record(raw)
+    assert record["labels"][key] == "escaped-2dname"
+    assert "escaped-2dname" in user_and_server(record)
+
+
+def test_an_empty_server_name_annotation_still_replaces_the_label() -> None:
+    raw = pods.ready()
+    raw["metadata"]["labels"][SERVERNAME_KEY] = "stale"
+    record = pod_record(raw)
+    assert SERVERNAME_KEY not in record["labels"]
+    assert user_and_server(record) == ("alice", "")
+
+
+def test_a_pod_made_before_kubespawner_7_keeps_both_name_labels() -> None:
+    raw = pods.ready()
+    raw["metadata"]["annotations"] = {}
+    raw["metadata"]["labels"][SERVERNAME_KEY] = "gpu"
+    record = pod_record(raw)
+    assert record["labels"] == {
+        "component": "singleuser-server",
+        SERVERNAME_KEY: "gpu",
+        USERNAME_KEY: "alice",
+    }
+    assert record["annotations"] == {}
+    assert user_and_server(record) == ("alice", "gpu")
+
+
 def test_long_messages_are_cut() -> None:
     raw = pods.evicted()
     raw["status"]["message"] = "m" * 5000
@@ -183,7 +220,7 @@ def test_a_pod_without_identity_is_malformed_not_a_key_error(field: str) -> None
     [
         (("metadata",), "not-an-object"),
         (("metadata", "labels"), ["a"]),
-        (("metadata", "labels", "app"), 5),
+        (("metadata", "labels", "component"), 5),
         (("metadata", "resourceVersion"), "abc"),
         (("metadata", "creationTimestamp"), "yesterday"),
         (("metadata", "deletionGracePeriodSeconds"), "30"),
