@@ -316,3 +316,25 @@ async def test_check_allowed_refuses_a_start_before_anything_is_created(
     monkeypatch.setattr(spawner, "_api", no_api)
     with pytest.raises(ValueError, match="maintenance"):
         await spawner.start()
+
+
+async def test_progress_shows_the_slow_spawn_message_while_waiting(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, _ = make_spawner(
+        slow_spawn_message_threshold=1,
+        slow_spawn_message_frequency=1,
+        slow_spawn_message="Still waiting after {seconds} s",
+    )
+    start: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    spawner._start_future = start
+    shown: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        async for item in spawner.progress():
+            shown.append(item)
+            if len(shown) == 2:
+                start.set_result("http://10.0.0.7:8888")
+
+    await asyncio.wait_for(follow(), 10)
+    assert [e["message"] for e in shown] == ["Still waiting after 1 s", "Still waiting after 2 s"]
