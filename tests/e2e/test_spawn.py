@@ -31,13 +31,19 @@ async def test_spawn_through_the_rest_api_streams_pod_events_serves_through_the_
     events: list[dict[str, Any]] = [event async for event in api.progress("alice")]
 
     # The stream carries the pod's own events, in KubeSpawner's format, and ends ready.
-    messages = [e.get("message", "") for e in events]
-    pod_messages = [m for m in messages if EVENT_MESSAGE.match(m)]
-    assert any("Successfully assigned e2e-spawn/jupyter-alice to " in m for m in pod_messages), (
-        messages
-    )
-    for reason_text in ("Pulling image", "Created container", "Started container"):
-        assert any(reason_text in m for m in pod_messages), (reason_text, messages)
+    pod_events = [e for e in events if "raw_event" in e]
+    assert [e["raw_event"]["reason"] for e in pod_events] == [
+        "Scheduled",
+        "Pulling",
+        "Pulled",
+        "Created",
+        "Started",
+    ], events
+    for event in pod_events:
+        assert EVENT_MESSAGE.match(event["message"]), event["message"]
+        assert event["raw_event"]["involvedObject"]["name"] == "jupyter-alice"
+    assert "Successfully assigned e2e-spawn/jupyter-alice to " in pod_events[0]["message"]
+    assert "Started container notebook" in pod_events[-1]["message"]
     assert events[-1].get("ready") is True, events[-1]
     assert not any(e.get("failed") for e in events), events
     progress = [e["progress"] for e in events if "progress" in e]
