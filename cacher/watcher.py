@@ -285,40 +285,70 @@ class ResourceSync:
     async def _consume(self, state: TargetState, body: aiohttp.StreamReader) -> WatchOutcome:
         splitter = LineSplitter()
         count = 0
-        while True:
-            try:
-                async with asyncio.timeout(self.stall_timeout):
-                    chunk = await body.readany()
-            except TimeoutError:
-                return WatchOutcome("stalled", count, message=f"no data for {self.stall_timeout} s")
-            if not chunk:
-                return WatchOutcome("closed", count)
-            received = time.monotonic()
-            changes: list[tuple[str, dict[str, Any]]] = []
-            outcome: WatchOutcome | None = None
-            for line in splitter.feed(chunk):
-                event = parse_line(line)
-                if event is None:
-                    self.metrics.malformed_object(self.resource)
-                    log.warning("skipping a malformed %s watch line: %.200r", self.resource, line)
-                    continue
-                if event.type == "ERROR":
-                    code, message = error_event_status(event.object)
-                    failure = classify_status(code)
-                    outcome = WatchOutcome(failure.value, count, failure, message)
+        # The previous batch is written while the next chunk is read and
+        # parsed; at most one batch is in flight, so they stay in order.
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.stall_timeout):
+                        chunk = await body.readany()
+                except TimeoutError:
+                    outcome = WatchOutcome(
+                        "stalled", count, message=f"no data for {self.stall_timeout} s"
+                    )
                     break
-                rv = event.resource_version
-                if rv:
-                    state.resource_version = rv
-                if event.type == "BOOKMARK":
-                    continue
-                count += 1
-                self.metrics.events.labels(self.resource, event.type).inc()
-                changes.append((event.type, event.object))
-            if changes:
-                await self.sink.changed(self.resource, changes, received)
-            if outcome is not None:
-                return outcome
+                if not chunk:
+                    outcome = WatchOutcome("closed", count)
+                    break
+                received = time.monotonic()
+                changes, ended = self._parse_chunk(state, splitter.feed(chunk))
+                count += len(changes)
+                if changes:
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = asyncio.create_task(
+                        self.sink.changed(self.resource, changes, received)
+                    )
+                if ended is not None:
+                    ended.events = count
+                    outcome = ended
+                    break
+            if in_flight is not None:
+                await in_flight
+                in_flight = None
+            return outcome
+        finally:
+            await cancel_and_wait(in_flight)
+
+    def _parse_chunk(
+        self, state: TargetState, lines: list[bytes]
+    ) -> tuple[list[tuple[str, dict[str, Any]]], WatchOutcome | None]:
+        """Changes of one chunk, and the outcome when an ERROR event ends the watch."""
+        changes: list[tuple[str, dict[str, Any]]] = []
+        counts: dict[str, int] = {}
+        ended: WatchOutcome | None = None
+        for line in lines:
+            event = parse_line(line)
+            if event is None:
+                self.metrics.malformed_object(self.resource)
+                log.warning("skipping a malformed %s watch line: %.200r", self.resource, line)
+                continue
+            if event.type == "ERROR":
+                code, message = error_event_status(event.object)
+                failure = classify_status(code)
+                ended = WatchOutcome(failure.value, 0, failure, message)
+                break
+            rv = event.resource_version
+            if rv:
+                state.resource_version = rv
+            if event.type == "BOOKMARK":
+                continue
+            counts[event.type] = counts.get(event.type, 0) + 1
+            changes.append((event.type, event.object))
+        for kind, n in counts.items():
+            self.metrics.events.labels(self.resource, kind).inc(n)
+        return changes, ended
 
     async def after_watch(self, state: TargetState, outcome: WatchOutcome) -> None:
         """Count the restart, report state, wait as the failure asks.
