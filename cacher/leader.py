@@ -97,6 +97,9 @@ class LeaderElector:
         self.metrics = metrics or CacherMetrics()
         self.clock = clock
         self.sleep = sleep
+        # One lease request may not outlast half the renew deadline: a hung
+        # renewal must not keep a leader writing past its lease.
+        self.request_timeout = max(0.5, min(10.0, renew_deadline / 2))
         self.is_leader = False
         self.observed: LeaseView | None = None
         self.observed_at = 0.0
@@ -137,7 +140,7 @@ class LeaderElector:
         API errors other than a lost race propagate as :class:`ApiStatusError`.
         """
         try:
-            current = await self.http.request("GET", self.path)
+            current = await self.http.request("GET", self.path, timeout=self.request_timeout)
         except ApiStatusError as e:
             if e.status != 404:
                 raise
@@ -146,6 +149,7 @@ class LeaderElector:
                     "POST",
                     self.path.rsplit("/", 1)[0],
                     body=self._body(None, acquire=True),
+                    timeout=self.request_timeout,
                 )
             except ApiStatusError as e2:
                 if e2.status == 409:
@@ -162,7 +166,10 @@ class LeaderElector:
         acquire = view.holder != self.identity
         try:
             updated = await self.http.request(
-                "PUT", self.path, body=self._body(view, acquire=acquire)
+                "PUT",
+                self.path,
+                body=self._body(view, acquire=acquire),
+                timeout=self.request_timeout,
             )
         except ApiStatusError as e:
             if e.status == 409:

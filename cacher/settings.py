@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kubecache-cacher",
         description=(
             "Watch pods and their events and keep a compact copy in Redis for kubecache "
-            "spawners. Every flag can also be set as KUBECACHE_<FLAG_NAME>."
+            "spawners. Every flag can also be set as KUBECACHE_<FLAG_NAME>; the Redis "
+            "password comes from KUBECACHE_REDIS_PASSWORD or --redis-password-file."
         ),
     )
     for flag, options in _FLAGS:
@@ -329,6 +330,8 @@ def load_settings(
         url=text("redis_url", DEFAULT_URL),
         username=given["redis_username"][0] if "redis_username" in given else None,
         password_file=given["redis_password_file"][0] if "redis_password_file" in given else None,
+        # Env only, never a flag: a password on a command line shows in `ps`.
+        password=env.get(ENV_PREFIX + "REDIS_PASSWORD") or None,
         ca_file=given["redis_ca_file"][0] if "redis_ca_file" in given else None,
         client_name="kubecache-cacher",
     )

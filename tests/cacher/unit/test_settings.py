@@ -120,3 +120,12 @@ def test_valid_label_selectors_pass(selector: str) -> None:
 @pytest.mark.parametrize("selector", ["a=b,", "in (x)", "a in ()", "-bad=x", "a=b c"])
 def test_invalid_label_selectors_are_found(selector: str) -> None:
     assert label_selector_problem(selector) is not None
+
+
+def test_the_redis_password_comes_from_the_environment_not_a_flag(kubeconfig: str) -> None:
+    settings = load_settings(
+        ["--kubeconfig", kubeconfig, "--redis-username", "cacher"],
+        env={"KUBECACHE_REDIS_PASSWORD": "pw"},
+    )
+    assert settings.redis.credentials() == ("cacher", "pw")
+    assert "pw" not in repr(settings)
