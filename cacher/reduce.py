@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from kubecache.contract import (
     MAX_MESSAGE,
     MAX_META_VALUE,
@@ -277,6 +279,48 @@ def _annotations(annotations: Mapping[str, Any], where: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------
+# Stored form
+
+#: Keys written before ``rv``, in this order; all of them hold strings.
+_BEFORE_RV = ("namespace", "name", "uid")
+#: Keys left out of the stored form when empty: decode_pod_record restores them.
+_DEFAULTED = frozenset({"containers", "labels", "annotations"})
+
+
+def encode_pod_record(record: PodRecord) -> bytes:
+    """The bytes of ``record`` as stored in ``P pods`` (orjson, compact).
+
+    Guarantee the write scripts rely on (:mod:`cacher.scripts` reads a stored
+    record's resourceVersion with ``string.match(stored, '"rv":(%d+)')``,
+    without decoding it): the object starts with the string keys
+    ``namespace``, ``name``, ``uid`` and then ``rv``, an integer. So the first
+    ``"rv":`` in the bytes is the record's own: a quote inside a JSON string
+    is always escaped (``\\"``), so no string value (a name, a label, a
+    message) can contain ``"rv":`` followed by digits, and no key before
+    ``rv`` is named ``rv``.
+
+    Left out: keys whose value is None, and empty ``containers``,
+    ``labels`` and ``annotations`` (:func:`~kubecache.contract.decode_pod_record`
+    defaults them), so ``decode_pod_record(encode_pod_record(r)) == r``.
+    """
+    rv = record["rv"]
+    if type(rv) is not int:
+        raise TypeError(f"pod record rv must be an int, not {type(rv).__name__}")
+    out: dict[str, Any] = {}
+    for key in _BEFORE_RV:
+        value = record[key]  # type: ignore[literal-required]
+        if not isinstance(value, str):
+            raise TypeError(f"pod record {key} must be a string, not {type(value).__name__}")
+        out[key] = value
+    out["rv"] = rv
+    for key, value in record.items():
+        if key in out or value is None or (key in _DEFAULTED and not value):
+            continue
+        out[key] = value
+    return orjson.dumps(out)
+
+
+# --------------------------------------------------------------------------
 # Events
 
 
@@ -320,4 +364,12 @@ def event_entry(raw: Mapping[str, Any]) -> tuple[str, EventRecord] | None:
     return pod_key(namespace, name), entry
 
 
-__all__ = ["MalformedObject", "describe", "event_entry", "object_key", "pod_record", "unix_seconds"]
+__all__ = [
+    "MalformedObject",
+    "describe",
+    "encode_pod_record",
+    "event_entry",
+    "object_key",
+    "pod_record",
+    "unix_seconds",
+]

@@ -40,24 +40,38 @@ local function feed(stream, maxlen, kind, key, rv, epoch)
 end
 """
 
+# The resourceVersion of a stored pod record, read without decoding it: the
+# first '"rv":' is the record's own (cacher.reduce.encode_pod_record writes
+# only the string keys namespace, name and uid before it, and JSON escapes
+# every quote inside a string). nil for a record without one.
+_RECORD_RV = """
+local function record_rv(stored)
+  if not stored then return nil end
+  return tonumber(string.match(stored, '"rv":(%d+)'))
+end
+"""
+
 #: Pod writes and deletions, one batch per call.
 #: KEYS: health, pods, pod-rv, feed, then the event log of each item's pod.
 #: ARGV: epoch, feed maxlen, event log ttl (s), then 6 per item:
 #:   op ("w" write, "d" delete), pod key, rv, record (orjson, "" for d), pod uid,
 #:   check uid ("1"/"0").
 #: Returns one code per item (1 written, 0 stale) or a bare fence code.
-#: Write: skipped unless newer than ``P pod-rv`` (tombstones included, so a
-#: late write never resurrects a deleted pod). With check uid, a pod uid other
-#: than the stored one clears the event log; a live pod's log loses any expiry.
-#: Delete: removes the record, leaves the tombstone rv, lets the log expire.
+#: Either op is skipped unless newer than both the ``rv`` of the stored record
+#: and the deletion tombstone in ``P pod-rv`` (so a late write never
+#: resurrects a deleted pod).
+#: Write: stores the record and removes the tombstone (``P pod-rv`` holds
+#: tombstones only). With check uid, a pod uid other than the stored one
+#: clears the event log; a live pod's log loses any expiry.
+#: Delete: removes the record, writes the tombstone rv, lets the log expire.
 WRITE_PODS = (
     _FENCE
     + _FEED
+    + _RECORD_RV
     + """
-local function previous_uid(key, log)
-  local old = redis.call('HGET', KEYS[2], key)
-  if old then
-    local ok, value = pcall(cjson.decode, old)
+local function previous_uid(stored, log)
+  if stored then
+    local ok, value = pcall(cjson.decode, stored)
     if ok and type(value) == 'table' then return value['uid'] end
     return nil
   end
@@ -74,18 +88,21 @@ local n = (#ARGV - 3) / 6
 for i = 1, n do
   local a = 3 + (i - 1) * 6
   local op, key, rv, log = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], KEYS[4 + i]
-  local stored = tonumber(redis.call('HGET', KEYS[3], key))
-  if stored and stored >= tonumber(rv) then
+  local new = tonumber(rv)
+  local stored = redis.call('HGET', KEYS[2], key)
+  local current = record_rv(stored)
+  local tombstone = tonumber(redis.call('HGET', KEYS[3], key))
+  if (current and current >= new) or (tombstone and tombstone >= new) then
     codes[i] = 0
   elseif op == 'd' then
-    redis.call('HDEL', KEYS[2], key)
+    if stored then redis.call('HDEL', KEYS[2], key) end
     redis.call('HSET', KEYS[3], key, rv)
     redis.call('EXPIRE', log, ARGV[3])
     feed(KEYS[4], ARGV[2], 'gone', key, rv, ARGV[1])
     codes[i] = 1
   else
     if ARGV[a + 6] == '1' then
-      local before = previous_uid(key, log)
+      local before = previous_uid(stored, log)
       if type(before) == 'string' and before ~= '' and before ~= ARGV[a + 5] then
         redis.call('DEL', log)
       else
@@ -93,7 +110,7 @@ for i = 1, n do
       end
     end
     redis.call('HSET', KEYS[2], key, ARGV[a + 4])
-    redis.call('HSET', KEYS[3], key, rv)
+    if tombstone then redis.call('HDEL', KEYS[3], key) end
     feed(KEYS[4], ARGV[2], 'pod', key, rv, ARGV[1])
     codes[i] = 1
   end
@@ -102,23 +119,25 @@ return codes
 """
 )
 
-#: Keys absent from a full LIST, one batch per call.
+#: Keys absent from a full LIST (records and tombstones), one batch per call.
 #: KEYS: health, pods, pod-rv, feed, then the event log of each item's pod.
 #: ARGV: epoch, feed maxlen, event log ttl (s), list rv, then one pod key per item.
-#: Per item: 1 = record deleted (tombstone list rv), 2 = an old tombstone
-#: pruned, 3 = record kept because it was written after the list (rv > list
-#: rv), 0 = nothing to do.
+#: Per item: 1 = record deleted (tombstone list rv), 2 = a tombstone older
+#: than the list pruned, 3 = record kept because it was written after the list
+#: (rv > list rv), 0 = nothing to do.
 FORGET_PODS = (
     _FENCE
     + _FEED
+    + _RECORD_RV
     + """
 local list_rv = tonumber(ARGV[4])
 local codes = {}
 for i = 1, #ARGV - 4 do
   local key, log = ARGV[4 + i], KEYS[4 + i]
-  local stored = tonumber(redis.call('HGET', KEYS[3], key))
-  if redis.call('HEXISTS', KEYS[2], key) == 1 then
-    if stored and stored > list_rv then
+  local stored = redis.call('HGET', KEYS[2], key)
+  if stored then
+    local current = record_rv(stored)
+    if current and current > list_rv then
       codes[i] = 3
     else
       redis.call('HDEL', KEYS[2], key)
@@ -127,11 +146,14 @@ for i = 1, #ARGV - 4 do
       feed(KEYS[4], ARGV[2], 'gone', key, ARGV[4], ARGV[1])
       codes[i] = 1
     end
-  elseif stored and stored < list_rv then
-    redis.call('HDEL', KEYS[3], key)
-    codes[i] = 2
   else
-    codes[i] = 0
+    local tombstone = tonumber(redis.call('HGET', KEYS[3], key))
+    if tombstone and tombstone < list_rv then
+      redis.call('HDEL', KEYS[3], key)
+      codes[i] = 2
+    else
+      codes[i] = 0
+    end
   end
 end
 return codes

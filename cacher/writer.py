@@ -5,7 +5,8 @@ call per batch of at most ``batch_size`` pods or events; a record and the
 feed entry that announces it are written by the same script, atomically, and
 every script is
 fenced by the writer's epoch (``P health`` epoch) and, for pods, by
-resourceVersion (``P pod-rv``, deletion tombstones included).
+resourceVersion (the ``rv`` of the stored record, and the deletion tombstone in
+``P pod-rv``).
 
 Memory stays bounded: the writer keeps no objects, only ``pod key -> uid`` of
 the pods it tracks (to route their events), the newest event resourceVersion
@@ -42,7 +43,14 @@ from redis.exceptions import RedisError
 from cacher import scripts
 from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
 from cacher.pending import PendingEvents
-from cacher.reduce import MalformedObject, describe, event_entry, object_key, pod_record
+from cacher.reduce import (
+    MalformedObject,
+    describe,
+    encode_pod_record,
+    event_entry,
+    object_key,
+    pod_record,
+)
 from cacher.write_metrics import NO_METRICS, CountingMetrics, WriterMetrics
 from kubecache.contract import (
     DEFAULT_EVENT_LOG_CAP,
@@ -264,7 +272,7 @@ class CacheWriter:
         if change.deleted:
             return _Item(self.keys.events(key), ("d", key, record["rv"], "", "", "0"))
         check_uid = "0" if self._tracked.get(key) == record["uid"] else "1"
-        payload = encode(record).decode()
+        payload = encode_pod_record(record).decode()
         return _Item(
             self.keys.events(key), ("w", key, record["rv"], payload, record["uid"], check_uid)
         )
@@ -324,9 +332,10 @@ class CacheWriter:
         called once every page is consumed (a list over several namespaces
         knows its resourceVersion only then).
 
-        Keys in ``P pod-rv`` (records and tombstones; every record has one)
-        that are not listed lose their record (tombstone ``list_rv``) or, when
-        already a tombstone older than the list, are pruned. A listed pod is
+        Keys in ``P pods`` or ``P pod-rv`` (records and deletion tombstones)
+        that are not listed lose their record (tombstone ``list_rv``) unless
+        it was written after the list, or, when a tombstone older than the
+        list, are pruned. A listed pod is
         never deleted, even one that failed to reduce. Afterwards changes
         older than ``list_rv`` are stale: they predate the list.
         """
@@ -362,13 +371,13 @@ class CacheWriter:
         except ValueError:
             log.warning("list resourceVersion %r is not an integer: no pruning", list_rv)
             floor = 0
-        vanished: list[str] = []
-        async for field in self.redis.hscan_iter(self.keys.pod_rv, count=1000):
-            key = field[0] if isinstance(field, tuple) else field
-            key = key.decode() if isinstance(key, bytes) else str(key)
-            if key not in listed_keys:
-                vanished.append(key)
-        vanished = list(dict.fromkeys(vanished))  # HSCAN may repeat a field
+        vanished: dict[str, None] = {}  # ordered set: HSCAN may repeat a field
+        for hash_key in (self.keys.pods, self.keys.pod_rv):
+            # Values come along (NOVALUES needs Redis 7.4), one page at a time.
+            async for field, _ in self.redis.hscan_iter(hash_key, count=1000):
+                key = field.decode() if isinstance(field, bytes) else str(field)
+                if key not in listed_keys:
+                    vanished[key] = None
         if floor and vanished:
             replies, stop = await self._batches(
                 "forget_pods",

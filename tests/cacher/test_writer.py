@@ -7,10 +7,12 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from cacher import scripts
 from cacher.pending import PendingEvents
 from cacher.writer import CacheLost, CacheWriter, CountingMetrics, Fenced
 from kubecache.contract import (
@@ -109,7 +111,7 @@ async def test_a_pod_record_and_its_feed_entry_are_written_together(
     await writer.apply_pods([("ADDED", pod())])
     got = await record(redis)
     assert got is not None and got["rv"] == 1006 and got["ready"] is True
-    assert await redis.hget(KEYS.pod_rv, ALICE) == b"1006"
+    assert await redis.hexists(KEYS.pod_rv, ALICE) == 0  # tombstones only
     assert (await feed(redis))[-1] == ("pod", ALICE, 1006)
     assert counts(writer).written["pod"] == 1
 
@@ -154,6 +156,82 @@ async def test_an_older_resource_version_never_overwrites_a_newer_record(
     assert [k for k, *_ in await feed(redis)].count("pod") == 1
 
 
+async def test_a_stale_deletion_never_removes_a_newer_record(
+    redis: aioredis.Redis, writer: CacheWriter
+) -> None:
+    await writer.apply_pods([("MODIFIED", pod("ready", rv=1200))])
+    await writer.apply_pods([("DELETED", pod("ready", rv=1100))])  # an old watch
+    got = await record(redis)
+    assert got is not None and got["rv"] == 1200
+    assert await redis.hexists(KEYS.pod_rv, ALICE) == 0
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("metadata", "uid"),
+        ("metadata", "labels", "component"),
+        ("metadata", "annotations", "hub.jupyter.org/username"),
+        ("metadata", "annotations", 'hub.jupyter.org/x-"rv":1'),
+        ("status", "message"),
+    ],
+)
+async def test_text_that_looks_like_an_rv_inside_a_record_never_fences_its_writes(
+    redis: aioredis.Redis, writer: CacheWriter, where: tuple[str, ...]
+) -> None:
+    """The scripts read the stored rv with string.match; JSON escaping protects values."""
+
+    def with_text(rv: int) -> dict[str, Any]:
+        raw = pod("ready", rv=rv)
+        *path, last = where
+        target = raw
+        for step in path:
+            target = target.setdefault(step, {})
+        target[last] = '"rv":999999,"rv":999999}'
+        return raw
+
+    await writer.apply_pods([("ADDED", with_text(1006))])
+    await writer.apply_pods([("MODIFIED", with_text(1007))])  # newer: written
+    got = await record(redis)
+    assert got is not None and got["rv"] == 1007
+    await writer.apply_pods([("MODIFIED", with_text(1005))])  # older: stale
+    got = await record(redis)
+    assert got is not None and got["rv"] == 1007
+    await writer.apply_pods([("DELETED", with_text(1008))])
+    assert await record(redis) is None
+
+
+async def test_the_scripts_read_the_record_rv_past_values_that_contain_rv_text(
+    redis: aioredis.Redis,
+) -> None:
+    """Even a value before ``rv`` cannot match: JSON escapes quotes inside strings."""
+    value = '"rv":999999,"rv":8'
+    stored = orjson.dumps({"labels": {"a": value}, "message": value, "rv": 1234, "b": value})
+    read = redis.register_script(scripts._RECORD_RV + "return record_rv(ARGV[1])")
+    assert await read(keys=[], args=[stored]) == 1234
+    assert await read(keys=[], args=[b'{"name":"x"}']) is None
+
+
+async def test_a_pod_rv_entry_of_a_live_pod_left_by_an_older_cacher_goes_with_the_next_write(
+    redis: aioredis.Redis, writer: CacheWriter
+) -> None:
+    await writer.apply_pods([("ADDED", pod("pulling"))])  # rv 1003
+    await redis.hset(KEYS.pod_rv, ALICE, "1003")
+    await writer.apply_pods([("MODIFIED", pod("ready"))])  # rv 1006
+    assert await redis.hexists(KEYS.pod_rv, ALICE) == 0
+    got = await record(redis)
+    assert got is not None and got["rv"] == 1006
+
+
+async def test_a_stored_record_without_a_readable_rv_is_overwritten(
+    redis: aioredis.Redis, writer: CacheWriter
+) -> None:
+    await redis.hset(KEYS.pods, ALICE, b"garbage")
+    await writer.apply_pods([("ADDED", pod("ready"))])
+    got = await record(redis)
+    assert got is not None and got["rv"] == 1006
+
+
 async def test_large_batches_are_written_in_chunks(redis: aioredis.Redis) -> None:
     w = CacheWriter(redis, KEYS, identity="a", batch_size=7, metrics=CountingMetrics())
     await w.take_over()
@@ -191,6 +269,22 @@ async def test_a_late_write_after_delete_does_not_resurrect_the_pod(
     assert writer.tracked_uid(ALICE) is None
     assert writer.records == 0
     assert (await feed(redis))[-1] == ("gone", ALICE, 1100)
+
+
+async def test_a_pod_recreated_under_a_deleted_name_clears_the_tombstone(
+    redis: aioredis.Redis, writer: CacheWriter
+) -> None:
+    await writer.apply_pods([("ADDED", pod("ready"))])
+    await writer.apply_pods([("DELETED", pod("ready", rv=1100))])
+    await writer.apply_pods([("ADDED", pod("pulling", uid="second", rv=1050))])  # older: stale
+    assert await record(redis) is None
+    await writer.apply_pods([("ADDED", pod("pulling", uid="second", rv=1200))])
+    got = await record(redis)
+    assert got is not None and (got["uid"], got["rv"]) == ("second", 1200)
+    assert await redis.hexists(KEYS.pod_rv, ALICE) == 0
+    await writer.apply_pods([("MODIFIED", pod("ready", rv=1150))])  # the first pod, late
+    got = await record(redis)
+    assert got is not None and (got["uid"], got["rv"]) == ("second", 1200)
 
 
 async def test_a_deposed_writer_is_fenced_and_stops_writing(redis: aioredis.Redis) -> None:

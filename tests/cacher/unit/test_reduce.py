@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
 
-from cacher.reduce import MalformedObject, event_entry, object_key, pod_record, unix_seconds
+from cacher.reduce import (
+    MalformedObject,
+    encode_pod_record,
+    event_entry,
+    object_key,
+    pod_record,
+    unix_seconds,
+)
 from kubecache.contract import (
     MAX_MESSAGE,
     MAX_META_VALUE,
@@ -134,6 +142,51 @@ def test_a_crash_looping_container_waits_with_the_last_exit_code_and_restarts() 
 def test_every_state_round_trips_through_the_contract_codec(state: str) -> None:
     record = pod_record(pods.ALL_STATES[state]())
     assert decode_pod_record(encode(record)) == record
+
+
+@pytest.mark.parametrize("state", sorted(pods.ALL_STATES))
+def test_every_state_round_trips_through_the_stored_form(state: str) -> None:
+    record = pod_record(pods.ALL_STATES[state]())
+    assert decode_pod_record(encode_pod_record(record)) == record
+
+
+def test_the_stored_form_starts_with_the_identity_then_the_integer_rv() -> None:
+    stored = encode_pod_record(pod_record(pods.ready()))
+    assert stored.startswith(
+        b'{"namespace":"jhub","name":"jupyter-alice","uid":"' + pods.UID.encode() + b'","rv":1006,'
+    )
+
+
+def test_rv_text_inside_any_value_never_matches_the_scripts_rv_pattern() -> None:
+    """The write scripts take the first match of '"rv":(%d+)'; only the real rv can match."""
+    looks_like_rv = '"rv":999999,"rv":7}'
+    raw = pods.evicted()
+    meta = raw["metadata"]
+    meta["uid"] = looks_like_rv
+    meta["labels"]["component"] = looks_like_rv
+    meta["labels"].pop("hub.jupyter.org/username")
+    meta["annotations"] = {"hub.jupyter.org/" + looks_like_rv: looks_like_rv}
+    raw["status"]["message"] = looks_like_rv
+    raw["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = looks_like_rv
+    stored = encode_pod_record(pod_record(raw))
+    assert stored.count(b'"rv":') == 1
+    assert re.findall(rb'"rv":(\d+)', stored) == [b"1011"]
+
+
+def test_the_stored_form_leaves_out_empty_maps_that_decoding_restores() -> None:
+    record = pod_record(pods.ready())
+    record["labels"], record["annotations"], record["containers"] = {}, {}, []
+    stored = encode_pod_record(record)
+    for key in (b'"labels"', b'"annotations"', b'"containers"'):
+        assert key not in stored
+    assert decode_pod_record(stored) == record
+
+
+def test_the_stored_form_refuses_a_record_whose_rv_is_not_an_integer() -> None:
+    record = pod_record(pods.ready())
+    record["rv"] = "1006"  # type: ignore[typeddict-item]
+    with pytest.raises(TypeError, match="rv"):
+        encode_pod_record(record)
 
 
 def test_containers_are_summarised_in_spec_order_even_without_statuses() -> None:
