@@ -60,7 +60,8 @@ async def test_a_standby_hub_takes_over_every_server_without_a_single_pod_list_o
     assert await answer_through_the_proxy(hub, USERS) == dict.fromkeys(USERS, 200)
     assert hub.polls("b") == []
 
-    before = await cluster.pod_requests()
+    before = await cluster.api_requests()
+    events_before = await cluster.api_requests("events")
     killed_at = time.monotonic()
     await a.kill()  # the whole replica: wrapper and hub, SIGKILL (a crashed node)
 
@@ -87,12 +88,16 @@ async def test_a_standby_hub_takes_over_every_server_without_a_single_pod_list_o
             message=f"hub B to report {user}'s server running",
             watching=[b],
         )
-    after = await cluster.pod_requests()
+    after = await cluster.api_requests()
+    events_after = await cluster.api_requests("events")
     print(f"B took over {took_over:.1f} s after A was killed; pod requests {before} -> {after}")
 
-    # Not one LIST, WATCH or GET of pods: B answered every poll from Redis.
+    # Not one LIST, WATCH or GET of pods (nor LIST/WATCH of events): B answered every
+    # poll from Redis.
     for verb in ("list", "watch", "get"):
         assert after.get(verb, 0) == before.get(verb, 0), (verb, before, after)
+    for verb in ("list", "watch"):
+        assert events_after.get(verb, 0) == events_before.get(verb, 0), (verb, events_after)
 
     # The users' servers kept working through the same proxy.
     assert await answer_through_the_proxy(hub, USERS) == dict.fromkeys(USERS, 200)

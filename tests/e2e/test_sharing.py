@@ -7,6 +7,8 @@ user name spawns on both.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.support.stack import Cluster, Hub
@@ -35,7 +37,8 @@ async def test_two_hubs_sharing_one_cacher_and_redis_neither_list_poll_nor_stop_
             message=f"hub {hub.name} to answer",
             watching=list(hub.replicas.values()),
         )
-    baseline = await cluster.pod_requests()
+    baseline = await cluster.api_requests()
+    events_baseline = await cluster.api_requests("events")
 
     # The same user spawns on both hubs, with different options.
     for hub, flavour in ((one, "plain"), (two, "spicy")):
@@ -58,9 +61,15 @@ async def test_two_hubs_sharing_one_cacher_and_redis_neither_list_poll_nor_stop_
     for hub in hubs:
         status, body = await hub.api.get_through_proxy(f"/user/{USER}/api/status")
         assert status == 200, (hub.name, body)
-    # One cache holds both servers.
+    # One cache holds both servers; `kubecache servers` shows them from Redis alone.
     assert await cluster.record("e2e-one", POD) is not None
     assert await cluster.record("e2e-two", POD) is not None
+    status, out = await cluster.kubecache_cli("servers", "--user", USER, "--json")
+    assert status == 0, out
+    assert {(r["namespace"], r["pod"], r["ready"]) for r in json.loads(out)} == {
+        ("e2e-one", POD, True),
+        ("e2e-two", POD, True),
+    }
 
     # Hub one stops its server: hub two's server stays.
     await one.api.stop_server(USER)
@@ -85,7 +94,9 @@ async def test_two_hubs_sharing_one_cacher_and_redis_neither_list_poll_nor_stop_
     assert status == 200, body
     assert set(one.polls("hub")) <= {USER}  # hub one never polled anything but its own user
 
-    # Neither hub listed or watched pods: only the cacher does, and it had already.
-    after = await cluster.pod_requests()
+    # Neither hub listed or watched pods or events: only the cacher does, and it had already.
+    after = await cluster.api_requests()
+    events_after = await cluster.api_requests("events")
     for verb in ("list", "watch"):
         assert after.get(verb, 0) == baseline.get(verb, 0), (verb, baseline, after)
+        assert events_after.get(verb, 0) == events_baseline.get(verb, 0), (verb, events_after)

@@ -9,6 +9,7 @@ redis-server, flushed for the test.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -148,10 +149,34 @@ class Cluster:
         raw = await self.redis.hget(self.keys.pods, pod_key(namespace, name))
         return None if raw is None else decode_pod_record(raw)
 
-    async def pod_requests(self) -> dict[str, int]:
-        """kubesim's request counters on pods, per verb (list, watch, get, create, delete...)."""
+    async def api_requests(self, resource: str = "pods") -> dict[str, int]:
+        """kubesim's request counters on ``resource``, per verb (list, watch, get, create...)."""
         requests = (await self.sim.stats())["requests"]
-        return {verb: per.get("pods", 0) for verb, per in requests.items()}
+        return {verb: per.get(resource, 0) for verb, per in requests.items()}
+
+    async def kubecache_cli(self, *args: str) -> tuple[int, str]:
+        """Run the ``kubecache`` command against this test's Redis: (exit status, stdout)."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kubecache.cli",
+            "--redis-url",
+            self.redis_url,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **self.python_env},
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode is not None
+        if stderr:
+            print(stderr.decode(errors="replace"))
+        return process.returncode, stdout.decode(errors="replace")
 
     async def cache_fresh(self) -> bool:
         health = CacheHealth.from_redis(await self.redis.hgetall(self.keys.health))
