@@ -299,9 +299,11 @@ def encode_pod_record(record: PodRecord) -> bytes:
     message) can contain ``"rv":`` followed by digits, and no key before
     ``rv`` is named ``rv``.
 
-    Left out: keys whose value is None, and empty ``containers``,
-    ``labels`` and ``annotations`` (:func:`~kubecache.contract.decode_pod_record`
-    defaults them), so ``decode_pod_record(encode_pod_record(r)) == r``.
+    Left out: keys whose value is None (:func:`pod_record` makes none), and,
+    because :func:`~kubecache.contract.decode_pod_record` restores them, empty
+    ``containers``, ``labels`` and ``annotations`` and a container's
+    ``restarts`` when 0. So ``decode_pod_record(encode_pod_record(r)) == r``
+    for every record :func:`pod_record` makes.
     """
     rv = record["rv"]
     if type(rv) is not int:
@@ -317,7 +319,15 @@ def encode_pod_record(record: PodRecord) -> bytes:
         if key in out or value is None or (key in _DEFAULTED and not value):
             continue
         out[key] = value
+    if "containers" in out:
+        out["containers"] = [_stored_container(c) for c in record["containers"]]
     return orjson.dumps(out)
+
+
+def _stored_container(summary: ContainerSummary) -> Mapping[str, Any]:
+    if summary.get("restarts") == 0:
+        return {k: v for k, v in summary.items() if k != "restarts"}
+    return summary
 
 
 # --------------------------------------------------------------------------

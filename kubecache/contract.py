@@ -191,7 +191,8 @@ class ContainerSummary(TypedDict):
     waiting or terminated reason (``ContainerCreating``, ``ImagePullBackOff``,
     ``CrashLoopBackOff``, ``OOMKilled``, ``Completed``, ``Error`` ...);
     ``exit_code`` is set when terminated (the last termination, for a waiting
-    container that crashed before).
+    container that crashed before). The stored JSON leaves out ``restarts``
+    when it is 0; :func:`decode_pod_record` restores it.
     """
 
     name: str
@@ -349,6 +350,9 @@ def decode_pod_record(raw: bytes | str) -> PodRecord:
     value.setdefault("annotations", {})
     if not isinstance(value["containers"], list) or not isinstance(value["labels"], dict):
         raise ContractError("malformed pod record in Redis: containers/labels of wrong type")
+    for container in value["containers"]:
+        if isinstance(container, dict):
+            container.setdefault("restarts", 0)  # left out of the stored JSON when 0
     return cast(PodRecord, value)
 
 

@@ -41,6 +41,16 @@ def test_pod_record_round_trips_and_drops_missing_values() -> None:
     assert contract.decode_pod_record(raw) == record
 
 
+def test_a_stored_container_without_restarts_decodes_with_zero_restarts() -> None:
+    raw = (
+        b'{"namespace":"n","name":"p","uid":"u","rv":7,"phase":"Running","ready":true,'
+        b'"containers":[{"name":"a","ready":true,"state":"running"},'
+        b'{"name":"b","ready":false,"state":"waiting","restarts":3}]}'
+    )
+    containers = contract.decode_pod_record(raw)["containers"]
+    assert [(c["name"], c["restarts"]) for c in containers] == [("a", 0), ("b", 3)]
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -182,6 +182,11 @@ def test_the_stored_form_leaves_out_empty_maps_that_decoding_restores() -> None:
     assert decode_pod_record(stored) == record
 
 
+def test_the_stored_form_leaves_out_zero_restarts_only() -> None:
+    assert b'"restarts"' not in encode_pod_record(pod_record(pods.ready()))
+    assert b'"restarts":5' in encode_pod_record(pod_record(pods.crash_loop()))
+
+
 def test_the_stored_form_refuses_a_record_whose_rv_is_not_an_integer() -> None:
     record = pod_record(pods.ready())
     record["rv"] = "1006"  # type: ignore[typeddict-item]
