@@ -6,47 +6,36 @@ On failure the processes' logs are printed and copied to ``test-artifacts/<test>
 
 from __future__ import annotations
 
-import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from kubesim.testing import running_kubesim
+from tests.e2e.support.artifacts import artifact_dir, failed
 from tests.e2e.support.stack import Cluster
 from tests.support.redis_server import RedisServer
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 E2E_DIR = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
+        if E2E_DIR in item.path.resolve().parents:
             item.add_marker(pytest.mark.e2e)
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Keep each phase's report on the item, so fixtures know whether the test failed."""
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"report_{report.when}", report)
-
-
-def failed(request: pytest.FixtureRequest) -> bool:
-    return any(
-        getattr(getattr(request.node, f"report_{when}", None), "failed", False)
-        for when in ("setup", "call")
-    )
-
-
-def artifact_dir(request: pytest.FixtureRequest) -> Path:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
-    path = ARTIFACTS / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import artifact_dir, failed
+from tests.e2e.support.artifacts import artifact_dir, failed
 from tests.e2e.support.stack import Cluster
 
 CHROMIUM = "/usr/bin/chromium"
