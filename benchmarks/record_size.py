@@ -117,13 +117,11 @@ def _key(record: PodRecord) -> str:
     return pod_key(record["namespace"], record["name"])
 
 
-def what_if(record: PodRecord, *, identity: bool = True, component: bool = True) -> bytes:
-    """The stored JSON, optionally without namespace/name (the hash field has
-    them) or the component label (the pod selector implies it). Not what the
-    cacher writes: measured for the contract owner."""
+def what_if(record: PodRecord, *, component: bool = True) -> bytes:
+    """The stored JSON, optionally without the component label (the pod
+    selector implies it). Not what the cacher writes: measured for the
+    contract owner."""
     value = orjson.loads(encode_pod_record(record))
-    if not identity:
-        del value["namespace"], value["name"]
     if not component:
         labels = value.get("labels", {})
         labels.pop("component", None)
@@ -214,11 +212,7 @@ async def measure(n: int) -> dict[str, Any]:
         long_names = await hash_cost(client, long_keys)
         long_ready = pod_record(long_listed[0])
 
-        variants = {
-            "no namespace/name": {"identity": False},
-            "no component label": {"component": False},
-            "neither": {"identity": False, "component": False},
-        }
+        variants = {"no component label": {"component": False}}
         long_records = [pod_record(raw) for raw in long_listed]
         what_ifs = {
             f"{names}: {name}": await scratch_bytes_per_entry(

@@ -282,7 +282,9 @@ def _annotations(annotations: Mapping[str, Any], where: str) -> dict[str, str]:
 # Stored form
 
 #: Keys written before ``rv``, in this order; all of them hold strings.
-_BEFORE_RV = ("namespace", "name", "uid")
+_BEFORE_RV = ("uid",)
+#: Keys never stored: the ``P pods`` field (``namespace/name``) holds them.
+_IN_FIELD = frozenset({"namespace", "name"})
 #: Keys left out of the stored form when empty: decode_pod_record restores them.
 _DEFAULTED = frozenset({"containers", "labels", "annotations"})
 
@@ -292,17 +294,19 @@ def encode_pod_record(record: PodRecord) -> bytes:
 
     Guarantee the write scripts rely on (:mod:`cacher.scripts` reads a stored
     record's resourceVersion with ``string.match(stored, '"rv":(%d+)')``,
-    without decoding it): the object starts with the string keys
-    ``namespace``, ``name``, ``uid`` and then ``rv``, an integer. So the first
+    without decoding it): the object starts with the string key ``uid`` and
+    then ``rv``, an integer. So the first
     ``"rv":`` in the bytes is the record's own: a quote inside a JSON string
     is always escaped (``\\"``), so no string value (a name, a label, a
     message) can contain ``"rv":`` followed by digits, and no key before
     ``rv`` is named ``rv``.
 
-    Left out: keys whose value is None (:func:`pod_record` makes none), and,
-    because :func:`~kubecache.contract.decode_pod_record` restores them, empty
+    Left out: ``namespace`` and ``name`` (the field holds them; readers pass
+    it to ``decode_pod_record(raw, key=field)``), keys whose value is None
+    (:func:`pod_record` makes none), and, because
+    :func:`~kubecache.contract.decode_pod_record` restores them, empty
     ``containers``, ``labels`` and ``annotations`` and a container's
-    ``restarts`` when 0. So ``decode_pod_record(encode_pod_record(r)) == r``
+    ``restarts`` when 0. So ``decode_pod_record(encode_pod_record(r), key=k) == r``
     for every record :func:`pod_record` makes.
     """
     rv = record["rv"]
@@ -316,7 +320,7 @@ def encode_pod_record(record: PodRecord) -> bytes:
         out[key] = value
     out["rv"] = rv
     for key, value in record.items():
-        if key in out or value is None or (key in _DEFAULTED and not value):
+        if key in out or key in _IN_FIELD or value is None or (key in _DEFAULTED and not value):
             continue
         out[key] = value
     if "containers" in out:

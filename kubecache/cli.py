@@ -106,12 +106,16 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
         print(text)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def _records(redis: aioredis.Redis, keys: Keys) -> tuple[list[PodRecord], int]:
     """All pod records, and how many were malformed (skipped)."""
     records, malformed = [], 0
     async for _field, raw in redis.hscan_iter(keys.pods, count=1000):
         try:
-            records.append(decode_pod_record(raw))
+            records.append(decode_pod_record(raw, key=_text(_field)))
         except ContractError as e:
             malformed += 1
             print(f"warning: skipping {_field!r}: {e}", file=sys.stderr)

@@ -13,7 +13,8 @@ key                        type    content
 =========================  ======  ============================================
 ``P health``               hash    cache health, see :class:`CacheHealth`
 ``P pods``                 hash    field ``namespace/name`` -> :class:`PodRecord`
-                                   (orjson)
+                                   (orjson, without namespace and name: the
+                                   field holds them; see decode_pod_record)
 ``P pod-rv``               hash    field ``namespace/name`` -> resourceVersion of
                                    the pod's deletion (tombstones only: a live
                                    pod's resourceVersion is the ``rv`` of its
@@ -34,9 +35,10 @@ Guarantees the writer gives:
 - A record and the feed entry announcing it are written in one atomic step
   (one Lua script), so a reader woken by the feed always reads the new record.
 - Writes are fenced: a write carries the writer's epoch and is refused unless
-  it equals ``P health``'s epoch, and a pod write is refused when ``P pod-rv``
-  already holds a newer resourceVersion. A deposed leader, or a late write
-  from an old watch, can never overwrite a newer record.
+  it equals ``P health``'s epoch, and a pod write or delete is refused unless
+  its resourceVersion is newer than both the stored record's ``rv`` and the
+  pod's tombstone in ``P pod-rv``. A deposed leader, or a late write from an
+  old watch, can never overwrite a newer record or resurrect a deleted pod.
 - ``epoch`` changes on every full resync and whenever Redis comes back empty;
   it never repeats (it is at least the current Unix time in milliseconds).
 - ``heartbeat_ms`` and the ``now_ms`` a reader compares it with are both
@@ -223,8 +225,9 @@ class PodRecord(TypedDict):
       when no annotation of the same key exists)
     - ``annotations``: the ``hub.jupyter.org/*`` annotations the pod has
 
-    Size: a ready pod's record is about 400 bytes of JSON; with its hash
-    entry it costs under 512 bytes of Redis memory.
+    Size: a ready pod's stored record is about 360 bytes of JSON; with its
+    hash entry it costs about 460 bytes of Redis memory (473 on a realistic
+    mix of states; benchmarks/record_size.py).
     """
 
     namespace: str
@@ -341,9 +344,21 @@ _EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def decode_pod_record(raw: bytes | str) -> PodRecord:
-    """Parse a pod record; raises :class:`ContractError` when malformed."""
+def decode_pod_record(raw: bytes | str, *, key: str | None = None) -> PodRecord:
+    """Parse a pod record read from field ``key`` of ``P pods``.
+
+    The stored form leaves out ``namespace`` and ``name``: the field
+    (``namespace/name``) already holds them, so readers pass it as ``key``.
+    Raises :class:`ContractError` when the record is malformed or names
+    another pod than its field.
+    """
     value = _load_object(raw, "pod record")
+    if key is not None:
+        namespace, name = split_pod_key(key)
+        if value.setdefault("namespace", namespace) != namespace or (
+            value.setdefault("name", name) != name
+        ):
+            raise ContractError(f"malformed pod record in Redis: field {key!r} holds another pod")
     _require(value, "pod record", _POD_FIELDS)
     value.setdefault("containers", [])
     value.setdefault("labels", {})

@@ -470,7 +470,7 @@ class CacheClient:
         for key, raw in zip(keys, raw_records, strict=True):
             result: PodSnapshot | CacheUnavailable
             try:
-                record = decode_pod_record(raw) if raw is not None else None
+                record = decode_pod_record(raw, key=key) if raw is not None else None
                 result = PodSnapshot(key, record, health, now_ms)
             except ContractError as e:
                 log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)

@@ -43,7 +43,7 @@ def counts(w: CacheWriter) -> CountingMetrics:
 
 async def record(redis: aioredis.Redis, key: str = ALICE) -> dict[str, Any] | None:
     raw = await redis.hget(KEYS.pods, key)
-    return None if raw is None else dict(decode_pod_record(raw))
+    return None if raw is None else dict(decode_pod_record(raw, key=key))
 
 
 async def feed(redis: aioredis.Redis) -> list[tuple[str, str, int]]:

@@ -63,7 +63,7 @@ class Checker:
         problems: list[str] = []
         expected, malformed = self.expected_pods()
         raw = await self.redis.hgetall(self.keys.pods)
-        got = {k.decode(): dict(decode_pod_record(v)) for k, v in raw.items()}
+        got = {k.decode(): dict(decode_pod_record(v, key=k.decode())) for k, v in raw.items()}
         for key in sorted(set(expected) | set(got)):
             if key in malformed:
                 continue

@@ -21,6 +21,7 @@ from kubecache.contract import (
     MAX_META_VALUE,
     SERVERNAME_KEY,
     USERNAME_KEY,
+    ContractError,
     decode_pod_record,
     encode,
     user_and_server,
@@ -147,14 +148,22 @@ def test_every_state_round_trips_through_the_contract_codec(state: str) -> None:
 @pytest.mark.parametrize("state", sorted(pods.ALL_STATES))
 def test_every_state_round_trips_through_the_stored_form(state: str) -> None:
     record = pod_record(pods.ALL_STATES[state]())
-    assert decode_pod_record(encode_pod_record(record)) == record
+    key = f"{record['namespace']}/{record['name']}"
+    assert decode_pod_record(encode_pod_record(record), key=key) == record
 
 
-def test_the_stored_form_starts_with_the_identity_then_the_integer_rv() -> None:
+def test_the_stored_form_starts_with_the_uid_then_the_integer_rv() -> None:
     stored = encode_pod_record(pod_record(pods.ready()))
-    assert stored.startswith(
-        b'{"namespace":"jhub","name":"jupyter-alice","uid":"' + pods.UID.encode() + b'","rv":1006,'
-    )
+    assert stored.startswith(b'{"uid":"' + pods.UID.encode() + b'","rv":1006,')
+
+
+def test_the_stored_form_leaves_the_name_to_the_field_that_holds_it() -> None:
+    stored = encode_pod_record(pod_record(pods.ready()))
+    assert b"jupyter-alice" not in stored and b'"namespace"' not in stored
+    with pytest.raises(ContractError, match="namespace"):
+        decode_pod_record(stored)
+    with pytest.raises(ContractError, match="holds another pod"):
+        decode_pod_record(encode(pod_record(pods.ready())), key="jhub/jupyter-bob")
 
 
 def test_rv_text_inside_any_value_never_matches_the_scripts_rv_pattern() -> None:
@@ -179,7 +188,7 @@ def test_the_stored_form_leaves_out_empty_maps_that_decoding_restores() -> None:
     stored = encode_pod_record(record)
     for key in (b'"labels"', b'"annotations"', b'"containers"'):
         assert key not in stored
-    assert decode_pod_record(stored) == record
+    assert decode_pod_record(stored, key="jhub/jupyter-alice") == record
 
 
 def test_the_stored_form_leaves_out_zero_restarts_only() -> None:

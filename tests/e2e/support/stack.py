@@ -146,8 +146,9 @@ class Cluster:
 
     async def record(self, namespace: str, name: str) -> PodRecord | None:
         """The cacher's record of a pod in Redis."""
-        raw = await self.redis.hget(self.keys.pods, pod_key(namespace, name))
-        return None if raw is None else decode_pod_record(raw)
+        key = pod_key(namespace, name)
+        raw = await self.redis.hget(self.keys.pods, key)
+        return None if raw is None else decode_pod_record(raw, key=key)
 
     async def api_requests(self, resource: str = "pods") -> dict[str, int]:
         """kubesim's request counters on ``resource``, per verb (list, watch, get, create...)."""
