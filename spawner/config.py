@@ -1871,5 +1871,12 @@ class KubeSpawner(Spawner):
         its options' overrides. Invalid options raise HTTPError(400) before anything is made."""
         await profiles.load_user_options(self)
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        # JupyterHub >= 5.3 calls apply_user_options just before start() and answers its
+        # errors with 400. Options are applied in start() as KubeSpawner does; this hook
+        # only refuses bad ones early (a configured hook replaces it; start() still checks).
+        return profiles.check_user_options
+
 
 deprecated.install_aliases(KubeSpawner)

@@ -230,6 +230,11 @@ async def load_profile(
         await apply_overrides(spawner, overrides)
 
 
+async def check_user_options(spawner: KubeSpawner, user_options: Mapping[str, Any]) -> None:
+    """Raise InvalidUserOptions (HTTP 400) when ``user_options`` fit no profile; change nothing."""
+    validate_user_options(user_options, await current_profile_list(spawner))
+
+
 async def load_user_options(spawner: KubeSpawner) -> None:
     """Validate, then apply the selected (or default) profile and its options' choices."""
     profile_list = await current_profile_list(spawner)

@@ -243,3 +243,13 @@ async def test_additional_template_paths_are_searched_first(tmp_path: Path) -> N
 
 async def test_no_profiles_means_no_form() -> None:
     assert make_pair({}).ours.options_form == ""
+
+
+async def test_jupyterhub_checks_options_before_start_through_apply_user_options() -> None:
+    pair = pair_with({})
+    hook = pair.ours.apply_user_options
+    await hook(pair.ours, {"profile": "gpu", **FREE})  # valid: no error, nothing applied
+    before = pair.ours.image
+    with pytest.raises(InvalidUserOptions, match="No such profile: huge"):
+        await hook(pair.ours, {"profile": "huge"})
+    assert pair.ours.image == before
