@@ -42,7 +42,7 @@ import redis.asyncio as aioredis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kubecache.contract import CacheHealth, Keys  # noqa: E402
+from kubecache.contract import CacheHealth, Keys, decode_pod_record  # noqa: E402
 from kubesim.testing import KubeSim, running_kubesim  # noqa: E402
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
@@ -169,8 +169,8 @@ async def wait_synced(redis: aioredis.Redis, records: int, *, timeout: float = 6
 async def wait_rv(redis: aioredis.Redis, key: str, rv: int, *, timeout: float = 600) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = await redis.hget(KEYS.pod_rv, key)
-        if got is not None and int(got) >= rv:
+        got = await redis.hget(KEYS.pods, key)
+        if got is not None and decode_pod_record(got, key=key)["rv"] >= rv:
             return time.perf_counter()
         await asyncio.sleep(0.005)
     raise TimeoutError(f"{key} never reached rv {rv}")
@@ -190,6 +190,8 @@ async def bench_ingest(changes: int, pods: int) -> dict[str, Any]:
                 await sim.fault({"action": "stall_watches"})
                 for i in range(changes):
                     sim.store.mutate("pods", NAMESPACE, names[i % pods], touch(str(i)))
+                    if i % 500 == 0:
+                        await asyncio.sleep(0)  # kubesim keeps answering (lease renewals)
                 last = names[(changes - 1) % pods]
                 final_rv = int(
                     sim.store.get("pods", NAMESPACE, last)["metadata"]["resourceVersion"]

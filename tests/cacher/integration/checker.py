@@ -23,6 +23,7 @@ from kubecache.contract import (
     Keys,
     decode_event_record,
     decode_pod_record,
+    encode,
     pod_key,
 )
 from kubesim.selectors import LabelSelector
@@ -54,7 +55,8 @@ class Checker:
                 continue
             key = pod_key(meta["namespace"], meta["name"])
             try:
-                expected[key] = dict(pod_record(pod))
+                # through the stored form, as a reader sees it
+                expected[key] = dict(decode_pod_record(encode(pod_record(pod)), key=key))
             except MalformedObject:
                 malformed.add(key)
         return expected, malformed
