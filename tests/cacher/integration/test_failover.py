@@ -237,3 +237,33 @@ async def test_the_command_line_once_syncs_and_exits_zero(
     assert process.returncode == 0, stderr.decode()
     assert await redis.hexists(Keys().pods, "jhub/alice")
     assert b'"msg":"--once: pods and events are in Redis"' in stderr
+
+
+async def test_a_fenced_leader_steps_down_and_campaigns_again(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    from cacher.writer import CacheWriter
+
+    store = kubesim.store
+    create_pods(store, [f"pod-{i}" for i in range(10)])
+    checker = Checker(redis, store)
+    async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
+        await checker.converged()
+        intruder = CacheWriter(redis, Keys(), identity="intruder")
+        intruder_epoch = await intruder.take_over()  # e.g. a misconfigured second deployment
+
+        async def led_again() -> bool:
+            health = await health_of(redis)
+            return (
+                health is not None
+                and health.leader == "cacher-a"
+                and health.epoch > intruder_epoch
+                and health.synced
+            )
+
+        await wait_for(led_again, timeout=20, message="a to step down and take over again")
+        assert (
+            cacher.metrics.value("kubecache_cacher_leader_transitions_total", {"change": "lost"})
+            >= 1
+        )
+        await checker.converged()
