@@ -1,5 +1,7 @@
-"""Proof: the unmodified KubeSpawner from PyPI starts a real server through the process kubelet.
+"""Proof: the unmodified KubeSpawner from PyPI runs against kubesim, with either kubelet.
 
+With the fake kubelet it starts, polls, streams progress and stops a simulated
+server. With the process kubelet it starts a real one:
 The pod's command is a small jupyterhub-singleuser-like HTTP server that binds
 where JUPYTERHUB_SERVICE_URL says (http://0.0.0.0:8888/user/alice/, which the
 process kubelet turns into the pod's own loopback IP) and answers under
@@ -49,9 +51,11 @@ HTTPServer((url.hostname, url.port), Handler).serve_forever()
 """
 
 
-@pytest.fixture
-async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[KubeSim]:
-    async with running_kubesim(kubelet="process") as running:
+@pytest.fixture(params=["process"])
+async def sim(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[KubeSim]:
+    async with running_kubesim(kubelet=request.param) as running:
         # kubernetes_asyncio reads $KUBECONFIG at import time: point its default at this server.
         monkeypatch.setattr(
             kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(running.kubeconfig_path)
@@ -144,3 +148,26 @@ async def test_kubespawner_starts_polls_streams_progress_and_stops_a_real_server
     assert await spawner.poll() is not None
     with pytest.raises(OSError):
         await http_get(f"{url}/user/alice/api")
+
+
+@pytest.mark.parametrize("sim", ["fake"], indirect=True)
+async def test_kubespawner_starts_polls_streams_progress_and_stops_a_simulated_server(
+    sim: KubeSim,
+) -> None:
+    spawner = make_spawner(sim)
+    url = await asyncio.wait_for(spawner.start(), timeout=60)
+    pod = sim.store.get("pods", "default", "jupyter-alice")
+    assert pod is not None and pod["status"]["phase"] == "Running"
+    assert url == f"http://{pod['status']['podIP']}:8888"
+    assert await spawner.poll() is None
+
+    messages: list[dict[str, Any]] = [event async for event in spawner.progress()]
+    reasons = [m["raw_event"]["reason"] for m in messages if "raw_event" in m]
+    assert reasons == ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+    assert all(m["message"].split(" ", 2)[1] == "[Normal]" for m in messages)
+
+    await asyncio.wait_for(spawner.stop(), timeout=60)
+    await wait_for(
+        lambda: sim.store.get("pods", "default", "jupyter-alice") is None, message="the pod removed"
+    )
+    assert await spawner.poll() == 1
