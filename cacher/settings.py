@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cacher import credentials
 from kubecache.contract import DEFAULT_EVENT_LOG_CAP, DEFAULT_FEED_MAXLEN, prefix_problem
 from kubecache.redis_connection import DEFAULT_URL, RedisConfigError, RedisSettings
 
 ENV_PREFIX = "KUBECACHE_"
 DEFAULT_POD_SELECTOR = "component=singleuser-server"
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class SettingsError(ValueError):
@@ -269,7 +269,7 @@ def default_identity() -> str:
 
 def own_namespace() -> str | None:
     try:
-        return (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip() or None
+        return (credentials.SERVICE_ACCOUNT / "namespace").read_text().strip() or None
     except OSError:
         return None
 
@@ -306,10 +306,11 @@ def load_settings(
         )
     if in_cluster:
         for name in ("token", "ca.crt"):
-            if not (SERVICE_ACCOUNT_DIR / name).is_file():
+            if not (credentials.SERVICE_ACCOUNT / name).is_file():
                 raise SettingsError(
-                    f"--in-cluster: {SERVICE_ACCOUNT_DIR / name} is missing; mount the service "
-                    "account token (automountServiceAccountToken: true) or use --kubeconfig"
+                    f"--in-cluster: {credentials.SERVICE_ACCOUNT / name} is missing; "
+                    "mount the service account token (automountServiceAccountToken: true) "
+                    "or use --kubeconfig"
                 )
         if not env.get("KUBERNETES_SERVICE_HOST"):
             raise SettingsError(

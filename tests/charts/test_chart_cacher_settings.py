@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cacher import credentials
 from cacher import settings as cacher_settings
 from tests.charts.rendering import (
     CHART_DIR,
@@ -25,7 +26,7 @@ def in_a_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     account.mkdir()
     for name, text in (("token", "t"), ("ca.crt", "c"), ("namespace", NAMESPACE)):
         (account / name).write_text(text)
-    monkeypatch.setattr(cacher_settings, "SERVICE_ACCOUNT_DIR", account)
+    monkeypatch.setattr(credentials, "SERVICE_ACCOUNT", account)
     files = tmp_path / "mounted"
     files.mkdir()
     return files

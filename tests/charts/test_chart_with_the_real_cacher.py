@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
-from kubernetes_asyncio.config import incluster_config
 
+from cacher import credentials
 from cacher import settings as cacher_settings
 from cacher.app import running_cacher
 from kubesim.auth import Authenticator, Rule
@@ -81,9 +81,7 @@ def service_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory.mkdir()
     (directory / "token").write_text(CACHER_TOKEN)
     (directory / "namespace").write_text(NAMESPACE)
-    monkeypatch.setattr(cacher_settings, "SERVICE_ACCOUNT_DIR", directory)
-    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(directory / "token"))
-    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(directory / "ca.crt"))
+    monkeypatch.setattr(credentials, "SERVICE_ACCOUNT", directory)
     return directory
 
 
