@@ -11,13 +11,13 @@ from kubecache.contract import CacheHealth, Keys
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import (
     NAMESPACE,
-    cacher_settings,
     create_pods,
     delete_pods,
     ensure_namespace,
     label_pods,
     pod_manifest,
 )
+from tests.support.cacher import cacher_settings
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,11 +12,11 @@ import redis.asyncio as aioredis
 from cacher.app import Cacher, running_cacher
 from cacher.settings import Settings
 from kubecache.contract import Freshness, Keys, health_freshness, redis_time_ms
-from kubecache.redis_connection import RedisSettings
 from spawner import KubeCacheSpawner
 from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
 from tests.spawner.support import mock_hub, mock_user
+from tests.support.cacher import cacher_settings as test_cacher_settings
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 
@@ -25,23 +24,10 @@ NAMESPACE = "jhub"
 
 
 def cacher_settings(kubesim: Any, redis_url: str, **overrides: Any) -> Settings:
-    """A test cacher: short lease, fast heartbeat, health on a free port."""
-    settings = Settings(
-        kubeconfig=str(kubesim.kubeconfig_path),
-        redis=RedisSettings(url=redis_url, client_name="kubecache-cacher-test"),
-        lease_namespace="default",
-        lease_duration=2.0,
-        renew_deadline=1.5,
-        retry_period=0.2,
-        identity="cacher-spawner-tests",
-        health_host="127.0.0.1",
-        health_port=0,
-        watch_timeout=30.0,
-        stall_timeout=2.0,
-        request_timeout=5.0,
-        heartbeat_interval=0.2,
+    """A test cacher of its own identity (see tests.support.cacher)."""
+    return test_cacher_settings(
+        kubesim, redis_url, **{"identity": "cacher-spawner-tests", **overrides}
     )
-    return dataclasses.replace(settings, **overrides)
 
 
 async def cache_is_fresh(redis: aioredis.Redis, stale_after_ms: int = 2000) -> bool:
