@@ -21,6 +21,7 @@ from pathlib import Path
 from cacher import credentials
 from kubecache.contract import DEFAULT_EVENT_LOG_CAP, DEFAULT_FEED_MAXLEN, prefix_problem
 from kubecache.redis_connection import DEFAULT_URL, RedisConfigError, RedisSettings
+from kubecache.selector import selector_problem
 
 ENV_PREFIX = "KUBECACHE_"
 DEFAULT_POD_SELECTOR = "component=singleuser-server"
@@ -101,85 +102,11 @@ def parse_int(text: str, *, name: str, minimum: int = 0, maximum: int | None = N
     return value
 
 
-_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_LABEL_NAME = re.compile(rf"^{_NAME}$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_SET_REQUIREMENT = re.compile(r"^(\S+)\s+(in|notin)\s+\((.*)\)$")
-_EQUALITY = re.compile(r"^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$")
 
-
-def _label_key_problem(key: str) -> str | None:
-    prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f"label key prefix {prefix!r} is not a DNS subdomain"
-    if not _LABEL_NAME.match(name or ""):
-        return (
-            f"label key name {name!r} must be 1-63 characters, alphanumeric, '-', '_' or '.', "
-            "starting and ending alphanumeric"
-        )
-    return None
-
-
-def _label_value_problem(value: str) -> str | None:
-    if value and not _LABEL_NAME.match(value):
-        return f"label value {value!r} must be at most 63 characters, alphanumeric, '-', '_' or '.'"
-    return None
-
-
-def _split_requirements(text: str) -> list[str]:
-    # Commas inside "in (a,b)" do not separate requirements.
-    parts: list[str] = []
-    depth = 0
-    current = ""
-    for char in text:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
-
-
-def label_selector_problem(text: str) -> str | None:
-    """Why ``text`` is not a valid Kubernetes label selector, or None."""
-    if not text.strip():
-        return None
-    for raw in _split_requirements(text):
-        requirement = raw.strip()
-        if not requirement:
-            return "empty requirement (stray comma)"
-        set_match = _SET_REQUIREMENT.match(requirement)
-        if set_match:
-            key, _, values = set_match.groups()
-            problem = _label_key_problem(key)
-            if problem:
-                return problem
-            items = [v.strip() for v in values.split(",")]
-            if not any(items):
-                return f"{requirement!r}: a set needs at least one value"
-            for item in items:
-                problem = _label_value_problem(item)
-                if problem:
-                    return problem
-            continue
-        eq_match = _EQUALITY.match(requirement)
-        if eq_match:
-            key, _, value = eq_match.groups()
-            problem = _label_key_problem(key) or _label_value_problem(value)
-            if problem:
-                return problem
-            continue
-        key = requirement[1:] if requirement.startswith("!") else requirement
-        problem = _label_key_problem(key.strip())
-        if problem:
-            return f"{requirement!r}: {problem}"
-    return None
+#: Why a text is not a label selector, or None (the rules live in kubecache.selector).
+label_selector_problem = selector_problem
 
 
 # --------------------------------------------------------------------------

@@ -63,6 +63,8 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import orjson
 
+from kubecache.selector import LabelSelector, SelectorError
+
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = f"kubecache:v{SCHEMA_VERSION}:"
 
@@ -415,6 +417,7 @@ class Freshness(enum.Enum):
     STALE = "stale"  # no recent heartbeat, or a watch cannot recover
     UNKNOWN = "unknown"  # no health record: no cacher ever wrote, or Redis was flushed
     INCOMPATIBLE = "incompatible"  # written by another schema version
+    UNCOVERED = "uncovered"  # the cacher's namespaces or pod selector leave this pod out
 
     @property
     def trusted(self) -> bool:
@@ -499,6 +502,20 @@ class CacheHealth:
             )
         except ValueError as e:
             raise ContractError(f"malformed cache health record in Redis: {e}") from e
+
+    def covers(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether the cacher watches pods in ``namespace`` with ``labels``.
+
+        An absent record only means an absent pod for pods the cacher
+        watches; an unparsable selector covers nothing (never trusted).
+        """
+        watched = [n for n in self.namespaces.split(",") if n]
+        if watched and namespace not in watched:
+            return False
+        try:
+            return LabelSelector.parse(self.pod_selector).matches(labels)
+        except SelectorError:
+            return False
 
     def heartbeat_age_ms(self, now_ms: int) -> int:
         return max(0, now_ms - self.heartbeat_ms)

@@ -28,6 +28,7 @@ from spawner.poll_policy import (
     interpret_pre_poll_hook,
     when_unknown,
 )
+from spawner.trust import snapshot_freshness
 
 if TYPE_CHECKING:
     from spawner.spawner import KubeCacheSpawner
@@ -67,7 +68,7 @@ async def poll_answer(spawner: KubeCacheSpawner) -> tuple[PollAnswer, PodRecord 
     problem = ""
     try:
         snapshot = await spawner._cache().get_pod(spawner._pod_key)
-        freshness = snapshot.freshness(stale_after_ms=spawner._stale_after_ms)
+        freshness = snapshot_freshness(spawner, snapshot, stale_after_ms=spawner._stale_after_ms)
         answer = from_cache(snapshot.record, freshness, keep_running_on_404=keep_on_404)
         if answer is not None:
             return answer, snapshot.record

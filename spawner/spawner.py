@@ -25,6 +25,7 @@ from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.objects import make_owner_reference
 from spawner.options import CacheSpawnerOptions
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
+from spawner.trust import snapshot_freshness
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         problem = ""
         try:
             snapshot = await self._cache().get_pod(self._pod_key)
-            freshness = snapshot.freshness(stale_after_ms=self._stale_after_ms)
+            freshness = snapshot_freshness(self, snapshot, stale_after_ms=self._stale_after_ms)
             if freshness.trusted:
                 return snapshot.record
             problem = f"the cache is {freshness.value}"

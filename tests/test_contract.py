@@ -136,3 +136,21 @@ def test_user_and_server_prefer_the_raw_name_annotations() -> None:
 def test_user_and_server_fall_back_to_labels_of_older_pods() -> None:
     record = _named({"hub.jupyter.org/username": "alice", "hub.jupyter.org/servername": "gpu"}, {})
     assert contract.user_and_server(record) == ("alice", "gpu")
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "selector", "covered"),
+    [
+        ("", "component=singleuser-server", True),
+        ("jhub,other", "component=singleuser-server", True),
+        ("other", "component=singleuser-server", False),
+        ("", "component=someone-elses", False),
+        ("", "", True),
+        ("", "this is not a selector", False),
+    ],
+)
+def test_the_health_says_which_pods_the_cacher_watches(
+    namespaces: str, selector: str, covered: bool
+) -> None:
+    health = _health(namespaces=namespaces, pod_selector=selector)
+    assert health.covers("jhub", {"component": "singleuser-server"}) is covered

@@ -52,8 +52,12 @@ class CacheWriterDouble:
         heartbeat_ms: int,
         pods_watch: str = "ok",
         schema: int = SCHEMA_VERSION,
+        namespaces: str = "",
+        pod_selector: str = "component=singleuser-server",
     ) -> None:
         health = CacheHealth(
+            namespaces=namespaces,
+            pod_selector=pod_selector,
             schema=schema,
             leader="double",
             epoch=self.epoch,
@@ -63,9 +67,9 @@ class CacheWriterDouble:
         )
         await self.redis.hset(self.keys.health, mapping=health.to_redis())  # type: ignore[arg-type]
 
-    async def fresh(self) -> None:
-        """A synced cache with a heartbeat now."""
-        await self._health(synced=True, heartbeat_ms=await self.now_ms())
+    async def fresh(self, **watching: str) -> None:
+        """A synced cache with a heartbeat now; ``namespaces``/``pod_selector``: what it watches."""
+        await self._health(synced=True, heartbeat_ms=await self.now_ms(), **watching)
 
     async def stale(self, *, age_ms: int = 600_000) -> None:
         """A synced cache whose last heartbeat is ``age_ms`` old (the cacher stopped)."""

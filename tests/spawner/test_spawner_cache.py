@@ -341,3 +341,39 @@ async def test_progress_shows_the_slow_spawn_message_while_waiting(
         int(e["message"].removeprefix("Still waiting after ").removesuffix(" s")) for e in shown
     ]
     assert 1 <= seconds[0] < seconds[1]
+
+
+@pytest.mark.parametrize(
+    "watching",
+    [{"pod_selector": "component=other-hubs-servers"}, {"namespaces": "team-a,team-b"}],
+    ids=["selector", "namespaces"],
+)
+async def test_a_cacher_that_does_not_watch_this_hubs_pods_is_not_trusted_with_absence(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    watching: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fresh cache without the record would say "stopped"; it never watched such pods."""
+    spawner, api = make_spawner()
+    await writer.fresh(**watching)
+    api.answer = running_pod_from_api()
+    assert await spawner.poll() is None
+    assert api.reads == 1
+    assert "does not watch pod jhub/jupyter-alice" in caplog.text
+    assert "--pod-selector" in caplog.text
+
+
+def running_pod_from_api() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "jupyter-alice", "namespace": "jhub", "uid": POD_UID},
+        "spec": {"containers": [{"name": "notebook"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.0.0.9",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [
+                {"name": "notebook", "ready": True, "state": {"running": {}}, "restartCount": 0}
+            ],
+        },
+    }
