@@ -23,7 +23,6 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cacher.backoff import Backoff
 from cacher.health_server import HealthServer, Readiness
 from cacher.kube import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
@@ -38,6 +37,7 @@ from cacher.watcher import (
     targets_for,
 )
 from cacher.writer import CacheLost, CacheWriter, Fenced
+from kubecache.backoff import Backoff
 from kubecache.contract import Keys
 from kubecache.redis_connection import connect, redacted
 

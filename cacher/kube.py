@@ -18,7 +18,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from cacher.backoff import parse_retry_after
 from cacher.credentials import (
     Authorizer,
     ClusterAccess,
@@ -27,6 +26,7 @@ from cacher.credentials import (
     load_kubeconfig,
 )
 from cacher.settings import Settings
+from kubecache.backoff import parse_retry_after
 
 
 class ApiStatusError(Exception):

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cacher.backoff import jittered
 from cacher.kube import ApiStatusError, KubeHttp
 from cacher.metrics import CacherMetrics
+from kubecache.backoff import jittered
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 
-from cacher.backoff import Backoff, jittered
 from cacher.kube import ApiStatusError, KubeHttp
 from cacher.metrics import CacherMetrics
 from cacher.watch_stream import (
@@ -40,6 +39,7 @@ from cacher.watch_stream import (
     error_event_status,
     parse_line,
 )
+from kubecache.backoff import Backoff, jittered
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,6 +29,7 @@ from typing import Any, ClassVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from kubecache.backoff import Backoff
 from kubecache.contract import (
     CacheHealth,
     ContractError,
@@ -70,23 +70,6 @@ class PodSnapshot:
 
     def freshness(self, *, stale_after_ms: int) -> Freshness:
         return health_freshness(self.health, now_ms=self.now_ms, stale_after_ms=stale_after_ms)
-
-
-class Backoff:
-    """Bounded exponential back-off with full jitter."""
-
-    def __init__(self, *, initial: float = 0.1, cap: float = 10.0) -> None:
-        self.initial = initial
-        self.cap = cap
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.initial * 2**self.attempt)
-        self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class Watch:
@@ -377,7 +360,7 @@ class CacheClient:
                 watch.wake(why)
 
     async def _follow(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(initial=0.1, maximum=10.0)
         while not self._closed:
             try:
                 batch = await self.feed.step()
@@ -387,7 +370,7 @@ class CacheClient:
                 if self._closed:
                     return
                 delay = backoff.next_delay()
-                if self.connected or backoff.attempt == 1:
+                if self.connected or backoff.attempts == 1:
                     log.warning(
                         "kubecache: lost the change feed at %s (%s: %s); retrying in %.1f s",
                         redacted(self.settings.url),
@@ -406,7 +389,7 @@ class CacheClient:
                 continue
             if not self.connected:
                 self.connected = True
-                if backoff.attempt:
+                if backoff.attempts:
                     log.info(
                         "kubecache: change feed reachable again at %s", redacted(self.settings.url)
                     )
@@ -505,7 +488,6 @@ class CacheClient:
 
 __all__ = [
     "DEFAULT_BLOCK_SECONDS",
-    "Backoff",
     "CacheClient",
     "CacheUnavailable",
     "ClientStats",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ import aiohttp
 import orjson
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
+
+from kubecache.backoff import Backoff, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,7 @@ def _api_message(e: ApiException) -> tuple[str, str]:
 
 def _retry_after(e: ApiException) -> float | None:
     headers: Any = e.headers or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
 
 
 async def _load_configuration(
@@ -169,7 +166,7 @@ class KubeApi:
         value instead of raised (e.g. 404 on delete, 409 on create).
         """
         deadline = time.monotonic() + timeouts.retry
-        delay = 0.1
+        backoff = Backoff(initial=0.1, maximum=5.0)
         last = "no attempt made"
         while True:
             self.requests[verb] = self.requests.get(verb, 0) + 1
@@ -198,10 +195,9 @@ class KubeApi:
                     f"Could not {what} within {timeouts.retry:g} s "
                     f"(k8s_api_request_retry_timeout): {last}"
                 )
-            wait = min(remaining, pause if pause is not None else random.uniform(delay / 2, delay))
+            wait = min(remaining, backoff.next_delay(pause))
             log.info("kubecache: %s failed (%s); retrying in %.1f s", what, last, wait)
             await asyncio.sleep(wait)
-            delay = min(delay * 2, 5.0)
 
     def to_model(self, obj: dict[str, Any], kind: str) -> Any:
         """A kubernetes_asyncio model (e.g. ``V1Pod``) of API JSON, for hooks written for

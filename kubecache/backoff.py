@@ -1,5 +1,8 @@
 """Retry policy: bounded exponential back-off with full jitter.
 
+Shared by every loop that retries: the cacher's watches and elections, the
+spawner's change-feed follower and Kubernetes API calls.
+
 A :class:`Backoff` is a small state machine: ``next_delay()`` after each
 failure, ``reset()`` after a success. A server's Retry-After is honoured (it
 replaces the computed delay, capped at ``retry_after_cap``) so a throttled

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cacher.backoff import Backoff, jittered, parse_retry_after
+from kubecache.backoff import Backoff, jittered, parse_retry_after
 
 
 def test_delays_grow_exponentially_up_to_the_maximum() -> None:
