@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kubesim import kubelet_events as ev
 from kubesim.cluster import pod_key
 from kubesim.errors import ApiError
-from kubesim.kubelet_runtime import ContainerHandle, FailedStart
+from kubesim.kubelet_runtime import ContainerHandle, ExitStatus, FailedStart
 from kubesim.pod_status import ContainerRun, render_status
 
 if TYPE_CHECKING:
@@ -262,14 +262,7 @@ class PodWorker:
             handle = await self._start_instance(spec, run, init=True, main=False)
             self.write_status()
             status = await handle.wait()
-            self.handles.pop(spec["name"], None)
-            run.terminate(
-                exit_code=status.exit_code,
-                reason=status.reason,
-                message=status.message,
-                now=ev.rfc3339(ev.utcnow()),
-            )
-            self.write_status()
+            self._record_exit(spec, run, status)
             if status.exit_code == 0:
                 return True
             if self.restart_policy == "Never":
@@ -282,6 +275,17 @@ class PodWorker:
                 return False
             await self._back_off(spec, run, attempt, init=True)
             attempt += 1
+
+    def _record_exit(self, spec: dict[str, Any], run: ContainerRun, status: ExitStatus) -> None:
+        """A container instance ended: forget its handle, write its terminated state."""
+        self.handles.pop(spec["name"], None)
+        run.terminate(
+            exit_code=status.exit_code,
+            reason=status.reason,
+            message=status.message,
+            now=ev.rfc3339(ev.utcnow()),
+        )
+        self.write_status()
 
     async def _back_off(
         self, spec: dict[str, Any], run: ContainerRun, attempt: int, *, init: bool
@@ -325,14 +329,7 @@ class PodWorker:
                 readiness.cancel()
                 with contextlib.suppress(asyncio.CancelledError, PodGone):
                     await readiness
-            self.handles.pop(spec["name"], None)
-            run.terminate(
-                exit_code=status.exit_code,
-                reason=status.reason,
-                message=status.message,
-                now=ev.rfc3339(ev.utcnow()),
-            )
-            self.write_status()
+            self._record_exit(spec, run, status)
             log.info(
                 "pod %s: container %s exited with %s", self.name, spec["name"], status.exit_code
             )
