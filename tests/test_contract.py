@@ -89,6 +89,11 @@ def _health(**changes: object) -> CacheHealth:
         (_health(events_watch="failed 403 Forbidden"), 12_000, Freshness.FRESH),
         (_health(schema=2), 12_000, Freshness.INCOMPATIBLE),
         (None, 12_000, Freshness.UNKNOWN),
+        # the pods watch shows no progress for longer than the cacher promised: stale
+        (_health(pods_progress_ms=1_000, progress_stale_ms=10_000), 12_000, Freshness.STALE),
+        (_health(pods_progress_ms=3_000, progress_stale_ms=10_000), 12_000, Freshness.FRESH),
+        # a stalled events watch costs progress messages only
+        (_health(events_progress_ms=1, progress_stale_ms=10_000), 12_000, Freshness.FRESH),
     ],
 )
 def test_freshness_tells_absent_pods_from_an_untrusted_cache(
@@ -98,8 +103,27 @@ def test_freshness_tells_absent_pods_from_an_untrusted_cache(
     assert expected.trusted == (expected is Freshness.FRESH)
 
 
+def test_health_written_on_another_primary_is_not_trusted() -> None:
+    health = _health(primary_replid="a" * 40)
+    fresh = {"now_ms": 12_000, "stale_after_ms": 5_000}
+    assert health.freshness(**fresh, node_replid="a" * 40) is Freshness.FRESH
+    assert health.freshness(**fresh, node_replid="b" * 40) is Freshness.FAILED_OVER
+    assert not Freshness.FAILED_OVER.trusted
+    # a reader that could not learn the node's identity falls back to the other checks
+    assert health.freshness(**fresh, node_replid=None) is Freshness.FRESH
+
+
 def test_health_round_trips_through_redis_fields() -> None:
-    health = _health(pods_rv="100", namespaces="jhub,other")
+    health = _health(
+        pods_rv="100",
+        namespaces="jhub,other",
+        pods_progress_ms=9_000,
+        progress_stale_ms=30_000,
+        primary_replid="f" * 40,
+        primary_addr="10.0.0.1:6379",
+        failovers=2,
+        last_failover_ms=8_000,
+    )
     fields = {k.encode(): v.encode() for k, v in health.to_redis().items()}
     assert CacheHealth.from_redis(fields) == health
     assert CacheHealth.from_redis({}) is None
