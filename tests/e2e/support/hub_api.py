@@ -71,10 +71,16 @@ class HubApi:
         servers: dict[str, Any] = (await self.user(name)).get("servers") or {}
         return servers.get(server_name)
 
-    async def start_server(self, name: str, options: dict[str, Any] | None = None) -> int:
+    def server_path(self, name: str, server_name: str = "") -> str:
+        """The API path of a user's default server, or of a named one."""
+        return f"/users/{name}/servers/{server_name}" if server_name else f"/users/{name}/server"
+
+    async def start_server(
+        self, name: str, options: dict[str, Any] | None = None, server_name: str = ""
+    ) -> int:
         """Request a spawn; 202 while pending (the usual case with slow_spawn_timeout 0)."""
         async with self.session.post(
-            f"{self.api_url}/users/{name}/server", data=orjson.dumps(options or {})
+            self.api_url + self.server_path(name, server_name), data=orjson.dumps(options or {})
         ) as response:
             if response.status not in (201, 202):
                 raise HubApiError(
@@ -82,27 +88,33 @@ class HubApi:
                 )
             return response.status
 
-    async def stop_server(self, name: str) -> int:
-        async with self.session.delete(f"{self.api_url}/users/{name}/server") as response:
+    async def stop_server(self, name: str, server_name: str = "") -> int:
+        async with self.session.delete(
+            self.api_url + self.server_path(name, server_name)
+        ) as response:
             if response.status not in (202, 204):
                 raise HubApiError(
                     f"stopping {name}'s server answered {response.status}: {await response.text()}"
                 )
             return response.status
 
-    async def server_ready(self, name: str) -> bool:
-        server = await self.server(name)
+    async def delete_user(self, name: str) -> None:
+        """Delete a user (JupyterHub calls each spawner's delete_forever, e.g. removing PVCs)."""
+        await self.request("DELETE", f"/users/{name}", expect=(204,))
+
+    async def server_ready(self, name: str, server_name: str = "") -> bool:
+        server = await self.server(name, server_name)
         return bool(server and server.get("ready"))
 
-    async def spawned(self, name: str) -> bool:
+    async def spawned(self, name: str, server_name: str = "") -> bool:
         """Whether a requested spawn is ready; raises when it failed (the server went away)."""
-        server = await self.server(name)
+        server = await self.server(name, server_name)
         if server is None:
             raise HubApiError(f"{name}'s spawn failed: the hub no longer lists the server")
         return bool(server.get("ready"))
 
-    async def server_gone(self, name: str) -> bool:
-        return await self.server(name) is None
+    async def server_gone(self, name: str, server_name: str = "") -> bool:
+        return await self.server(name, server_name) is None
 
     async def progress(self, name: str, *, timeout: float = 120) -> AsyncIterator[dict[str, Any]]:
         """The events of ``/hub/api/users/{name}/server/progress`` until the stream ends."""

@@ -18,7 +18,7 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
 s = json.loads(Path(os.environ["KUBECACHE_E2E_HUB"]).read_text())
 
-c.JupyterHub.spawner_class = "kubecache"
+c.JupyterHub.spawner_class = s.get("spawner_class", "kubecache")
 c.JupyterHub.bind_url = s["public_url"]
 c.JupyterHub.hub_bind_url = s["hub_url"]
 c.JupyterHub.db_url = "sqlite:///" + s["db_path"]
@@ -120,3 +120,6 @@ if poll_log:
         return True
 
     c.KubeCacheSpawner.pre_poll_hook = record_poll
+
+if s.get("extra_config"):
+    load_subconfig(s["extra_config"])  # type: ignore[name-defined]  # noqa: F821

@@ -64,6 +64,10 @@ class HubSettings:
     poll_log: str | None = None
     default_url: str = ""
     working_dir: str | None = None
+    #: the hub's spawner_class ("kubecache", or e.g. "kubespawner.KubeSpawner" to migrate from)
+    spawner_class: str = "kubecache"
+    #: a further configuration file loaded last (load_subconfig), e.g. z2jh-like storage
+    extra_config: str | None = None
 
 
 class Proxy:
@@ -107,6 +111,10 @@ class Hub:
     @property
     def name(self) -> str:
         return self.settings.name
+
+    def save_settings(self) -> None:
+        """Write changed settings for the next start of a replica (e.g. a new spawner_class)."""
+        self.settings_path.write_text(json.dumps(asdict(self.settings), indent=2))
 
     def polls(self, replica: str) -> list[str]:
         """User names polled by ``replica`` (one line per poll), from the pre-poll hook."""
@@ -297,9 +305,8 @@ class Cluster:
             poll_log=str(state / "polls-{replica}.log"),
             **options,
         )
-        path = state / "hub.json"
-        path.write_text(json.dumps(asdict(settings), indent=2))
-        hub = Hub(settings, path, state)
+        hub = Hub(settings, state / "hub.json", state)
+        hub.save_settings()
         self.hubs.append(hub)
         return hub
 
