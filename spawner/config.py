@@ -1766,9 +1766,15 @@ class KubeSpawner(Spawner):
 
         ``pvc_name`` is saved only once the claim is known to exist, whatever
         ``remember_pvc_name`` says, so a later load_state can still decide to use it.
+        Until then a KubeSpawner 6 state stays "unknown": saving 7.1.0 (as KubeSpawner 7.1
+        does, its #937) would skip the legacy claim lookup on the next load and give the user
+        a new, empty claim. KubeSpawner 7.1 reads "unknown" the same way.
         """
+        legacy_unresolved = self._state_kubespawner_version == "unknown" and not self._pvc_exists
         state: dict[str, Any] = {
-            "kubespawner_version": manifests.KUBESPAWNER_COMPAT_VERSION,
+            "kubespawner_version": (
+                "unknown" if legacy_unresolved else manifests.KUBESPAWNER_COMPAT_VERSION
+            ),
             "pod_name": self.pod_name,
             "namespace": self.namespace,
             "dns_name": self.dns_name,

@@ -90,3 +90,34 @@ async def test_named_servers_share_the_default_claim_unless_the_template_says_ot
     own = make_pair({}, server_name="gpu")
     assert not own.ours.pvc_is_shared()
     assert not make_pair({"pvc_name_template": "claim-{username}"}).ours.pvc_is_shared()
+
+
+async def test_a_kubespawner_6_state_saved_before_a_start_keeps_the_legacy_claim_lookup() -> None:
+    # A server KubeSpawner 6 started is stopped after the migration: JupyterHub saves the state
+    # (clear_state, get_state) and drops the spawner; the next start loads that saved state.
+    # KubeSpawner 7.1 saves its own version there and the next start creates a new, empty claim
+    # beside the user's legacy one (KubeSpawner #937); the saved state must keep saying "unknown".
+    pair = make_pair({})
+    six = {"pod_name": "jupyter-mock-40name", "namespace": "jhub", "dns_name": "x.jhub"}
+    pair.ours.load_names_state(dict(six))
+    pair.ours.reset_transient_names()
+    saved = pair.ours.names_state()
+    assert saved["kubespawner_version"] == "unknown" and "pvc_name" not in saved, saved
+
+    again = make_pair({}).ours
+    again.load_names_state(saved)
+    assert again.legacy_pvc_name() == "claim-mock-40name"
+    reference = make_pair({}).reference  # KubeSpawner 7.1 would look for it too
+    reference.load_state(saved)
+    assert reference._state_kubespawner_version == "unknown" and not reference._pvc_exists
+
+
+async def test_once_the_claim_is_known_the_state_says_7_1_and_names_it() -> None:
+    pair = make_pair({})
+    pair.ours.load_names_state({"pod_name": "jupyter-mock-40name"})
+    pair.ours.pvc_name, pair.ours._pvc_exists = "claim-mock-40name", True  # what start found
+    saved = pair.ours.names_state()
+    assert saved["kubespawner_version"] == "7.1.0" and saved["pvc_name"] == "claim-mock-40name"
+    reference = make_pair({}).reference
+    reference.load_state(saved)  # and KubeSpawner 7.1 reads it back as the same claim
+    assert (reference.pvc_name, reference._pvc_exists) == ("claim-mock-40name", True)
