@@ -201,15 +201,21 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self.log.info("kubecache: %s is running at %s", self._log_id, url)
         return url
 
-    async def _ensure_pvc(self, api: KubeApi, timeouts: Timeouts) -> None:
+    async def _find_legacy_pvc(self, api: KubeApi, timeouts: Timeouts) -> None:
+        """For a KubeSpawner 6 state: the claim of the current name if it exists, else the
+        legacy ("escape") one if that exists, as KubeSpawner 7.1's start decides."""
         legacy = self.legacy_pvc_name()
-        if legacy:
-            if await api.pvc_exists(self.namespace, self.pvc_name, timeouts):
-                self._pvc_exists = True
-            elif await api.pvc_exists(self.namespace, legacy, timeouts):
-                self.log.warning("kubecache: using legacy PVC %s for %s", legacy, self.user.name)
-                self.pvc_name = legacy
-                self._pvc_exists = True
+        if not legacy:
+            return
+        if await api.pvc_exists(self.namespace, self.pvc_name, timeouts):
+            self._pvc_exists = True
+        elif await api.pvc_exists(self.namespace, legacy, timeouts):
+            self.log.warning("kubecache: using legacy PVC %s for %s", legacy, self.user.name)
+            self.pvc_name = legacy
+            self._pvc_exists = True
+
+    async def _ensure_pvc(self, api: KubeApi, timeouts: Timeouts) -> None:
+        await self._find_legacy_pvc(api, timeouts)
         if not self._pvc_exists:
             self.log.info("kubecache: creating PVC %s/%s", self.namespace, self.pvc_name)
             await api.create_pvc(self.namespace, self.get_pvc_manifest(), timeouts)
@@ -461,6 +467,9 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             )
             return
         api = await self._api()
+        # a KubeSpawner 6 user never started since: the claim start would use, not an absent
+        # 7.x name (KubeSpawner 7.1 leaves the legacy claim behind, its #924)
+        await self._find_legacy_pvc(api, self._timeouts())
         await api.delete_pvc(self.namespace, self.pvc_name, self._timeouts())
 
     # ------------------------------------------------------------------ state
