@@ -7,8 +7,11 @@ unmodified ``kubespawner.KubeSpawner``, then with ``spawner_class = "kubecache"`
 restart with users' servers running: none may restart (same pod uid), every
 user keeps their PVC (same claim uid), and at the end nothing is left over.
 
-A user whose state was written by KubeSpawner 6 (no ``kubespawner_version``,
-legacy "escape" names) is migrated on the way, as KubeSpawner 7.1 itself would.
+Two users come from KubeSpawner 6 (a state without ``kubespawner_version``, a
+claim with a legacy "escape" name): fay, whose server runs at the switch, keeps
+her claim through a stop and start under kubecache; gus, who never started
+since, is deleted under kubecache, and his claim with him. kubesim's process
+kubelet does not mount volumes, so a claim is followed by name and uid.
 """
 
 from __future__ import annotations
@@ -30,18 +33,30 @@ pytestmark = pytest.mark.e2e
 NAMESPACE = "e2e-migration"
 Z2JH_STORAGE = Path(__file__).with_name("support") / "z2jh_storage_config.py"
 KUBESPAWNER = "kubespawner.KubeSpawner"
-#: (user, server name, profile): a default server, a named one, a name the safe scheme hashes
+#: (user, server name, profile): a default server, a named one, a name the safe scheme hashes,
+#: and fay, whose claim KubeSpawner 6 made
 SERVERS = (("alice", "", "small"), ("alice", "lab", "large"), ("ed.o", "", "small"))
-#: the names KubeSpawner 7.1 gives them (claim-{user_server}, jupyter-{user_server})
+FAY, GUS = "fay.b", "gus.c"
+#: the names KubeSpawner 7.1 gives them (jupyter-{user_server}, claim-{user_server}); fay keeps
+#: her KubeSpawner 6 ("escape") claim, which 7.1 would have named claim-fay-b---fa052537
 KUBESPAWNER_NAMES = {
     ("alice", ""): ("jupyter-alice", "claim-alice"),
     ("alice", "lab"): ("jupyter-alice--lab", "claim-alice--lab"),
     ("ed.o", ""): ("jupyter-ed-o---a9cdecf5", "claim-ed-o---a9cdecf5"),
+    (FAY, ""): ("jupyter-fay-b---fa052537", "claim-fay-2eb"),
 }
-#: a user last started by KubeSpawner 6: its "escape" names (KubeSpawner 7.1 would name the
-#: claim claim-fay-b---fa052537; it must find and keep the legacy one)
-LEGACY_USER = "fay.b"
-LEGACY_POD, LEGACY_PVC = "jupyter-fay-2eb", "claim-fay-2eb"
+#: gus has not started a server since KubeSpawner 6 made his claim
+GUS_CLAIM = "claim-gus-2ec"
+
+
+def kubespawner_6_state(pod_name: str) -> dict[str, str]:
+    """What KubeSpawner 6 saved: no kubespawner_version, no pvc_name."""
+    return {
+        "pod_name": pod_name,
+        "namespace": NAMESPACE,
+        "dns_name": f"{pod_name}.{NAMESPACE}.svc.cluster.local",
+    }
+
 
 Server = tuple[str, str]
 
@@ -114,10 +129,14 @@ class Journey:
                 (json.dumps(state), server_name, user),
             )
 
-    async def restart_hub_with(self, spawner_class: str, replica: str) -> None:
-        """Stop the running hub (servers and proxy stay), switch the spawner, start again."""
-        for process in self.hub.replicas.values():
+    async def stop_hub(self) -> None:
+        """Stop the hub; users' servers and the proxy keep running (cleanup_servers False)."""
+        for process in self.running_hubs:
             await process.stop()
+
+    async def restart_hub_with(self, spawner_class: str, replica: str) -> None:
+        """Stop the running hub, switch the spawner, start again."""
+        await self.stop_hub()
         self.hub.settings.spawner_class = spawner_class
         self.hub.save_settings()
         began = time.monotonic()
@@ -128,27 +147,51 @@ class Journey:
     def running_hubs(self) -> list[Any]:
         return [p for p in self.hub.replicas.values() if p.running]
 
-    async def spawn(self, user: str, server_name: str, profile: str = "small") -> None:
-        began = time.monotonic()
-        await self.api.start_server(user, {"profile": profile}, server_name)
-        await self.cluster.wait(
-            lambda: self.api.spawned(user, server_name),
-            timeout=90,
-            message=f"{user}/{server_name} to be ready",
-            watching=self.running_hubs,
+    def make_claim(self, name: str) -> None:
+        """A claim as an earlier KubeSpawner left it."""
+        self.cluster.sim.store.create(
+            "persistentvolumeclaims",
+            NAMESPACE,
+            {
+                "metadata": {"name": name, "labels": {"component": "singleuser-storage"}},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "10Gi"}},
+                },
+            },
         )
-        self.timings[f"spawn {user}/{server_name}"] = time.monotonic() - began
 
-    async def stop(self, user: str, server_name: str) -> None:
+    async def spawn(self, servers: list[tuple[str, str, str]], step: str) -> None:
+        """Start (user, server name, profile) servers together; wait until all are ready."""
         began = time.monotonic()
-        await self.api.stop_server(user, server_name)
-        await self.cluster.wait(
-            lambda: self.api.server_gone(user, server_name),
-            timeout=60,
-            message=f"{user}/{server_name} to stop",
-            watching=self.running_hubs,
-        )
-        self.timings[f"stop {user}/{server_name}"] = time.monotonic() - began
+        for user, server_name, profile in servers:
+            await self.api.start_server(user, {"profile": profile}, server_name)
+        for user, server_name, _ in servers:
+            await self.cluster.wait(
+                lambda u=user, s=server_name: self.api.spawned(u, s),  # type: ignore[misc]
+                timeout=90,
+                message=f"{user}/{server_name} to be ready",
+                watching=self.running_hubs,
+            )
+        self.timings[step] = time.monotonic() - began
+
+    async def stop(self, servers: list[Server], step: str) -> None:
+        began = time.monotonic()
+        for user, server_name in servers:
+            await self.api.stop_server(user, server_name)
+        for user, server_name in servers:
+            await self.cluster.wait(
+                lambda u=user, s=server_name: self.api.server_gone(u, s),  # type: ignore[misc]
+                timeout=60,
+                message=f"{user}/{server_name} to stop",
+                watching=self.running_hubs,
+            )
+        self.timings[step] = time.monotonic() - began
+
+    async def restart_servers(self, servers: list[Server], step: str) -> None:
+        """Stop and start again (the small profile), e.g. to see which claim a start uses."""
+        await self.stop(servers, f"{step}: stop")
+        await self.spawn([(u, s, "small") for u, s in servers], f"{step}: start")
 
     async def all_ready(self, servers: list[Server]) -> None:
         for user, server_name in servers:
@@ -179,63 +222,40 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     )
     journey = Journey(cluster, hub)
     api = hub.api
-    servers: list[Server] = [(user, name) for user, name, _ in SERVERS]
+
+    # ------------------------------------------------ 0. users, two of them from KubeSpawner 6
+    await cluster.start_hub(hub, "kubespawner-users")
+    for user in ("alice", "ed.o", FAY, GUS):
+        await api.create_user(user)
+    await journey.stop_hub()
+    for user, escaped in ((FAY, "fay-2eb"), (GUS, "gus-2ec")):
+        journey.make_claim(f"claim-{escaped}")
+        journey.write_state(user, "", kubespawner_6_state(f"jupyter-{escaped}"))
 
     # ------------------------------------------------ 1. KubeSpawner 7.1 runs the hub
-    await cluster.start_hub(hub, "kubespawner")
-    for user in ("alice", "ed.o", LEGACY_USER):
-        await api.create_user(user)
-    for user, server_name, profile in SERVERS:
-        await journey.spawn(user, server_name, profile)
-    # fay's server ran once and is stopped; below its state becomes KubeSpawner 6's
-    await journey.spawn(LEGACY_USER, "")
-    await journey.stop(LEGACY_USER, "")
-
+    await journey.restart_hub_with(KUBESPAWNER, "kubespawner")
+    await journey.spawn([*SERVERS, (FAY, "", "small")], "KubeSpawner: 4 spawns")
+    servers: list[Server] = list(KUBESPAWNER_NAMES)
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
     pods = journey.server_pods()
-    assert {key: (pod["metadata"]["name"], journey.claims()[key]) for key, pod in pods.items()} == (
-        KUBESPAWNER_NAMES
-    )
+    names = {key: (pod["metadata"]["name"], journey.claims()[key]) for key, pod in pods.items()}
+    assert names == KUBESPAWNER_NAMES  # fay's legacy claim found by KubeSpawner 7.1 itself
     for user, server_name in servers:
         state = journey.state(user, server_name)
         assert state["kubespawner_version"] == "7.1.0", state
         assert state["pvc_name"] == KUBESPAWNER_NAMES[user, server_name][1], state
     uids = journey.pod_uids()
     claims = journey.objects("persistentvolumeclaims")
-    assert set(claims) == {pvc for _, pvc in KUBESPAWNER_NAMES.values()} | {
-        "claim-fay-b---fa052537"
-    }
-
-    # fay's PVC is the one KubeSpawner 6 made: legacy name, and her hub state is 6.x's
-    cluster.sim.store.delete("persistentvolumeclaims", NAMESPACE, "claim-fay-b---fa052537")
-    legacy_claim = cluster.sim.store.create(
-        "persistentvolumeclaims",
-        NAMESPACE,
-        {
-            "metadata": {"name": LEGACY_PVC, "labels": {"component": "singleuser-storage"}},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "10Gi"}},
-            },
-        },
-    )
-    del claims["claim-fay-b---fa052537"]
-    claims[LEGACY_PVC] = legacy_claim["metadata"]["uid"]
+    assert set(claims) == {claim for _, claim in KUBESPAWNER_NAMES.values()} | {GUS_CLAIM}
 
     # ------------------------------------------------ 2. the same hub with kubecache
-    await hub.replicas["kubespawner"].stop()
+    await journey.stop_hub()
     assert journey.pod_uids() == uids, "stopping the hub stopped servers"
-    journey.write_state(
-        LEGACY_USER,
-        "",
-        {
-            "pod_name": LEGACY_POD,
-            "namespace": NAMESPACE,
-            "dns_name": f"{LEGACY_POD}.{NAMESPACE}.svc.cluster.local",
-        },
-    )
+    # fay's running server as KubeSpawner 6 would have left it: its state without a version
+    journey.write_state(FAY, "", kubespawner_6_state(KUBESPAWNER_NAMES[FAY, ""][0]))
     pod_requests = await cluster.api_requests("pods")
     event_requests = await cluster.api_requests("events")
+    began = time.monotonic()
     await journey.restart_hub_with("kubecache", "kubecache")
     polls_wanted = collections.Counter(user for user, _ in servers)
     await cluster.wait(
@@ -245,6 +265,9 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
         watching=journey.running_hubs,
     )
     await journey.all_ready(servers)
+    journey.timings["kubecache: hub start to every server polled and ready"] = (
+        time.monotonic() - began
+    )
     pods_after = await cluster.api_requests("pods")
     events_after = await cluster.api_requests("events")
     print(f"hub restart under kubecache: pod requests {pod_requests} -> {pods_after}")
@@ -260,66 +283,58 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     status, out = await cluster.kubecache_cli("--json", "servers", "--namespace", NAMESPACE)
     assert status == 0, out
     shown = {(row["user"], row["server"]): (row["pod"], row["ready"]) for row in json.loads(out)}
-    assert shown == {key: (names[0], True) for key, names in KUBESPAWNER_NAMES.items()}
+    assert shown == {key: (pod, True) for key, (pod, _) in KUBESPAWNER_NAMES.items()}
 
-    # alice restarts her default server under kubecache: same names, same claim
-    await journey.stop("alice", "")
-    assert ("alice", "") not in journey.server_pods()
-    assert journey.state("alice", "")["pvc_name"] == "claim-alice"
-    await journey.spawn("alice", "")
-    pod = journey.server_pods()["alice", ""]
-    assert pod["metadata"]["name"] == "jupyter-alice"
-    assert pod["metadata"]["uid"] != uids["alice", ""]
-    assert journey.claims()["alice", ""] == "claim-alice"
-    uids = journey.pod_uids()
-    state = journey.state("alice", "")
-    assert state["pvc_name"] == "claim-alice" and state["pod_name"] == "jupyter-alice", state
-
-    # fay (KubeSpawner 6 state) starts under kubecache: her legacy claim, as 7.1 would
-    await journey.spawn(LEGACY_USER, "")
-    fay = journey.server_pods()[LEGACY_USER, ""]
-    # JupyterHub clears the state before a start: the pod takes the 7.x name, the claim stays
-    assert fay["metadata"]["name"] == "jupyter-fay-b---fa052537"
-    assert journey.claims()[LEGACY_USER, ""] == LEGACY_PVC
-    state = journey.state(LEGACY_USER, "")
-    assert state["pvc_name"] == LEGACY_PVC and "kubespawner_version" in state, state
-    servers.append((LEGACY_USER, ""))
+    # alice and fay restart under kubecache: KubeSpawner's names, the same claims. For fay the
+    # state saved at the stop must still lead to her legacy claim after JupyterHub drops the
+    # spawner (KubeSpawner 7.1 would make her a new, empty claim-fay-b---fa052537: its #937).
+    restarted: list[Server] = [("alice", ""), (FAY, "")]
+    await journey.restart_servers(restarted, "kubecache: restart 2 servers")
+    for key in restarted:
+        pod = journey.server_pods()[key]
+        assert pod["metadata"]["name"] == KUBESPAWNER_NAMES[key][0]
+        assert pod["metadata"]["uid"] != uids[key]
+        assert journey.claims()[key] == KUBESPAWNER_NAMES[key][1]
+        state = journey.state(*key)
+        assert state["pvc_name"] == KUBESPAWNER_NAMES[key][1], state
+        assert state["pod_name"] == KUBESPAWNER_NAMES[key][0], state
+    assert journey.objects("persistentvolumeclaims") == claims, "a claim was made or replaced"
     uids = journey.pod_uids()
 
-    # ed.o leaves under kubecache: delete_forever removes the claim KubeSpawner made
-    await journey.stop("ed.o", "")
-    await api.delete_user("ed.o")
+    # ed.o and gus leave under kubecache: delete_forever removes the claim KubeSpawner 7.1 made
+    # and the one KubeSpawner 6 made (7.1 would leave gus's behind: its #924)
+    await journey.stop([("ed.o", "")], "kubecache: stop ed.o")
+    for user in ("ed.o", GUS):
+        await api.delete_user(user)
     servers.remove(("ed.o", ""))
     del uids["ed.o", ""]
-    del claims[KUBESPAWNER_NAMES["ed.o", ""][1]]
+    del claims[KUBESPAWNER_NAMES["ed.o", ""][1]], claims[GUS_CLAIM]
     await cluster.wait(
         lambda: journey.objects("persistentvolumeclaims") == claims,
         timeout=30,
-        message="ed.o's claim to be deleted and every other claim kept",
+        message="ed.o's and gus's claims to be deleted and every other claim kept",
     )
 
     # ------------------------------------------------ 3. back to KubeSpawner 7.1
+    pod_requests = await cluster.api_requests("pods")
+    began = time.monotonic()
     await journey.restart_hub_with(KUBESPAWNER, "kubespawner-again")
     await journey.all_ready(servers)
+    journey.timings["KubeSpawner: hub start to every server ready"] = time.monotonic() - began
+    print(f"hub restart under KubeSpawner: pod requests {pod_requests} -> "
+          f"{await cluster.api_requests('pods')}")
     assert journey.pod_uids() == uids, "switching back restarted servers"
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
 
-    # KubeSpawner stops and starts servers whose state kubecache wrote: same claims
-    for user, server_name in (("alice", ""), (LEGACY_USER, "")):
-        await journey.stop(user, server_name)
-        await journey.spawn(user, server_name)
-    assert journey.claims() == {
-        ("alice", ""): "claim-alice",
-        ("alice", "lab"): "claim-alice--lab",
-        (LEGACY_USER, ""): LEGACY_PVC,
-    }
+    # KubeSpawner stops and starts servers whose state kubecache wrote: the same claims
+    await journey.restart_servers(restarted, "KubeSpawner: restart 2 servers")
+    assert journey.claims() == {key: KUBESPAWNER_NAMES[key][1] for key in servers}
     assert journey.objects("persistentvolumeclaims") == claims
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
 
     # ------------------------------------------------ 4. nothing left behind
-    for user, server_name in servers:
-        await journey.stop(user, server_name)
-    for user in ("alice", LEGACY_USER):
+    await journey.stop(servers, "KubeSpawner: stop all")
+    for user in ("alice", FAY):
         await api.delete_user(user)
 
     def leftovers() -> dict[str, dict[str, str]]:
@@ -332,5 +347,9 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     await cluster.wait(
         lambda: not leftovers(), timeout=30, message="no pods, services, secrets or PVCs left"
     )
-    assert await cluster.redis.hkeys(cluster.keys.pods) == []
+
+    async def cache_empty() -> bool:
+        return int(await cluster.redis.hlen(cluster.keys.pods)) == 0
+
+    await cluster.wait(cache_empty, timeout=30, message="no pod records left in the cache")
     print("timings:", {step: round(seconds, 1) for step, seconds in journey.timings.items()})
