@@ -1770,10 +1770,10 @@ class KubeSpawner(Spawner):
         does, its #937) would skip the legacy claim lookup on the next load and give the user
         a new, empty claim. KubeSpawner 7.1 reads "unknown" the same way.
         """
-        legacy_unresolved = self._state_kubespawner_version == "unknown" and not self._pvc_exists
+        legacy_lookup_pending = self.legacy_pvc_name() is not None
         state: dict[str, Any] = {
             "kubespawner_version": (
-                "unknown" if legacy_unresolved else manifests.KUBESPAWNER_COMPAT_VERSION
+                "unknown" if legacy_lookup_pending else manifests.KUBESPAWNER_COMPAT_VERSION
             ),
             "pod_name": self.pod_name,
             "namespace": self.namespace,

@@ -112,6 +112,18 @@ async def test_a_kubespawner_6_state_saved_before_a_start_keeps_the_legacy_claim
     assert reference._state_kubespawner_version == "unknown" and not reference._pvc_exists
 
 
+@pytest.mark.parametrize(
+    ("username", "config"),
+    [("alice", {}), ("mock@name", {"handle_legacy_names": False})],
+)
+async def test_a_kubespawner_6_state_without_a_legacy_lookup_to_do_is_saved_as_7_1(
+    username: str, config: dict[str, bool]
+) -> None:
+    spawner = make_pair(config, username=username).ours
+    spawner.load_names_state({"pod_name": "jupyter-x"})
+    assert spawner.names_state()["kubespawner_version"] == "7.1.0"
+
+
 async def test_once_the_claim_is_known_the_state_says_7_1_and_names_it() -> None:
     pair = make_pair({})
     pair.ours.load_names_state({"pod_name": "jupyter-mock-40name"})
