@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from kubesim.auth import Rule
+from kubesim.kubeconfig import write_kubeconfig
 from tests.e2e.support.stack import Cluster, Hub
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +50,26 @@ KUBESPAWNER_NAMES = {
 }
 #: gus has not started a server since KubeSpawner 6 made his claim
 GUS_CLAIM = "claim-gus-2ec"
+
+
+#: The hub's Role once the cacher is trusted (charts/README.md): no list or watch at all.
+HUB_ROLE = (
+    Rule.of(("create", "delete", "get"), ("pods", "persistentvolumeclaims"), (NAMESPACE,)),
+    Rule.of(("create", "delete"), ("services", "secrets"), (NAMESPACE,)),
+)
+
+
+def hub_role_kubeconfig(cluster: Cluster, directory: Path) -> Path:
+    """Credentials of a hub ServiceAccount bound to HUB_ROLE only."""
+    token = secrets.token_hex(16)
+    cluster.sim.server.auth.add_token(token, f"system:serviceaccount:{NAMESPACE}:hub", HUB_ROLE)
+    return write_kubeconfig(
+        directory / "hub-role.kubeconfig", cluster.sim.url, token, ca_cert=cluster.sim.ca_cert
+    )
+
+
+async def forbidden_requests(cluster: Cluster) -> int:
+    return int((await cluster.sim.stats())["errors"].get("403", 0))
 
 
 def kubespawner_6_state(pod_name: str) -> dict[str, str]:
@@ -134,13 +157,15 @@ class Journey:
         for process in self.running_hubs:
             await process.stop()
 
-    async def restart_hub_with(self, spawner_class: str, replica: str) -> None:
-        """Stop the running hub, switch the spawner, start again."""
+    async def restart_hub_with(
+        self, spawner_class: str, replica: str, *, kubeconfig: Path | None = None
+    ) -> None:
+        """Stop the running hub, switch the spawner, start again (``kubeconfig``: its RBAC)."""
         await self.stop_hub()
         self.hub.settings.spawner_class = spawner_class
         self.hub.save_settings()
         began = time.monotonic()
-        await self.cluster.start_hub(self.hub, replica)
+        await self.cluster.start_hub(self.hub, replica, kubeconfig=kubeconfig)
         self.timings[f"{replica} hub answers"] = time.monotonic() - began
 
     @property
@@ -285,6 +310,13 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     shown = {(row["user"], row["server"]): (row["pod"], row["ready"]) for row in json.loads(out)}
     assert shown == {key: (pod, True) for key, (pod, _) in KUBESPAWNER_NAMES.items()}
 
+    # ------------------------------------------------ 2b. the cacher is trusted: no list/watch
+    forbidden = await forbidden_requests(cluster)
+    role = hub_role_kubeconfig(cluster, hub.state_dir)
+    await journey.restart_hub_with("kubecache", "kubecache-role", kubeconfig=role)
+    await journey.all_ready(servers)
+    assert journey.pod_uids() == uids
+
     # alice and fay restart under kubecache: KubeSpawner's names, the same claims. For fay the
     # state saved at the stop must still lead to her legacy claim after JupyterHub drops the
     # spawner (KubeSpawner 7.1 would make her a new, empty claim-fay-b---fa052537: its #937).
@@ -315,7 +347,9 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
         message="ed.o's and gus's claims to be deleted and every other claim kept",
     )
 
-    # ------------------------------------------------ 3. back to KubeSpawner 7.1
+    assert await forbidden_requests(cluster) == forbidden, "the hub's Role was not enough"
+
+    # ------------------------------------------------ 3. back to KubeSpawner 7.1 (and its RBAC)
     pod_requests = await cluster.api_requests("pods")
     began = time.monotonic()
     await journey.restart_hub_with(KUBESPAWNER, "kubespawner-again")

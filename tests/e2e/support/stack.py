@@ -310,8 +310,13 @@ class Cluster:
         self.hubs.append(hub)
         return hub
 
-    def start_replica(self, hub: Hub, replica: str, *, standby: bool = False) -> ManagedProcess:
-        """Run the hub: plainly, or under ``kubecache hub-standby`` (a Redis lease)."""
+    def start_replica(
+        self, hub: Hub, replica: str, *, standby: bool = False, kubeconfig: Path | None = None
+    ) -> ManagedProcess:
+        """Run the hub: plainly, or under ``kubecache hub-standby`` (a Redis lease).
+
+        ``kubeconfig``: the hub's credentials when not kubesim's admin token (e.g. a Role's).
+        """
         command = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
         if standby:
             command = [
@@ -338,15 +343,17 @@ class Cluster:
                 **self.python_env,
                 "KUBECACHE_E2E_HUB": str(hub.settings_path),
                 "KUBECACHE_E2E_REPLICA": replica,
-                "KUBECONFIG": str(self.sim.kubeconfig_path),
+                "KUBECONFIG": str(kubeconfig or self.sim.kubeconfig_path),
             },
             cwd=hub.state_dir,
         )
         hub.replicas[replica] = process
         return process
 
-    async def start_hub(self, hub: Hub, replica: str = "hub") -> ManagedProcess:
-        process = self.start_replica(hub, replica)
+    async def start_hub(
+        self, hub: Hub, replica: str = "hub", *, kubeconfig: Path | None = None
+    ) -> ManagedProcess:
+        process = self.start_replica(hub, replica, kubeconfig=kubeconfig)
         await self.wait(
             hub.api.answers, timeout=90, message=f"{hub.name} to answer", watching=[process]
         )
