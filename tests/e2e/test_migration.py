@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -36,8 +37,7 @@ pytestmark = pytest.mark.e2e
 NAMESPACE = "e2e-migration"
 Z2JH_STORAGE = Path(__file__).with_name("support") / "z2jh_storage_config.py"
 KUBESPAWNER = "kubespawner.KubeSpawner"
-#: (user, server name, profile): a default server, a named one, a name the safe scheme hashes,
-#: and fay, whose claim KubeSpawner 6 made
+#: (user, server name, profile): a default server, a named one, a name the safe scheme hashes
 SERVERS = (("alice", "", "small"), ("alice", "lab", "large"), ("ed.o", "", "small"))
 FAY, GUS = "fay.b", "gus.c"
 #: the names KubeSpawner 7.1 gives them (jupyter-{user_server}, claim-{user_server}); fay keeps
@@ -50,8 +50,6 @@ KUBESPAWNER_NAMES = {
 }
 #: gus has not started a server since KubeSpawner 6 made his claim
 GUS_CLAIM = "claim-gus-2ec"
-
-
 #: The hub's Role once the cacher is trusted (charts/README.md): no list or watch at all.
 HUB_ROLE = (
     Rule.of(("create", "delete", "get"), ("pods", "persistentvolumeclaims"), (NAMESPACE,)),
@@ -135,7 +133,7 @@ class Journey:
 
     def state(self, user: str, server_name: str) -> dict[str, Any]:
         """The spawner state the hub saved in its database."""
-        with sqlite3.connect(self.hub.settings.db_path) as db:
+        with contextlib.closing(sqlite3.connect(self.hub.settings.db_path)) as db:
             (raw,) = db.execute(
                 "SELECT spawners.state FROM spawners JOIN users ON users.id = spawners.user_id"
                 " WHERE users.name = ? AND spawners.name = ?",
@@ -145,7 +143,7 @@ class Journey:
 
     def write_state(self, user: str, server_name: str, state: dict[str, Any]) -> None:
         """Replace a saved spawner state (only while no hub runs)."""
-        with sqlite3.connect(self.hub.settings.db_path) as db:
+        with contextlib.closing(sqlite3.connect(self.hub.settings.db_path)) as db, db:
             db.execute(
                 "UPDATE spawners SET state = ? WHERE name = ? AND user_id ="
                 " (SELECT id FROM users WHERE name = ?)",

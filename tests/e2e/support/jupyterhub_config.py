@@ -1,6 +1,7 @@
 """JupyterHub configuration of the end-to-end tests (``jupyterhub -f`` this file).
 
-A deployment-like configuration: ``spawner_class = "kubecache"``, the same
+A deployment-like configuration: ``spawner_class = "kubecache"`` (unless the
+settings name another, e.g. KubeSpawner to migrate from), the same
 ``c.KubeSpawner.*`` options a KubeSpawner deployment uses, an external
 configurable-http-proxy (as zero-to-jupyterhub runs it, so a second hub can
 take over the same proxy), and servers that outlive the hub
