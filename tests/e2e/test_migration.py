@@ -225,6 +225,14 @@ class Journey:
                 watching=self.running_hubs,
             )
 
+    async def kubecache_servers(self) -> dict[Server, tuple[str, bool]]:
+        """(user, server) -> (pod, ready) as ``kubecache servers`` shows them."""
+        status, out = await self.cluster.kubecache_cli(
+            "--json", "servers", "--namespace", NAMESPACE
+        )
+        assert status == 0, out
+        return {(row["user"], row["server"]): (row["pod"], row["ready"]) for row in json.loads(out)}
+
     async def through_the_proxy(self, servers: list[Server]) -> dict[Server, int]:
         results = await asyncio.gather(
             *(self.api.get_through_proxy(user_path(u, s) + "api/status") for u, s in servers)
@@ -270,6 +278,10 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     uids = journey.pod_uids()
     claims = journey.objects("persistentvolumeclaims")
     assert set(claims) == {claim for _, claim in KUBESPAWNER_NAMES.values()} | {GUS_CLAIM}
+    # the cacher already shows KubeSpawner's servers with their users, before the switch
+    assert await journey.kubecache_servers() == {
+        key: (pod, True) for key, (pod, _) in KUBESPAWNER_NAMES.items()
+    }
 
     # ------------------------------------------------ 2. the same hub with kubecache
     await journey.stop_hub()
@@ -303,10 +315,9 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
         assert events_after.get(verb, 0) == event_requests.get(verb, 0), (verb, events_after)
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
 
-    status, out = await cluster.kubecache_cli("--json", "servers", "--namespace", NAMESPACE)
-    assert status == 0, out
-    shown = {(row["user"], row["server"]): (row["pod"], row["ready"]) for row in json.loads(out)}
-    assert shown == {key: (pod, True) for key, (pod, _) in KUBESPAWNER_NAMES.items()}
+    assert await journey.kubecache_servers() == {
+        key: (pod, True) for key, (pod, _) in KUBESPAWNER_NAMES.items()
+    }
 
     # ------------------------------------------------ 2b. the cacher is trusted: no list/watch
     forbidden = await forbidden_requests(cluster)
