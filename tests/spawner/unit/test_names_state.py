@@ -99,6 +99,14 @@ async def test_a_kubespawner_6_state_saved_before_a_start_keeps_the_legacy_claim
     # beside the user's legacy one (KubeSpawner #937); the saved state must keep saying "unknown".
     pair = make_pair({})
     six = {"pod_name": "jupyter-mock-40name", "namespace": "jhub", "dns_name": "x.jhub"}
+    pair.reference.load_state(dict(six))
+    pair.reference.clear_state()
+    kubespawner_saved = pair.reference.get_state()
+    forgetful = make_pair({}).reference
+    forgetful.load_state(kubespawner_saved)
+    # KubeSpawner 7.1's next start would skip the lookup (version 7.1.0, claim not known)
+    assert forgetful._state_kubespawner_version == "7.1.0" and not forgetful._pvc_exists
+
     pair.ours.load_names_state(dict(six))
     pair.ours.reset_transient_names()
     saved = pair.ours.names_state()
