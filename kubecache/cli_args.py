@@ -194,7 +194,7 @@ def build_parser(*, json_errors: bool = False) -> Parser:
             name,
             help=help,
             description=help,
-            epilog=epilog + "\nglobal options (kubecache --help) may also follow the command.",
+            epilog=epilog + "\n\nglobal options (kubecache --help) may also follow the command.",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.json_errors = json_errors
@@ -260,7 +260,12 @@ def build_parser(*, json_errors: bool = False) -> Parser:
         default=30.0,
         help="seconds between SIGTERM and SIGKILL (default 30)",
     )
-    standby.add_argument("hub_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    standby.add_argument(
+        "hub_command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND ...",
+        help="the hub's command line, after --",
+    )
     return parser
 
 
