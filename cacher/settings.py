@@ -113,7 +113,13 @@ label_selector_problem = selector_problem
 # Flags and environment
 
 _FLAGS: list[tuple[str, dict[str, object]]] = [
-    ("--kubeconfig", {"help": "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"}),
+    (
+        "--kubeconfig",
+        {
+            "help": "kubeconfig file (default: $KUBECONFIG, a list merged as kubectl does, "
+            "or ~/.kube/config)"
+        },
+    ),
     (
         "--in-cluster",
         {
@@ -245,10 +251,9 @@ def load_settings(
             )
     else:
         if kubeconfig is None:
-            kubeconfig = (env.get("KUBECONFIG") or "").split(os.pathsep)[0] or str(
-                Path("~/.kube/config").expanduser()
-            )
-        if not Path(kubeconfig).is_file():
+            # A KUBECONFIG list (a:b) is kept whole: the loader merges it as kubectl does.
+            kubeconfig = env.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+        if not any(Path(p).expanduser().is_file() for p in kubeconfig.split(os.pathsep) if p):
             raise SettingsError(
                 f"kubeconfig {kubeconfig!r} does not exist; give --kubeconfig "
                 "(KUBECACHE_KUBECONFIG) or --in-cluster"
