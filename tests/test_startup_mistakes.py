@@ -176,6 +176,8 @@ def test_cacher_with_a_bad_redis_url(kubeconfig: Path) -> None:
         (["events"], {}, "USER[/SERVER]"),
         (["hub-standby", "--lease-duration", "5", "--renew-deadline", "9", "--", "true"], {},
          "renew"),
+        (["hub-standby"], {}, "give the hub command after --"),
+        (["hub-standby", "--stop-grace", "-1", "--", "true"], {}, "--stop-grace"),
     ],
 )
 def test_kubecache_usage_mistakes(args: list[str], env: dict[str, str], words: str) -> None:
