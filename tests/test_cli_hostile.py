@@ -242,3 +242,16 @@ def test_events_of_a_long_named_user_find_exactly_that_users_pod(
     assert code == 0 and "for b" in out
     code, out, _ = _run(capsys, redis_server.url, "events", common + "a")
     assert code == 0 and "for b" not in out
+
+
+def test_doctor_lists_foreign_prefixes_whatever_bytes_they_hold(redis_server, capsys) -> None:
+    if redis_server.process is None:
+        redis_server.start()
+    client = syncredis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.hset(b"evil\xff\x1b[2J:health", "schema", "1")
+    client.close()
+    code, out, err = _run(capsys, redis_server.url, "doctor")
+    assert code == EXIT_FAILED
+    assert "evil\\xff\\x1b[2J:" in out
+    _assert_inert(out + err)
