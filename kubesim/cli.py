@@ -8,6 +8,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -63,6 +64,8 @@ def _check_startup(args: argparse.Namespace) -> None:
             f"cannot listen on {args.host}:{args.port}: {port_problem}; stop what uses it or "
             "choose another --port (0 picks a free one)"
         )
+    if args.tls and shutil.which("openssl") is None:
+        raise StartupError("--tls makes a certificate with openssl, which is not installed")
     out = args.kubeconfig_out
     if out.is_dir():
         raise StartupError(f"--kubeconfig-out {out} is a directory; give a file path")

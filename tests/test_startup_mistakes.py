@@ -183,3 +183,11 @@ def test_cacher_with_a_bad_redis_url(kubeconfig: Path) -> None:
 def test_kubecache_usage_mistakes(args: list[str], env: dict[str, str], words: str) -> None:
     code, _, err = run("kubecache.cli", *args, env=env)
     assert_one_line(code, err, words)
+
+
+def test_kubesim_with_tls_but_no_openssl(tmp_path: Path) -> None:
+    code, _, err = run(
+        "kubesim.cli", "serve", "--tls", "--kubeconfig-out", str(tmp_path / "k"),
+        env={"PATH": str(tmp_path)},  # no openssl on this PATH
+    )  # fmt: skip
+    assert_one_line(code, err, "--tls", "openssl")
