@@ -368,12 +368,18 @@ def _require(value: dict[str, Any], what: str, fields: dict[str, type | tuple[ty
             )
 
 
-def _require_optional(
-    value: dict[str, Any], what: str, fields: dict[str, type | tuple[type, ...]]
-) -> None:
-    """Like :func:`_require` for fields that may be absent (or null)."""
-    present = {f: k for f, k in fields.items() if value.get(f) is not None}
-    _require(value, what, present)
+def _require_optional(value: dict[str, Any], what: str, fields: dict[str, type]) -> None:
+    """Like :func:`_require` for fields that may be absent (or null).
+
+    Exact types: orjson makes only str, int, bool, float, list and dict, and a
+    bool is not an int here. (Hot path: the spawner decodes on every poll.)
+    """
+    for field, kind in fields.items():
+        got = value.get(field)
+        if got is not None and type(got) is not kind:
+            raise ContractError(
+                f"malformed {what} in Redis: field {field!r} is not {kind.__name__}"
+            )
 
 
 _POD_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -384,7 +390,7 @@ _POD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "phase": str,
     "ready": bool,
 }
-_OPTIONAL_POD_FIELDS: dict[str, type | tuple[type, ...]] = {
+_OPTIONAL_POD_FIELDS: dict[str, type] = {
     "created": int,
     "ip": str,
     "node": str,
@@ -395,18 +401,19 @@ _OPTIONAL_POD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "message": str,
     "unschedulable": str,
 }
-_CONTAINER_FIELDS: dict[str, type | tuple[type, ...]] = {
+_CONTAINER_FIELDS: dict[str, type] = {
     "name": str,
     "ready": bool,
     "state": str,
     "restarts": int,
 }
-_OPTIONAL_CONTAINER_FIELDS: dict[str, type | tuple[type, ...]] = {
+_OPTIONAL_CONTAINER_FIELDS: dict[str, type] = {
     "reason": str,
     "message": str,
     "exit_code": int,
 }
 _CONTAINER_STATES = ("running", "waiting", "terminated")
+_OPTIONAL_EVENT_FIELDS: dict[str, type] = {"first": str, "last": str}
 _EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "uid": str,
     "rv": int,
@@ -445,15 +452,17 @@ def decode_pod_record(raw: bytes | str, *, key: str | None = None) -> PodRecord:
         if not isinstance(container, dict):
             raise ContractError(f"malformed {what} in Redis: not an object")
         container.setdefault("restarts", 0)  # left out of the stored JSON when 0
-        _require(container, what, _CONTAINER_FIELDS)
+        for field, kind in _CONTAINER_FIELDS.items():
+            if type(container.get(field)) is not kind:
+                raise ContractError(
+                    f"malformed {what} in Redis: field {field!r} missing or not {kind.__name__}"
+                )
         _require_optional(container, what, _OPTIONAL_CONTAINER_FIELDS)
         if container["state"] not in _CONTAINER_STATES:
             raise ContractError(f"malformed {what} in Redis: unknown state {container['state']!r}")
     for field in ("labels", "annotations", "cut_sha256"):
         mapping = value.get(field, {})
-        if not isinstance(mapping, dict) or not all(
-            isinstance(v, str) for v in mapping.values()
-        ):
+        if type(mapping) is not dict or any(type(v) is not str for v in mapping.values()):
             raise ContractError(
                 f"malformed pod record in Redis: field {field!r} is not an object of strings"
             )
@@ -464,7 +473,7 @@ def decode_event_record(raw: bytes | str) -> EventRecord:
     """Parse an event log entry; raises :class:`ContractError` when malformed."""
     value = _load_object(raw, "event record")
     _require(value, "event record", _EVENT_FIELDS)
-    _require_optional(value, "event record", {"first": str, "last": str})
+    _require_optional(value, "event record", _OPTIONAL_EVENT_FIELDS)
     return cast(EventRecord, value)
 
 
