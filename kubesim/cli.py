@@ -80,9 +80,17 @@ def parser() -> argparse.ArgumentParser:
 
     top = argparse.ArgumentParser(prog="kubesim", description="A local Kubernetes API emulator.")
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = top.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the API until SIGINT/SIGTERM")
-    serve.add_argument("--host", default="127.0.0.1")
+    commands = top.add_subparsers(dest="command", required=True, help="what to run")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the API until SIGINT/SIGTERM",
+        description="Serve the Kubernetes API emulator until SIGINT/SIGTERM.",
+        epilog="examples:\n  kubesim serve --kubeconfig-out /tmp/kubeconfig\n"
+        "  kubesim serve --port 6443 --tls --kubelet process --kubeconfig-out kc\n"
+        "  kubectl --kubeconfig kc get pods -A     # with --tls",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
     serve.add_argument(
         "--kubeconfig-out",
@@ -90,22 +98,34 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="where to write a kubeconfig (server URL + bearer token)",
     )
-    serve.add_argument("--token", default="kubesim-token")
-    serve.add_argument("--kubelet", choices=("fake", "process", "none"), default="fake")
+    serve.add_argument(
+        "--token", default="kubesim-token", help="bearer token clients send (in the kubeconfig)"
+    )
+    serve.add_argument(
+        "--kubelet",
+        choices=("fake", "process", "none"),
+        default="fake",
+        help="fake: simulated containers; process: real processes on 127.x.y.z pod IPs; "
+        "none: pods stay Pending (default fake)",
+    )
     serve.add_argument(
         "--fake-step-delay",
         type=float,
         default=0.5,
         help="seconds per simulated kubelet step (fake mode)",
     )
-    serve.add_argument("--bookmark-interval", type=float, default=60.0)
+    serve.add_argument(
+        "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
+    )
     serve.add_argument(
         "--history",
         type=int,
         default=10_000,
         help="changes retained per resource for watch resumption",
     )
-    serve.add_argument("--event-history", type=int, default=1_000)
+    serve.add_argument(
+        "--event-history", type=int, default=1_000, help="events kept for watch resumption"
+    )
     serve.add_argument("--nodes", help="JSON/YAML file with the simulated nodes")
     serve.add_argument(
         "--tls",
@@ -113,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
         help="serve HTTPS with a self-signed certificate (needed by kubectl, "
         "which never sends a token over plain HTTP)",
     )
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return top
 
 

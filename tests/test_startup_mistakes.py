@@ -6,6 +6,7 @@ scripts call), so a traceback anywhere would show on its stderr.
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -191,3 +192,26 @@ def test_kubesim_with_tls_but_no_openssl(tmp_path: Path) -> None:
         env={"PATH": str(tmp_path)},  # no openssl on this PATH
     )  # fmt: skip
     assert_one_line(code, err, "--tls", "openssl")
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
+    found = []
+    for action in parser._actions:
+        found.append((parser.prog, action))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.extend(_all_actions(sub))
+    return found
+
+
+def test_every_flag_of_the_cacher_and_kubesim_has_help_and_the_cacher_names_its_variable() -> None:
+    from cacher.settings import build_parser as cacher_parser
+    from kubesim.cli import parser as kubesim_parser
+
+    for prog, action in _all_actions(cacher_parser()) + _all_actions(kubesim_parser()):
+        assert action.help, f"{prog} {action.option_strings or action.dest} has no help"
+    for _, action in _all_actions(cacher_parser()):
+        flag = action.option_strings[-1] if action.option_strings else ""
+        if flag.startswith("--") and flag not in ("--help", "--version"):
+            variable = "KUBECACHE_" + flag[2:].replace("-", "_").upper()
+            assert variable in (action.help or ""), flag
