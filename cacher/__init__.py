@@ -5,3 +5,7 @@ Layers, bottom up: :mod:`kubecache.contract` (the Redis contract),
 (the only code that writes Redis: fenced Lua scripts), and the control loops
 (settings, watches, leader election, health) on top.
 """
+
+from kubecache import __version__  # one version for the whole distribution
+
+__all__ = ["__version__"]

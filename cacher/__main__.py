@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
@@ -12,7 +13,9 @@ from datetime import UTC, datetime
 
 import orjson
 
+from cacher.credentials import CredentialsError, kubeconfig_problem
 from cacher.settings import Settings, SettingsError, load_settings
+from kubecache.listening import listen_problem
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
@@ -85,11 +88,33 @@ async def serve(settings: Settings) -> int:
     return await cacher.run()
 
 
+def startup_problem(settings: Settings) -> str | None:
+    """What would make the cacher fail while starting, found before it connects anywhere."""
+    if not settings.in_cluster and settings.kubeconfig:
+        problem = kubeconfig_problem(settings.kubeconfig)
+        if problem:
+            return f"{problem} (--kubeconfig / KUBECACHE_KUBECONFIG / KUBECONFIG)"
+    if not settings.once:
+        where = f"{settings.health_host}:{settings.health_port}"
+        problem = listen_problem(settings.health_host, settings.health_port)
+        if problem:
+            return (
+                f"cannot serve /healthz, /readyz and /metrics on {where}: {problem}; free the "
+                "port or choose another with --health-port / KUBECACHE_HEALTH_PORT "
+                "(and --health-host)"
+            )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(argv)
     except SettingsError as e:
         print(f"kubecache-cacher: configuration error: {e}", file=sys.stderr)
+        return 2
+    problem = startup_problem(settings)
+    if problem:
+        print(f"kubecache-cacher: {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     tune_gc()
@@ -97,6 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return 130
+    except CredentialsError as e:  # e.g. the kubeconfig changed since the check
+        print(f"kubecache-cacher: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            raise
+        # the health port was taken between the check and the bind
+        where = f"{settings.health_host}:{settings.health_port}"
+        print(f"kubecache-cacher: cannot listen on {where}: {e.strerror}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ class TermSink:
             self.metrics.records.set(self.writer.records)
             await self.writer.mark_synced("pods", pages.resource_version)
             self.metrics.synced.set(1)
+            self.metrics.full_sync_done("pods")
             self.pods_synced.set()
             log.info("pods listed (%s): %d tracked pods in Redis", reason, self.writer.records)
             return
@@ -113,6 +114,7 @@ class TermSink:
                 self._note_events(fresh)
                 total += len(fresh)
         await self.writer.mark_synced("events", pages.resource_version)
+        self.metrics.full_sync_done("events")
         log.info("pod events listed (%s): %d new events", reason, total)
 
     async def changed(
@@ -127,6 +129,7 @@ class TermSink:
 
     async def state(self, resource: Resource, state: str) -> None:
         self.watch_states[resource] = state
+        self.metrics.watch_state(resource, state)
         await self.writer.set_watch_state(resource, state)
 
 
@@ -266,6 +269,7 @@ class Cacher:
             await asyncio.sleep(self.settings.heartbeat_interval)
             result = await writer.heartbeat(lag_ms=self.metrics.recent_lag_p99_ms())
             self.metrics.records.set(result.records)
+            self.metrics.heartbeat_written()
             self.redis_ok = True
 
     async def lead(self, *, once: bool = False) -> None:

@@ -43,7 +43,9 @@ class ApiStatusError(Exception):
         *,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{status} {reason}: {message}")
+        # status 0 is no HTTP answer at all: say so instead of printing a meaningless 0
+        summary = f"{status} {reason}" if status else f"API server not reachable ({reason})"
+        super().__init__(f"{summary}: {message}")
         self.status = status
         self.reason = reason
         self.message = message

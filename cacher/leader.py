@@ -194,9 +194,9 @@ class LeaderElector:
             self.metrics.leader_transitions.labels("gained").inc()
         return True
 
-    def _lost(self, why: str, *, level: int = logging.WARNING) -> None:
+    def _lost(self, why: str, *, level: int = logging.WARNING, event: str = "lost lease") -> None:
         if self.is_leader:
-            log.log(level, "lost lease %s/%s: %s", self.namespace, self.name, why)
+            log.log(level, "%s %s/%s: %s", event, self.namespace, self.name, why)
             self.is_leader = False
             self.metrics.leader.set(0)
             self.metrics.leader_transitions.labels("lost").inc()
@@ -235,7 +235,7 @@ class LeaderElector:
     async def release(self) -> None:
         """Give the lease up now if this replica holds it (graceful shutdown)."""
         was_leader = self.is_leader
-        self._lost("releasing it", level=logging.INFO)
+        self._lost("shutting down", level=logging.INFO, event="releasing lease")
         try:
             current = await self.http.request("GET", self.path, timeout=5)
             view = LeaseView.from_object(current)

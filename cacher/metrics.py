@@ -1,16 +1,40 @@
 """Prometheus metrics of one cacher process (its own registry).
 
-Names start with ``kubecache_cacher_``. Each process (and each test) builds its
-own :class:`CacherMetrics`, so nothing is global.
+Names start with ``kubecache_cacher_``, plus ``kubecache_build_info`` and the
+standard ``process_*`` (RSS, CPU, open fds), ``python_info`` and
+``python_gc_*`` collectors. Each process (and each test) builds its own
+:class:`CacherMetrics`, so nothing is global.
+
+Label values are the same everywhere: ``resource`` is ``pods`` or ``events``
+(the watched API resource); ``kind`` is what one Redis write stores: ``pod``
+(a record), ``gone`` (a record deleted), ``event`` (an event log entry) or
+``health``. Timestamps are Unix seconds of this process's clock; alert on
+``time() - metric``. docs/monitoring.md lists every metric and the shipped
+alert rules.
 """
 
 from __future__ import annotations
 
+import platform
 import time
 from collections import deque
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from kubecache import __version__
+
+#: Writer batch names (resources) -> the ``kind`` label the write counters use.
+_KIND_OF_BATCH = {"pods": "pod", "events": "event"}
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -71,6 +95,43 @@ class CacherMetrics:
         self.dropped_events = Counter(
             p + "dropped_events", "Events that never reached Redis", ["reason"], registry=r
         )
+        self.build_info = Gauge(
+            "kubecache_build_info",
+            "Always 1; the labels say which kubecache runs",
+            ["component", "version", "python"],
+            registry=r,
+        )
+        self.build_info.labels("cacher", __version__, platform.python_version()).set(1)
+        self.last_heartbeat = Gauge(
+            p + "last_heartbeat_timestamp_seconds",
+            "When this replica last wrote the cache heartbeat (leader only; 0 never)",
+            registry=r,
+        )
+        self.last_event = Gauge(
+            p + "last_event_timestamp_seconds",
+            "When a watch last delivered a change that was written to Redis",
+            ["resource"],
+            registry=r,
+        )
+        self.last_full_sync = Gauge(
+            p + "last_full_sync_timestamp_seconds",
+            "When the last full LIST of the resource was in Redis",
+            ["resource"],
+            registry=r,
+        )
+        self.watch_up = Gauge(
+            p + "watch_up",
+            "1 while the resource's watch is connected (ok), 0 while retrying or failed",
+            ["resource"],
+            registry=r,
+        )
+        for resource in ("pods", "events"):  # present from the start, so alerts see them
+            self.last_event.labels(resource)
+            self.last_full_sync.labels(resource)
+            self.watch_up.labels(resource)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         # Recent lags for the health record's lag_ms (p99 of a short window).
         self._recent_lags: deque[float] = deque(maxlen=2048)
 
@@ -81,6 +142,17 @@ class CacherMetrics:
         lag = max(0.0, (time.monotonic() if now is None else now) - received)
         self.lag.labels(resource).observe(lag)
         self._recent_lags.append(lag)
+        self.last_event.labels(resource).set(time.time())
+
+    def heartbeat_written(self) -> None:
+        self.last_heartbeat.set(time.time())
+
+    def full_sync_done(self, resource: str) -> None:
+        self.last_full_sync.labels(resource).set(time.time())
+
+    def watch_state(self, resource: str, state: str) -> None:
+        """``ok``, ``retrying <why>``, ``failed <why>`` or ``starting``."""
+        self.watch_up.labels(resource).set(1 if state == "ok" else 0)
 
     def recent_lag_p99_ms(self) -> int:
         """p99 of the lags seen since the last call (0 with none), in ms."""
@@ -108,10 +180,10 @@ class CacherMetrics:
         self.dropped_events.labels(reason).inc(n)
 
     def write_seconds(self, kind: str, seconds: float) -> None:
-        self.write_latency.labels(kind).observe(seconds)
+        self.write_latency.labels(_KIND_OF_BATCH.get(kind, kind)).observe(seconds)
 
     def redis_error(self, op: str) -> None:
-        self.redis_errors.labels(op).inc()
+        self.redis_errors.labels(_KIND_OF_BATCH.get(op, op)).inc()
 
     def expose(self) -> bytes:
         return generate_latest(self.registry)

@@ -30,6 +30,7 @@ from kubecache.contract import (
     ContainerSummary,
     EventRecord,
     PodRecord,
+    full_value_sha256,
     pod_key,
 )
 
@@ -184,9 +185,17 @@ def pod_record(raw: Mapping[str, Any]) -> PodRecord:
             continue
         record[field] = _cut(value, MAX_MESSAGE) if isinstance(value, str) else value
     record["containers"] = _containers(spec, status, where)
-    annotations = _annotations(_mapping(meta, "annotations", where), where)
+    raw_annotations = _mapping(meta, "annotations", where)
+    annotations = _annotations(raw_annotations, where)
     record["labels"] = _labels(_mapping(meta, "labels", where), annotations, where)
     record["annotations"] = annotations
+    cut = {
+        key: full_value_sha256(raw_annotations[key])
+        for key, value in annotations.items()
+        if len(raw_annotations[key]) > len(value)
+    }
+    if cut:  # readers match long user/server names exactly by digest
+        record["cut_sha256"] = cut
     return record  # type: ignore[return-value]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cacher import credentials
+from cacher import __version__, credentials
 from kubecache.contract import DEFAULT_EVENT_LOG_CAP, DEFAULT_FEED_MAXLEN, prefix_problem
 from kubecache.redis_connection import DEFAULT_URL, RedisConfigError, RedisSettings
 from kubecache.selector import selector_problem
@@ -113,7 +113,13 @@ label_selector_problem = selector_problem
 # Flags and environment
 
 _FLAGS: list[tuple[str, dict[str, object]]] = [
-    ("--kubeconfig", {"help": "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"}),
+    (
+        "--kubeconfig",
+        {
+            "help": "kubeconfig file (default: $KUBECONFIG, a list merged as kubectl does, "
+            "or ~/.kube/config)"
+        },
+    ),
     (
         "--in-cluster",
         {
@@ -167,13 +173,30 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kubecache-cacher",
         description=(
             "Watch pods and their events and keep a compact copy in Redis for kubecache "
-            "spawners. Every flag can also be set as KUBECACHE_<FLAG_NAME>; the Redis "
-            "password comes from KUBECACHE_REDIS_PASSWORD or --redis-password-file."
+            "spawners. Every flag can also be set as the KUBECACHE_* variable shown after it "
+            "(a flag wins); the Redis password comes from KUBECACHE_REDIS_PASSWORD or "
+            "--redis-password-file."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     for flag, options in _FLAGS:
-        parser.add_argument(flag, default=None, **options)  # type: ignore[arg-type]
+        env = ENV_PREFIX + flag[2:].replace("-", "_").upper()
+        with_env = {**options, "help": f"{options['help']} [{env}]"}
+        parser.add_argument(flag, default=None, **with_env)  # type: ignore[arg-type]
     return parser
+
+
+_EPILOG = """\
+examples:
+  kubecache-cacher --kubeconfig ~/.kube/config --redis-url redis://127.0.0.1:6379/0 \\
+      --namespaces jhub --health-port 8081
+  KUBECACHE_REDIS_URL=rediss://redis:6380/0 KUBECACHE_REDIS_PASSWORD_FILE=/secrets/pw \\
+      kubecache-cacher --in-cluster
+  kubecache-cacher --once          # one list into Redis, then exit
+
+exit codes: 0 stopped, 2 configuration or start-up mistake (one line on stderr)"""
 
 
 def _merged(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
@@ -245,10 +268,9 @@ def load_settings(
             )
     else:
         if kubeconfig is None:
-            kubeconfig = (env.get("KUBECONFIG") or "").split(os.pathsep)[0] or str(
-                Path("~/.kube/config").expanduser()
-            )
-        if not Path(kubeconfig).is_file():
+            # A KUBECONFIG list (a:b) is kept whole: the loader merges it as kubectl does.
+            kubeconfig = env.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+        if not any(Path(p).expanduser().is_file() for p in kubeconfig.split(os.pathsep) if p):
             raise SettingsError(
                 f"kubeconfig {kubeconfig!r} does not exist; give --kubeconfig "
                 "(KUBECACHE_KUBECONFIG) or --in-cluster"

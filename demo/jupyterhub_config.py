@@ -4,8 +4,10 @@ Everything a real deployment would configure is here; only the addresses come
 from the environment the demo runner sets.
 """
 
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
@@ -32,7 +34,12 @@ c.JupyterHub.allow_named_servers = True
 # The same c.KubeSpawner.* options a KubeSpawner deployment uses.
 c.KubeSpawner.namespace = "jhub"
 c.KubeSpawner.image = "quay.io/jupyter/base-notebook:latest"
-c.KubeSpawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+# kubesim's process kubelet runs every image as this machine's Python; the
+# wrapper writes a note naming the image the pod asked for (JUPYTER_IMAGE_SPEC),
+# shown when the user lands in JupyterLab.
+c.KubeSpawner.cmd = [sys.executable, str(Path(__file__).resolve().parent / "singleuser.py")]
+if importlib.util.find_spec("jupyterlab") is not None:
+    c.Spawner.default_url = "/lab/tree/WELCOME.md"
 c.KubeSpawner.start_timeout = 60
 c.KubeSpawner.http_timeout = 60
 c.KubeSpawner.cpu_guarantee = 0.1
@@ -74,7 +81,7 @@ c.KubeSpawner.profile_list = [
     {
         "display_name": "GPU (never fits: shows an unschedulable spawn)",
         "slug": "gpu",
-        "description": "asks for 8 nvidia.com/gpu; the demo cluster has 2",
+        "description": "asks for 8 nvidia.com/gpu; the emulated nodes have no GPUs",
         "kubespawner_override": {"extra_resource_limits": {"nvidia.com/gpu": "8"}},
     },
 ]

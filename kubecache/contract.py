@@ -57,6 +57,7 @@ Operators read a user's state with redis-cli, e.g.::
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict, cast
@@ -85,7 +86,9 @@ USERNAME_KEY = "hub.jupyter.org/username"
 SERVERNAME_KEY = "hub.jupyter.org/servername"
 #: Annotations copied into the record: every key with this prefix.
 RECORD_ANNOTATION_PREFIX = "hub.jupyter.org/"
-#: Longest label or annotation value kept in a record (longer ones are cut).
+#: Longest label or annotation value kept in a record (longer ones are cut;
+#: the SHA-256 of a cut annotation's full value is kept in ``cut_sha256``, so
+#: readers still match full user and server names exactly, see :func:`names_match`).
 MAX_META_VALUE = 256
 #: Longest message kept in a record or event entry (longer ones are cut).
 MAX_MESSAGE = 1024
@@ -172,6 +175,39 @@ def user_and_server(record: PodRecord) -> tuple[str, str]:
     return user, server
 
 
+def full_value_sha256(value: str) -> str:
+    """The digest kept in ``cut_sha256`` for a value longer than :data:`MAX_META_VALUE`."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def names_match(record: PodRecord, *, user: str | None = None, server: str | None = None) -> bool:
+    """Whether the pod's full user (and server) name equal ``user`` (``server``) exactly.
+
+    A name cut to :data:`MAX_META_VALUE` in the record is compared by the
+    SHA-256 of its full value, so a long name never matches another name that
+    shares its first characters; a cut name without a digest (an older
+    cacher) matches nothing longer than what was kept.
+    """
+    record_user, record_server = user_and_server(record)
+    digests = record.get("cut_sha256", {})
+    wanted_names = ((USERNAME_KEY, user, record_user), (SERVERNAME_KEY, server, record_server))
+    for key, wanted, kept in wanted_names:
+        if wanted is None:
+            continue
+        digest = digests.get(key) if record["annotations"].get(key) == kept else None
+        if digest is not None:
+            if len(wanted) <= len(kept) or full_value_sha256(wanted) != digest:
+                return False
+        elif wanted != kept:
+            return False
+    return True
+
+
+def name_was_cut(record: PodRecord, key: str) -> bool:
+    """Whether the record keeps only the first :data:`MAX_META_VALUE` characters of ``key``."""
+    return key in record.get("cut_sha256", {})
+
+
 def pod_key(namespace: str, name: str) -> str:
     """The field naming a pod in ``P pods``, ``P pod-rv`` and the feed."""
     return f"{namespace}/{name}"
@@ -226,6 +262,10 @@ class PodRecord(TypedDict):
     - ``labels``: the :data:`RECORD_LABELS` the pod has (name labels only
       when no annotation of the same key exists)
     - ``annotations``: the ``hub.jupyter.org/*`` annotations the pod has
+    - ``cut_sha256``: for each annotation whose value was cut to
+      :data:`MAX_META_VALUE`, the SHA-256 (hex) of the full UTF-8 value;
+      absent when nothing was cut (records written before it existed never
+      have it: a cut name in them matches no full name)
 
     Size: a ready pod's stored record is about 360 bytes of JSON; with its
     hash entry it costs about 460 bytes of Redis memory (473 on a realistic
@@ -250,6 +290,7 @@ class PodRecord(TypedDict):
     containers: list[ContainerSummary]
     labels: dict[str, str]
     annotations: dict[str, str]
+    cut_sha256: NotRequired[dict[str, str]]
 
 
 class EventRecord(TypedDict):
@@ -327,6 +368,20 @@ def _require(value: dict[str, Any], what: str, fields: dict[str, type | tuple[ty
             )
 
 
+def _require_optional(value: dict[str, Any], what: str, fields: dict[str, type]) -> None:
+    """Like :func:`_require` for fields that may be absent (or null).
+
+    Exact types: orjson makes only str, int, bool, float, list and dict, and a
+    bool is not an int here. (Hot path: the spawner decodes on every poll.)
+    """
+    for field, kind in fields.items():
+        got = value.get(field)
+        if got is not None and type(got) is not kind:
+            raise ContractError(
+                f"malformed {what} in Redis: field {field!r} is not {kind.__name__}"
+            )
+
+
 _POD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "namespace": str,
     "name": str,
@@ -335,6 +390,30 @@ _POD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "phase": str,
     "ready": bool,
 }
+_OPTIONAL_POD_FIELDS: dict[str, type] = {
+    "created": int,
+    "ip": str,
+    "node": str,
+    "started": int,
+    "deleted": int,
+    "grace": int,
+    "reason": str,
+    "message": str,
+    "unschedulable": str,
+}
+_CONTAINER_FIELDS: dict[str, type] = {
+    "name": str,
+    "ready": bool,
+    "state": str,
+    "restarts": int,
+}
+_OPTIONAL_CONTAINER_FIELDS: dict[str, type] = {
+    "reason": str,
+    "message": str,
+    "exit_code": int,
+}
+_CONTAINER_STATES = ("running", "waiting", "terminated")
+_OPTIONAL_EVENT_FIELDS: dict[str, type] = {"first": str, "last": str}
 _EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "uid": str,
     "rv": int,
@@ -362,14 +441,31 @@ def decode_pod_record(raw: bytes | str, *, key: str | None = None) -> PodRecord:
         ):
             raise ContractError(f"malformed pod record in Redis: field {key!r} holds another pod")
     _require(value, "pod record", _POD_FIELDS)
+    _require_optional(value, "pod record", _OPTIONAL_POD_FIELDS)
     value.setdefault("containers", [])
     value.setdefault("labels", {})
     value.setdefault("annotations", {})
-    if not isinstance(value["containers"], list) or not isinstance(value["labels"], dict):
-        raise ContractError("malformed pod record in Redis: containers/labels of wrong type")
-    for container in value["containers"]:
-        if isinstance(container, dict):
-            container.setdefault("restarts", 0)  # left out of the stored JSON when 0
+    if not isinstance(value["containers"], list):
+        raise ContractError("malformed pod record in Redis: field 'containers' is not a list")
+    for index, container in enumerate(value["containers"]):
+        what = f"pod record (container {index})"
+        if not isinstance(container, dict):
+            raise ContractError(f"malformed {what} in Redis: not an object")
+        container.setdefault("restarts", 0)  # left out of the stored JSON when 0
+        for field, kind in _CONTAINER_FIELDS.items():
+            if type(container.get(field)) is not kind:
+                raise ContractError(
+                    f"malformed {what} in Redis: field {field!r} missing or not {kind.__name__}"
+                )
+        _require_optional(container, what, _OPTIONAL_CONTAINER_FIELDS)
+        if container["state"] not in _CONTAINER_STATES:
+            raise ContractError(f"malformed {what} in Redis: unknown state {container['state']!r}")
+    for field in ("labels", "annotations", "cut_sha256"):
+        mapping = value.get(field, {})
+        if type(mapping) is not dict or any(type(v) is not str for v in mapping.values()):
+            raise ContractError(
+                f"malformed pod record in Redis: field {field!r} is not an object of strings"
+            )
     return cast(PodRecord, value)
 
 
@@ -377,6 +473,7 @@ def decode_event_record(raw: bytes | str) -> EventRecord:
     """Parse an event log entry; raises :class:`ContractError` when malformed."""
     value = _load_object(raw, "event record")
     _require(value, "event record", _EVENT_FIELDS)
+    _require_optional(value, "event record", _OPTIONAL_EVENT_FIELDS)
     return cast(EventRecord, value)
 
 
@@ -386,7 +483,10 @@ def encode_feed_entry(entry: FeedEntry) -> dict[str, str]:
 
 def decode_feed_entry(fields: Mapping[Any, Any]) -> FeedEntry:
     """Parse stream fields of a feed entry; raises :class:`ContractError`."""
-    text = {_text(k): _text(v) for k, v in fields.items()}
+    try:
+        text = {_text(k): _text(v) for k, v in fields.items()}
+    except UnicodeDecodeError as e:
+        raise ContractError(f"malformed feed entry in Redis: {e}") from e
     kind = text.get("kind")
     if kind not in ("pod", "gone", "event", "health"):
         raise ContractError(f"malformed feed entry in Redis: unknown kind {kind!r}")
@@ -505,8 +605,8 @@ class CacheHealth:
         """Parse ``P health``; None when the hash is empty (no cacher wrote)."""
         if not fields:
             return None
-        text = {_text(k): _text(v) for k, v in fields.items()}
         try:
+            text = {_text(k): _text(v) for k, v in fields.items()}
             return cls(
                 schema=int(text.get("schema", "0")),
                 leader=text.get("leader", ""),
@@ -635,7 +735,10 @@ __all__ = [
     "decode_pod_record",
     "encode",
     "encode_feed_entry",
+    "full_value_sha256",
     "health_freshness",
+    "name_was_cut",
+    "names_match",
     "pod_key",
     "prefix_problem",
     "redis_time_ms",

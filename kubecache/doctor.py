@@ -17,6 +17,7 @@ from kubecache.contract import (
     health_freshness,
     redis_time_ms,
 )
+from kubecache.terminal import decoded
 
 #: The commands a spawner runs, with the key each needs (checked for ACL denials).
 READER_COMMANDS = ("TIME", "HGETALL health", "HMGET pods", "LRANGE events", "XREAD feed")
@@ -129,9 +130,8 @@ async def _check_prefix(redis: aioredis.Redis, keys: Keys) -> tuple[Check, Cache
 async def _other_prefixes(redis: aioredis.Redis, limit: int = 10) -> list[str]:
     found: list[str] = []
     async for key in redis.scan_iter(match="*health", count=500):
-        name = key.decode() if isinstance(key, bytes) else key
-        if await redis.type(name) in (b"hash", "hash"):
-            found.append(name.removesuffix("health"))
+        if await redis.type(key) in (b"hash", "hash"):  # any bytes: names are untrusted
+            found.append(decoded(key).removesuffix("health"))
         if len(found) >= limit:
             break
     return sorted(found)

@@ -1,4 +1,8 @@
-"""Pure translation of cache contents into what the CLI shows: rows and tables."""
+"""Pure translation of cache contents into what the CLI shows: rows and tables.
+
+Every text made here for a terminal passes Redis values through
+:func:`kubecache.terminal.printable` (they are untrusted).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kubecache.contract import CacheHealth, EventRecord, Freshness, PodRecord, user_and_server
+from kubecache.contract import (
+    SERVERNAME_KEY,
+    USERNAME_KEY,
+    CacheHealth,
+    EventRecord,
+    Freshness,
+    PodRecord,
+    name_was_cut,
+    user_and_server,
+)
+from kubecache.terminal import printable
+
+#: Shown after a name the record keeps only the start of (the match is still exact).
+CUT_MARK = "…"
 
 
 @dataclass(frozen=True)
@@ -20,6 +37,7 @@ class ServerRow:
     node: str
     ip: str
     age_s: int | None
+    names_cut: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,14 +73,7 @@ def server_row(record: PodRecord, *, now_s: int) -> ServerRow:
         node=record.get("node", ""),
         ip=record.get("ip", ""),
         age_s=None if created is None else max(0, now_s - created),
-    )
-
-
-def matches(row: ServerRow, *, user: str | None, server: str | None, namespace: str | None) -> bool:
-    return (
-        (user is None or row.user == user)
-        and (server is None or row.server == server)
-        and (namespace is None or row.namespace == namespace)
+        names_cut=name_was_cut(record, USERNAME_KEY) or name_was_cut(record, SERVERNAME_KEY),
     )
 
 
@@ -77,8 +88,10 @@ def human_age(seconds: int | None) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Left-aligned columns separated by two spaces, like kubectl."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    """Left-aligned columns separated by two spaces, like kubectl (cells made printable)."""
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else printable(str(c)) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -91,7 +104,7 @@ def servers_table(rows: Sequence[ServerRow]) -> str:
         ["USER", "SERVER", "NAMESPACE", "POD", "PHASE", "READY", "NODE", "IP", "AGE"],
         (
             [
-                r.user,
+                r.user + (CUT_MARK if r.names_cut else ""),
                 r.server or "-",
                 r.namespace,
                 r.pod,
@@ -156,10 +169,13 @@ def status_text(summary: dict[str, Any]) -> str:
         ("namespaces", "namespaces"),
         ("pod_selector", "pod selector"),
         ("prefix", "key prefix"),
+        ("reason", "why not fresh"),
     ]
     width = max(len(label) for _, label in labels)
     return "\n".join(
-        f"{label.ljust(width)}  {summary[key]}" for key, label in labels if key in summary
+        f"{label.ljust(width)}  {printable(str(summary[key]))}"
+        for key, label in labels
+        if key in summary
     )
 
 
@@ -176,6 +192,66 @@ def latest_events(entries: Iterable[EventRecord], *, pod_uid: str) -> list[Event
 def event_line(entry: EventRecord) -> str:
     """KubeSpawner's progress format, plus the reason and repeat count."""
     count = f" (x{entry['count']})" if entry["count"] > 1 else ""
-    return (
-        f"{entry.get('last', '-')} [{entry['type']}] {entry['reason']}: {entry['message']}{count}"
+    last, kind = printable(entry.get("last", "-")), printable(entry["type"])
+    return f"{last} [{kind}] {printable(entry['reason'])}: {printable(entry['message'])}{count}"
+
+
+def freshness_reason(
+    health: CacheHealth | None,
+    freshness: Freshness,
+    *,
+    now_ms: int,
+    stale_after_ms: int,
+    prefix: str,
+    health_problem: str | None = None,
+) -> str:
+    """Why the cache is not fresh, in the operator's terms."""
+    if health_problem:
+        return f"the cache health record is unreadable ({health_problem})"
+    if health is None:
+        return (
+            f"no cacher has written under the key prefix {prefix!r} in this Redis "
+            "(or Redis was flushed); check --key-prefix / KUBECACHE_KEY_PREFIX"
+        )
+    age_s = health.heartbeat_age_ms(now_ms) / 1000
+    if freshness is Freshness.INCOMPATIBLE:
+        return f"written by schema version {health.schema}, which this kubecache cannot read"
+    if freshness is Freshness.FAILED_OVER:
+        return "Redis failed over; the cacher has not yet rewritten the cache on the new primary"
+    if freshness is Freshness.NOT_SYNCED:
+        return f"the cacher is still listing pods (epoch {health.epoch}): records may be missing"
+    if age_s * 1000 > stale_after_ms:
+        return (
+            f"the last cacher heartbeat was {age_s:.1f} s ago (limit {stale_after_ms / 1000:g} s, "
+            f"from {health.leader!r})"
+        )
+    if health.pods_watch.startswith("failed"):
+        return f"the cacher's pods watch cannot recover: {health.pods_watch}"
+    progress = health.pods_progress_age_ms(now_ms)
+    if progress is not None:
+        return f"the cacher's pods watch has shown no progress for {progress / 1000:.1f} s"
+    return freshness.value
+
+
+def empty_reason(
+    health: CacheHealth | None,
+    *,
+    records: int,
+    malformed: int,
+    filters: dict[str, str | None],
+    prefix: str,
+) -> str:
+    """Why ``kubecache servers`` found nothing to show."""
+    given = ", ".join(f"{flag} {value!r}" for flag, value in filters.items() if value is not None)
+    if records and given:
+        return f"none of the {records} pods in the cache match {given}"
+    if malformed and not records:
+        return f"all {malformed} pod records under {prefix!r} are malformed (see above)"
+    if health is None:
+        return (
+            f"no cacher has ever written under the key prefix {prefix!r} in this Redis: "
+            "check --key-prefix / KUBECACHE_KEY_PREFIX, or run `kubecache doctor`"
+        )
+    return f"the cache under {prefix!r} holds no pods (the cacher watches: " + (
+        f"namespaces {health.namespaces or '(all)'}, pod selector {health.pod_selector!r})"
     )

@@ -8,7 +8,11 @@ Prints the URL and how to log in; Ctrl-C stops everything it started.
 
 ``--check`` runs the same system non-interactively: spawns a server through
 the REST API, waits until it answers through the proxy, stops it, and exits
-0 only if all of that worked.
+0 only if all of that worked. It uses its own temporary state directory and
+a free port, so it never touches a demo that is running beside it.
+
+Start-up mistakes (a busy port, a state directory a running demo holds) are
+one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -23,12 +28,22 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script: the repository's packages come first
+
+from kubecache.listening import listen_problem  # noqa: E402
+
+EXIT_USAGE = 2
+
+
+class StartupError(Exception):
+    """A mistake in how the demo was started; the message says what to change."""
 
 
 def free_port() -> int:
@@ -117,6 +132,7 @@ class Demo:
             str(self.kubeconfig),
             "--kubelet",
             "process",
+            "--tls",  # kubectl only sends its token over HTTPS
         )
         await self.wait_for("kubesim", self.kubeconfig.exists)
         await self.create_namespace("jhub")
@@ -157,7 +173,11 @@ class Demo:
                 "KUBECACHE_DEMO_CHECK_TOKEN": self.check_token,
             },
         )
-        await self.wait_for("JupyterHub", self.hub_up, timeout=90)
+        await self.wait_for(
+            f"JupyterHub on port {self.public_port} (see {self.logs / 'jupyterhub.log'})",
+            self.hub_up,
+            timeout=90,
+        )
 
     async def create_namespace(self, name: str) -> None:
         from kubernetes_asyncio import client, config
@@ -201,6 +221,41 @@ class Demo:
                     await process.wait()
             print(f"  stopped {name}")
 
+    async def check_what_the_user_and_operator_see(self, token: str) -> None:
+        """The note naming the image, JupyterLab, the printed kubecache and kubectl commands."""
+        server = f"http://127.0.0.1:{self.public_port}/user/demo-user"
+
+        def get(url: str) -> tuple[int, bytes]:
+            request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(request, timeout=20) as r:
+                return r.status, r.read()
+
+        _, raw = await asyncio.to_thread(get, f"{server}/api/contents/WELCOME.md")
+        if "quay.io/jupyter/base-notebook:latest" not in json.loads(raw).get("content", ""):
+            raise SystemExit("WELCOME.md does not name the chosen image")
+        print("  WELCOME.md names the chosen image")
+        with contextlib.suppress(ImportError):
+            import jupyterlab  # noqa: F401
+
+            status, _ = await asyncio.to_thread(get, f"{server}/lab")
+            print(f"  JupyterLab answers: HTTP {status}")
+        commands = [
+            ("kubecache servers", [sys.executable, "-m", "kubecache.cli", "--redis-url",
+                                   self.redis_url, "servers", "--user", "demo-user"]),
+        ]  # fmt: skip
+        if shutil.which("kubectl"):
+            commands.append(
+                ("kubectl", ["kubectl", "--kubeconfig", str(self.kubeconfig), "get", "pods", "-A"])
+            )
+        for label, argv in commands:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            if process.returncode != 0 or b"demo-user" not in out:
+                raise SystemExit(f"{label} failed ({process.returncode}): {err.decode()[-300:]}")
+            print(f"  {label} shows the server")
+
     async def check(self) -> None:
         """Spawn a server through the REST API and reach it through the proxy."""
         token = self.check_token
@@ -214,7 +269,8 @@ class Demo:
                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
             )
             try:
-                with urllib.request.urlopen(request, timeout=10) as r:
+                # a spawn request answers after JupyterHub's slow_spawn_timeout (10 s)
+                with urllib.request.urlopen(request, timeout=60) as r:
                     return r.status, json.loads(r.read() or b"{}")
             except urllib.error.HTTPError as e:
                 return e.code, json.loads(e.read() or b"{}")
@@ -234,6 +290,7 @@ class Demo:
         request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
         status = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).status)
         print(f"  the server answers through the proxy: HTTP {status}")
+        await self.check_what_the_user_and_operator_see(token)
         status, _ = call("DELETE", "/users/demo-user/server")
         print(f"  stop requested: HTTP {status}")
 
@@ -257,16 +314,19 @@ async def main_async(args: argparse.Namespace, state: Path) -> int:
         if args.check:
             await demo.check()
             return 0
+        cli = f"{sys.executable} -m kubecache.cli"
         print(
             f"""
 kubecache demo is running.
 
   JupyterHub:   http://127.0.0.1:{args.port}/
   Log in as any user name with the password: kubecache
-  Inspect the cache:
-      kubecache --redis-url {demo.redis_url} status
-      kubecache --redis-url {demo.redis_url} servers
-  Talk to the emulated cluster:
+  Inspect the cache (the demo's Redis is on a private port, so give --redis-url,
+  or export KUBECACHE_REDIS_URL={demo.redis_url}):
+      {cli} --redis-url {demo.redis_url} status
+      {cli} --redis-url {demo.redis_url} servers
+      {cli} --redis-url {demo.redis_url} events USER
+  Talk to the emulated cluster (optional; needs kubectl):
       kubectl --kubeconfig {demo.kubeconfig} get pods -A
   Logs: {demo.logs}
 
@@ -280,14 +340,87 @@ Press Ctrl-C to stop everything.
         await demo.stop()
 
 
+def claim_state(state: Path) -> int:
+    """Lock ``state`` for this demo (fd kept open), or raise when a running demo holds it."""
+    state.mkdir(parents=True, exist_ok=True)
+    lock = os.open(state / "demo.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        raise StartupError(
+            f"a demo is already running with the state directory {state}; stop it "
+            "(Ctrl-C in its terminal) or give another --state"
+        ) from None
+    # every demo starts from an empty cluster: clear what a finished demo left
+    for child in state.iterdir():
+        if child.name != "demo.lock":
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    return lock
+
+
+def check_startup(args: argparse.Namespace) -> None:
+    if not 0 < args.port < 65536:
+        raise StartupError(f"--port {args.port}: use a port between 1 and 65535")
+    problem = listen_problem("127.0.0.1", args.port)
+    if problem:
+        raise StartupError(
+            f"port {args.port} on 127.0.0.1 is not free ({problem}): is another demo or "
+            "JupyterHub running? Stop it, or start this one with --port, e.g. --port 8001"
+        )
+    for tool, fix in (
+        ("redis-server", "run bash scripts/install.sh (apt-get install redis-server)"),
+        ("configurable-http-proxy", "run bash scripts/install.sh (npm install -g ...)"),
+    ):
+        if shutil.which(tool) is None:
+            raise StartupError(f"{tool} is not installed: {fix}")
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=8000, help="public port of the hub")
-    parser.add_argument("--state", default=str(REPO / "demo-state"), help="state directory")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="examples:\n  bash scripts/demo.sh\n  bash scripts/demo.sh --port 8001\n"
+        "  python3 scripts/demo.py --check",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="public port of the hub (default 8000)"
+    )
+    parser.add_argument(
+        "--state",
+        default=None,
+        help="state directory (default: demo-state in the repository; "
+        "--check: a new temporary directory)",
+    )
     parser.add_argument("--check", action="store_true", help="spawn, reach and stop, then exit")
     args = parser.parse_args()
-    shutil.rmtree(args.state, ignore_errors=True)  # every demo starts from an empty cluster
-    return asyncio.run(main_async(args, Path(args.state).resolve()))
+    if args.port is None:  # --check must not collide with a demo running on 8000
+        args.port = free_port() if args.check else 8000
+    if args.state is None:
+        args.state = (
+            tempfile.mkdtemp(prefix="kubecache-demo-check-")
+            if args.check
+            else str(REPO / "demo-state")
+        )
+    state = Path(args.state).resolve()
+    try:
+        check_startup(args)
+        lock = claim_state(state)
+    except StartupError as e:
+        print(f"demo: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        code = asyncio.run(main_async(args, state))
+    except KeyboardInterrupt:
+        code = 0
+    finally:  # a failure (SystemExit naming a log) keeps the state directory
+        os.close(lock)
+    if args.check and code == 0:
+        shutil.rmtree(state, ignore_errors=True)
+    return code
 
 
 if __name__ == "__main__":

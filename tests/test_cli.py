@@ -10,7 +10,7 @@ import pytest
 import redis as syncredis
 
 from kubecache import contract
-from kubecache.cli import main
+from kubecache.cli import EXIT_UNTRUSTED, main
 from kubecache.contract import CacheHealth, Keys
 from tests.support.redis_server import RedisServer
 
@@ -90,8 +90,8 @@ def test_status_reports_leader_epoch_and_freshness(seeded, redis_server, capsys)
 def test_status_fails_when_the_heartbeat_is_old(seeded, redis_server, capsys) -> None:
     seeded.hset(KEYS.health, "heartbeat_ms", "1000")
     code, out, _ = _run(capsys, redis_server.url, "status")
-    assert code == 1
-    assert "stale" in out
+    assert code == EXIT_UNTRUSTED
+    assert "stale" in out and "last cacher heartbeat was" in out
 
 
 def test_servers_lists_and_filters_by_user(seeded, redis_server, capsys) -> None:

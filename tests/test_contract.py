@@ -178,3 +178,65 @@ def test_the_health_says_which_pods_the_cacher_watches(
 ) -> None:
     health = _health(namespaces=namespaces, pod_selector=selector)
     assert health.covers("jhub", {"component": "singleuser-server"}) is covered
+
+
+def _with_names(user: str, server: str = "") -> contract.PodRecord:
+    record = contract.decode_pod_record(
+        b'{"uid":"u","rv":1,"phase":"Running","ready":true}', key="jhub/jupyter-x"
+    )
+    record["annotations"] = {
+        contract.USERNAME_KEY: user[: contract.MAX_META_VALUE],
+        contract.SERVERNAME_KEY: server[: contract.MAX_META_VALUE],
+    }
+    cut = {
+        key: contract.full_value_sha256(value)
+        for key, value in ((contract.USERNAME_KEY, user), (contract.SERVERNAME_KEY, server))
+        if len(value) > contract.MAX_META_VALUE
+    }
+    if cut:
+        record["cut_sha256"] = cut
+    return record
+
+
+def test_names_match_exactly_also_beyond_the_kept_length() -> None:
+    long_user = "a" * contract.MAX_META_VALUE + "-one"
+    record = _with_names(long_user, "s" * 300)
+    assert contract.names_match(record, user=long_user, server="s" * 300)
+    assert not contract.names_match(record, user="a" * contract.MAX_META_VALUE)
+    assert not contract.names_match(record, user=long_user + "x")
+    assert not contract.names_match(record, user=long_user, server="s" * 299)
+    assert contract.names_match(_with_names("alice"), user="alice", server="")
+    assert not contract.names_match(_with_names("alice"), user="alic")
+    assert contract.names_match(_with_names("alice"))
+
+
+def test_records_without_digests_still_decode_and_match_only_what_they_keep() -> None:
+    record = _with_names("b" * contract.MAX_META_VALUE)  # as an older cacher cut a longer name
+    assert "cut_sha256" not in record
+    assert contract.names_match(record, user="b" * contract.MAX_META_VALUE)
+    assert not contract.names_match(record, user="b" * (contract.MAX_META_VALUE + 1))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"uid":"u","rv":1,"phase":"P","ready":true,"annotations":[]}',
+        b'{"uid":"u","rv":1,"phase":"P","ready":true,"containers":[{"name":"c","ready":true}]}',
+        b'{"uid":"u","rv":1,"phase":"P","ready":true,"containers":[1]}',
+        b'{"uid":"u","rv":1,"phase":"P","ready":true,"node":7}',
+        b'{"uid":"u","rv":1,"phase":"P","ready":true,"cut_sha256":{"k":1}}',
+        b'{"uid":"u","rv":1,"phase":"P","ready":true,"labels":{"k":null}}',
+        b'{"uid":"u","rv":1,"phase":"P","ready":true,"containers":'
+        b'[{"name":"c","ready":true,"state":"running","exit_code":"0"}]}',
+    ],
+)
+def test_decode_refuses_records_a_reader_would_trip_over(raw: bytes) -> None:
+    with pytest.raises(contract.ContractError):
+        contract.decode_pod_record(raw, key="jhub/p")
+
+
+def test_health_and_feed_with_bytes_that_are_not_utf8_are_contract_errors() -> None:
+    with pytest.raises(contract.ContractError):
+        contract.CacheHealth.from_redis({b"schema": b"1", b"leader": b"\xff"})
+    with pytest.raises(contract.ContractError):
+        contract.decode_feed_entry({b"kind": b"\xff"})

@@ -104,10 +104,16 @@ def test_every_manifest_validates_strictly_against_kubernetes_1_30(values_file: 
     assert rendered.manifests, "nothing rendered"
     for manifest in rendered:
         where = f"{manifest['kind']}/{manifest['metadata']['name']}"
-        if manifest["kind"] == "ServiceMonitor":
+        if manifest["kind"] in ("ServiceMonitor", "PrometheusRule"):
             import jsonschema
 
-            jsonschema.validate(manifest, SERVICE_MONITOR_SCHEMA)
+            from tests.charts.monitoring import PROMETHEUS_RULE_SCHEMA
+
+            crd_schemas = {
+                "ServiceMonitor": SERVICE_MONITOR_SCHEMA,
+                "PrometheusRule": PROMETHEUS_RULE_SCHEMA,
+            }
+            jsonschema.validate(manifest, crd_schemas[manifest["kind"]])
             continue
         try:
             kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)

@@ -178,3 +178,22 @@ async def test_acquire_keeps_trying_through_api_errors(status: int) -> None:
     a = elector(api, clock, "a")
     await a.acquire()
     assert a.is_leader
+
+
+async def test_a_graceful_release_is_logged_as_a_release_not_a_loss(caplog) -> None:
+    api, clock = FakeLeaseApi(), Clock()
+    a = elector(api, clock, "a")
+    await a.acquire()
+    with caplog.at_level("INFO", logger="cacher.leader"):
+        await a.release()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("releasing lease default/kubecache-cacher") for m in messages)
+    assert not any("lost lease" in m for m in messages)
+
+
+def test_a_transport_error_says_the_api_server_is_unreachable_not_0() -> None:
+    error = ApiStatusError(0, "ClientConnectorError", "Cannot connect to host k8s:6443")
+    assert str(error) == (
+        "API server not reachable (ClientConnectorError): Cannot connect to host k8s:6443"
+    )
+    assert str(ApiStatusError(403, "Forbidden", "no")) == "403 Forbidden: no"

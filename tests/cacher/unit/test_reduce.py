@@ -24,6 +24,7 @@ from kubecache.contract import (
     ContractError,
     decode_pod_record,
     encode,
+    full_value_sha256,
     user_and_server,
 )
 from tests.cacher.unit import pods
@@ -416,3 +417,15 @@ def test_a_repeated_scheduling_failure_keeps_its_count_and_last_time() -> None:
     _, entry = event_entry(pods.failed_scheduling_event()) or ("", {})
     assert (entry["type"], entry["count"], entry["last"]) == ("Warning", 3, "2024-05-01T12:00:31Z")
     assert entry["first"] == pods.SCHEDULED
+
+
+def test_a_cut_annotation_keeps_the_digest_of_its_full_value_and_round_trips() -> None:
+    raw = pods.ready()
+    long_user = "w" * (MAX_META_VALUE + 40)
+    raw["metadata"]["annotations"][USERNAME_KEY] = long_user
+    record = pod_record(raw)
+    assert record["annotations"][USERNAME_KEY] == long_user[:MAX_META_VALUE]
+    assert record["cut_sha256"] == {USERNAME_KEY: full_value_sha256(long_user)}
+    key = f"{record['namespace']}/{record['name']}"
+    assert decode_pod_record(encode_pod_record(record), key=key) == record
+    assert "cut_sha256" not in pod_record(pods.ready())  # nothing cut, nothing added
