@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from kubecache.contract import PodRecord, pod_key
-from spawner import pod_state, polling, urls
+from spawner import builders, manifests, pod_state, polling, urls
+from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.config import KubeSpawner
 from spawner.hooks import call_hook
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
-from spawner.objects import make_owner_reference
 from spawner.options import CacheSpawnerOptions
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
 from spawner.trust import snapshot_freshness
@@ -177,12 +177,11 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             await api.create_namespace(self.get_namespace_manifest(), timeouts)
         if self.storage_pvc_ensure:
             await self._ensure_pvc(api, timeouts)
-        pod = await self.get_pod_manifest()
+        pod = await self.pod_request_body()
         if self.modify_pod_hook:
             self.log.info("kubecache: %s: pod is being modified via modify_pod_hook", self._log_id)
-            pod = api.to_json(
-                await call_hook(self.modify_pod_hook, self, api.to_model(pod, "V1Pod"))
-            )
+            modified = await call_hook(self.modify_pod_hook, self, manifests.pod_model(self, pod))
+            pod = request_body(modified, "modify_pod_hook")
         self._notebook_port = urls.notebook_port(pod) or self.port
         # deadline a little before JupyterHub's own, so our error (with events) is the one shown
         deadline = time.monotonic() + max(self.start_timeout * 0.95 - 1, self.start_timeout * 0.5)
@@ -212,7 +211,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 self._pvc_exists = True
         if not self._pvc_exists:
             self.log.info("kubecache: creating PVC %s/%s", self.namespace, self.pvc_name)
-            await api.create_pvc(self.namespace, self.get_pvc_manifest(), timeouts)
+            await api.create_pvc(self.namespace, self.pvc_request_body(), timeouts)
             self._pvc_exists = True
 
     async def _create_pod(
@@ -258,13 +257,13 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         """internal_ssl secret, service and after_pod_created_hook, owned by the pod."""
         if not (self.internal_ssl or self.services_enabled or self.after_pod_created_hook):
             return
-        owner = make_owner_reference(self.pod_name, created["metadata"]["uid"])
+        owner = builders.owner_reference_json(self.pod_name, created["metadata"]["uid"])
         if self.internal_ssl:
             await api.replace_object(
-                "secret", self.namespace, self.get_secret_manifest(owner), timeouts
+                "secret", self.namespace, self.secret_request_body(owner), timeouts
             )
         if self.internal_ssl or self.services_enabled:
-            service = self.get_service_manifest(owner, self._notebook_port)
+            service = self.service_request_body(owner, self._notebook_port or self.port)
             await api.replace_object("service", self.namespace, service, timeouts)
         if self.after_pod_created_hook:
             self.log.info("kubecache: %s: running after_pod_created_hook", self._log_id)
