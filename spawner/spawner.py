@@ -12,6 +12,7 @@ server dead because of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -189,7 +190,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             try:
                 # inside the try: a start cancelled while the create request is in flight
                 # may have made the pod all the same
-                created = await self._create_pod(api, watch, pod, timeouts, deadline=deadline)
+                created = await self._request_pod(api, watch, pod, timeouts, deadline=deadline)
                 await self._create_dependents(api, created, timeouts)
                 record = await self._wait_until_running(watch, deadline=deadline)
             except BaseException as e:
@@ -213,6 +214,31 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             self.log.info("kubecache: creating PVC %s/%s", self.namespace, self.pvc_name)
             await api.create_pvc(self.namespace, self.pvc_request_body(), timeouts)
             self._pvc_exists = True
+
+    async def _request_pod(
+        self,
+        api: KubeApi,
+        watch: Watch,
+        pod: dict[str, Any],
+        timeouts: Timeouts,
+        *,
+        deadline: float,
+    ) -> dict[str, Any]:
+        """The pod create request between OutpostSpawner's post/failed spawn request hooks."""
+        try:
+            created = await self._create_pod(api, watch, pod, timeouts, deadline=deadline)
+        except (SpawnError, KubeApiError) as e:
+            if self.failed_spawn_request_hook:
+                try:
+                    await call_hook(self.failed_spawn_request_hook, self, e)
+                except Exception:
+                    self.log.exception(
+                        "kubecache: failed_spawn_request_hook of %s failed", self._log_id
+                    )
+            raise
+        if self.post_spawn_request_hook:
+            await call_hook(self.post_spawn_request_hook, self, created)
+        return created
 
     async def _create_pod(
         self,
@@ -353,6 +379,21 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         super().start_polling()
 
     # ------------------------------------------------------------------ progress
+
+    async def _generate_progress(self) -> AsyncIterator[dict[str, Any]]:
+        """JupyterHub's progress wrapper, whose first event (0 %, "Server requested") is shown
+        only when show_first_default_event says so (OutpostSpawner's option)."""
+        show = self.show_first_default_event
+        if callable(show):
+            show = await call_hook(show, self)
+        first = True
+        async with contextlib.aclosing(super()._generate_progress()) as events:
+            async for event in events:
+                if first and not show and event.get("progress") == 0:
+                    first = False
+                    continue
+                first = False
+                yield event
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """This spawn's pod events from Redis, replayed then followed, until the start ends."""
