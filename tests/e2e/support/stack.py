@@ -64,6 +64,8 @@ class HubSettings:
     poll_log: str | None = None
     default_url: str = ""
     working_dir: str | None = None
+    #: zero-to-jupyterhub's defaults for user pods, with a client-model init container
+    z2jh_like: bool = False
 
 
 class Proxy:
