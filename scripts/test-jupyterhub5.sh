@@ -21,7 +21,8 @@ installed() {
 if ! installed; then
   echo "==> venv $VENV with jupyterhub==$JUPYTERHUB5"
   rm -rf "$VENV"
-  python3 -m venv --system-site-packages "$VENV"
+  # --without-pip: the installed pip serves the venv too (no ensurepip/python3-venv needed)
+  python3 -m venv --without-pip --system-site-packages "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "jupyterhub==$JUPYTERHUB5" 2>&1 \
     | grep -v -e "^WARNING: Location" -e "Running pip as the 'root' user" || true
   installed || { echo "jupyterhub $JUPYTERHUB5 did not install into $VENV" >&2; exit 1; }

@@ -13,6 +13,7 @@ from kubernetes_asyncio.client import models as k8s
 from kubespawner import objects as reference
 
 from spawner import builders, objects
+from spawner.api_json import request_body
 from tests.spawner.unit.golden import api_json, assert_same_object
 
 BASE: dict[str, Any] = {
@@ -337,3 +338,15 @@ def test_make_ingress_equals_kubespawners(case: str) -> None:
             assert our_object is None
         else:
             assert_same_object(our_object, their_object)
+
+
+@pytest.mark.parametrize("returned", [None, "pod", ["a"], {"spec": {}}])
+def test_what_a_hook_returns_must_be_an_object_with_metadata(returned: Any) -> None:
+    with pytest.raises(ValueError, match="modify_pod_hook must return a Kubernetes object"):
+        request_body(returned, "modify_pod_hook")
+
+
+def test_a_hook_may_return_the_v1pod_or_its_dict() -> None:
+    pod = objects.make_pod(**BASE)
+    assert request_body(pod, "modify_pod_hook") == api_json(pod)
+    assert request_body(api_json(pod), "modify_pod_hook") == api_json(pod)
