@@ -7,7 +7,8 @@
 # zero-to-jupyterhub release you run (--build-arg Z2JH_HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.x.y).
 ARG Z2JH_HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.4.2
 
-# Each image's wheel holds only its packages (the emulator, kubesim, is a test tool: never).
+# Each image's wheel holds only its packages (the emulator, kubesim, is a test tool: never);
+# the console scripts of packages an image lacks are removed after the install.
 FROM python:3.11-slim AS build-cacher
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -32,7 +33,7 @@ COPY constraints.txt /tmp/constraints.txt
 COPY --from=build-hub /wheels /tmp/wheels
 RUN pip install --no-cache-dir --no-deps --constraint /tmp/constraints.txt \
       /tmp/wheels/kubecache-*.whl redis hiredis orjson \
- && rm -f "$(command -v kubesim)" \
+ && rm -f "$(command -v kubesim)" "$(command -v kubecache-cacher)" \
  && python3 -c "import jupyterhub, kubespawner, spawner.spawner" \
  && rm -rf /tmp/wheels /tmp/constraints.txt
 # the base image's user (jovyan) and command (jupyterhub --config
