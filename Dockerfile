@@ -1,18 +1,46 @@
 # kubecache images, built from this repository (docker build -t kubecache .):
-#   default target "cacher": runs kubecache-cacher (the chart's cacher image);
-#   target "hub" (docker build --target hub -t kubecache-hub .): JupyterHub with
-#   kubecache installed, a base for a hub image (see charts/README.md).
+#   default target "cacher": runs kubecache-cacher (the chart's cacher image): the cacher's
+#   own dependencies only, no JupyterHub, no Kubernetes client, no emulator;
+#   target "hub" (docker build --target hub -t kubecache-hub .): zero-to-jupyterhub's hub
+#   image with kubecache added, for hub.image (see docs/z2jh.md).
+# Dependencies are pinned by constraints.txt. The hub's base is the k8s-hub image of the
+# zero-to-jupyterhub release you run (--build-arg Z2JH_HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.x.y).
+ARG Z2JH_HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.4.2
 
-FROM python:3.11-slim AS build
+# Each image's wheel holds only its packages (the emulator, kubesim, is a test tool: never);
+# the console scripts of packages an image lacks are removed after the install.
+FROM python:3.11-slim AS build-cacher
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY kubecache ./kubecache
 COPY cacher ./cacher
-COPY spawner ./spawner
-COPY kubesim ./kubesim
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
-FROM python:3.11-slim AS runtime
+FROM python:3.11-slim AS build-hub
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY kubecache ./kubecache
+COPY spawner ./spawner
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# zero-to-jupyterhub 4.x's hub image: its JupyterHub (never upgraded here: a newer one would
+# migrate the hub database), kubespawner, authenticators, jupyterhub-idle-culler and pycurl,
+# which its hub configuration uses. kubecache is added with --no-deps and only the three
+# packages the image lacks, pinned, so nothing the image ships changes.
+FROM ${Z2JH_HUB_IMAGE} AS hub
+USER 0
+COPY constraints.txt /tmp/constraints.txt
+COPY --from=build-hub /wheels /tmp/wheels
+RUN pip install --no-cache-dir --no-deps --constraint /tmp/constraints.txt \
+      /tmp/wheels/kubecache-*.whl redis hiredis orjson \
+ && rm -f "$(command -v kubesim)" "$(command -v kubecache-cacher)" \
+ && python3 -c "import jupyterhub, kubespawner, spawner.spawner" \
+ && rm -rf /tmp/wheels /tmp/constraints.txt
+# the base image's user (jovyan) and command (jupyterhub --config
+# /usr/local/etc/jupyterhub/jupyterhub_config.py, where the chart mounts its configuration)
+USER 1000
+
+FROM python:3.11-slim AS cacher
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -21,21 +49,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 kubecache \
  && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/kubecache \
       --shell /usr/sbin/nologin kubecache
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-
-FROM runtime AS hub
-# zero-to-jupyterhub's hub configuration uses tornado's curl HTTP client, and
-# extraConfig snippets commonly import kubespawner's helpers.
-RUN pip install --no-cache-dir pycurl==7.49.0 jupyterhub-kubespawner==7.1.0 \
- && mkdir -p /srv/jupyterhub /usr/local/etc/jupyterhub \
- && chown 10001:10001 /srv/jupyterhub
-WORKDIR /srv/jupyterhub
-USER 10001:10001
-EXPOSE 8081
-CMD ["jupyterhub", "--config", "/usr/local/etc/jupyterhub/jupyterhub_config.py"]
-
-FROM runtime AS cacher
+COPY constraints.txt /tmp/constraints.txt
+COPY --from=build-cacher /wheels /tmp/wheels
+RUN pip install --no-cache-dir --constraint /tmp/constraints.txt /tmp/wheels/*.whl \
+ && rm -f "$(command -v kubesim)" \
+ && python3 -c "import cacher.__main__" \
+ && rm -rf /tmp/wheels /tmp/constraints.txt
 WORKDIR /home/kubecache
 USER 10001:10001
 # /healthz, /readyz and /metrics

@@ -28,12 +28,14 @@ BENCHMARKS = {
     "cacher": "cacher_bench.py",
     "record_size": "record_size.py",
     "spawner": "spawner_bench.py",
+    "manifest_models": "manifest_models.py",
 }
 QUICK_FLAGS = {
     "kubesim": ["--pods", "2000", "--events", "5000"],
     "cacher": ["--quick"],
     "record_size": ["--pods", "2000"],
     "spawner": ["--quick"],
+    "manifest_models": ["--quick"],
 }
 
 
@@ -134,6 +136,13 @@ GOALS: list[tuple[str, str, Callable[[dict[str, Any]], Any], str, Callable[[Any]
         lambda v: v == 0,
     ),
     ("spawner", "feed wake-up p99 (ms)", lambda d: _get(d, "wake.p99_ms"), "-", lambda v: True),
+    (
+        "manifest_models",
+        "V1Pod conversion, us per pod (hot path sends JSON)",
+        lambda d: _get(d, "rows.JSON -> V1Pod conversion alone.us_per_pod"),
+        "-",
+        lambda v: True,
+    ),
 ]
 
 

@@ -44,7 +44,7 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.traitlets import Callable, Command
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, Union, default, observe, validate
 
-from spawner import deprecated, manifests, profiles, slugs
+from spawner import api_json, deprecated, manifests, models, profiles, slugs
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -1830,31 +1830,68 @@ class KubeSpawner(Spawner):
         return bool(self.name) and "{user_server}" not in self.pvc_name_template
 
     # ------------------------------------------------------------------ manifests
+    # KubeSpawner's public methods return client models (V1Pod, ...) for code written against
+    # it; the spawner itself sends API JSON (*_request_body), built without models unless a
+    # subclass overrides the public method, whose result then is what gets created.
 
-    async def get_pod_manifest(self) -> dict[str, Any]:
-        """The user's Pod (callables for uid/gid/fs_gid/supplemental_gids/security contexts
-        are called, coroutines awaited)."""
-        return await manifests.pod_manifest(self)
+    async def get_pod_manifest(self) -> Any:
+        """The user's Pod as a ``V1Pod`` (callables for uid/gid/fs_gid/supplemental_gids and
+        the security contexts are called, coroutines awaited)."""
+        return manifests.pod_model(self, await manifests.pod_manifest(self))
 
-    def get_pvc_manifest(self) -> dict[str, Any]:
-        """The user's PersistentVolumeClaim."""
-        return manifests.pvc_manifest(self)
+    def get_pvc_manifest(self) -> Any:
+        """The user's claim as a ``V1PersistentVolumeClaim``."""
+        return models.pvc(manifests.pvc_manifest(self))
 
-    def get_service_manifest(
-        self, owner_reference: dict[str, Any], port: int | None = None
-    ) -> dict[str, Any]:
-        """The Service fronting the pod (services_enabled / internal_ssl)."""
-        return manifests.service_manifest(
-            self, owner_reference, self.port if port is None else port
+    def get_service_manifest(self, owner_reference: Any, port: int | None = None) -> Any:
+        """The ``V1Service`` fronting the pod (services_enabled / internal_ssl); the owner
+        reference is a ``V1OwnerReference`` or its dict."""
+        service = models.service(
+            manifests.service_manifest(self, owner_reference, self.port if port is None else port)
         )
+        service.metadata.owner_references = [owner_reference]
+        return service
 
-    def get_secret_manifest(self, owner_reference: dict[str, Any]) -> dict[str, Any]:
-        """The internal_ssl Secret holding this server's certificate (reads cert_paths)."""
-        return manifests.secret_manifest(self, owner_reference)
+    def get_secret_manifest(self, owner_reference: Any) -> Any:
+        """The internal_ssl ``V1Secret`` holding this server's certificate (reads cert_paths)."""
+        secret = models.secret(manifests.secret_manifest(self, owner_reference))
+        secret.metadata.owner_references = [owner_reference]
+        return secret
 
     def get_namespace_manifest(self) -> dict[str, Any]:
-        """The user namespace (enable_user_namespaces)."""
+        """The user namespace (enable_user_namespaces), as API JSON (not a KubeSpawner method)."""
         return manifests.namespace_manifest(self)
+
+    def _overridden(self, method: str) -> bool:
+        return getattr(type(self), method) is not getattr(KubeSpawner, method)
+
+    async def pod_request_body(self) -> dict[str, Any]:
+        """The Pod to create, as API JSON."""
+        if self._overridden("get_pod_manifest"):
+            return api_json.request_body(await self.get_pod_manifest(), "get_pod_manifest")
+        return await manifests.pod_manifest(self)
+
+    def pvc_request_body(self) -> dict[str, Any]:
+        """The PersistentVolumeClaim to create, as API JSON."""
+        if self._overridden("get_pvc_manifest"):
+            return api_json.request_body(self.get_pvc_manifest(), "get_pvc_manifest")
+        return manifests.pvc_manifest(self)
+
+    def service_request_body(self, owner_reference: dict[str, Any], port: int) -> dict[str, Any]:
+        """The Service to create, as API JSON."""
+        if self._overridden("get_service_manifest"):
+            owner = models.owner_reference(owner_reference)
+            return api_json.request_body(
+                self.get_service_manifest(owner, port), "get_service_manifest"
+            )
+        return manifests.service_manifest(self, owner_reference, port)
+
+    def secret_request_body(self, owner_reference: dict[str, Any]) -> dict[str, Any]:
+        """The internal_ssl Secret to create, as API JSON."""
+        if self._overridden("get_secret_manifest"):
+            owner = models.owner_reference(owner_reference)
+            return api_json.request_body(self.get_secret_manifest(owner), "get_secret_manifest")
+        return manifests.secret_manifest(self, owner_reference)
 
     # ------------------------------------------------------------------ runtime (elsewhere)
 

@@ -199,19 +199,6 @@ class KubeApi:
             log.info("kubecache: %s failed (%s); retrying in %.1f s", what, last, wait)
             await asyncio.sleep(wait)
 
-    def to_model(self, obj: dict[str, Any], kind: str) -> Any:
-        """A kubernetes_asyncio model (e.g. ``V1Pod``) of API JSON, for hooks written for
-        KubeSpawner (its modify_pod_hook receives a V1Pod)."""
-
-        class _Response:
-            data = orjson.dumps(obj)
-
-        return self.api_client.deserialize(_Response(), kind)  # type: ignore[arg-type]
-
-    def to_json(self, obj: Any) -> dict[str, Any]:
-        """API JSON of a model or dict (what a hook returned)."""
-        return self._json(obj)
-
     def _json(self, model: Any) -> dict[str, Any]:
         """The API JSON of a returned model (camelCase keys, like the raw object)."""
         value = self.api_client.sanitize_for_serialization(model)

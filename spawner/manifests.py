@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import jupyterhub
 
-from spawner import objects, slugs
+from spawner import builders, models, slugs
+from spawner.api_json import override_fields
 
 if TYPE_CHECKING:
     from spawner.config import KubeSpawner
@@ -88,7 +89,7 @@ def _command(spawner: KubeSpawner) -> list[str] | None:
 async def pod_manifest(spawner: KubeSpawner) -> dict[str, Any]:
     s = spawner
     expand = s._expand_all
-    return objects.make_pod(
+    return builders.pod_json(
         name=s.pod_name,
         cmd=_command(s),
         port=s.port,
@@ -145,7 +146,7 @@ def pvc_manifest(spawner: KubeSpawner) -> dict[str, Any]:
     # "singleuser-storage" while app.kubernetes.io/component says the server's component
     labels["app.kubernetes.io/component"] = s.component_label
     labels["component"] = "singleuser-storage"
-    return objects.make_pvc(
+    return builders.pvc_json(
         name=s.pvc_name,
         storage_class=s.storage_class,
         access_modes=s.storage_access_modes,
@@ -156,12 +157,10 @@ def pvc_manifest(spawner: KubeSpawner) -> dict[str, Any]:
     )
 
 
-def service_manifest(
-    spawner: KubeSpawner, owner_reference: dict[str, Any], port: int
-) -> dict[str, Any]:
+def service_manifest(spawner: KubeSpawner, owner_reference: Any, port: int) -> dict[str, Any]:
     s = spawner
     extra = s._expand_all(s.extra_labels)
-    return objects.make_service(
+    return builders.service_json(
         name=s.pod_name,
         port=port,
         selector=pod_labels(s, extra),
@@ -176,15 +175,15 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def secret_manifest(spawner: KubeSpawner, owner_reference: dict[str, Any]) -> dict[str, Any]:
+def secret_manifest(spawner: KubeSpawner, owner_reference: Any) -> dict[str, Any]:
     s = spawner
     paths = s.cert_paths
-    return objects.make_secret(
+    return builders.secret_json(
         name=s.secret_name,
         username=s.user.name,
         key=_read(paths["keyfile"]),
         cert=_read(paths["certfile"]),
-        ca_bundle=objects.join_ca_bundle(
+        ca_bundle=builders.join_ca_bundle(
             _read(paths["cafile"]), _read(s.internal_trust_bundles["hub-ca"])
         ),
         owner_references=[owner_reference],
@@ -195,8 +194,18 @@ def secret_manifest(spawner: KubeSpawner, owner_reference: dict[str, Any]) -> di
 
 def namespace_manifest(spawner: KubeSpawner) -> dict[str, Any]:
     s = spawner
-    return objects.make_namespace(
+    return builders.namespace_json(
         s.namespace,
         labels=s._expand_all(s.user_namespace_labels),
         annotations=s._expand_all(s.user_namespace_annotations),
+    )
+
+
+def pod_model(spawner: KubeSpawner, pod: dict[str, Any]) -> Any:
+    """Pod JSON as the ``V1Pod`` KubeSpawner hands out (get_pod_manifest, modify_pod_hook):
+    fields set through extra_pod_config/extra_container_config stay as configured."""
+    return models.pod(
+        pod,
+        spec_overrides=override_fields("V1PodSpec", spawner.extra_pod_config),
+        container_overrides=override_fields("V1Container", spawner.extra_container_config),
     )

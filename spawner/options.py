@@ -173,6 +173,34 @@ class CacheSpawnerOptions(HasTraits):
         "May be a coroutine; its errors are logged and the stop goes on.",
     ).tag(config=True)
 
+    show_first_default_event = AnyTrait(
+        True,
+        help="""Whether progress starts with JupyterHub's default event at 0% ("Server requested").
+
+        A bool, or a callable show_first_default_event(spawner) returning one (may be a
+        coroutine). False leaves the spawn page to the pod's own events.
+        """,
+    ).tag(config=True)
+
+    post_spawn_request_hook = AnyTrait(
+        None,
+        allow_none=True,
+        help="""Hook called as post_spawn_request_hook(spawner, pod) once the pod create
+        request succeeded; ``pod`` is the pod as the API returned it (a dict, with its uid).
+
+        May be a coroutine. An exception fails the start (the pod is deleted).
+        """,
+    ).tag(config=True)
+
+    failed_spawn_request_hook = AnyTrait(
+        None,
+        allow_none=True,
+        help="""Hook called as failed_spawn_request_hook(spawner, exception) when the pod create
+        request failed (API error, or retries exhausted); the start fails with that exception
+        afterwards. May be a coroutine; its own errors are logged.
+        """,
+    ).tag(config=True)
+
     custom_poll_interval = Union(
         [AnyTrait()],
         default_value=0,

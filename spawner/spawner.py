@@ -12,17 +12,18 @@ server dead because of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from kubecache.contract import PodRecord, pod_key
-from spawner import pod_state, polling, urls
+from spawner import builders, manifests, pod_state, polling, urls
+from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.config import KubeSpawner
 from spawner.hooks import call_hook
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
-from spawner.objects import make_owner_reference
 from spawner.options import CacheSpawnerOptions
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
 from spawner.trust import snapshot_freshness
@@ -177,12 +178,11 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             await api.create_namespace(self.get_namespace_manifest(), timeouts)
         if self.storage_pvc_ensure:
             await self._ensure_pvc(api, timeouts)
-        pod = await self.get_pod_manifest()
+        pod = await self.pod_request_body()
         if self.modify_pod_hook:
             self.log.info("kubecache: %s: pod is being modified via modify_pod_hook", self._log_id)
-            pod = api.to_json(
-                await call_hook(self.modify_pod_hook, self, api.to_model(pod, "V1Pod"))
-            )
+            modified = await call_hook(self.modify_pod_hook, self, manifests.pod_model(self, pod))
+            pod = request_body(modified, "modify_pod_hook")
         self._notebook_port = urls.notebook_port(pod) or self.port
         # deadline a little before JupyterHub's own, so our error (with events) is the one shown
         deadline = time.monotonic() + max(self.start_timeout * 0.95 - 1, self.start_timeout * 0.5)
@@ -190,7 +190,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             try:
                 # inside the try: a start cancelled while the create request is in flight
                 # may have made the pod all the same
-                created = await self._create_pod(api, watch, pod, timeouts, deadline=deadline)
+                created = await self._request_pod(api, watch, pod, timeouts, deadline=deadline)
                 await self._create_dependents(api, created, timeouts)
                 record = await self._wait_until_running(watch, deadline=deadline)
             except BaseException as e:
@@ -218,8 +218,33 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         await self._find_legacy_pvc(api, timeouts)
         if not self._pvc_exists:
             self.log.info("kubecache: creating PVC %s/%s", self.namespace, self.pvc_name)
-            await api.create_pvc(self.namespace, self.get_pvc_manifest(), timeouts)
+            await api.create_pvc(self.namespace, self.pvc_request_body(), timeouts)
             self._pvc_exists = True
+
+    async def _request_pod(
+        self,
+        api: KubeApi,
+        watch: Watch,
+        pod: dict[str, Any],
+        timeouts: Timeouts,
+        *,
+        deadline: float,
+    ) -> dict[str, Any]:
+        """The pod create request between OutpostSpawner's post/failed spawn request hooks."""
+        try:
+            created = await self._create_pod(api, watch, pod, timeouts, deadline=deadline)
+        except (SpawnError, KubeApiError) as e:
+            if self.failed_spawn_request_hook:
+                try:
+                    await call_hook(self.failed_spawn_request_hook, self, e)
+                except Exception:
+                    self.log.exception(
+                        "kubecache: failed_spawn_request_hook of %s failed", self._log_id
+                    )
+            raise
+        if self.post_spawn_request_hook:
+            await call_hook(self.post_spawn_request_hook, self, created)
+        return created
 
     async def _create_pod(
         self,
@@ -264,13 +289,13 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         """internal_ssl secret, service and after_pod_created_hook, owned by the pod."""
         if not (self.internal_ssl or self.services_enabled or self.after_pod_created_hook):
             return
-        owner = make_owner_reference(self.pod_name, created["metadata"]["uid"])
+        owner = builders.owner_reference_json(self.pod_name, created["metadata"]["uid"])
         if self.internal_ssl:
             await api.replace_object(
-                "secret", self.namespace, self.get_secret_manifest(owner), timeouts
+                "secret", self.namespace, self.secret_request_body(owner), timeouts
             )
         if self.internal_ssl or self.services_enabled:
-            service = self.get_service_manifest(owner, self._notebook_port)
+            service = self.service_request_body(owner, self._notebook_port or self.port)
             await api.replace_object("service", self.namespace, service, timeouts)
         if self.after_pod_created_hook:
             self.log.info("kubecache: %s: running after_pod_created_hook", self._log_id)
@@ -360,6 +385,21 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         super().start_polling()
 
     # ------------------------------------------------------------------ progress
+
+    async def _generate_progress(self) -> AsyncIterator[dict[str, Any]]:
+        """JupyterHub's progress wrapper, whose first event (0 %, "Server requested") is shown
+        only when show_first_default_event says so (OutpostSpawner's option)."""
+        show = self.show_first_default_event
+        if callable(show):
+            show = await call_hook(show, self)
+        first = True
+        async with contextlib.aclosing(super()._generate_progress()) as events:
+            async for event in events:
+                if first and not show and event.get("progress") == 0:
+                    first = False
+                    continue
+                first = False
+                yield event
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """This spawn's pod events from Redis, replayed then followed, until the start ends."""

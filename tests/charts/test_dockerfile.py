@@ -1,11 +1,13 @@
-"""The image: hadolint-clean, non-root, the cacher by default, every package copied."""
+"""The images: hadolint-clean, non-root, the cacher by default and alone, the hub on z2jh's."""
 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -35,7 +37,8 @@ def stages() -> dict[str, list[tuple[str, str]]]:
         if word == "FROM":
             current = rest.split(" AS ")[-1].strip() if " AS " in rest else rest
             by_stage[current] = []
-        by_stage[current].append((word, rest))
+        if current:  # global ARGs before the first FROM belong to no stage
+            by_stage[current].append((word, rest))
     return by_stage
 
 
@@ -57,32 +60,121 @@ def test_the_default_image_runs_the_cacher_as_a_non_root_user() -> None:
     assert users and not users[-1].startswith(("0", "root"))
 
 
-def test_images_build_on_python_3_11_slim() -> None:
-    bases = [rest.split()[0] for word, rest in instructions() if word == "FROM"]
-    assert {b for b in bases if ":" in b} == {"python:3.11-slim"}
+def test_the_cacher_builds_on_python_3_11_slim_and_the_hub_on_a_pinned_z2jh_hub_image() -> None:
+    by_stage = stages()
+    bases = {
+        name: rest.split()[0] for name, found in by_stage.items() for word, rest in found[:1]
+    }
+    assert bases["cacher"] == bases["build-cacher"] == bases["build-hub"] == "python:3.11-slim"
+    arguments = dict(
+        rest.partition("=")[::2] for word, rest in instructions() if word == "ARG" and "=" in rest
+    )
+    hub_base = bases["hub"]
+    if hub_base.startswith("${"):
+        hub_base = arguments[hub_base.strip("${}")]
+    image, _, tag = hub_base.partition(":")
+    assert image == "quay.io/jupyterhub/k8s-hub"
+    assert re.fullmatch(r"4\.\d+\.\d+", tag), f"pin a z2jh 4.x release, not {tag!r}"
 
 
-def test_the_hub_target_runs_jupyterhub_without_the_cacher_entrypoint() -> None:
+def test_the_hub_target_runs_z2jhs_jupyterhub_as_its_user_with_kubecache_added() -> None:
     hub = stages()["hub"]
-    assert not any(word == "ENTRYPOINT" for word, _ in hub)
-    assert any(word == "CMD" and "jupyterhub" in rest for word, rest in hub)
-    assert any(word == "USER" and rest.startswith("10001") for word, rest in hub)
+    assert not any(word in ("ENTRYPOINT", "CMD") for word, _ in hub)  # the base image's command
+    users = [rest for word, rest in hub if word == "USER"]
+    assert users[-1] == "1000"
+    installs = [rest for word, rest in hub if word == "RUN" and "pip install" in rest]
+    assert len(installs) == 1
+    install = installs[0]
+    # nothing the base image ships is upgraded: no dependency resolution, no JupyterHub
+    assert "--no-deps" in install and "--constraint /tmp/constraints.txt" in install
+    assert "kubecache-" in install and "jupyterhub" not in install.split("&&")[0]
+    assert "import jupyterhub, kubespawner, spawner.spawner" in install
 
 
-def test_every_python_package_is_copied_and_admitted_by_dockerignore() -> None:
+def _pins() -> dict[str, str]:
+    pins = {}
+    for raw in (REPO / "constraints.txt").read_text().splitlines():
+        line = raw.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt pins exact versions: {line!r}"
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_both_images_install_through_the_constraints_file_which_pins_every_dependency() -> None:
+    for stage in ("cacher", "hub"):
+        found = stages()[stage]
+        assert ("COPY", "constraints.txt /tmp/constraints.txt") in found
+        assert any("--constraint /tmp/constraints.txt" in rest for word, rest in found)
+    pins = _pins()
+    project = PYPROJECT["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["hub"]]
+    unpinned = {_name(r) for r in wanted if _name(r) != "jupyterhub"} - set(pins)
+    assert not unpinned, f"not pinned in constraints.txt: {unpinned}"
+    assert "jupyterhub" not in pins  # the hub image keeps its base image's JupyterHub
+    assert "hiredis" in pins  # redis[hiredis]'s extra, installed by name in the hub image
+
+
+def test_the_cacher_image_gets_no_jupyterhub_and_no_emulator() -> None:
+    core = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
+    assert not core & {"jupyterhub", "kubernetes-asyncio", "traitlets", "jinja2", "escapism"}
+    assert "kubecache[hub]" in PYPROJECT["project"]["optional-dependencies"]["test"]
+    for stage in ("build-cacher", "cacher"):
+        copied = " ".join(rest for word, rest in stages()[stage] if word == "COPY")
+        assert "kubesim" not in copied and "spawner" not in copied
+    install = next(rest for word, rest in stages()["cacher"] if word == "RUN" and "pip" in rest)
+    assert "[hub]" not in install
+    assert "kubecache-cacher" in PYPROJECT["project"]["scripts"]
+    entry_points = PYPROJECT["project"]["entry-points"]["jupyterhub.spawners"]
+    assert entry_points == {"kubecache": "spawner:KubeCacheSpawner"}
+
+
+def test_the_cacher_runs_without_any_hub_package_installed(tmp_path: Path) -> None:
+    """Importing the cacher and the CLI with JupyterHub & co. made unimportable."""
+    blocked = ["jupyterhub", "kubernetes_asyncio", "traitlets", "jinja2", "escapism", "kubesim"]
+    script = f"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError("blocked for this test: " + name)
+sys.meta_path.insert(0, Block())
+import cacher.__main__, cacher.app, kubecache.cli, kubecache.doctor, kubecache.hub_standby
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_every_runtime_package_is_copied_and_admitted_by_dockerignore() -> None:
     included = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = sorted(
         p.name
         for p in REPO.iterdir()
         if (p / "__init__.py").is_file() and any(fnmatch.fnmatch(p.name, g) for g in included)
     )
+    runtime = set(packages) - {"kubesim"}
     copied = {
         rest.split()[0] for word, rest in instructions() if word == "COPY" and "--from" not in rest
     }
-    assert set(packages) <= copied, f"not copied into the image: {set(packages) - copied}"
+    assert runtime <= copied, f"not copied into an image: {runtime - copied}"
+    assert "kubesim" not in copied
     admitted = {
         line[1:].rstrip("/")
         for line in (REPO / ".dockerignore").read_text().splitlines()
         if line.startswith("!")
     }
     assert copied <= admitted, f"excluded from the build context: {copied - admitted}"
+    assert "kubesim" not in admitted

@@ -107,6 +107,44 @@ c.KubeSpawner.profile_list = [
     },
 ]
 
+if s.get("z2jh_like"):
+    # What zero-to-jupyterhub's hub config sets with the chart's defaults, the way it sets it:
+    # a kubernetes_asyncio model for the iptables init container, dicts for the rest; and a
+    # modify_pod_hook in the style of hub.extraConfig snippets, editing KubeSpawner's V1Pod.
+    from kubernetes_asyncio import client
+
+    c.KubeSpawner.extra_labels = {"hub.jupyter.org/network-access-hub": "true"}
+    c.KubeSpawner.tolerations = [
+        {"key": key, "operator": "Equal", "value": "user", "effect": "NoSchedule"}
+        for key in ("hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated")
+    ]
+    node_purpose = {
+        "matchExpressions": [
+            {"key": "hub.jupyter.org/node-purpose", "operator": "In", "values": ["user"]}
+        ]
+    }
+    c.KubeSpawner.node_affinity_preferred = [{"weight": 100, "preference": node_purpose}]
+    c.KubeSpawner.init_containers.append(
+        client.V1Container(
+            name="block-cloud-metadata",
+            image="quay.io/jupyterhub/k8s-network-tools:4.0.0",
+            command=["iptables", "-A", "OUTPUT", "-d", "169.254.169.254", "-j", "DROP"],
+            security_context=client.V1SecurityContext(
+                privileged=True,
+                run_as_user=0,
+                capabilities=client.V1Capabilities(add=["NET_ADMIN"]),
+            ),
+            resources={},
+        )
+    )
+
+    def label_from_the_model(spawner, pod):  # type: ignore[no-untyped-def]
+        assert isinstance(pod, client.V1Pod), type(pod)
+        pod.metadata.labels["e2e/init"] = pod.spec.init_containers[0].name
+        return pod
+
+    c.KubeSpawner.modify_pod_hook = label_from_the_model
+
 # kubecache's own options: where the cache is.
 c.KubeCacheSpawner.redis_url = s["redis_url"]
 

@@ -68,6 +68,8 @@ class HubSettings:
     spawner_class: str = "kubecache"
     #: a further configuration file loaded last (load_subconfig), e.g. z2jh-like storage
     extra_config: str | None = None
+    #: zero-to-jupyterhub's defaults for user pods, with a client-model init container
+    z2jh_like: bool = False
 
 
 class Proxy:

@@ -105,3 +105,28 @@ def write_kubeconfig(directory: Path) -> Path:
     path = directory / "kubeconfig"
     path.write_text(KUBECONFIG_TEXT)
     return path
+
+
+def model_shape(obj: Any) -> Any:
+    """Which parts are client models and which plain data, recursively (types, not values)."""
+    if hasattr(type(obj), "openapi_types") and hasattr(type(obj), "attribute_map"):
+        return (
+            type(obj).__name__,
+            {
+                attribute: model_shape(getattr(obj, attribute))
+                for attribute in type(obj).openapi_types
+                if getattr(obj, attribute) is not None
+            },
+        )
+    if isinstance(obj, dict):
+        return {key: model_shape(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [model_shape(item) for item in obj]
+    return "value"
+
+
+def assert_same_object(ours: Any, reference: Any) -> None:
+    """Same type, same API JSON, and models at the same places as KubeSpawner's object."""
+    assert type(ours) is type(reference)
+    assert api_json(ours) == api_json(reference)
+    assert model_shape(ours) == model_shape(reference)

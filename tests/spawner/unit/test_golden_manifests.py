@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from tests.spawner.unit.golden import api_json, make_pair, names, owner_references
+from tests.spawner.unit.golden import (
+    api_json,
+    assert_same_object,
+    make_pair,
+    names,
+    owner_references,
+)
 
 pytestmark = [
     pytest.mark.usefixtures("reference_kubespawner"),
@@ -185,8 +191,12 @@ USERS = ["mock@name", "alice", "User.Name+1", "very-long-" + "n" * 70, "0digit"]
 async def test_pod_and_pvc_manifests_equal_kubespawner(case: str, server_name: str) -> None:
     pair = make_pair(CONFIGURATIONS[case], server_name=server_name)
     assert names(pair.ours) == names(pair.reference)
-    assert await pair.ours.get_pod_manifest() == api_json(await pair.reference.get_pod_manifest())
-    assert pair.ours.get_pvc_manifest() == api_json(pair.reference.get_pvc_manifest())
+    reference_pod = await pair.reference.get_pod_manifest()
+    assert await pair.ours.pod_request_body() == api_json(reference_pod)
+    assert_same_object(await pair.ours.get_pod_manifest(), reference_pod)
+    reference_pvc = pair.reference.get_pvc_manifest()
+    assert pair.ours.pvc_request_body() == api_json(reference_pvc)
+    assert_same_object(pair.ours.get_pvc_manifest(), reference_pvc)
 
 
 @pytest.mark.parametrize("username", USERS)
@@ -197,7 +207,7 @@ async def test_names_equal_kubespawner_for_odd_users(
 ) -> None:
     pair = make_pair({"slug_scheme": scheme}, username=username, server_name=server_name)
     assert names(pair.ours) == names(pair.reference)
-    ours, reference = await pair.ours.get_pod_manifest(), await pair.reference.get_pod_manifest()
+    ours, reference = await pair.ours.pod_request_body(), await pair.reference.get_pod_manifest()
     assert ours["metadata"] == api_json(reference)["metadata"]
 
 
@@ -205,10 +215,10 @@ async def test_names_equal_kubespawner_for_odd_users(
 async def test_service_manifest_equals_kubespawner(case: str) -> None:
     pair = make_pair(CONFIGURATIONS[case], server_name="srv")
     reference_owner, owner = owner_references()
-    assert pair.ours.get_service_manifest(owner, 8888) == api_json(
-        pair.reference.get_service_manifest(reference_owner, 8888)
-    )
-    assert pair.ours.get_service_manifest(owner) == pair.ours.get_service_manifest(owner, 8888)
+    reference = pair.reference.get_service_manifest(reference_owner, 8888)
+    assert pair.ours.service_request_body(owner, 8888) == api_json(reference)
+    assert_same_object(pair.ours.get_service_manifest(reference_owner, 8888), reference)
+    assert api_json(pair.ours.get_service_manifest(owner)) == api_json(reference)
 
 
 async def test_user_namespace_manifest_equals_kubespawner() -> None:
@@ -244,10 +254,14 @@ async def test_internal_ssl_secret_pod_and_names_equal_kubespawner(tmp_path: Pat
         internal_trust_bundles={"hub-ca": files["hub"]},
     )
     reference_owner, owner = owner_references()
-    assert pair.ours.get_secret_manifest(owner) == api_json(
-        pair.reference.get_secret_manifest(reference_owner)
-    )
-    assert await pair.ours.get_pod_manifest() == api_json(await pair.reference.get_pod_manifest())
+    reference_secret = pair.reference.get_secret_manifest(reference_owner)
+    assert pair.ours.secret_request_body(owner) == api_json(reference_secret)
+    assert_same_object(pair.ours.get_secret_manifest(reference_owner), reference_secret)
+    for odd_owner in (None, "not-a-reference", owner):
+        assert api_json(pair.ours.get_secret_manifest(odd_owner)) == api_json(
+            pair.reference.get_secret_manifest(odd_owner)
+        )
+    assert await pair.ours.pod_request_body() == api_json(await pair.reference.get_pod_manifest())
     assert pair.ours.ssl_alt_names == pair.reference.ssl_alt_names
 
 
@@ -294,4 +308,6 @@ async def test_profile_overrides_give_kubespawners_manifest(user_options: dict[s
     pair = make_pair(config, user_options=user_options)
     await pair.reference.load_user_options()
     await pair.ours.load_user_options()
-    assert await pair.ours.get_pod_manifest() == api_json(await pair.reference.get_pod_manifest())
+    reference = await pair.reference.get_pod_manifest()
+    assert await pair.ours.pod_request_body() == api_json(reference)
+    assert_same_object(await pair.ours.get_pod_manifest(), reference)
