@@ -127,13 +127,18 @@ async def _check_prefix(redis: aioredis.Redis, keys: Keys) -> tuple[Check, Cache
 
 
 async def _other_prefixes(redis: aioredis.Redis, limit: int = 10) -> list[str]:
+    """Prefixes of other deployments, when this user may SCAN (kubecache's CLI user may not:
+    its ACL keeps it inside one prefix, see kubecache.acl)."""
     found: list[str] = []
-    async for key in redis.scan_iter(match="*health", count=500):
-        name = key.decode() if isinstance(key, bytes) else key
-        if await redis.type(name) in (b"hash", "hash"):
-            found.append(name.removesuffix("health"))
-        if len(found) >= limit:
-            break
+    try:
+        async for key in redis.scan_iter(match="*health", count=500):
+            name = key.decode() if isinstance(key, bytes) else key
+            if await redis.type(name) in (b"hash", "hash"):
+                found.append(name.removesuffix("health"))
+            if len(found) >= limit:
+                break
+    except NoPermissionError:
+        return []
     return sorted(found)
 
 
