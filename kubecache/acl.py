@@ -41,11 +41,10 @@ ROLES: tuple[Role, ...] = ("cacher", "hub", "cli")
 DEFAULT_LEASE_NAME = "jupyterhub"
 
 #: every client: health checks, the connection name, Redis' clock and ``INFO replication``
-#: (which primary a reader talks to). AUTH and HELLO are always allowed.
+#: (which primary a reader talks to). AUTH and HELLO are always allowed. Not CLIENT SETINFO:
+#: kubecache's connections do not send it (kubecache.redis_connection), and naming it in a
+#: rule would make ACL SETUSER fail on Redis 7.0/7.1.
 CONNECTION_COMMANDS = ("ping", "echo", "select", "client|setname", "time", "info")
-#: redis-py >= 5 announces its name and version on connect (ignoring a refusal); the command
-#: exists from Redis 7.2 (and in Valkey), and ACL SETUSER refuses to name it before that
-CLIENT_SETINFO = "client|setinfo"
 
 #: the reads of hubs and the CLI, each limited to keys under the prefix
 READ_COMMANDS = (
@@ -103,17 +102,13 @@ def rules(
     *,
     prefix: str = DEFAULT_PREFIX,
     lease_names: Sequence[str] = (DEFAULT_LEASE_NAME,),
-    client_setinfo: bool = True,
 ) -> list[str]:
-    """The ACL rules (after ``ACL SETUSER <name> on >password``) of one role, in order.
-
-    ``client_setinfo=False`` for Redis older than 7.2, which has no CLIENT SETINFO.
-    """
+    """The ACL rules (after ``ACL SETUSER <name> on >password``) of one role, in order."""
     problem = prefix_problem(prefix)
     if problem:
         raise ValueError(problem)
     keys = key_pattern(prefix) + "*"
-    connection = [f"+{c}" for c in (*CONNECTION_COMMANDS, *[CLIENT_SETINFO][:client_setinfo])]
+    connection = [f"+{command}" for command in CONNECTION_COMMANDS]
     reads = [*connection, *(f"+{command}" for command in READ_COMMANDS)]
     if role == "cacher":
         return ["resetkeys", "resetchannels", "-@all", f"~{keys}", *CACHER_COMMANDS, *connection]
@@ -133,12 +128,9 @@ def setuser_command(
     prefix: str = DEFAULT_PREFIX,
     lease_names: Sequence[str] = (DEFAULT_LEASE_NAME,),
     password: str = "<password>",
-    client_setinfo: bool = True,
 ) -> str:
     """``ACL SETUSER`` for ``redis-cli`` (the password as written; quote it in a shell)."""
-    grants = " ".join(
-        rules(role, prefix=prefix, lease_names=lease_names, client_setinfo=client_setinfo)
-    )
+    grants = " ".join(rules(role, prefix=prefix, lease_names=lease_names))
     return f"ACL SETUSER {user} reset on >{password} {grants}"
 
 
@@ -151,12 +143,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--lease-name", action="append", help="hub-standby lease name(s) (default: jupyterhub)"
     )
-    parser.add_argument(
-        "--before-redis-7.2",
-        dest="client_setinfo",
-        action="store_false",
-        help="leave out CLIENT SETINFO (unknown to Redis 7.0 and 7.1)",
-    )
     args = parser.parse_args(argv)
     lease_names = args.lease_name or [DEFAULT_LEASE_NAME]
     try:
@@ -166,7 +152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"kubecache-{role}",
                 prefix=args.prefix,
                 lease_names=lease_names,
-                client_setinfo=args.client_setinfo,
             )
             print(command)
     except ValueError as e:

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import redis as syncredis
-import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, ResponseError
 
 from cacher.app import running_cacher
@@ -25,6 +24,7 @@ from kubecache import acl
 from kubecache.cli import main as cli_main
 from kubecache.contract import Keys
 from kubecache.hub_standby import LeaseTiming, RedisLease
+from kubecache.redis_connection import RedisSettings, connect
 from spawner import KubeCacheSpawner
 from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
@@ -50,9 +50,8 @@ def acl_redis() -> Iterator[RedisServer]:
     server = RedisServer()
     server.start()
     admin = syncredis.Redis.from_url(server.url)
-    version = tuple(int(part) for part in admin.info("server")["redis_version"].split(".")[:2])
     for role in acl.ROLES:
-        grants = acl.rules(role, client_setinfo=version >= (7, 2))
+        grants = acl.rules(role)
         admin.execute_command(
             "ACL", "SETUSER", f"kubecache-{role}", "reset", "on", f">{PASSWORD}", *grants
         )
@@ -168,7 +167,7 @@ async def test_hub_standby_takes_renews_and_releases_its_lease_as_the_hub_user(
 ) -> None:
     timing = LeaseTiming(duration=5.0, renew_deadline=3.0, retry_period=1.0)
     key = KEYS.hub_lease(acl.DEFAULT_LEASE_NAME)
-    clients = [aioredis.Redis.from_url(user_url(acl_redis, "hub")) for _ in range(2)]
+    clients = [connect(RedisSettings(url=user_url(acl_redis, "hub"))) for _ in range(2)]
     try:
         first = RedisLease(clients[0], key, "a", timing)
         second = RedisLease(clients[1], key, "b", timing)
