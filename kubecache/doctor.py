@@ -8,6 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 
+from kubecache.acl import setuser_command
 from kubecache.contract import (
     SCHEMA_VERSION,
     CacheHealth,
@@ -88,8 +89,8 @@ async def _check_permissions(redis: aioredis.Redis, keys: Keys) -> Check:
             "credentials and ACL",
             False,
             "denied: " + "; ".join(denied),
-            f"grant the reader user at least: ACL SETUSER <user> ~{keys.prefix}* "
-            "+@read +@stream +@connection +time",
+            "grant the reader kubecache's read-only rules: "
+            + setuser_command("cli", "<user>", prefix=keys.prefix),
         )
     return Check("credentials and ACL", True, "the reads a spawner makes are allowed")
 
