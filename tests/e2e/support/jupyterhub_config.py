@@ -106,6 +106,9 @@ c.KubeSpawner.profile_list = [
     },
 ]
 
+if s.get("profile_list"):
+    c.KubeSpawner.profile_list = s["profile_list"]
+
 # kubecache's own options: where the cache is.
 c.KubeCacheSpawner.redis_url = s["redis_url"]
 

@@ -64,6 +64,8 @@ class HubSettings:
     poll_log: str | None = None
     default_url: str = ""
     working_dir: str | None = None
+    #: replaces the configuration's profile_list when given
+    profile_list: list[dict[str, Any]] | None = None
 
 
 class Proxy:
