@@ -91,6 +91,15 @@ async def test_an_unlisted_image_without_a_profile_key_meets_the_default_profile
     )
 
 
+async def test_a_callable_profile_list_is_held_to_the_same_rules() -> None:
+    async def dynamic(spawner: Any) -> list[dict[str, Any]]:
+        return admin_profiles()
+
+    await refused(
+        {"image--unlisted-choice": "evil.example/miner:latest"}, "failed validation regex", dynamic
+    )
+
+
 async def test_an_unlisted_choice_that_is_disabled_is_refused_without_a_profile_key() -> None:
     await refused({"tag--unlisted-choice": "evil/miner:1"}, "tag without being enabled")
 
