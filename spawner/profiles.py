@@ -56,6 +56,8 @@ FORM_PREFIX = "profile-option-"
 DEFAULT_MAX_BYTES = 64 * 1024
 #: longest free text (unlisted choice) accepted: image names, tags, URLs fit easily
 MAX_FREE_TEXT = 1024
+#: how much of a refused value an error message repeats
+SHOWN_CHARACTERS = 120
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -116,21 +118,25 @@ def get_profile(slug: str | None, profile_list: list[dict[str, Any]]) -> dict[st
     for profile in profile_list:
         if profile["slug"] == slug:
             return profile
-    raise InvalidUserOptions(
-        f"No such profile: {slug}. Options include: " + ", ".join(p["slug"] for p in profile_list)
-    )
+    slugs = ", ".join(p["slug"] for p in profile_list)
+    raise InvalidUserOptions(f"No such profile: {shown(slug)}. Options include: {slugs}")
 
 
 # ------------------------------------------------------------------ validation
 
 
+def shown(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """User text as echoed in an error message: cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _unlisted_failure(option_name: str, unlisted: Mapping[str, Any], value: str) -> str:
     message = unlisted.get("validation_message")
     if message:
-        return f"Invalid value for {option_name}: " + str(message).replace("{value}", value)
+        return f"Invalid value for {option_name}: " + str(message).replace("{value}", shown(value))
     return (
         f"Received unlisted_choice for {option_name} that failed validation regex: "
-        f"{value!r} does not match {unlisted.get('validation_regex')!r}."
+        f"{shown(value)!r} does not match {unlisted.get('validation_regex')!r}."
     )
 
 
@@ -152,11 +158,11 @@ def _check_free_text(name: str, unlisted: Mapping[str, Any], free_text: str) -> 
     # templates; a brace would fail there (KubeSpawner 7.1 raises KeyError).
     if "{" in free_text or "}" in free_text:
         raise InvalidUserOptions(
-            f"Invalid value for {name}: {free_text!r} must not contain '{{' or '}}'."
+            f"Invalid value for {name}: {shown(free_text)!r} must not contain '{{' or '}}'."
         )
     if CONTROL_CHARACTERS.search(free_text):
         raise InvalidUserOptions(
-            f"Invalid value for {name}: {free_text!r} must not contain control characters."
+            f"Invalid value for {name}: {shown(free_text)!r} must not contain control characters."
         )
 
 
@@ -184,7 +190,9 @@ def validate_user_options(
         raise InvalidUserOptions(f"user_options are {size} bytes, at most {max_bytes} allowed.")
     slug = user_options.get("profile")
     if slug is not None and not isinstance(slug, str):
-        raise InvalidUserOptions(f"profile must be a string (a profile slug), got {slug!r}")
+        raise InvalidUserOptions(
+            f"profile must be a string (a profile slug), got {shown(repr(slug))}"
+        )
     if not profile_list:
         return
     profile = get_profile(slug, profile_list)
@@ -193,14 +201,14 @@ def validate_user_options(
         free_text = user_options.get(name + UNLISTED_SUFFIX)
         for key, value in ((name, choice), (name + UNLISTED_SUFFIX, free_text)):
             if value is not None and not isinstance(value, str):
-                raise InvalidUserOptions(f"{key} must be a string, got {value!r}")
+                raise InvalidUserOptions(f"{shown(key)} must be a string, got {shown(repr(value))}")
         if free_text:
             _check_free_text(name, option.get("unlisted_choice") or {}, free_text)
         elif choice:
             choices = option.get("choices") or {}
             if choice not in choices:
                 raise InvalidUserOptions(
-                    f"No such choice for {name} in profile {profile['slug']}: {choice}. "
+                    f"No such choice for {name} in profile {profile['slug']}: {shown(choice)}. "
                     f"Options include: {', '.join(choices)}"
                 )
         elif not option.get("choices"):

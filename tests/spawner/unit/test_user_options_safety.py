@@ -142,6 +142,11 @@ async def test_wrong_shapes_are_a_400_not_a_500(user_options: Any, match: str) -
     await refused(user_options, match)
 
 
+async def test_error_messages_repeat_at_most_a_little_of_the_users_text() -> None:
+    error = await refused({"profile": "x" * 5000}, "No such profile")
+    assert len(error.message) < 400
+
+
 async def test_the_size_bound_is_an_option() -> None:
     from spawner import KubeCacheSpawner
 
