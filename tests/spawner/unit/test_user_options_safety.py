@@ -264,6 +264,8 @@ def bodies(draw: st.DrawFn, profile_list: list[dict[str, Any]]) -> dict[str, Any
         if option["unlisted_choice"].get("validation_regex")
     ]
     keys = ["profile", "image", "tag", "image--unlisted-choice", "tag--unlisted-choice", "junk"]
+    # option-like names of spawner traits: sent by a hostile client, never applied
+    keys += ["cmd", "cpu_limit", "environment", "cmd--unlisted-choice"]
     body = {}
     for key in (key for key in keys if draw(st.booleans())):
         if key == "profile":
@@ -306,8 +308,10 @@ def test_no_accepted_body_yields_an_image_the_admin_did_not_allow(
     scenario: tuple[list[dict[str, Any]], dict[str, Any]],
 ) -> None:
     profile_list, body = scenario
-    async def apply() -> str | None:
+
+    async def apply() -> tuple[str, set[str]] | None:
         spawner = spawner_with(profile_list, body)
+        before = dict(spawner.trait_values())
         try:
             await spawner.apply_user_options(spawner, body)
         except InvalidUserOptions:
@@ -316,12 +320,17 @@ def test_no_accepted_body_yields_an_image_the_admin_did_not_allow(
             assert spawner.image == BASE_IMAGE
             return None
         await spawner.load_user_options()
-        return str(spawner.image)
+        after = spawner.trait_values()
+        changed = {name for name, value in after.items() if before.get(name) != value}
+        return str(spawner.image), changed
 
-    image = asyncio.run(apply())
-    if image is not None:
+    applied = asyncio.run(apply())
+    if applied is not None:
+        image, changed = applied
         assert image in allowed_images(profile_list, body)
         assert not re.search(r"[\x00-\x1f]", image)
+        # the admin's overrides only name the image: nothing else a body says is applied
+        assert changed <= {"image"}, changed
 
 
 @settings(max_examples=200, deadline=None)
