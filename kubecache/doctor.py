@@ -8,6 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 
+from kubecache.acl import setuser_command
 from kubecache.contract import (
     SCHEMA_VERSION,
     CacheHealth,
@@ -89,8 +90,8 @@ async def _check_permissions(redis: aioredis.Redis, keys: Keys) -> Check:
             "credentials and ACL",
             False,
             "denied: " + "; ".join(denied),
-            f"grant the reader user at least: ACL SETUSER <user> ~{keys.prefix}* "
-            "+@read +@stream +@connection +time",
+            "grant the reader kubecache's read-only rules: "
+            + setuser_command("cli", "<user>", prefix=keys.prefix),
         )
     return Check("credentials and ACL", True, "the reads a spawner makes are allowed")
 
@@ -128,12 +129,17 @@ async def _check_prefix(redis: aioredis.Redis, keys: Keys) -> tuple[Check, Cache
 
 
 async def _other_prefixes(redis: aioredis.Redis, limit: int = 10) -> list[str]:
+    """Prefixes of other deployments, when this user may SCAN (kubecache's CLI user may not:
+    its ACL keeps it inside one prefix, see kubecache.acl)."""
     found: list[str] = []
-    async for key in redis.scan_iter(match="*health", count=500):
-        if await redis.type(key) in (b"hash", "hash"):  # any bytes: names are untrusted
-            found.append(decoded(key).removesuffix("health"))
-        if len(found) >= limit:
-            break
+    try:
+        async for key in redis.scan_iter(match="*health", count=500):
+            if await redis.type(key) in (b"hash", "hash"):  # any bytes: names are untrusted
+                found.append(decoded(key).removesuffix("health"))
+            if len(found) >= limit:
+                break
+    except NoPermissionError:
+        return []
     return sorted(found)
 
 

@@ -32,24 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 log = logging.getLogger(__name__)
 
 EXIT_LEASE_LOST = 75  # EX_TEMPFAIL: restart me, I will come back as a standby
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -72,12 +60,15 @@ def default_identity() -> str:
 
 
 class RedisLease:
-    """A lease held by one identity at a time: a Redis key with a TTL."""
+    """A lease held by one identity at a time: a Redis key with a TTL.
+
+    Renewing and releasing are compare-and-set in a WATCH/MULTI/EXEC transaction rather than
+    a Lua script, so the hub's Redis user needs no EVAL: it may write this one key only
+    (see :mod:`kubecache.acl`).
+    """
 
     def __init__(self, redis: aioredis.Redis, key: str, identity: str, timing: LeaseTiming) -> None:
         self.redis, self.key, self.identity, self.timing = redis, key, identity, timing
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
 
     @property
     def _ttl_ms(self) -> int:
@@ -88,15 +79,33 @@ class RedisLease:
             return True
         return await self.renew()
 
+    async def _if_ours(self, change: str, *args: object) -> bool:
+        """Run ``change`` on the key when it still holds our identity; False when it does not
+        (or when another replica changed it between our read and our write)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(self.key)
+                if _text(await pipe.get(self.key)) != self.identity:
+                    return False
+                pipe.multi()
+                pipe.execute_command(change, self.key, *args)
+                (result,) = await pipe.execute()
+            except WatchError:
+                return False
+        return bool(result)
+
     async def renew(self) -> bool:
-        return bool(await self._renew(keys=[self.key], args=[self.identity, self._ttl_ms]))
+        return await self._if_ours("PEXPIRE", self._ttl_ms)
 
     async def release(self) -> None:
-        await self._release(keys=[self.key], args=[self.identity])
+        await self._if_ours("DEL")
 
     async def holder(self) -> str | None:
-        value = await self.redis.get(self.key)
-        return value.decode() if isinstance(value, bytes) else value
+        return _text(await self.redis.get(self.key))
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

@@ -16,6 +16,7 @@ the URL so secrets stay out of command lines and environment dumps.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -115,6 +116,16 @@ def _without_credentials(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
+# No CLIENT SETINFO on connect: kubecache's ACL users (kubecache.acl) are not granted it, and
+# Redis < 7.2 does not know it (redis-py ignores the refusal; ACL LOG would record it).
+# redis-py >= 7 takes driver_info=None; older versions lib_name/lib_version=None.
+_WITHOUT_CLIENT_SETINFO: dict[str, object] = (
+    {"driver_info": None}
+    if "driver_info" in inspect.signature(aioredis.Redis.__init__).parameters
+    else {"lib_name": None, "lib_version": None}
+)
+
+
 def connect(settings: RedisSettings) -> aioredis.Redis:
     """A Redis client for ``settings`` (connections are made lazily)."""
     settings.validate()
@@ -127,6 +138,7 @@ def connect(settings: RedisSettings) -> aioredis.Redis:
         "socket_connect_timeout": settings.connect_timeout,
         "client_name": settings.client_name,
         "health_check_interval": 15,
+        **_WITHOUT_CLIENT_SETINFO,
     }
     if scheme.endswith("+sentinel"):
         hosts, service, db = _sentinel_parts(settings.url)

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Float, HasTraits, List, Unicode, Union, default
+from traitlets import Bool, Float, HasTraits, Integer, List, Unicode, Union, default
 
 from kubecache.contract import DEFAULT_PREFIX, prefix_problem
 from kubecache.redis_connection import DEFAULT_URL, RedisSettings
@@ -97,6 +97,18 @@ class CacheSpawnerOptions(HasTraits):
         Without them a start waits for start_timeout like KubeSpawner does. The
         kubelet has retried when a container reaches one of these reasons.
         Set to [] to always wait for start_timeout.
+        """,
+    ).tag(config=True)
+
+    # ---- what users may send
+
+    user_options_max_bytes = Integer(
+        64 * 1024,
+        min=1,
+        help="""Largest user_options body accepted (bytes of its JSON form).
+
+        A larger spawn request is refused with 400 before anything is created; the
+        options of every profile of profile_list are checked the same way.
         """,
     ).tag(config=True)
 

@@ -14,30 +14,51 @@ REST API clients keep working:
 
 Stricter than KubeSpawner 7.1 (deliberately): ``user_options`` are fully validated before
 anything is created, with a 400 error the user can read, instead of a ``KeyError`` or
-``StopIteration`` half way through ``start()``. Rejected: a non-string profile or option value,
-an unknown profile, an unknown choice, an unlisted choice that is not enabled, and free text
-that does not *fully* match ``validation_regex`` (7.1 only anchors at the start); the error then
-uses ``validation_message`` with ``{value}`` substituted when configured.
+``StopIteration`` half way through ``start()``, and against the profile that will be applied
+in every case: 7.1 skips validation without a ``profile`` key and then applies the default
+profile's unlisted choice unchecked (any image). Rejected: a body larger than
+``user_options_max_bytes``, a non-string profile or option value, an unknown profile, an
+unknown choice, an unlisted choice that is not enabled, and free text that does not *fully*
+match ``validation_regex`` (7.1 only anchors at the start), is longer than 1024 characters or
+holds braces or control characters; the error then uses ``validation_message`` with
+``{value}`` substituted when configured. The admin's profile list itself is checked when it is
+loaded (:mod:`spawner.profile_list`); its mistakes are shown on the form instead of a 500.
 """
 
 from __future__ import annotations
 
 import copy
+import html
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader
-from slugify import slugify
 from tornado import web
+from traitlets import TraitError
 
 from spawner.manifests import resolve, sorted_values
+from spawner.profile_list import (
+    ProfileListError,
+    check_profile_list,
+    duplicate_slugs,
+    initialize_profile_list,
+)
 
 if TYPE_CHECKING:
     from spawner.config import KubeSpawner
 
 UNLISTED_SUFFIX = "--unlisted-choice"
 FORM_PREFIX = "profile-option-"
+#: default bound of a user_options body (JSON-encoded bytes); the spawner's
+#: user_options_max_bytes option sets it
+DEFAULT_MAX_BYTES = 64 * 1024
+#: longest free text (unlisted choice) accepted: image names, tags, URLs fit easily
+MAX_FREE_TEXT = 1024
+#: how much of a refused value an error message repeats
+SHOWN_CHARACTERS = 120
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidUserOptions(web.HTTPError, ValueError):
@@ -56,31 +77,38 @@ class InvalidUserOptions(web.HTTPError, ValueError):
 # ------------------------------------------------------------------ the profile list
 
 
-def initialize_profile_list(profile_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A deep copy with every implicit default made explicit (slugs, default profile/choices)."""
-    profiles = copy.deepcopy(profile_list)
-    for profile in profiles:
-        if "slug" not in profile:
-            profile["slug"] = slugify(profile["display_name"])
-        for option in (profile.get("profile_options") or {}).values():
-            choices = option.get("choices") or {}
-            if choices and not any(c.get("default") for c in choices.values()):
-                next(iter(choices.values()))["default"] = True
-            unlisted = option.setdefault("unlisted_choice", {})
-            unlisted.setdefault("enabled", False)
-            if unlisted["enabled"]:
-                unlisted.setdefault("display_name_in_choices", "Other...")
-    if profiles and not any(p.get("default") for p in profiles):
-        profiles[0]["default"] = True
+def is_override_name(spawner: KubeSpawner, name: str) -> bool:
+    """An option (trait) of the spawner, or a deprecated alias of one."""
+    return spawner.has_trait(name) or isinstance(getattr(type(spawner), name, None), property)
+
+
+def loaded_profile_list(spawner: KubeSpawner, raw: Any) -> list[dict[str, Any]]:
+    """The configured (already called) profile list checked and initialised.
+
+    Raises ProfileListError naming every mistake; nothing is half-applied.
+    """
+    profile_list = sorted_values(raw) or []
+    problems = check_profile_list(
+        profile_list, is_option=lambda name: is_override_name(spawner, name)
+    )
+    if problems:
+        error = ProfileListError(problems)
+        spawner.log.error("%s", error.message)
+        raise error
+    profiles = initialize_profile_list(profile_list)
+    for slug in duplicate_slugs(profiles):
+        spawner.log.warning(
+            "profile_list: several profiles have the slug %r; users can only pick the first", slug
+        )
     return profiles
 
 
 async def current_profile_list(spawner: KubeSpawner) -> list[dict[str, Any]]:
-    """The configured profile list (calling it when callable) initialised."""
+    """The configured profile list (calling it when callable) checked and initialised."""
     raw = sorted_values(spawner.profile_list)
     if callable(raw):
         raw = await resolve(spawner, raw)
-    return initialize_profile_list(sorted_values(raw) or [])
+    return loaded_profile_list(spawner, raw)
 
 
 def get_profile(slug: str | None, profile_list: list[dict[str, Any]]) -> dict[str, Any]:
@@ -90,69 +118,97 @@ def get_profile(slug: str | None, profile_list: list[dict[str, Any]]) -> dict[st
     for profile in profile_list:
         if profile["slug"] == slug:
             return profile
-    raise InvalidUserOptions(
-        f"No such profile: {slug}. Options include: " + ", ".join(p["slug"] for p in profile_list)
-    )
+    slugs = ", ".join(p["slug"] for p in profile_list)
+    raise InvalidUserOptions(f"No such profile: {shown(slug)}. Options include: {slugs}")
 
 
 # ------------------------------------------------------------------ validation
 
 
+def shown(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """User text as echoed in an error message: cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _unlisted_failure(option_name: str, unlisted: Mapping[str, Any], value: str) -> str:
     message = unlisted.get("validation_message")
     if message:
-        return f"Invalid value for {option_name}: " + str(message).replace("{value}", value)
+        return f"Invalid value for {option_name}: " + str(message).replace("{value}", shown(value))
     return (
         f"Received unlisted_choice for {option_name} that failed validation regex: "
-        f"{value!r} does not match {unlisted.get('validation_regex')!r}."
+        f"{shown(value)!r} does not match {unlisted.get('validation_regex')!r}."
     )
 
 
+def _payload_size(user_options: Mapping[str, Any]) -> int:
+    return len(json.dumps(user_options, default=repr, ensure_ascii=False).encode())
+
+
+def _check_free_text(name: str, unlisted: Mapping[str, Any], free_text: str) -> None:
+    if not unlisted.get("enabled"):
+        raise InvalidUserOptions(f"Received unlisted_choice for {name} without being enabled.")
+    if len(free_text) > MAX_FREE_TEXT:
+        raise InvalidUserOptions(
+            f"Invalid value for {name}: {len(free_text)} characters, at most {MAX_FREE_TEXT}."
+        )
+    regex = unlisted.get("validation_regex")
+    if regex and not re.fullmatch(regex, free_text):
+        raise InvalidUserOptions(_unlisted_failure(name, unlisted, free_text))
+    # The value lands in fields that are later expanded as {username}-style
+    # templates; a brace would fail there (KubeSpawner 7.1 raises KeyError).
+    if "{" in free_text or "}" in free_text:
+        raise InvalidUserOptions(
+            f"Invalid value for {name}: {shown(free_text)!r} must not contain '{{' or '}}'."
+        )
+    if CONTROL_CHARACTERS.search(free_text):
+        raise InvalidUserOptions(
+            f"Invalid value for {name}: {shown(free_text)!r} must not contain control characters."
+        )
+
+
 def validate_user_options(
-    user_options: Mapping[str, Any] | None, profile_list: list[dict[str, Any]]
+    user_options: Mapping[str, Any] | None,
+    profile_list: list[dict[str, Any]],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> None:
     """Raise InvalidUserOptions when ``user_options`` cannot be applied to ``profile_list``.
 
-    Keys that belong to no option are ignored (REST clients may send extra data), like 7.1.
+    Checked against the profile that will be applied: the named one, else the default
+    profile (no ``profile`` key, ``""`` or ``None`` included), so option values sent without
+    a profile are held to the default profile's rules. Keys that belong to no option of that
+    profile are ignored (REST clients may send extra data) and never applied, like 7.1.
     """
-    if not user_options:
-        return
+    if user_options is None:
+        user_options = {}
     if not isinstance(user_options, Mapping):
         raise InvalidUserOptions(
             f"user_options must be an object, not {type(user_options).__name__}"
         )
+    size = _payload_size(user_options)
+    if size > max_bytes:
+        raise InvalidUserOptions(f"user_options are {size} bytes, at most {max_bytes} allowed.")
     slug = user_options.get("profile")
-    if not slug or not profile_list:
+    if slug is not None and not isinstance(slug, str):
+        raise InvalidUserOptions(
+            f"profile must be a string (a profile slug), got {shown(repr(slug))}"
+        )
+    if not profile_list:
         return
-    if not isinstance(slug, str):
-        raise InvalidUserOptions(f"profile must be a string (a profile slug), got {slug!r}")
     profile = get_profile(slug, profile_list)
     for name, option in (profile.get("profile_options") or {}).items():
         choice = user_options.get(name)
         free_text = user_options.get(name + UNLISTED_SUFFIX)
         for key, value in ((name, choice), (name + UNLISTED_SUFFIX, free_text)):
             if value is not None and not isinstance(value, str):
-                raise InvalidUserOptions(f"{key} must be a string, got {value!r}")
-        unlisted = option.get("unlisted_choice") or {}
+                raise InvalidUserOptions(f"{shown(key)} must be a string, got {shown(repr(value))}")
         if free_text:
-            if not unlisted.get("enabled"):
-                raise InvalidUserOptions(
-                    f"Received unlisted_choice for {name} without being enabled."
-                )
-            regex = unlisted.get("validation_regex")
-            if regex and not re.fullmatch(regex, free_text):
-                raise InvalidUserOptions(_unlisted_failure(name, unlisted, free_text))
-            # The value lands in fields that are later expanded as {username}-style
-            # templates; a brace would fail there (KubeSpawner 7.1 raises KeyError).
-            if "{" in free_text or "}" in free_text:
-                raise InvalidUserOptions(
-                    f"Invalid value for {name}: {free_text!r} must not contain '{{' or '}}'."
-                )
+            _check_free_text(name, option.get("unlisted_choice") or {}, free_text)
         elif choice:
             choices = option.get("choices") or {}
             if choice not in choices:
                 raise InvalidUserOptions(
-                    f"No such choice for {name} in profile {slug}: {choice}. "
+                    f"No such choice for {name} in profile {profile['slug']}: {shown(choice)}. "
                     f"Options include: {', '.join(choices)}"
                 )
         elif not option.get("choices"):
@@ -177,10 +233,25 @@ def recursive_update(target: dict[str, Any], changes: Mapping[str, Any]) -> None
             target[key] = value
 
 
+class _KeepUnknownFields(dict[str, str]):
+    """format_map mapping: fields other than {value} stay as written ({username} survives)."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
 def format_value(obj: Any, value: str) -> Any:
-    """Replace ``{value}`` in every string (keys too) of a nested structure; other fields stay."""
+    """An unlisted choice's override with the user's text filled in, as KubeSpawner 7.1 does.
+
+    Every string (dict keys too) of a nested str/list/set/dict structure is formatted with
+    ``str.format_map``: ``{value}`` becomes the text, ``{{``/``}}`` become ``{``/``}``
+    (``"${{HOME}}"`` -> ``"${HOME}"``), other fields such as ``{username}`` stay as written
+    for the later expansion; format specs and conversions (``{value!r}``) apply. Other
+    types (numbers, tuples, callables) are returned as they are. The user's text itself is
+    never parsed as a template.
+    """
     if isinstance(obj, str):
-        return obj.replace("{value}", value)
+        return obj.format_map(_KeepUnknownFields(value=value))
     if isinstance(obj, list):
         return [format_value(item, value) for item in obj]
     if isinstance(obj, set):
@@ -190,7 +261,21 @@ def format_value(obj: Any, value: str) -> Any:
     return obj
 
 
-async def apply_overrides(spawner: KubeSpawner, overrides: Mapping[str, Any]) -> None:
+def _formatted_overrides(
+    where: str, overrides: Mapping[str, Any], free_text: str
+) -> dict[str, Any]:
+    """Top-level override names are kept, their values formatted (7.1 formats values only)."""
+    try:
+        return {name: format_value(raw, free_text) for name, raw in overrides.items()}
+    except (ValueError, LookupError, AttributeError) as e:
+        raise ProfileListError([f"{where} kubespawner_override: cannot be formatted: {e}"]) from e
+
+
+async def apply_overrides(
+    spawner: KubeSpawner, overrides: Mapping[str, Any], *, where: str, users_value: bool = False
+) -> None:
+    """Set each override on the spawner; dicts merge. A value the option refuses is the
+    admin's mistake (ProfileListError), or the user's when it holds their free text (400)."""
     for name, raw in overrides.items():
         value = await resolve(spawner, raw)
         spawner.log.debug(
@@ -200,9 +285,13 @@ async def apply_overrides(spawner: KubeSpawner, overrides: Mapping[str, Any]) ->
         if isinstance(value, dict) and isinstance(current, dict):
             merged = copy.deepcopy(current)
             recursive_update(merged, value)
-            setattr(spawner, name, merged)
-        else:
+            value = merged
+        try:
             setattr(spawner, name, value)
+        except TraitError as e:
+            if users_value:
+                raise InvalidUserOptions(f"{where}: the value does not fit {name}: {e}") from e
+            raise ProfileListError([f"{where} kubespawner_override.{name}: {e}"]) from e
 
 
 async def load_profile(
@@ -214,32 +303,44 @@ async def load_profile(
         profile.get("display_name"),
         spawner.pod_name,
     )
-    await apply_overrides(spawner, profile.get("kubespawner_override") or {})
+    where = f"profile {profile['slug']!r}"
+    await apply_overrides(spawner, profile.get("kubespawner_override") or {}, where=where)
     user_options = spawner.user_options or {}
     for name, option in (profile.get("profile_options") or {}).items():
         free_text = user_options.get(name + UNLISTED_SUFFIX)
         choice = user_options.get(name)
+        option_where = f"{where} profile_options.{name}"
         if free_text:
             raw = option["unlisted_choice"].get("kubespawner_override") or {}
-            overrides = {k: format_value(v, free_text) for k, v in raw.items()}
-        elif choice:
-            overrides = option["choices"][choice].get("kubespawner_override") or {}
-        else:
-            default_choice = next(c for c in option["choices"].values() if c.get("default"))
-            overrides = default_choice.get("kubespawner_override") or {}
-        await apply_overrides(spawner, overrides)
+            overrides = _formatted_overrides(f"{option_where} unlisted_choice", raw, free_text)
+            await apply_overrides(spawner, overrides, where=option_where, users_value=True)
+            continue
+        if not choice:
+            choice = next(key for key, c in option["choices"].items() if c.get("default"))
+        overrides = option["choices"][choice].get("kubespawner_override") or {}
+        await apply_overrides(spawner, overrides, where=f"{option_where}.choices.{choice}")
+
+
+def max_bytes_of(spawner: KubeSpawner) -> int:
+    """KubeCacheSpawner.user_options_max_bytes (the configuration-only class has the default)."""
+    return int(getattr(spawner, "user_options_max_bytes", DEFAULT_MAX_BYTES))
 
 
 async def check_user_options(spawner: KubeSpawner, user_options: Mapping[str, Any]) -> None:
-    """Raise InvalidUserOptions (HTTP 400) when ``user_options`` fit no profile; change nothing."""
-    validate_user_options(user_options, await current_profile_list(spawner))
+    """Raise InvalidUserOptions (HTTP 400) when ``user_options`` fit no profile, or
+    ProfileListError (500) when the profile list is broken; change nothing."""
+    validate_user_options(
+        user_options,
+        await current_profile_list(spawner),
+        max_bytes=max_bytes_of(spawner),
+    )
 
 
 async def load_user_options(spawner: KubeSpawner) -> None:
     """Validate, then apply the selected (or default) profile and its options' choices."""
     profile_list = await current_profile_list(spawner)
     user_options = spawner.user_options or {}
-    validate_user_options(user_options, profile_list)
+    validate_user_options(user_options, profile_list, max_bytes=max_bytes_of(spawner))
     selected = user_options.get("profile")
     if profile_list:
         await load_profile(spawner, selected, profile_list)
@@ -288,9 +389,24 @@ def template_environment(spawner: KubeSpawner) -> Environment:
     return env
 
 
-def render_form(spawner: KubeSpawner, profile_list: list[dict[str, Any]]) -> str:
-    """The options form: profile_form_template, else form.html from the extra paths or ours."""
-    profiles = initialize_profile_list(profile_list)
+def error_form(error: ProfileListError) -> str:
+    """What the spawn page shows instead of a 500 when the profile list is broken."""
+    items = "".join(f"<li>{html.escape(problem)}</li>" for problem in error.problems)
+    return (
+        '<div class="alert alert-danger" role="alert">'
+        "<p>This server cannot be configured: the hub's <code>profile_list</code> has mistakes. "
+        "Please tell the hub's administrator:</p>"
+        f"<ul>{items}</ul></div>"
+    )
+
+
+def render_form(spawner: KubeSpawner, raw_profile_list: Any) -> str:
+    """The options form: profile_form_template, else form.html from the extra paths or ours;
+    the list of the profile list's mistakes when it has any."""
+    try:
+        profiles = loaded_profile_list(spawner, raw_profile_list)
+    except ProfileListError as e:
+        return error_form(e)
     user_options = spawner.user_options or {}
     if user_options:
         try:
@@ -319,7 +435,7 @@ def options_form_default(spawner: KubeSpawner) -> Any:
 
         async def render_dynamically(current: KubeSpawner) -> str:
             raw = await resolve(current, spawner.profile_list)
-            return render_form(spawner, sorted_values(raw) or [])
+            return render_form(spawner, raw)
 
         return render_dynamically
-    return render_form(spawner, sorted_values(spawner.profile_list))
+    return render_form(spawner, spawner.profile_list)

@@ -47,13 +47,15 @@ def test_every_scenario_configures_a_cacher_that_starts(values_file: Path, in_a_
     assert settings.health_port == 8080
 
 
-def test_the_defaults_watch_user_pods_everywhere_through_the_in_chart_redis(in_a_pod: Path) -> None:
+def test_the_defaults_watch_the_release_namespace_through_the_in_chart_redis(
+    in_a_pod: Path,
+) -> None:
     settings = load({}, in_a_pod)
-    assert settings.namespaces == ()
+    assert settings.namespaces == (NAMESPACE,)
     assert settings.pod_selector == "component=singleuser-server"
     assert settings.key_prefix == "kubecache:v1:"
     assert settings.redis.url == f"redis://hub-kubecache-redis.{NAMESPACE}.svc:6379/0"
-    assert settings.redis.credentials() == (None, "secret-from-a-mounted-file")
+    assert settings.redis.credentials() == ("kubecache-cacher", "secret-from-a-mounted-file")
     assert settings.lease_name == "hub-kubecache-cacher"
     assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (15, 10, 2)
     assert settings.log_format == "json"
@@ -77,6 +79,11 @@ def test_an_external_tls_redis_gets_user_password_file_and_ca_file(in_a_pod: Pat
     assert settings.redis.credentials() == ("kubecache", "secret-from-a-mounted-file")
     assert settings.redis.ca_file == str(in_a_pod / "redis-ca" / "ca.crt")
     assert settings.key_prefix == "hub-a:kubecache:v1:"
+
+
+def test_every_namespace_is_an_explicit_opt_in(in_a_pod: Path) -> None:
+    settings = load({"cacher": {"watch": {"clusterWide": True}}}, in_a_pod)
+    assert settings.namespaces == ()
 
 
 def test_lease_timings_that_could_overlap_two_leaders_are_refused_with_the_reason(

@@ -61,34 +61,44 @@ def test_a_redis_config_change_rolls_redis_only() -> None:
     assert cacher_checksums(changed) == cacher_checksums(FIXED)
 
 
-def test_the_password_checksum_is_the_generated_secrets_in_both_workloads() -> None:
+def test_the_password_checksums_are_the_generated_secrets() -> None:
     rendered = render()
-    password = base64.b64decode(rendered.one("Secret", "-redis")["data"]["password"])
-    expected = hashlib.sha256(password).hexdigest()
-    assert pod_annotations(cacher_deployment(rendered))["checksum/redis-password"] == expected
-    assert pod_annotations(rendered.one("StatefulSet"))["checksum/redis-password"] == expected
-    assert len(password) == 40
+    data = rendered.one("Secret", "-redis")["data"]
+    passwords = {key: base64.b64decode(value) for key, value in data.items()}
+    assert sorted(passwords) == ["cacher-password", "cli-password", "hub-password"]
+    assert all(len(password) == 40 for password in passwords.values())
+    assert len(set(passwords.values())) == 3
+    cacher = pod_annotations(cacher_deployment(rendered))["checksum/redis-password"]
+    assert cacher == hashlib.sha256(passwords["cacher-password"]).hexdigest()
+    joined = b"\n".join(passwords[f"{role}-password"] for role in ("cacher", "hub", "cli"))
+    redis = pod_annotations(rendered.one("StatefulSet"))["checksum/redis-passwords"]
+    assert redis == hashlib.sha256(joined).hexdigest()
 
 
-def test_a_new_generated_password_rolls_cacher_and_redis_together() -> None:
-    # Without a cluster, `lookup` finds no Secret, so each fresh install draws anew.
+def test_an_offline_render_draws_new_passwords_and_says_so() -> None:
+    # Without a cluster, `lookup` finds no Secret: a fresh install, or an offline render
+    # (helm template, GitOps), draws anew and rolls cacher and Redis together.
     first, second = render(), render()
-    for workload in ("Deployment", "StatefulSet"):
+    for workload, annotation in (
+        ("Deployment", "checksum/redis-password"),
+        ("StatefulSet", "checksum/redis-passwords"),
+    ):
         assert (
-            pod_annotations(first.one(workload))["checksum/redis-password"]
-            != pod_annotations(second.one(workload))["checksum/redis-password"]
+            pod_annotations(first.one(workload))[annotation]
+            != pod_annotations(second.one(workload))[annotation]
         )
+    assert "redis.auth.existingSecret" in first.notes
+    assert "new passwords" in first.notes
 
 
 def test_an_existing_password_secret_is_mounted_and_no_secret_is_generated() -> None:
-    rendered = render(
-        {"redis": {"auth": {"existingSecret": "redis-pw", "existingSecretPasswordKey": "pw"}}}
-    )
+    rendered = render({"redis": {"auth": {"existingSecret": "redis-pw"}}})
     assert rendered.of_kind("Secret") == []
     spec = cacher_deployment(rendered)["spec"]["template"]["spec"]
     (volume,) = [v for v in spec["volumes"] if v["name"] == "redis-password"]
     assert volume["secret"]["secretName"] == "redis-pw"
-    assert volume["secret"]["items"] == [{"key": "pw", "path": "password"}]
+    assert volume["secret"]["items"] == [{"key": "cacher-password", "path": "password"}]
     redis_env = rendered.one("StatefulSet")["spec"]["template"]["spec"]["containers"][0]["env"]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in redis_env}
-    assert refs["REDIS_PASSWORD"] == {"name": "redis-pw", "key": "pw"}
+    assert refs["HUB_PASSWORD"] == {"name": "redis-pw", "key": "hub-password"}
+    assert "new passwords" not in rendered.notes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.charts.rendering import CHART_DIR, NAMESPACE, ci_values, render
 
 WATCH_RULES = [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list", "watch"]}]
@@ -26,8 +28,19 @@ def cacher_subject() -> list[dict[str, str]]:
     return [{"kind": "ServiceAccount", "name": "hub-kubecache-cacher", "namespace": NAMESPACE}]
 
 
-def test_a_cluster_wide_cacher_gets_exactly_list_and_watch_of_pods_and_events() -> None:
+def test_by_default_the_cacher_reads_only_its_release_namespace() -> None:
     rendered = render()
+    assert rendered.of_kind("ClusterRole") == [] and rendered.of_kind("ClusterRoleBinding") == []
+    (watch_role,) = [r for r in rendered.of_kind("Role") if r["rules"] == WATCH_RULES]
+    assert watch_role["metadata"]["namespace"] == NAMESPACE
+    config = rendered.one("ConfigMap", "-cacher-config")["data"]
+    assert config["KUBECACHE_NAMESPACES"] == NAMESPACE
+
+
+def test_a_cluster_wide_cacher_is_an_explicit_opt_in_with_list_and_watch_only() -> None:
+    rendered = render({"cacher": {"watch": {"clusterWide": True}}})
+    assert rendered.one("ConfigMap", "-cacher-config")["data"]["KUBECACHE_NAMESPACES"] == ""
+    assert "EVERY namespace" in rendered.notes
     (cluster_role,) = rendered.of_kind("ClusterRole")
     assert cluster_role["rules"] == WATCH_RULES
     (binding,) = rendered.of_kind("ClusterRoleBinding")
@@ -44,10 +57,10 @@ def test_a_cluster_wide_cacher_gets_exactly_list_and_watch_of_pods_and_events() 
 def test_the_cacher_may_only_create_leases_and_read_and_renew_its_own() -> None:
     rendered = render()
     lease_name = rendered.one("ConfigMap", "-cacher-config")["data"]["KUBECACHE_LEASE_NAME"]
-    (role,) = rendered.of_kind("Role")
+    role = rendered.one("Role", "-lease")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert role["rules"] == lease_rules(lease_name)
-    (binding,) = rendered.of_kind("RoleBinding")
+    binding = rendered.one("RoleBinding", "-lease")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == cacher_subject()
 
@@ -92,6 +105,12 @@ def test_no_scenario_grants_anything_beyond_watching_pods_and_events_and_the_lea
             ("coordination.k8s.io", "leases", "get"),
             ("coordination.k8s.io", "leases", "update"),
         }, values_file.name
+
+
+def test_cluster_wide_and_listed_namespaces_together_are_refused() -> None:
+    complaint = r"clusterWide is true and cacher\.watch\.namespaces is set"
+    with pytest.raises(Exception, match=complaint):
+        render({"cacher": {"watch": {"clusterWide": True, "namespaces": ["a"]}}})
 
 
 def test_rbac_can_be_left_to_the_operator() -> None:

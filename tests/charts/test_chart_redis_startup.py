@@ -1,9 +1,9 @@
 """The in-chart Redis start-up, run against a real redis-server.
 
-The StatefulSet's shell command writes the password into a config include and
-starts redis-server with the chart's redis.conf. Here it runs as rendered, with
-only its fixed paths moved into a temporary directory and the listener moved
-to loopback.
+The StatefulSet's shell command writes kubecache's three ACL users (password hashes from the
+Secret, rules from the chart) into a config include and starts the server with the chart's
+redis.conf. Here it runs as rendered, with only its fixed paths moved into a temporary
+directory and the listener moved to loopback.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import pytest
 import redis as redis_sync
 import redis.asyncio as aioredis
 
+from kubecache.contract import Keys
+from kubecache.redis_connection import RedisSettings, connect
 from tests.charts.rendering import render
 from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
@@ -29,6 +31,8 @@ pytestmark = pytest.mark.skipif(
 # Quotes, backslashes, spaces and a dollar: everything a shell or redis.conf
 # could mangle.
 AWKWARD_PASSWORD = "pa ss\"wo\\rd$HOME'x"
+PASSWORDS = {role: f"{role}-{AWKWARD_PASSWORD}" for role in ("cacher", "hub", "cli")}
+KEYS = Keys()
 
 
 @pytest.fixture
@@ -39,6 +43,15 @@ def chart_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], 
     (container,) = rendered.one("StatefulSet")["spec"]["template"]["spec"]["containers"]
     assert container["command"][:2] == ["sh", "-c"]
     script = container["command"][2]
+    secret_keys = {
+        item["name"]: item["valueFrom"]["secretKeyRef"]["key"] for item in container["env"]
+    }
+    assert secret_keys == {
+        "CACHER_PASSWORD": "cacher-password",
+        "HUB_PASSWORD": "hub-password",
+        "CLI_PASSWORD": "cli-password",
+        "REDISCLI_AUTH": "cli-password",
+    }
 
     etc, run, data = tmp_path / "etc", tmp_path / "run", tmp_path / "data"
     for directory in (etc, run, data):
@@ -47,12 +60,15 @@ def chart_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], 
     config = config.replace("bind * -::*", "bind 127.0.0.1")
     (etc / "redis.conf").write_text(config)
     script = script.replace("/run/redis", str(run)).replace("/etc/redis", str(etc))
-    script = script.replace("exec redis-server", f"exec {shutil.which('redis-server')}")
 
     probe = container["readinessProbe"]["exec"]["command"]
     process = subprocess.Popen(
         ["sh", "-c", script],
-        env={"REDIS_PASSWORD": AWKWARD_PASSWORD, "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+        env={
+            **{f"{role.upper()}_PASSWORD": password for role, password in PASSWORDS.items()},
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/nonexistent",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -61,35 +77,68 @@ def chart_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], 
     finally:
         process.terminate()
         process.wait(timeout=10)
+    written = (run / "auth.conf").read_text()
+    assert "user kubecache-hub reset on #" in written
+    assert not any(password in written for password in PASSWORDS.values()), "hashes only"
 
 
-async def test_redis_starts_with_the_charts_config_and_requires_the_exact_password(
-    chart_redis: tuple[int, subprocess.Popen[bytes], list[str]],
-) -> None:
-    port, process, _ = chart_redis
-    client = aioredis.Redis(host="127.0.0.1", port=port, password=AWKWARD_PASSWORD)
+def client(port: int, role: str | None, password: str | None = None) -> aioredis.Redis:
+    username = f"kubecache-{role}" if role else None
+    url = f"redis://127.0.0.1:{port}/0"
+    return connect(
+        RedisSettings(
+            url=url,
+            username=username,
+            password=password if password is not None else PASSWORDS.get(role or ""),
+        )
+    )
+
+
+async def wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
+    probe_client = client(port, "cli")
 
     async def answers() -> bool:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         try:
-            return bool(await client.ping())
+            return bool(await probe_client.ping())
         except redis_sync.ConnectionError:
             return False
 
     try:
         await wait_for(answers, timeout=10, message="the chart's redis-server to answer PING")
-        assert await client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
-        assert await client.config_get("save") == {"save": ""}
-        assert await client.config_get("appendonly") == {"appendonly": "no"}
-        anonymous = aioredis.Redis(host="127.0.0.1", port=port)
-        with pytest.raises(redis_sync.AuthenticationError):
+    finally:
+        await probe_client.aclose()
+
+
+async def test_redis_starts_with_the_charts_config_and_the_three_acl_users(
+    chart_redis: tuple[int, subprocess.Popen[bytes], list[str]],
+) -> None:
+    port, process, _ = chart_redis
+    await wait_until_up(port, process)
+    cacher, hub = client(port, "cacher"), client(port, "hub")
+    try:
+        assert await cacher.hset(KEYS.health, "leader", "a") == 1
+        assert await hub.hgetall(KEYS.health) == {b"leader": b"a"}
+        with pytest.raises(redis_sync.exceptions.NoPermissionError):
+            await hub.delete(KEYS.health)
+        with pytest.raises(redis_sync.exceptions.NoPermissionError):
+            await cacher.flushall()
+        assert await hub.set(KEYS.hub_lease("jupyterhub"), "me", nx=True, px=5000)
+        for role in ("cacher", "hub", "cli"):
+            wrong = client(port, role, "wrong")
+            with pytest.raises(redis_sync.AuthenticationError):
+                await wrong.ping()
+            await wrong.aclose()
+        anonymous = client(port, None)
+        with pytest.raises((redis_sync.AuthenticationError, redis_sync.ResponseError)):
             await anonymous.ping()
         await anonymous.aclose()
     finally:
-        await client.aclose()
+        await cacher.aclose()
+        await hub.aclose()
 
 
-async def test_the_readiness_probe_passes_only_with_the_password(
+async def test_the_readiness_probe_passes_only_with_the_cli_users_password(
     chart_redis: tuple[int, subprocess.Popen[bytes], list[str]],
 ) -> None:
     port, process, probe = chart_redis
@@ -100,19 +149,7 @@ async def test_the_readiness_probe_passes_only_with_the_password(
         # The probe runs inside the container, where the port is the chart's.
         return subprocess.run(probe, env={"PATH": "/usr/bin:/bin", **env}, check=False).returncode
 
-    client = aioredis.Redis(host="127.0.0.1", port=port, password=AWKWARD_PASSWORD)
-
-    async def up() -> bool:
-        assert process.poll() is None
-        try:
-            return bool(await client.ping())
-        except redis_sync.ConnectionError:
-            return False
-
-    try:
-        await wait_for(up, timeout=10, message="the chart's redis-server to answer PING")
-    finally:
-        await client.aclose()
-    assert probe_exit({"REDISCLI_AUTH": AWKWARD_PASSWORD}) == 0
+    await wait_until_up(port, process)
+    assert probe_exit({"REDISCLI_AUTH": PASSWORDS["cli"]}) == 0
     assert probe_exit({}) != 0
     assert probe_exit({"REDISCLI_AUTH": "wrong"}) != 0

@@ -11,11 +11,14 @@ granted set is pinned by test_chart_rbac.py, the cacher needs no more.
 
 from __future__ import annotations
 
+import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -85,8 +88,29 @@ def service_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("watched", [[], ["jhub-users"]], ids=["cluster-wide", "namespaced"])
+async def status_as(sim: Any, token: str, method: str, path: str) -> int:
+    """The HTTP status kubesim answers ``token`` for one request."""
+    assert sim.ca_cert is not None
+    context = ssl.create_default_context(cafile=str(sim.ca_cert))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    body = json.dumps(user_pod("mallory")) if method == "POST" else None
+    async with aiohttp.ClientSession() as session, session.request(
+        method, sim.url + path, headers=headers, data=body, ssl=context
+    ) as response:
+        return response.status
+
+
+@pytest.mark.parametrize(
+    ("watch", "watched"),
+    [
+        ({}, [NAMESPACE]),
+        ({"namespaces": ["jhub-users"]}, ["jhub-users"]),
+        ({"clusterWide": True}, []),
+    ],
+    ids=["release-namespace", "namespaced", "cluster-wide"],
+)
 async def test_the_cacher_syncs_and_leads_with_only_the_charts_config_and_rbac(
+    watch: dict[str, Any],
     watched: list[str],
     *,
     redis_server: RedisServer,
@@ -99,7 +123,7 @@ async def test_the_cacher_syncs_and_leads_with_only_the_charts_config_and_rbac(
         "redis": {"enabled": False},
         "externalRedis": {"url": redis_server.url},
         "cacher": {
-            "watch": {"namespaces": watched},
+            "watch": watch,
             "leaderElection": {
                 "leaseDuration": "3s",
                 "renewDeadline": "2s",
@@ -135,6 +159,7 @@ async def test_the_cacher_syncs_and_leads_with_only_the_charts_config_and_rbac(
             ("jhub-users", "alice"),
             ("jhub-users", "bob"),
             ("elsewhere", "carol"),
+            (NAMESPACE, "dave"),
         ):
             sim.store.create("pods", namespace, user_pod(name))
         checker = Checker(redis, sim.store, namespaces=watched)
@@ -156,8 +181,19 @@ async def test_the_cacher_syncs_and_leads_with_only_the_charts_config_and_rbac(
                 timeout=10,
                 message="the cacher to renew its Lease",
             )
+            # anything beyond the rendered rules is refused
+            for method, path in (
+                ("POST", "/api/v1/namespaces/jhub-users/pods"),
+                ("DELETE", "/api/v1/namespaces/jhub-users/pods/alice"),
+                ("GET", "/api/v1/namespaces/jhub-users/secrets"),
+                ("GET", "/api/v1/namespaces/jhub-users/pods/alice"),
+            ):
+                assert await status_as(sim, CACHER_TOKEN, method, path) == 403, (method, path)
+            if watched:
+                assert await status_as(sim, CACHER_TOKEN, "GET", "/api/v1/pods") == 403
+                listing = "/api/v1/namespaces/elsewhere/pods"
+                assert await status_as(sim, CACHER_TOKEN, "GET", listing) == 403
         tracked = {k.decode() for k in await redis.hkeys(checker.keys.pods)}
-        expected = {"jhub-users/alice", "jhub-users/bob"} | (
-            set() if watched else {"elsewhere/carol"}
-        )
+        everywhere = {"jhub-users/alice", "jhub-users/bob", "elsewhere/carol", f"{NAMESPACE}/dave"}
+        expected = {key for key in everywhere if not watched or key.split("/")[0] in watched}
         assert tracked == expected

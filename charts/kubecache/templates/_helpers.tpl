@@ -99,34 +99,108 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{- /* The cacher's password key: the cacher user's in the bundled Redis. */}}
 {{- define "kubecache.redis.passwordSecretKey" -}}
-{{- if .Values.redis.enabled }}
-{{- if .Values.redis.auth.existingSecret }}{{ .Values.redis.auth.existingSecretPasswordKey }}{{ else }}password{{ end }}
+{{- if .Values.redis.enabled }}cacher-password
 {{- else }}
 {{- .Values.externalRedis.passwordSecret.key }}
 {{- end }}
 {{- end }}
 
+{{- /* The Redis user of the cacher: the bundled Redis' kubecache-cacher, or externalRedis.username. */}}
+{{- define "kubecache.redis.cacherUsername" -}}
+{{- if .Values.redis.enabled }}kubecache-cacher{{ else }}{{ .Values.externalRedis.username }}{{ end }}
+{{- end }}
+
 {{- /*
-The generated Redis password: the one already in the cluster (so upgrades keep
-it), else a new random one. Memoised in the values so that the Secret and the
-checksum annotations of one render see the same password.
+The generated password of one bundled-Redis user (dict "root" . "role" "hub"):
+the one already in the cluster (so upgrades keep it), else a new random one.
+An offline render (helm template, GitOps) cannot look the Secret up: it makes
+new passwords every time, which NOTES.txt says; set redis.auth.existingSecret
+there. Memoised in the values so that the Secret and the checksum annotations
+of one render see the same passwords.
 */}}
 {{- define "kubecache.redis.generatedPassword" -}}
-{{- $memo := .Values.redis.auth }}
-{{- if not (hasKey $memo "_generatedPassword") }}
+{{- $root := .root }}
+{{- $key := printf "%s-password" .role }}
+{{- $memo := $root.Values.redis.auth }}
+{{- if not (hasKey $memo "_generated") }}
+{{- $_ := set $memo "_generated" dict }}
+{{- $existing := lookup "v1" "Secret" $root.Release.Namespace (include "kubecache.redis.fullname" $root) }}
+{{- $_ := set $memo "_found" ($existing | default dict) }}
+{{- end }}
+{{- $generated := index $memo "_generated" }}
+{{- if not (hasKey $generated $key) }}
 {{- $password := randAlphaNum 40 }}
+{{- $found := index $memo "_found" }}
+{{- if and $found $found.data (hasKey $found.data $key) }}
+{{- $password = index $found.data $key | b64dec }}
+{{- end }}
+{{- $_ := set $generated $key $password }}
+{{- end }}
+{{- index $generated $key }}
+{{- end }}
+
+{{- /* True when the chart's own Redis Secret was found in the cluster (lookup works). */}}
+{{- define "kubecache.redis.secretFound" -}}
 {{- $existing := lookup "v1" "Secret" .Release.Namespace (include "kubecache.redis.fullname" .) }}
-{{- if and $existing $existing.data (hasKey $existing.data "password") }}
-{{- $password = index $existing.data "password" | b64dec }}
+{{- if $existing }}true{{ end }}
 {{- end }}
-{{- $_ := set $memo "_generatedPassword" $password }}
+
+{{- /* The namespaces the cacher watches, comma-separated; empty means cluster-wide. */}}
+{{- define "kubecache.cacher.namespaces" -}}
+{{- if .Values.cacher.watch.clusterWide }}
+{{- else if .Values.cacher.watch.namespaces }}
+{{- join "," .Values.cacher.watch.namespaces }}
+{{- else }}
+{{- .Release.Namespace }}
 {{- end }}
-{{- index $memo "_generatedPassword" }}
+{{- end }}
+
+{{- /* The namespaces whose hubs may reach the bundled Redis, comma-separated. */}}
+{{- define "kubecache.redis.hubNamespaces" -}}
+{{- if .Values.redis.networkPolicy.hubNamespaces }}
+{{- join "," .Values.redis.networkPolicy.hubNamespaces }}
+{{- else }}
+{{- default .Release.Namespace (include "kubecache.cacher.namespaces" .) }}
+{{- end }}
+{{- end }}
+
+{{- /*
+The ACL rules of one kubecache Redis user (dict "root" . "role" "cacher|hub|cli"),
+exactly kubecache.acl.rules(role, prefix=keyPrefix, lease_names=hubLeaseNames)
+(tests/charts checks they are equal): the cacher reads
+and writes the prefix without dangerous commands; the hub reads the prefix and
+writes only its hub-standby leases; the CLI reads the prefix.
+*/}}
+{{- define "kubecache.redis.aclRules" -}}
+{{- $root := .root }}
+{{- $keys := printf "%s*" $root.Values.keyPrefix }}
+{{- $connection := list "ping" "echo" "select" "client|setname" "time" "info" }}
+{{- $reads := list "get" "exists" "type" "ttl" "pttl" "hget" "hmget" "hgetall" "hlen" "hexists" "hscan" "lrange" "llen" "lindex" "xread" "xrange" "xrevrange" "xlen" "xinfo|stream" }}
+{{- $lease := list "set" "pexpire" "del" "watch" "unwatch" "multi" "exec" "discard" }}
+{{- $rules := list "resetkeys" "resetchannels" "-@all" }}
+{{- if eq .role "cacher" }}
+{{- $rules = concat $rules (list (printf "~%s" $keys) "+@read" "+@write" "+@connection" "+@transaction" "+eval" "+evalsha" "+script|load" "+script|exists" "-@dangerous" "-scan" "-randomkey" "-copy" "-move" "-function") }}
+{{- range $connection }}{{ $rules = append $rules (printf "+%s" .) }}{{ end }}
+{{- else }}
+{{- $rules = append $rules (printf "%%R~%s" $keys) }}
+{{- if eq .role "hub" }}
+{{- range $root.Values.redis.auth.hubLeaseNames }}{{ $rules = append $rules (printf "%%RW~%shub-lease:%s" $root.Values.keyPrefix .) }}{{ end }}
+{{- end }}
+{{- range (concat $connection $reads) }}{{ $rules = append $rules (printf "+%s" .) }}{{ end }}
+{{- if eq .role "hub" }}
+{{- range $lease }}{{ $rules = append $rules (printf "+%s" .) }}{{ end }}
+{{- end }}
+{{- end }}
+{{- join " " $rules }}
 {{- end }}
 
 {{- /* Configuration mistakes the schema cannot express, with what to do. */}}
 {{- define "kubecache.validate" -}}
+{{- if and .Values.cacher.watch.clusterWide .Values.cacher.watch.namespaces }}
+{{- fail "cacher.watch.clusterWide is true and cacher.watch.namespaces is set: list namespaces, or watch every namespace (clusterWide: true with namespaces: [])" }}
+{{- end }}
 {{- if and .Values.redis.enabled .Values.externalRedis.url }}
 {{- fail "redis.enabled and externalRedis.url are both set: choose the in-chart Redis (redis.enabled=true) or an external one (redis.enabled=false with externalRedis.url)" }}
 {{- end }}

@@ -144,6 +144,8 @@ if s.get("z2jh_like"):
         return pod
 
     c.KubeSpawner.modify_pod_hook = label_from_the_model
+if s.get("profile_list"):
+    c.KubeSpawner.profile_list = s["profile_list"]
 
 # kubecache's own options: where the cache is.
 c.KubeCacheSpawner.redis_url = s["redis_url"]

@@ -70,6 +70,8 @@ class HubSettings:
     extra_config: str | None = None
     #: zero-to-jupyterhub's defaults for user pods, with a client-model init container
     z2jh_like: bool = False
+    #: replaces the configuration's profile_list when given
+    profile_list: list[dict[str, Any]] | None = None
 
 
 class Proxy:

@@ -1,0 +1,90 @@
+"""Through a real JupyterHub's REST API, user_options cannot pick an image the admin's
+profile_list does not allow (KubeSpawner 7.1 lets a body without a ``profile`` key do so)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.support.stack import Cluster
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACE = "e2e-options"
+ALLOWED = r"quay\.io/jupyter/base-notebook:[0-9-]+"
+
+PROFILES: list[dict[str, Any]] = [
+    {
+        "display_name": "Notebook",
+        "slug": "notebook",
+        "default": True,
+        "profile_options": {
+            "image": {
+                "display_name": "Image",
+                "choices": {"base": {"display_name": "Base", "kubespawner_override": {}}},
+                "unlisted_choice": {
+                    "enabled": True,
+                    "display_name": "Other base-notebook tag",
+                    "validation_regex": ALLOWED,
+                    "validation_message": "{value} is not a quay.io/jupyter/base-notebook tag",
+                    "kubespawner_override": {"image": "{value}"},
+                },
+            },
+            "size": {
+                "display_name": "Size",
+                "choices": {"s": {"kubespawner_override": {"cpu_limit": 0.25}}},
+                "unlisted_choice": {
+                    "enabled": False,
+                    "kubespawner_override": {"image": "{value}"},
+                },
+            },
+        },
+    },
+]
+
+
+ESCAPES: list[tuple[dict[str, Any], str]] = [
+    ({"image--unlisted-choice": "evil.example/miner:latest"}, "is not a quay.io/jupyter"),
+    (
+        {"profile": "", "image--unlisted-choice": "quay.io/jupyter/base-notebook:1 x"},
+        "is not a quay.io/jupyter",
+    ),
+    ({"size--unlisted-choice": "evil.example/miner:latest"}, "without being enabled"),
+    ({"image--unlisted-choice": "quay.io/jupyter/base-notebook:{username}"}, "is not a"),
+    ({"image": ["base"]}, "image must be a string"),
+    ({"image": "gpu-monster"}, "No such choice for image"),
+    ({"profile": "gpu"}, "No such profile: gpu"),
+]
+
+
+async def test_an_image_escape_is_a_400_and_no_pod_is_made_an_allowed_tag_is_used(
+    cluster: Cluster,
+) -> None:
+    proxy = await cluster.start_proxy()
+    hub = cluster.hub("hub", proxy, namespace=NAMESPACE, profile_list=PROFILES)
+    await cluster.start_hub(hub)
+    api = hub.api
+    await api.create_user("mallory")
+
+    for body, message in ESCAPES:
+        async with api.session.post(f"{api.api_url}/users/mallory/server", json=body) as response:
+            status, text = response.status, await response.text()
+        assert status == 400, (body, text)
+        assert message in text, (body, text)
+        assert cluster.pod(NAMESPACE, "jupyter-mallory") is None
+        assert await api.server("mallory") is None
+
+    allowed = "quay.io/jupyter/base-notebook:2025-01-06"
+    assert await api.start_server("mallory", {"image--unlisted-choice": allowed}) in (201, 202)
+    await cluster.wait(
+        lambda: cluster.pod(NAMESPACE, "jupyter-mallory") is not None,
+        timeout=60,
+        message="mallory's pod",
+    )
+    pod = cluster.pod(NAMESPACE, "jupyter-mallory")
+    assert pod is not None and pod["spec"]["containers"][0]["image"] == allowed
+    await api.stop_server("mallory")
+    await cluster.wait(
+        lambda: api.server_gone("mallory"), timeout=60, message="mallory's server to stop"
+    )
