@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from kubecache import __version__
+from kubecache.acl import DEFAULT_LEASE_NAME
 from kubecache.contract import DEFAULT_PREFIX
 from kubecache.redis_connection import DEFAULT_URL
 from kubecache.terminal import printable, safe_json
@@ -234,8 +235,9 @@ def build_parser(*, json_errors: bool = False) -> Parser:
     )
     standby.add_argument(
         "--lease-name",
-        default=os.environ.get(ENV_PREFIX + "HUB_LEASE_NAME", "jupyterhub"),
-        help=f"name of the lease (default: jupyterhub) [{ENV_PREFIX}HUB_LEASE_NAME]",
+        default=os.environ.get(ENV_PREFIX + "HUB_LEASE_NAME", DEFAULT_LEASE_NAME),
+        help=f"name of the lease (default: {DEFAULT_LEASE_NAME}; the hub ACL user may write "
+        f"only the leases it was granted) [{ENV_PREFIX}HUB_LEASE_NAME]",
     )
     standby.add_argument(
         "--lease-duration", type=_positive, default=15.0, help="seconds (default 15)"

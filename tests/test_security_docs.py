@@ -36,7 +36,7 @@ def test_the_printed_commands_cover_the_three_users(capsys) -> None:
 
 
 def test_hub_standby_leases_by_default_the_name_the_acl_grants() -> None:
-    from kubecache.cli import build_parser
+    from kubecache.cli_args import build_parser
 
     args = build_parser().parse_args(["hub-standby", "--", "jupyterhub"])
     assert args.lease_name == acl.DEFAULT_LEASE_NAME
