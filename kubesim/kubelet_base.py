@@ -25,6 +25,7 @@ from kubesim.pod_worker import HOST_IP, PodWorker, annotation, is_true
 from kubesim.scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from kubesim.auth import Authenticator
     from kubesim.store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,16 @@ class SimulatedKubelet:
         self._node_names = {node.name for node in self.nodes}
         self._images: dict[str, set[str]] = {node.name: set() for node in self.nodes}
         self._store: ObjectStore | None = None
+        self.auth: Authenticator | None = None  # issues service account tokens for volumes
         self._recorder: EventRecorder | None = None
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
 
     # --- the Kubelet interface ---------------------------------------------------------------
-    def attach(self, store: ObjectStore) -> None:
+    def attach(self, store: ObjectStore, auth: Authenticator | None = None) -> None:
         self._store = store
+        self.auth = auth
         self._recorder = EventRecorder(store)
         now = ev.rfc3339(ev.utcnow())
         for node in self.nodes:
@@ -111,8 +114,14 @@ class SimulatedKubelet:
     def runtime_for(self, container: dict[str, Any], *, main: bool, init: bool) -> ContainerRuntime:
         raise NotImplementedError
 
-    def pod_removed(self, namespace: str, name: str) -> None:
-        """The pod left the store: drop what is kept for it (logs)."""
+    def set_up_volumes(self, pod: dict[str, Any]) -> None:
+        """Mount the pod's volumes before its sandbox starts (raise volumes.MountFailed).
+
+        The fake kubelet mounts nothing: its containers read no files.
+        """
+
+    def pod_removed(self, namespace: str, name: str, uid: str) -> None:
+        """The pod left the store: drop what is kept for it (logs, volumes)."""
 
     async def _close_runtime(self) -> None:
         """End whatever the runtimes still hold (processes)."""
@@ -165,7 +174,7 @@ class SimulatedKubelet:
                 del self._workers[key]
                 self.spawn(worker.abort(self.stop_grace_period), f"kubelet-abort-{key[0]}/{key[1]}")
             self.recorder.forget_pod(str(uid))
-            self.pod_removed(*key)
+            self.pod_removed(*key, str(uid))
             return
         node = (obj.get("spec") or {}).get("nodeName")
         if node not in self._node_names:

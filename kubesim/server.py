@@ -37,7 +37,7 @@ JSON = "application/json"
 class Kubelet(Protocol):
     """What the server needs of a simulated kubelet (see kubesim.kubelet_fake/process)."""
 
-    def attach(self, store: ObjectStore) -> None: ...
+    def attach(self, store: ObjectStore, auth: Authenticator | None = None) -> None: ...
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     def read_log(self, namespace: str, name: str, container: str | None) -> bytes | None: ...
@@ -167,7 +167,7 @@ class KubeSimServer:
             max_queue=max_watch_queue,
         )
         if kubelet is not None:
-            kubelet.attach(self.store)
+            kubelet.attach(self.store, self.auth)
             self.store.graceful_pods = True
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_get("/version", self._version)

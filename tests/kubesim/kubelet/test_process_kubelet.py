@@ -13,13 +13,8 @@ from typing import Any
 import pytest
 
 from kubesim.cluster import NodeSpec
-from kubesim.kubelet_process import (
-    LogBuffer,
-    ProcessKubelet,
-    container_argv,
-    container_environment,
-    notebook_port,
-)
+from kubesim.container_spec import container_argv, container_environment, notebook_port
+from kubesim.kubelet_process import LogBuffer, ProcessKubelet
 from kubesim.store import ObjectStore
 from tests.kubesim.kubelet.conftest import Cluster
 from tests.support.waiting import wait_for
