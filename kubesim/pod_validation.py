@@ -19,6 +19,7 @@ from kubesim.field_errors import (
     validate_labels,
 )
 from kubesim.names import dns1123_label_errors
+from kubesim.volume_validation import relative_path_errors, validate_volume_source
 
 __all__ = ["POD_UPDATE_MESSAGE", "validate_pod", "validate_pod_update"]
 
@@ -67,6 +68,10 @@ def _validate_resources(causes: Causes, resources: dict[str, Any], path: str) ->
             causes.required(f"{path}.limits", "Limit must be set for non overcommitable resources")
 
 
+def _relative_path(causes: Causes, path: str, value: str) -> None:
+    causes.each_invalid(path, value, relative_path_errors(value))
+
+
 def _validate_container(
     causes: Causes, container: dict[str, Any], path: str, volumes: set[str]
 ) -> None:
@@ -108,6 +113,9 @@ def _validate_container(
             causes.required(f"{path}.volumeMounts[{j}].name")
         elif mount_name not in volumes:
             causes.not_found(f"{path}.volumeMounts[{j}].name", mount_name)
+        sub_path = mount.get("subPath") or ""
+        if sub_path:
+            _relative_path(causes, f"{path}.volumeMounts[{j}].subPath", sub_path)
         mount_path = mount.get("mountPath") or ""
         if not mount_path:
             causes.required(f"{path}.volumeMounts[{j}].mountPath")
@@ -123,6 +131,7 @@ def validate_pod(obj: dict[str, Any], causes: Causes) -> None:
     spec = as_map(obj.get("spec"), "PodSpec")
     volumes: set[str] = set()
     for i, volume in enumerate(as_list(spec.get("volumes"), "PodSpec.volumes")):
+        validate_volume_source(causes, as_map(volume, "Volume"), f"spec.volumes[{i}]")
         volume_name = as_map(volume, "Volume").get("name") or ""
         path = f"spec.volumes[{i}].name"
         if not volume_name:
