@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 from kubesim import kubelet_events as ev
 from kubesim.cluster import NodeSpec, default_nodes, node_object, pod_key
 from kubesim.event_recorder import EventRecorder
-from kubesim.kubelet_runtime import ContainerRuntime, ExitStatus, KubeletTimings
+from kubesim.kubelet_runtime import (
+    ContainerRuntime,
+    ExecRefused,
+    ExecRequest,
+    ExecRunner,
+    ExitStatus,
+    KubeletTimings,
+)
 from kubesim.loopback import LoopbackAllocator
 from kubesim.pod_worker import HOST_IP, PodWorker, annotation, is_true
 from kubesim.scheduler import Scheduler
@@ -110,8 +117,29 @@ class SimulatedKubelet:
     def read_log(self, namespace: str, name: str, container: str | None) -> bytes | None:
         return None
 
+    def prepare_exec(self, namespace: str, name: str, request: ExecRequest) -> ExecRunner:
+        """A runner for an exec into a running container; ExecRefused (the kubelet's
+        ``container not found ("name")``) when it is not running."""
+        pod = self.store.get("pods", namespace, name)
+        status = (pod or {}).get("status") or {}
+        statuses = [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]
+        running = any(
+            s.get("name") == request.container and "running" in (s.get("state") or {})
+            for s in statuses
+        )
+        if pod is None or not running:
+            raise ExecRefused(f'container not found ("{request.container}")')
+        return self.exec_runner(pod, request)
+
     # --- for subclasses ----------------------------------------------------------------------
     def runtime_for(self, container: dict[str, Any], *, main: bool, init: bool) -> ContainerRuntime:
+        raise NotImplementedError
+
+    def exec_runner(self, pod: dict[str, Any], request: ExecRequest) -> ExecRunner:
+        """How this kubelet runs an exec in a running container of ``pod``."""
         raise NotImplementedError
 
     def set_up_volumes(self, pod: dict[str, Any]) -> None:

@@ -31,10 +31,8 @@ kubelet; image pulls are simulated (fast by default).
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import logging
-import os
 import shutil
 import signal
 import tempfile
@@ -44,6 +42,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kubesim import process_groups
 from kubesim.cluster import NodeSpec
 from kubesim.container_spec import (
     ProcessSpec,
@@ -52,11 +51,14 @@ from kubesim.container_spec import (
     process_spec,
     working_directory,
 )
+from kubesim.exec_process import ProcessExec
 from kubesim.kubelet_base import SimulatedKubelet
 from kubesim.kubelet_fake import FakeRuntime
 from kubesim.kubelet_runtime import (
     ContainerHandle,
     ContainerRuntime,
+    ExecRequest,
+    ExecRunner,
     ExitStatus,
     FailedStart,
     KubeletTimings,
@@ -74,14 +76,6 @@ PROCESS_TIMINGS = KubeletTimings(
 )
 LOG_LIMIT = 1 << 20  # bytes kept per container
 READY_POLL = 0.05
-_live_groups: set[int] = set()  # process groups not yet reaped, for the atexit hook
-
-
-@atexit.register
-def _kill_leftover_groups() -> None:
-    for pgid in list(_live_groups):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
 
 
 class LogBuffer:
@@ -131,7 +125,7 @@ class ProcessContainer:
         self._logs = logs
         self._workdir = workdir
         self._label = label
-        _live_groups.add(process.pid)
+        process_groups.track(process.pid)
         self._reader = asyncio.create_task(self._read_output())
         self._exited = asyncio.create_task(self._reap())
 
@@ -142,9 +136,8 @@ class ProcessContainer:
 
     async def _reap(self) -> ExitStatus:
         returncode = await self.process.wait()
-        _live_groups.discard(self.process.pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # children left in the group
+        process_groups.forget(self.process.pid)
+        process_groups.kill(self.process.pid)  # children left in the group
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._reader), timeout=1.0)
         if self._workdir:
@@ -172,8 +165,7 @@ class ProcessContainer:
         await asyncio.Future()  # exited before it ever listened: never ready
 
     def _signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signum)
+        process_groups.kill(self.process.pid, signum)
 
     async def stop(self, grace_period: float) -> ExitStatus:
         if not self._exited.done():
@@ -316,6 +308,38 @@ class ProcessKubelet(SimulatedKubelet):
         """The notebook container runs for real when it says what to run; all else is faked."""
         runnable = bool(container.get("command") or container.get("args"))
         return self.processes if main and not init and runnable else self._fake
+
+    def exec_runner(self, pod: dict[str, Any], request: ExecRequest) -> ExecRunner:
+        """The command runs where the container runs: its environment, directory and mounts.
+
+        A container that runs as a process lends its exact environment; a simulated one
+        (a sidecar, an init container) the environment its spec describes.
+        """
+        metadata = pod.get("metadata") or {}
+        namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))
+        label = f"{namespace}/{name}/{request.container}"
+        running = self.processes.running.get((namespace, name, request.container))
+        if running is not None:
+            return ProcessExec(running.spec, request, label)
+        spec = pod.get("spec") or {}
+        container = next(
+            c
+            for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+            if c.get("name") == request.container
+        )
+        uid = str(metadata.get("uid"))
+        process = process_spec(
+            pod,
+            container,
+            pod_ip=str((pod.get("status") or {}).get("podIP") or "127.0.0.1"),
+            store=self.store,
+            volume_dirs=self.processes.volume_dirs.get(uid),
+        )
+        if process.working_dir is None:
+            home = self.root_dir / "pods" / uid
+            home.mkdir(parents=True, exist_ok=True)
+            process = replace(process, working_dir=str(home))
+        return ProcessExec(process, request, label)
 
     def set_up_volumes(self, pod: dict[str, Any]) -> None:
         metadata = pod.get("metadata") or {}
