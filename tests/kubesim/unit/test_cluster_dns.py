@@ -9,8 +9,8 @@ from kubesim.store import ObjectStore
 
 
 def ready_pod(store: ObjectStore, name: str, ip: str, ready: bool = True, **labels: str) -> None:
-    store.create("pods", "jhub", {"metadata": {"name": name, "labels": labels}, "spec": {
-        "containers": [{"name": "c", "image": "x:1"}]}})
+    spec = {"containers": [{"name": "c", "image": "x:1"}]}
+    store.create("pods", "jhub", {"metadata": {"name": name, "labels": labels}, "spec": spec})
 
     def running(pod: dict[str, Any]) -> None:
         pod["status"] = {
@@ -27,8 +27,10 @@ def test_service_names_resolve_to_the_selected_ready_pods() -> None:
     store.create(
         "services",
         "jhub",
-        {"metadata": {"name": "jupyter-alice"}, "spec": {"selector": {"user": "alice"},
-                                                         "ports": [{"port": 8888}]}},
+        {
+            "metadata": {"name": "jupyter-alice"},
+            "spec": {"selector": {"user": "alice"}, "ports": [{"port": 8888}]},
+        },
     )
     ready_pod(store, "jupyter-alice", "127.1.2.3", user="alice")
     ready_pod(store, "starting", "127.1.2.4", ready=False, user="alice")
