@@ -1,9 +1,10 @@
 """pods/exec over WebSocket, in Kubernetes' channel protocols.
 
 The client upgrades ``GET /api/v1/namespaces/{ns}/pods/{name}/exec?command=...&stdout=true``
-offering subprotocols; kubesim speaks the binary ones, ``v5.channel.k8s.io`` down to
-``channel.k8s.io`` (base64 variants are not offered). Each binary message is one channel
-byte plus data: 0 stdin (client → server), 1 stdout, 2 stderr, 3 error, 4 resize (a JSON
+offering subprotocols: ``v5.channel.k8s.io`` down to ``channel.k8s.io``, and the base64
+ones (``v4.base64.channel.k8s.io``, ``base64.channel.k8s.io``). Each binary message is one
+channel byte plus data (base64: a text message, the channel as an ASCII digit, the data
+base64-encoded): 0 stdin (client → server), 1 stdout, 2 stderr, 3 error, 4 resize (a JSON
 ``{"Width": w, "Height": h}`` from a TTY client). v5 adds the close signal ``[255, channel]``:
 the client closed its stdin.
 
@@ -17,6 +18,8 @@ older protocols only an error text. A client that goes away ends the command.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
@@ -40,7 +43,18 @@ log = logging.getLogger(__name__)
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
-PROTOCOLS = (V5, V4, "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
+V4_BASE64 = "v4.base64.channel.k8s.io"
+BASE64 = "base64.channel.k8s.io"
+PROTOCOLS = (
+    V5,
+    V4,
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+    "channel.k8s.io",
+    V4_BASE64,
+    BASE64,
+)
+STATUS_PROTOCOLS = (V5, V4, V4_BASE64)  # the error channel carries a Status
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 CLOSE = 255  # v5: the client closed one of its streams
 
@@ -135,6 +149,7 @@ class WebSocketStreams:
         self.ws = ws
         self.request = request
         self.protocol = protocol
+        self.base64 = protocol in (V4_BASE64, BASE64)
         self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._resize: Callable[[int, int], None] | None = None
         self._send_lock = asyncio.Lock()
@@ -142,7 +157,11 @@ class WebSocketStreams:
 
     async def send(self, channel: int, data: bytes) -> None:
         async with self._send_lock:
-            if not self.ws.closed:
+            if self.ws.closed:
+                return
+            if self.base64:
+                await self.ws.send_str(str(channel) + base64.b64encode(data).decode())
+            else:
                 await self.ws.send_bytes(bytes([channel]) + data)
 
     async def read_stdin(self) -> bytes | None:
@@ -167,11 +186,23 @@ class WebSocketStreams:
             async for message in self.ws:
                 if message.type == WSMsgType.BINARY:
                     self._dispatch(bytes(message.data))
+                elif message.type == WSMsgType.TEXT and self.base64:
+                    self._dispatch_base64(str(message.data))
                 elif message.type == WSMsgType.TEXT:
                     self._dispatch(str(message.data).encode())
         finally:
             self._stdin.put_nowait(None)
             self.client_gone.set()
+
+    def _dispatch_base64(self, text: str) -> None:
+        if not text or not text[0].isdigit():
+            return
+        try:
+            data = base64.b64decode(text[1:], validate=True)
+        except (binascii.Error, ValueError):
+            log.info("exec: ignored a message that is not base64 %r", text[:100])
+            return
+        self._dispatch(bytes([int(text[0])]) + data)
 
     def _dispatch(self, frame: bytes) -> None:
         if not frame:
@@ -213,7 +244,7 @@ async def serve_exec(
             return ws
         outcome = command.result()
         log.info("exec %s %s: %s", label, list(exec_req.command), outcome)
-        if protocol in (V4, V5):
+        if protocol in STATUS_PROTOCOLS:
             await streams.send(ERROR, orjson.dumps(outcome_status(outcome, exec_req.command)))
         elif text := _error_text(outcome):
             await streams.send(ERROR, text)

@@ -280,3 +280,24 @@ async def test_a_container_that_is_not_running_cannot_be_exec_d_into() -> None:
 async def has_ip(core: client.CoreV1Api) -> bool:
     pod = await core.read_namespaced_pod("pulling", "default")
     return bool(pod.status.pod_ip)
+
+
+async def test_the_base64_protocol_carries_text_messages() -> None:
+    async with running_kubesim(kubelet="process") as sim:
+        await start_pod(sim, "b64")
+        url = (
+            sim.url.replace("http", "ws", 1)
+            + "/api/v1/namespaces/default/pods/b64/exec?command=head&command=-n1"
+            + "&stdin=true&stdout=true"
+        )
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {sim.token}"}) as session,
+            session.ws_connect(url, protocols=["v4.base64.channel.k8s.io"]) as ws,
+        ):
+            assert ws.protocol == "v4.base64.channel.k8s.io"
+            await ws.send_str("0" + base64.b64encode(b"line one\n").decode())
+            received = [str(message.data) async for message in ws]
+    decoded = [(text[0], base64.b64decode(text[1:])) for text in received]
+    assert ("1", b"line one\n") in decoded
+    assert decoded[-1][0] == "3"
+    assert json.loads(decoded[-1][1]) == {"metadata": {}, "status": "Success"}
