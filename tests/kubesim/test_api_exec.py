@@ -301,3 +301,11 @@ async def test_the_base64_protocol_carries_text_messages() -> None:
     assert ("1", b"line one\n") in decoded
     assert decoded[-1][0] == "3"
     assert json.loads(decoded[-1][1]) == {"metadata": {}, "status": "Success"}
+
+
+async def test_exec_into_a_simulated_sidecar_runs_in_its_specs_environment() -> None:
+    async with running_kubesim(kubelet="process") as sim:
+        sidecar = {"name": "sidecar", "image": "x:1", "env": [{"name": "ROLE", "value": "side"}]}
+        await start_pod(sim, "pair", sidecars=[sidecar])
+        received = await frames(sim, "pair", ["sh", "-c", "echo $ROLE"], container="sidecar")
+        assert b"".join(f[1:] for f in received if f[:1] == b"\x01") == b"side\n"
