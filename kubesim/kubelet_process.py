@@ -23,6 +23,10 @@ its command, args, env and workingDir name those directories instead
 (kubesim.container_spec). A volume that cannot be set up (a missing secret) is
 a FailedMount warning, retried with back-off, as the real kubelet does.
 
+An exec (pods/exec) runs its command as a local process in the container's
+environment, working directory and mounts (kubesim.exec_process); into a
+simulated container, in the environment its spec describes.
+
 Sidecars, init containers and a notebook container without command or args
 (whose image entrypoint cannot be known here) are simulated as in the fake
 kubelet; image pulls are simulated (fast by default).
