@@ -8,9 +8,10 @@ spec.nodeName/serviceAccountName; ``envFrom``) plus PATH and HOME from the
 host, in ``workingDir`` when that exists on this machine (else a private
 temporary directory). Every ``0.0.0.0`` in args and env values becomes the
 pod's own loopback IP (127.x.y.z), so a server told to bind everywhere binds
-its pod's address. The container is ready when its port (the one named
-``notebook-port``, else the first containerPort) accepts TCP connections on
-the pod IP; without ports, as soon as it runs. Its exit code becomes the
+its pod's address. The container is ready when its readinessProbe first
+succeeds, else when its port (the one named ``notebook-port``, else the first
+containerPort) accepts TCP connections on the pod IP; without ports, as soon as
+it runs (kubesim.readiness). Its exit code becomes the
 container's terminated state (Completed for 0, Error otherwise; signals are
 128+N). Output (stdout and stderr) is kept in a bounded buffer per container
 for read_log(). Deletion sends SIGTERM to the process group and SIGKILL after
@@ -51,7 +52,6 @@ from kubesim.cluster import NodeSpec
 from kubesim.container_spec import (
     ProcessSpec,
     exit_status,
-    notebook_port,
     process_spec,
     working_directory,
 )
@@ -67,6 +67,7 @@ from kubesim.kubelet_runtime import (
     FailedStart,
     KubeletTimings,
 )
+from kubesim.readiness import ReadinessCheck, readiness_check, wait_until_ready
 from kubesim.volumes import PodVolumes, claim_directory
 
 if TYPE_CHECKING:
@@ -79,7 +80,6 @@ PROCESS_TIMINGS = KubeletTimings(
     sandbox=0.05, pull=0.1, create=0.02, start=0.02, init_run=0.05, stop=0.1
 )
 LOG_LIMIT = 1 << 20  # bytes kept per container
-READY_POLL = 0.05
 
 
 class LogBuffer:
@@ -116,7 +116,7 @@ class ProcessContainer:
         process: asyncio.subprocess.Process,
         *,
         pod_ip: str,
-        port: int | None,
+        readiness: ReadinessCheck,
         logs: LogBuffer,
         workdir: str | None,
         label: str,
@@ -125,7 +125,7 @@ class ProcessContainer:
         self.process = process
         self.spec = spec  # what it was started with: exec runs in the same environment
         self._pod_ip = pod_ip
-        self._port = port
+        self._readiness = readiness
         self._logs = logs
         self._workdir = workdir
         self._label = label
@@ -154,19 +154,11 @@ class ProcessContainer:
         return await asyncio.shield(self._exited)
 
     async def wait_ready(self) -> None:
-        if self._port is None:
+        if await wait_until_ready(
+            self._readiness, self._pod_ip, self.spec, self._label, self._exited
+        ):
             return
-        while not self._exited.done():
-            try:
-                _, writer = await asyncio.open_connection(self._pod_ip, self._port)
-            except OSError:
-                await asyncio.sleep(READY_POLL)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
-        await asyncio.Future()  # exited before it ever listened: never ready
+        await asyncio.Future()  # exited before it was ever ready: never ready
 
     def _signal(self, signum: int) -> None:
         process_groups.kill(self.process.pid, signum)
@@ -238,7 +230,7 @@ class ProcessRuntime:
         handle = ProcessContainer(
             process,
             pod_ip=pod_ip,
-            port=notebook_port(container),
+            readiness=readiness_check(container),
             logs=logs,
             workdir=workdir,
             label=label,
