@@ -189,8 +189,8 @@ def process_spec(
     host_env: Mapping[str, str] | None = None,
 ) -> ProcessSpec:
     """argv, env and working directory with the container's mountPaths rewritten."""
-    mounts = container_mounts(container, volume_dirs or {})
     env = container_environment(pod, container, pod_ip=pod_ip, store=store, host_env=host_env)
+    mounts = container_mounts(container, volume_dirs or {}, lambda text: expand(text, env))
     argv = container_argv(container, env, pod_ip)
     wanted = container.get("workingDir")
     working_dir = rewrite_paths(str(wanted), mounts) if wanted else None

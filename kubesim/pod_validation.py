@@ -116,6 +116,15 @@ def _validate_container(
         sub_path = mount.get("subPath") or ""
         if sub_path:
             _relative_path(causes, f"{path}.volumeMounts[{j}].subPath", sub_path)
+        sub_path_expr = mount.get("subPathExpr") or ""
+        if sub_path_expr:
+            if sub_path:
+                causes.invalid(
+                    f"{path}.volumeMounts[{j}].subPathExpr",
+                    sub_path_expr,
+                    "subPathExpr and subPath are mutually exclusive",
+                )
+            _relative_path(causes, f"{path}.volumeMounts[{j}].subPathExpr", sub_path_expr)
         mount_path = mount.get("mountPath") or ""
         if not mount_path:
             causes.required(f"{path}.volumeMounts[{j}].mountPath")

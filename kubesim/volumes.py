@@ -333,14 +333,25 @@ def claim_directory(claims_dir: Path, namespace: str, claim: str, uid: str) -> P
 # --- what a container sees ----------------------------------------------------------------------
 
 
-def container_mounts(container: Mapping[str, Any], volume_dirs: Mapping[str, str]) -> list[Mount]:
-    """The container's volumeMounts as Mounts, deepest mountPath first."""
+def container_mounts(
+    container: Mapping[str, Any],
+    volume_dirs: Mapping[str, str],
+    expand: Callable[[str], str] | None = None,
+) -> list[Mount]:
+    """The container's volumeMounts as Mounts, deepest mountPath first.
+
+    ``expand`` resolves a ``subPathExpr``'s $(VAR) references (the container's env).
+    """
     mounts = []
     for mount in container.get("volumeMounts") or []:
         host = volume_dirs.get(str(mount.get("name") or ""))
         if host is None:
             continue
         sub_path = str(mount.get("subPath") or "")
+        if not sub_path and mount.get("subPathExpr") and expand is not None:
+            sub_path = expand(str(mount["subPathExpr"]))
+            if sub_path.startswith("/") or ".." in sub_path.split("/"):
+                continue  # the kubelet refuses an expanded path that leaves the volume
         if sub_path:
             host = os.path.join(host, sub_path)
             if not os.path.exists(host):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kubesim.container_spec import expand
 from kubesim.volumes import Mount, MountFailed, PodVolumes, container_mounts, rewrite_paths
 
 MI = "1Mi"
@@ -123,3 +124,19 @@ def test_a_missing_source_is_a_failed_mount(tmp_path: Path, volume: dict, messag
     with pytest.raises(MountFailed) as caught:
         volumes(tmp_path, objects, volumes=[volume]).set_up()
     assert str(caught.value) == f'MountVolume.SetUp failed for volume "v" : {message}'
+
+
+def test_a_sub_path_expr_expands_the_containers_env(tmp_path: Path) -> None:
+    container = {
+        "volumeMounts": [
+            {"name": "home", "mountPath": "/home/jovyan", "subPathExpr": "users/$(USER)"},
+            {"name": "home", "mountPath": "/escape", "subPathExpr": "$(UP)/x"},
+        ]
+    }
+    env = {"USER": "alice", "UP": ".."}
+    mounts = container_mounts(
+        container, {"home": str(tmp_path)}, lambda text: expand(text, env)
+    )
+    assert [(m.mount_path, m.host_path) for m in mounts] == [
+        ("/home/jovyan", str(tmp_path / "users" / "alice"))
+    ]
