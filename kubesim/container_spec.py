@@ -41,7 +41,6 @@ __all__ = [
 _VAR_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
 
-
 def expand(text: str, variables: Mapping[str, str]) -> str:
     """Kubernetes $(VAR) expansion: known references replaced, $$ escapes $, others kept."""
 
