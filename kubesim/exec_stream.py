@@ -57,6 +57,8 @@ PROTOCOLS = (
 STATUS_PROTOCOLS = (V5, V4, V4_BASE64)  # the error channel carries a Status
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 CLOSE = 255  # v5: the client closed one of its streams
+MAX_MESSAGE = 16 * 1024 * 1024  # bytes in one client message
+STDIN_BACKLOG = 64  # stdin messages held before the server stops reading (backpressure)
 
 
 def _flag(query: Mapping[str, str], name: str) -> bool:
@@ -150,7 +152,8 @@ class WebSocketStreams:
         self.request = request
         self.protocol = protocol
         self.base64 = protocol in (V4_BASE64, BASE64)
-        self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue(STDIN_BACKLOG)
+        self._stdin_closed = False
         self._resize: Callable[[int, int], None] | None = None
         self._send_lock = asyncio.Lock()
         self.client_gone = asyncio.Event()
@@ -185,16 +188,25 @@ class WebSocketStreams:
         try:
             async for message in self.ws:
                 if message.type == WSMsgType.BINARY:
-                    self._dispatch(bytes(message.data))
+                    await self._dispatch(bytes(message.data))
                 elif message.type == WSMsgType.TEXT and self.base64:
-                    self._dispatch_base64(str(message.data))
+                    await self._dispatch_base64(str(message.data))
                 elif message.type == WSMsgType.TEXT:
-                    self._dispatch(str(message.data).encode())
+                    await self._dispatch(str(message.data).encode())
         finally:
-            self._stdin.put_nowait(None)
             self.client_gone.set()
+            self._close_stdin()
 
-    def _dispatch_base64(self, text: str) -> None:
+    def _close_stdin(self) -> None:
+        """The end-of-input marker, even when the backlog is full (the reader is done)."""
+        if self._stdin_closed:
+            return
+        self._stdin_closed = True
+        while self._stdin.full():
+            self._stdin.get_nowait()
+        self._stdin.put_nowait(None)
+
+    async def _dispatch_base64(self, text: str) -> None:
         if not text or not text[0].isdigit():
             return
         try:
@@ -202,15 +214,15 @@ class WebSocketStreams:
         except (binascii.Error, ValueError):
             log.info("exec: ignored a message that is not base64 %r", text[:100])
             return
-        self._dispatch(bytes([int(text[0])]) + data)
+        await self._dispatch(bytes([int(text[0])]) + data)
 
-    def _dispatch(self, frame: bytes) -> None:
+    async def _dispatch(self, frame: bytes) -> None:
         if not frame:
             return
         channel, data = frame[0], frame[1:]
         if channel == STDIN and self.request.stdin:
-            if data:
-                self._stdin.put_nowait(data)
+            if data and not self._stdin_closed:
+                await self._stdin.put(data)
         elif channel == RESIZE and self._resize is not None:
             try:
                 size = orjson.loads(data)
@@ -218,14 +230,15 @@ class WebSocketStreams:
             except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
                 log.info("exec: ignored a malformed resize message %r", data[:100])
         elif channel == CLOSE and self.protocol == V5 and data[:1] == bytes([STDIN]):
-            self._stdin.put_nowait(None)
+            await self._stdin.put(None)
+            self._stdin_closed = True
 
 
 async def serve_exec(
     request: web.Request, runner: ExecRunner, exec_req: ExecRequest, label: str
 ) -> web.WebSocketResponse:
     """Upgrade, run the command with its I/O on the channels, report how it ended, close."""
-    ws = web.WebSocketResponse(protocols=PROTOCOLS, heartbeat=None, max_msg_size=0)
+    ws = web.WebSocketResponse(protocols=PROTOCOLS, heartbeat=None, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     protocol = ws.ws_protocol or "channel.k8s.io"
     streams = WebSocketStreams(ws, exec_req, protocol)
