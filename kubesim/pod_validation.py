@@ -14,6 +14,7 @@ from kubesim.field_errors import (
     as_list,
     as_map,
     canonical_quantity,
+    expect_string,
     port_range,
     quantities,
     validate_labels,
@@ -95,7 +96,12 @@ def _validate_container(
             if port_name in port_names:
                 causes.duplicate(f"{port_path}.name", port_name)
             port_names.add(port_name)
+    kind = path.split(".")[1].split("[", maxsplit=1)[0]  # containers | initContainers
+    for key in ("command", "args"):
+        for word in as_list(container.get(key), f"Container.{key}"):
+            expect_string(word, f"Container.spec.{kind}.{key}")
     for j, env in enumerate(as_list(container.get("env"), "Container.env")):
+        expect_string(as_map(env, "EnvVar").get("value"), f"EnvVar.spec.{kind}.env.value")
         env_name = as_map(env, "EnvVar").get("name") or ""
         if not env_name:
             causes.required(f"{path}.env[{j}].name")

@@ -8,7 +8,7 @@ import pytest
 
 from kubesim.errors import ApiError
 from kubesim.quantity import canonical_text
-from kubesim.validation import decode
+from kubesim.validation import decode, validate_create
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,23 @@ def test_a_malformed_quantity_is_a_bad_request_with_the_servers_message() -> Non
         decode("pods", pod)
     assert caught.value.code == 400
     assert caught.value.message.startswith('Pod in version "v1" cannot be handled as a Pod: ')
+
+
+def test_a_number_where_a_string_belongs_is_the_decoders_400() -> None:
+    container = {"name": "c", "image": "x:1", "env": [{"name": "N", "value": 1}]}
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [container]}}
+    with pytest.raises(ApiError) as caught:
+        validate_create("pods", pod)
+    assert caught.value.code == 400
+    assert caught.value.message == (
+        'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number into Go '
+        "struct field EnvVar.spec.containers.env.value of type string"
+    )
+    container["env"] = [{"name": "N", "value": None}]
+    container["args"] = ["--port", 8888]
+    with pytest.raises(ApiError) as caught:
+        validate_create("pods", pod)
+    assert caught.value.message.endswith(
+        "cannot unmarshal number into Go struct field Container.spec.containers.args of type "
+        "string"
+    )
