@@ -51,19 +51,14 @@ def _validate_resources(causes: Causes, resources: dict[str, Any], path: str) ->
                     f"{path}.{key}[{name}]", canonical_quantity(raw, value), "must be an integer"
                 )
     for name, (raw, value) in requests.items():
-        shown = canonical_quantity(raw, value)
         if name in limits:
             limit_raw, limit = limits[name]
-            limit_shown = canonical_quantity(limit_raw, limit)
-            if not _is_native(name) and value != limit:
+            if (not _is_native(name) and value != limit) or value > limit:
+                shown = canonical_quantity(raw, value)
+                limit_shown = canonical_quantity(limit_raw, limit)
+                relation = "equal to" if not _is_native(name) else "less than or equal to"
                 causes.invalid(
-                    f"{path}.requests", shown, f"must be equal to {name} limit of {limit_shown}"
-                )
-            elif value > limit:
-                causes.invalid(
-                    f"{path}.requests",
-                    shown,
-                    f"must be less than or equal to {name} limit of {limit_shown}",
+                    f"{path}.requests", shown, f"must be {relation} {name} limit of {limit_shown}"
                 )
         elif not _is_native(name):
             causes.required(f"{path}.limits", "Limit must be set for non overcommitable resources")

@@ -8,6 +8,7 @@ comparisons and sums never round. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
 
@@ -118,6 +119,19 @@ def format_quantity(value: Decimal | int, *, binary: bool = False, exponent: boo
 
 
 def canonical_text(raw: str | int | float | None) -> str:
+    """The text the API server stores for a quantity sent as ``raw`` (see _canonical_text)."""
+    if raw is None:
+        return "0"
+    # Cached per (type, value): pods repeat a few quantities, and True == 1 must not share.
+    return _cached_canonical_text(type(raw).__name__, raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_canonical_text(kind: str, raw: str | int | float) -> str:
+    return _canonical_text(raw)
+
+
+def _canonical_text(raw: str | int | float | None) -> str:
     """The text the API server stores for a quantity sent as ``raw`` (Quantity round trip).
 
     The format follows the input: a binary suffix stays binary (``"1024Mi"`` → ``"1Gi"``,
