@@ -7,6 +7,7 @@ without namespaces matches every namespace and the cluster scope). Pure: no I/O.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -52,6 +53,16 @@ class Authenticator:
         self.users[token] = user
         if rules is not None:
             self.rules[token] = list(rules)
+
+    def issue_service_account_token(self, namespace: str, account: str) -> str:
+        """A new bearer token for ``system:serviceaccount:<namespace>:<account>``.
+
+        kubesim serves no RBAC objects, so the token may do what an unrestricted token may;
+        it does not expire (a real projected token is a JWT the kubelet rotates).
+        """
+        token = f"kubesim-sa-{secrets.token_urlsafe(24)}"
+        self.add_token(token, f"system:serviceaccount:{namespace}:{account}")
+        return token
 
     def authenticate(self, headers: Mapping[str, str]) -> str:
         """The token of an ``Authorization: Bearer`` header; 401 when missing or unknown."""

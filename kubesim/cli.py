@@ -133,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
         help="serve HTTPS with a self-signed certificate (needed by kubectl, "
         "which never sends a token over plain HTTP)",
     )
+    serve.add_argument(
+        "--kubelet-root",
+        type=Path,
+        help="where the process kubelet keeps pod volumes and claims' data "
+        "(default: a temporary directory removed at exit)",
+    )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return top
 
@@ -154,6 +160,7 @@ async def serve(args: argparse.Namespace) -> None:
         fake_step_delay=args.fake_step_delay,
         kubeconfig_path=args.kubeconfig_out,
         tls=args.tls,
+        kubelet_root=args.kubelet_root,
     ) as sim:
         log.info(
             "kubesim serving %s (kubelet: %s); kubeconfig: %s",

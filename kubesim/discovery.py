@@ -112,6 +112,15 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
                     "verbs": ["get"],
                 }
             )
+            resources.append(
+                {
+                    "name": "pods/exec",
+                    "singularName": "",
+                    "namespaced": True,
+                    "kind": "PodExecOptions",
+                    "verbs": ["create", "get"],
+                }
+            )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

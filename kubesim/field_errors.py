@@ -21,6 +21,7 @@ __all__ = [
     "as_list",
     "as_map",
     "canonical_quantity",
+    "expect_string",
     "port_range",
     "quantities",
     "validate_labels",
@@ -91,6 +92,28 @@ def as_list(value: Any, what: str) -> list[Any]:
 
 def as_items(value: Any, what: str) -> list[dict[str, Any]]:
     return [as_map(item, what) for item in as_list(value, f"[]{what}")]
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    return "array" if isinstance(value, list) else "string"
+
+
+def expect_string(value: Any, go_field: str) -> None:
+    """A string field (null allowed) as encoding/json decodes it; 400 for other JSON kinds.
+
+    ``go_field`` names it as the decoder does: ``EnvVar.spec.containers.env.value``.
+    """
+    if value is not None and not isinstance(value, str):
+        raise DecodeError(
+            f"json: cannot unmarshal {_json_kind(value)} into Go struct field {go_field} "
+            "of type string"
+        )
 
 
 def validate_labels(causes: Causes, labels: dict[str, Any], path: str) -> None:

@@ -19,12 +19,20 @@ from typing import TYPE_CHECKING, Any
 from kubesim import kubelet_events as ev
 from kubesim.cluster import NodeSpec, default_nodes, node_object, pod_key
 from kubesim.event_recorder import EventRecorder
-from kubesim.kubelet_runtime import ContainerRuntime, ExitStatus, KubeletTimings
+from kubesim.kubelet_runtime import (
+    ContainerRuntime,
+    ExecRefused,
+    ExecRequest,
+    ExecRunner,
+    ExitStatus,
+    KubeletTimings,
+)
 from kubesim.loopback import LoopbackAllocator
 from kubesim.pod_worker import HOST_IP, PodWorker, annotation, is_true
 from kubesim.scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from kubesim.auth import Authenticator
     from kubesim.store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -64,14 +72,16 @@ class SimulatedKubelet:
         self._node_names = {node.name for node in self.nodes}
         self._images: dict[str, set[str]] = {node.name: set() for node in self.nodes}
         self._store: ObjectStore | None = None
+        self.auth: Authenticator | None = None  # issues service account tokens for volumes
         self._recorder: EventRecorder | None = None
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
 
     # --- the Kubelet interface ---------------------------------------------------------------
-    def attach(self, store: ObjectStore) -> None:
+    def attach(self, store: ObjectStore, auth: Authenticator | None = None) -> None:
         self._store = store
+        self.auth = auth
         self._recorder = EventRecorder(store)
         now = ev.rfc3339(ev.utcnow())
         for node in self.nodes:
@@ -107,12 +117,39 @@ class SimulatedKubelet:
     def read_log(self, namespace: str, name: str, container: str | None) -> bytes | None:
         return None
 
+    def prepare_exec(self, namespace: str, name: str, request: ExecRequest) -> ExecRunner:
+        """A runner for an exec into a running container; ExecRefused (the kubelet's
+        ``container not found ("name")``) when it is not running."""
+        pod = self.store.get("pods", namespace, name)
+        status = (pod or {}).get("status") or {}
+        statuses = [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]
+        running = any(
+            s.get("name") == request.container and "running" in (s.get("state") or {})
+            for s in statuses
+        )
+        if pod is None or not running:
+            raise ExecRefused(f'container not found ("{request.container}")')
+        return self.exec_runner(pod, request)
+
     # --- for subclasses ----------------------------------------------------------------------
     def runtime_for(self, container: dict[str, Any], *, main: bool, init: bool) -> ContainerRuntime:
         raise NotImplementedError
 
-    def pod_removed(self, namespace: str, name: str) -> None:
-        """The pod left the store: drop what is kept for it (logs)."""
+    def exec_runner(self, pod: dict[str, Any], request: ExecRequest) -> ExecRunner:
+        """How this kubelet runs an exec in a running container of ``pod``."""
+        raise NotImplementedError
+
+    def set_up_volumes(self, pod: dict[str, Any]) -> None:
+        """Mount the pod's volumes before its sandbox starts (raise volumes.MountFailed).
+
+        The fake kubelet mounts nothing: its containers read no files.
+        """
+
+    def pod_removed(self, namespace: str, name: str, uid: str) -> None:
+        """The pod left the store: drop what is kept for it (logs, volumes)."""
 
     async def _close_runtime(self) -> None:
         """End whatever the runtimes still hold (processes)."""
@@ -165,7 +202,7 @@ class SimulatedKubelet:
                 del self._workers[key]
                 self.spawn(worker.abort(self.stop_grace_period), f"kubelet-abort-{key[0]}/{key[1]}")
             self.recorder.forget_pod(str(uid))
-            self.pod_removed(*key)
+            self.pod_removed(*key, str(uid))
             return
         node = (obj.get("spec") or {}).get("nodeName")
         if node not in self._node_names:

@@ -29,16 +29,29 @@ Scripted behaviours, by pod annotation (they apply to the first container,
     grace period and ends in SIGKILL (exit code 137)
 ``kubesim.dev/init-exit-code: "1"``
     every init container exits with this code
+``kubesim.dev/exec: '{"stdout": "hi\\n", "stderr": "", "exitCode": 0}'``
+    what every exec into a running container of the pod prints and how it exits
+    (without it an exec prints nothing and exits 0; stdin is not read)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 from kubesim.kubelet_base import SimulatedKubelet, annotation, is_true
-from kubesim.kubelet_runtime import ContainerHandle, ContainerRuntime, ExitStatus, KubeletTimings
+from kubesim.kubelet_runtime import (
+    ContainerHandle,
+    ContainerRuntime,
+    ExecOutcome,
+    ExecRequest,
+    ExecRunner,
+    ExecStreams,
+    ExitStatus,
+    KubeletTimings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +62,7 @@ READY_AFTER = "kubesim.dev/ready-after"
 NEVER_READY = "kubesim.dev/never-ready"
 IGNORE_SIGTERM = "kubesim.dev/ignore-sigterm"
 INIT_EXIT_CODE = "kubesim.dev/init-exit-code"
+EXEC = "kubesim.dev/exec"
 SIGKILL_EXIT = 137
 
 
@@ -144,3 +158,28 @@ class FakeKubelet(SimulatedKubelet):
 
     def runtime_for(self, container: dict[str, Any], *, main: bool, init: bool) -> ContainerRuntime:
         return FakeRuntime(self.timings)
+
+    def exec_runner(self, pod: dict[str, Any], request: ExecRequest) -> ExecRunner:
+        return ScriptedExec(pod)
+
+
+class ScriptedExec:
+    """An exec in the fake kubelet: the output and exit code the pod's annotation scripts."""
+
+    def __init__(self, pod: dict[str, Any]) -> None:
+        text = annotation(pod, EXEC)
+        try:
+            script = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            script = {"stderr": f"kubesim: the {EXEC} annotation is not JSON\n", "exitCode": 1}
+        self.script = script if isinstance(script, dict) else {}
+
+    async def run(self, streams: ExecStreams) -> ExecOutcome:
+        for key, write in (("stdout", streams.write_stdout), ("stderr", streams.write_stderr)):
+            if self.script.get(key):
+                await write(str(self.script[key]).encode())
+        try:
+            code = int(self.script.get("exitCode") or 0)
+        except (TypeError, ValueError):
+            code = 1
+        return ExecOutcome(exit_code=code)

@@ -8,14 +8,25 @@ spec.nodeName/serviceAccountName; ``envFrom``) plus PATH and HOME from the
 host, in ``workingDir`` when that exists on this machine (else a private
 temporary directory). Every ``0.0.0.0`` in args and env values becomes the
 pod's own loopback IP (127.x.y.z), so a server told to bind everywhere binds
-its pod's address. The container is ready when its port (the one named
-``notebook-port``, else the first containerPort) accepts TCP connections on
-the pod IP; without ports, as soon as it runs. Its exit code becomes the
+its pod's address. The container is ready when its readinessProbe first
+succeeds, else when its port (the one named ``notebook-port``, else the first
+containerPort) accepts TCP connections on the pod IP; without ports, as soon as
+it runs (kubesim.readiness). Its exit code becomes the
 container's terminated state (Completed for 0, Error otherwise; signals are
 128+N). Output (stdout and stderr) is kept in a bounded buffer per container
 for read_log(). Deletion sends SIGTERM to the process group and SIGKILL after
 the grace period; close() ends every process group, and an atexit hook kills
 any left if the interpreter exits without close().
+
+Volumes are directories under the kubelet's root directory, set up before the
+pod's sandbox (kubesim.volumes): the mountPaths the container is told about in
+its command, args, env and workingDir name those directories instead
+(kubesim.container_spec). A volume that cannot be set up (a missing secret) is
+a FailedMount warning, retried with back-off, as the real kubelet does.
+
+An exec (pods/exec) runs its command as a local process in the container's
+environment, working directory and mounts (kubesim.exec_process); into a
+simulated container, in the environment its spec describes.
 
 Sidecars, init containers and a notebook container without command or args
 (whose image entrypoint cannot be known here) are simulated as in the fake
@@ -25,31 +36,42 @@ kubelet; image pulls are simulated (fast by default).
 from __future__ import annotations
 
 import asyncio
-import atexit
-import base64
 import contextlib
 import logging
-import os
-import re
 import shutil
 import signal
 import tempfile
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kubesim import process_groups
 from kubesim.cluster import NodeSpec
-from kubesim.kubelet_base import HOST_IP, SimulatedKubelet
+from kubesim.container_spec import (
+    ProcessSpec,
+    exit_status,
+    process_spec,
+    working_directory,
+)
+from kubesim.exec_process import ProcessExec
+from kubesim.kubelet_base import SimulatedKubelet
 from kubesim.kubelet_fake import FakeRuntime
 from kubesim.kubelet_runtime import (
     ContainerHandle,
     ContainerRuntime,
+    ExecRequest,
+    ExecRunner,
     ExitStatus,
     FailedStart,
     KubeletTimings,
 )
+from kubesim.readiness import ReadinessCheck, readiness_check, wait_until_ready
+from kubesim.volumes import PodVolumes, claim_directory
 
 if TYPE_CHECKING:
+    from kubesim.auth import Authenticator
     from kubesim.store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -58,16 +80,6 @@ PROCESS_TIMINGS = KubeletTimings(
     sandbox=0.05, pull=0.1, create=0.02, start=0.02, init_run=0.05, stop=0.1
 )
 LOG_LIMIT = 1 << 20  # bytes kept per container
-READY_POLL = 0.05
-_VAR_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
-_live_groups: set[int] = set()  # process groups not yet reaped, for the atexit hook
-
-
-@atexit.register
-def _kill_leftover_groups() -> None:
-    for pgid in list(_live_groups):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
 
 
 class LogBuffer:
@@ -93,137 +105,6 @@ class LogBuffer:
         return b"".join(self._chunks)
 
 
-# --- pure: what to run ----------------------------------------------------------------------
-
-
-def expand(text: str, variables: Mapping[str, str]) -> str:
-    """Kubernetes $(VAR) expansion: known references replaced, $$ escapes $, others kept."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        return variables.get(name, match.group(0))
-
-    return _VAR_REFERENCE.sub(replace, text)
-
-
-def bind_to_pod(text: str, pod_ip: str) -> str:
-    """Where the server is told to listen on every address, it listens on its pod's."""
-    return text.replace("0.0.0.0", pod_ip)
-
-
-def _field_value(pod: Mapping[str, Any], path: str, pod_ip: str) -> str | None:
-    metadata = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    values = {
-        "metadata.name": metadata.get("name"),
-        "metadata.namespace": metadata.get("namespace"),
-        "metadata.uid": metadata.get("uid"),
-        "spec.nodeName": spec.get("nodeName"),
-        "spec.serviceAccountName": spec.get("serviceAccountName"),
-        "status.podIP": pod_ip,
-        "status.hostIP": HOST_IP,
-    }
-    match = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
-    if match:
-        return (metadata.get(match.group(1)) or {}).get(match.group(2))
-    value = values.get(path)
-    return None if value is None else str(value)
-
-
-def _object_data(
-    store: ObjectStore | None, resource: str, namespace: str, name: str
-) -> dict[str, str]:
-    if store is None or not name:
-        return {}
-    obj = store.get(resource, namespace, name) or {}
-    data: dict[str, str] = {}
-    if resource == "secrets":
-        for key, value in (obj.get("data") or {}).items():
-            with contextlib.suppress(ValueError):
-                data[key] = base64.b64decode(value).decode(errors="replace")
-        data.update(obj.get("stringData") or {})
-    else:
-        data.update(obj.get("data") or {})
-    return data
-
-
-def container_environment(
-    pod: Mapping[str, Any],
-    container: Mapping[str, Any],
-    *,
-    pod_ip: str,
-    store: ObjectStore | None = None,
-    host_env: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The process environment: PATH/HOME from the host, then envFrom, then env (in order)."""
-    host = os.environ if host_env is None else host_env
-    namespace = str((pod.get("metadata") or {}).get("namespace") or "")
-    env: dict[str, str] = {k: host[k] for k in ("PATH", "HOME", "LANG") if k in host}
-    for source in container.get("envFrom") or []:
-        prefix = source.get("prefix") or ""
-        if "configMapRef" in source:
-            data = _object_data(store, "configmaps", namespace, source["configMapRef"].get("name"))
-        elif "secretRef" in source:
-            data = _object_data(store, "secrets", namespace, source["secretRef"].get("name"))
-        else:
-            continue
-        env.update({prefix + k: v for k, v in data.items()})
-    for item in container.get("env") or []:
-        name = item.get("name")
-        if not name:
-            continue
-        if "value" in item or "valueFrom" not in item:
-            env[name] = expand(str(item.get("value") or ""), env)
-            continue
-        source = item["valueFrom"] or {}
-        value: str | None = None
-        if "fieldRef" in source:
-            value = _field_value(pod, source["fieldRef"].get("fieldPath", ""), pod_ip)
-        elif "secretKeyRef" in source:
-            ref = source["secretKeyRef"]
-            value = _object_data(store, "secrets", namespace, ref.get("name")).get(ref.get("key"))
-        elif "configMapKeyRef" in source:
-            ref = source["configMapKeyRef"]
-            value = _object_data(store, "configmaps", namespace, ref.get("name")).get(
-                ref.get("key")
-            )
-        if value is not None:
-            env[name] = value
-    return {k: bind_to_pod(v, pod_ip) for k, v in env.items()}
-
-
-def container_argv(container: Mapping[str, Any], env: Mapping[str, str], pod_ip: str) -> list[str]:
-    """command + args, $(VAR)-expanded, 0.0.0.0 replaced by the pod IP."""
-    words = [*(container.get("command") or []), *(container.get("args") or [])]
-    return [bind_to_pod(expand(str(word), env), pod_ip) for word in words]
-
-
-def notebook_port(container: Mapping[str, Any]) -> int | None:
-    """The port named notebook-port, else the first containerPort."""
-    ports = [p for p in container.get("ports") or [] if p.get("containerPort")]
-    for port in ports:
-        if port.get("name") == "notebook-port":
-            return int(port["containerPort"])
-    return int(ports[0]["containerPort"]) if ports else None
-
-
-def working_directory(container: Mapping[str, Any], pod_name: str) -> tuple[str, str | None]:
-    """(cwd, temporary dir to remove later): workingDir when it exists here, else a new temp dir."""
-    wanted = container.get("workingDir")
-    if wanted and os.path.isdir(wanted):
-        return str(wanted), None
-    created = tempfile.mkdtemp(prefix=f"kubesim-{pod_name}-")
-    return created, created
-
-
-def exit_status(returncode: int) -> ExitStatus:
-    """A process's return code as a container exit code (a signal N is 128+N)."""
-    code = 128 - returncode if returncode < 0 else returncode
-    return ExitStatus(code)
-
-
 # --- the runtime ----------------------------------------------------------------------------
 
 
@@ -235,18 +116,20 @@ class ProcessContainer:
         process: asyncio.subprocess.Process,
         *,
         pod_ip: str,
-        port: int | None,
+        readiness: ReadinessCheck,
         logs: LogBuffer,
         workdir: str | None,
         label: str,
+        spec: ProcessSpec,
     ) -> None:
         self.process = process
+        self.spec = spec  # what it was started with: exec runs in the same environment
         self._pod_ip = pod_ip
-        self._port = port
+        self._readiness = readiness
         self._logs = logs
         self._workdir = workdir
         self._label = label
-        _live_groups.add(process.pid)
+        process_groups.track(process.pid)
         self._reader = asyncio.create_task(self._read_output())
         self._exited = asyncio.create_task(self._reap())
 
@@ -257,9 +140,8 @@ class ProcessContainer:
 
     async def _reap(self) -> ExitStatus:
         returncode = await self.process.wait()
-        _live_groups.discard(self.process.pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # children left in the group
+        process_groups.forget(self.process.pid)
+        process_groups.kill(self.process.pid)  # children left in the group
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._reader), timeout=1.0)
         if self._workdir:
@@ -272,23 +154,14 @@ class ProcessContainer:
         return await asyncio.shield(self._exited)
 
     async def wait_ready(self) -> None:
-        if self._port is None:
+        if await wait_until_ready(
+            self._readiness, self._pod_ip, self.spec, self._label, self._exited
+        ):
             return
-        while not self._exited.done():
-            try:
-                _, writer = await asyncio.open_connection(self._pod_ip, self._port)
-            except OSError:
-                await asyncio.sleep(READY_POLL)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
-        await asyncio.Future()  # exited before it ever listened: never ready
+        await asyncio.Future()  # exited before it was ever ready: never ready
 
     def _signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signum)
+        process_groups.kill(self.process.pid, signum)
 
     async def stop(self, grace_period: float) -> ExitStatus:
         if not self._exited.done():
@@ -309,26 +182,35 @@ class ProcessRuntime:
         self.store = store
         self.logs: dict[tuple[str, str, str], LogBuffer] = {}
         self.containers: set[ProcessContainer] = set()
+        # (namespace, pod, container) -> the running instance (for exec)
+        self.running: dict[tuple[str, str, str], ProcessContainer] = {}
+        self.volume_dirs: dict[str, dict[str, str]] = {}  # pod uid -> volume name -> directory
 
     async def start(
         self, pod: dict[str, Any], container: dict[str, Any], *, init: bool, main: bool, pod_ip: str
     ) -> ContainerHandle:
         metadata = pod.get("metadata") or {}
         label = f"{metadata.get('namespace')}/{metadata.get('name')}/{container['name']}"
-        env = container_environment(pod, container, pod_ip=pod_ip, store=self.store)
-        argv = container_argv(container, env, pod_ip)
+        spec = process_spec(
+            pod,
+            container,
+            pod_ip=pod_ip,
+            store=self.store,
+            volume_dirs=self.volume_dirs.get(str(metadata.get("uid"))),
+        )
+        argv = spec.argv
         if not argv:
             return FailedStart(
                 "no command or args to run: the process kubelet cannot run an "
                 "image's entrypoint; set the container's command or args"
             )
-        working_dir, workdir = working_directory(container, str(metadata.get("name")))
+        working_dir, workdir = working_directory(spec.working_dir, str(metadata.get("name")))
         key = (str(metadata.get("namespace")), str(metadata.get("name")), container["name"])
         logs = self.logs.setdefault(key, LogBuffer())
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
-                env=env,
+                env=spec.env,
                 cwd=working_dir,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -348,18 +230,27 @@ class ProcessRuntime:
         handle = ProcessContainer(
             process,
             pod_ip=pod_ip,
-            port=notebook_port(container),
+            readiness=readiness_check(container),
             logs=logs,
             workdir=workdir,
             label=label,
+            spec=replace(spec, working_dir=working_dir),
         )
         self.containers.add(handle)
-        handle._exited.add_done_callback(lambda _: self.containers.discard(handle))
+        self.running[key] = handle
+
+        def forget(_: object) -> None:
+            self.containers.discard(handle)
+            if self.running.get(key) is handle:
+                del self.running[key]
+
+        handle._exited.add_done_callback(forget)
         return handle
 
-    def forget_pod(self, namespace: str, name: str) -> None:
+    def forget_pod(self, namespace: str, name: str, uid: str) -> None:
         for key in [k for k in self.logs if k[:2] == (namespace, name)]:
             del self.logs[key]
+        self.volume_dirs.pop(uid, None)
 
     async def close(self, grace_period: float = 2.0) -> None:
         """End every process: SIGTERM, SIGKILL after ``grace_period``."""
@@ -372,7 +263,9 @@ class ProcessKubelet(SimulatedKubelet):
     """Simulated scheduler + kubelet whose notebook containers run as real local processes.
 
     ``close_grace_period``: SIGTERM-to-SIGKILL time at close() and for pods removed without
-    graceful deletion (the real kubelet's minimum is 2 s).
+    graceful deletion (the real kubelet's minimum is 2 s). ``root_dir`` holds the volumes
+    (``pods/<uid>/volumes/<name>``, ``claims/<namespace>/<claim>-<uid>``); by default a
+    temporary directory removed at close().
     """
 
     def __init__(
@@ -381,21 +274,82 @@ class ProcessKubelet(SimulatedKubelet):
         timings: KubeletTimings | float | None = None,
         *,
         close_grace_period: float = 2.0,
+        root_dir: Path | None = None,
         **options: Any,
     ) -> None:
         super().__init__(nodes, timings if timings is not None else PROCESS_TIMINGS, **options)
         self.processes = ProcessRuntime()
         self._fake = FakeRuntime(self.timings)
         self.stop_grace_period = close_grace_period
+        self._given_root = root_dir
+        self._root: Path | None = None
 
-    def attach(self, store: ObjectStore) -> None:
-        super().attach(store)
+    @property
+    def root_dir(self) -> Path:
+        """Where volumes live (created on first use)."""
+        if self._root is None:
+            if self._given_root is not None:
+                self._given_root.mkdir(parents=True, exist_ok=True)
+                self._root = self._given_root
+            else:
+                self._root = Path(tempfile.mkdtemp(prefix="kubesim-kubelet-"))
+        return self._root
+
+    def attach(self, store: ObjectStore, auth: Authenticator | None = None) -> None:
+        super().attach(store, auth)
         self.processes.store = store
+        store.add_listener(self._on_claim_change)
 
     def runtime_for(self, container: dict[str, Any], *, main: bool, init: bool) -> ContainerRuntime:
         """The notebook container runs for real when it says what to run; all else is faked."""
         runnable = bool(container.get("command") or container.get("args"))
         return self.processes if main and not init and runnable else self._fake
+
+    def exec_runner(self, pod: dict[str, Any], request: ExecRequest) -> ExecRunner:
+        """The command runs where the container runs: its environment, directory and mounts.
+
+        A container that runs as a process lends its exact environment; a simulated one
+        (a sidecar, an init container) the environment its spec describes.
+        """
+        metadata = pod.get("metadata") or {}
+        namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))
+        label = f"{namespace}/{name}/{request.container}"
+        running = self.processes.running.get((namespace, name, request.container))
+        if running is not None:
+            return ProcessExec(running.spec, request, label)
+        spec = pod.get("spec") or {}
+        container = next(
+            c
+            for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+            if c.get("name") == request.container
+        )
+        uid = str(metadata.get("uid"))
+        process = process_spec(
+            pod,
+            container,
+            pod_ip=str((pod.get("status") or {}).get("podIP") or "127.0.0.1"),
+            store=self.store,
+            volume_dirs=self.processes.volume_dirs.get(uid),
+        )
+        if process.working_dir is None:
+            home = self.root_dir / "pods" / uid
+            home.mkdir(parents=True, exist_ok=True)
+            process = replace(process, working_dir=str(home))
+        return ProcessExec(process, request, label)
+
+    def set_up_volumes(self, pod: dict[str, Any]) -> None:
+        metadata = pod.get("metadata") or {}
+        uid = str(metadata.get("uid"))
+        node = self.store.get("nodes", None, str((pod.get("spec") or {}).get("nodeName")))
+        volumes = PodVolumes(
+            pod,
+            pod_dir=self.root_dir / "pods" / uid,
+            claims_dir=self.root_dir / "claims",
+            lookup=self.store.get,
+            issue_token=None if self.auth is None else self.auth.issue_service_account_token,
+            node_allocatable=((node or {}).get("status") or {}).get("allocatable"),
+        )
+        self.processes.volume_dirs[uid] = volumes.set_up()
 
     def read_log(self, namespace: str, name: str, container: str | None) -> bytes | None:
         if container is None:
@@ -407,8 +361,26 @@ class ProcessKubelet(SimulatedKubelet):
         buffer = self.processes.logs.get((namespace, name, container))
         return None if buffer is None else buffer.read()
 
-    def pod_removed(self, namespace: str, name: str) -> None:
-        self.processes.forget_pod(namespace, name)
+    def pod_removed(self, namespace: str, name: str, uid: str) -> None:
+        self.processes.forget_pod(namespace, name, uid)
+        if self._root is not None:
+            shutil.rmtree(self._root / "pods" / uid, ignore_errors=True)
+
+    def _on_claim_change(self, kind: str, resource: str, obj: dict[str, Any]) -> None:
+        """A deleted claim's data goes with it (the Delete reclaim policy)."""
+        if resource != "persistentvolumeclaims" or kind != "DELETED" or self._root is None:
+            return
+        metadata = obj.get("metadata") or {}
+        path = claim_directory(
+            self._root / "claims",
+            str(metadata.get("namespace")),
+            str(metadata.get("name")),
+            str(metadata.get("uid")),
+        )
+        shutil.rmtree(path, ignore_errors=True)
 
     async def _close_runtime(self) -> None:
         await self.processes.close(self.stop_grace_period)
+        if self._root is not None and self._given_root is None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None

@@ -8,6 +8,7 @@ scripts all three from annotations; the process runtime runs a real process.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -97,4 +98,53 @@ class ContainerRuntime(Protocol):
         pod_ip: str,
     ) -> ContainerHandle:
         """Start an instance of ``container`` of ``pod`` (main: it is spec.containers[0])."""
+        ...
+
+
+# --- exec ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """What a pods/exec request asks for (the query parameters, checked by the server)."""
+
+    container: str
+    command: tuple[str, ...]
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+    tty: bool = False
+
+
+@dataclass(frozen=True)
+class ExecOutcome:
+    """How an exec ended: an exit code, or an error before the command could run."""
+
+    exit_code: int | None = None
+    error: str | None = None  # e.g. the executable was not found
+
+
+class ExecRefused(Exception):
+    """The kubelet will not exec into this container (not running); str() says why."""
+
+
+class ExecStreams(Protocol):
+    """The client's end of an exec, as the runner sees it."""
+
+    async def read_stdin(self) -> bytes | None:
+        """The next stdin chunk; None once the client closed stdin (or went away)."""
+        ...
+
+    async def write_stdout(self, data: bytes) -> None: ...
+
+    async def write_stderr(self, data: bytes) -> None: ...
+
+    def on_resize(self, handler: Callable[[int, int], None]) -> None:
+        """Call ``handler(width, height)`` for each terminal resize the client sends."""
+        ...
+
+
+class ExecRunner(Protocol):
+    async def run(self, streams: ExecStreams) -> ExecOutcome:
+        """Run the command to its end, streaming its I/O; cancelled if the client goes away."""
         ...

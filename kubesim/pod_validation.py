@@ -14,11 +14,13 @@ from kubesim.field_errors import (
     as_list,
     as_map,
     canonical_quantity,
+    expect_string,
     port_range,
     quantities,
     validate_labels,
 )
 from kubesim.names import dns1123_label_errors
+from kubesim.volume_validation import relative_path_errors, validate_volume_source
 
 __all__ = ["POD_UPDATE_MESSAGE", "validate_pod", "validate_pod_update"]
 
@@ -49,22 +51,21 @@ def _validate_resources(causes: Causes, resources: dict[str, Any], path: str) ->
                     f"{path}.{key}[{name}]", canonical_quantity(raw, value), "must be an integer"
                 )
     for name, (raw, value) in requests.items():
-        shown = canonical_quantity(raw, value)
         if name in limits:
             limit_raw, limit = limits[name]
-            limit_shown = canonical_quantity(limit_raw, limit)
-            if not _is_native(name) and value != limit:
+            if (not _is_native(name) and value != limit) or value > limit:
+                shown = canonical_quantity(raw, value)
+                limit_shown = canonical_quantity(limit_raw, limit)
+                relation = "equal to" if not _is_native(name) else "less than or equal to"
                 causes.invalid(
-                    f"{path}.requests", shown, f"must be equal to {name} limit of {limit_shown}"
-                )
-            elif value > limit:
-                causes.invalid(
-                    f"{path}.requests",
-                    shown,
-                    f"must be less than or equal to {name} limit of {limit_shown}",
+                    f"{path}.requests", shown, f"must be {relation} {name} limit of {limit_shown}"
                 )
         elif not _is_native(name):
             causes.required(f"{path}.limits", "Limit must be set for non overcommitable resources")
+
+
+def _relative_path(causes: Causes, path: str, value: str) -> None:
+    causes.each_invalid(path, value, relative_path_errors(value))
 
 
 def _validate_container(
@@ -90,7 +91,12 @@ def _validate_container(
             if port_name in port_names:
                 causes.duplicate(f"{port_path}.name", port_name)
             port_names.add(port_name)
+    kind = path.split(".")[1].split("[", maxsplit=1)[0]  # containers | initContainers
+    for key in ("command", "args"):
+        for word in as_list(container.get(key), f"Container.{key}"):
+            expect_string(word, f"Container.spec.{kind}.{key}")
     for j, env in enumerate(as_list(container.get("env"), "Container.env")):
+        expect_string(as_map(env, "EnvVar").get("value"), f"EnvVar.spec.{kind}.env.value")
         env_name = as_map(env, "EnvVar").get("name") or ""
         if not env_name:
             causes.required(f"{path}.env[{j}].name")
@@ -108,6 +114,18 @@ def _validate_container(
             causes.required(f"{path}.volumeMounts[{j}].name")
         elif mount_name not in volumes:
             causes.not_found(f"{path}.volumeMounts[{j}].name", mount_name)
+        sub_path = mount.get("subPath") or ""
+        if sub_path:
+            _relative_path(causes, f"{path}.volumeMounts[{j}].subPath", sub_path)
+        sub_path_expr = mount.get("subPathExpr") or ""
+        if sub_path_expr:
+            if sub_path:
+                causes.invalid(
+                    f"{path}.volumeMounts[{j}].subPathExpr",
+                    sub_path_expr,
+                    "subPathExpr and subPath are mutually exclusive",
+                )
+            _relative_path(causes, f"{path}.volumeMounts[{j}].subPathExpr", sub_path_expr)
         mount_path = mount.get("mountPath") or ""
         if not mount_path:
             causes.required(f"{path}.volumeMounts[{j}].mountPath")
@@ -123,6 +141,7 @@ def validate_pod(obj: dict[str, Any], causes: Causes) -> None:
     spec = as_map(obj.get("spec"), "PodSpec")
     volumes: set[str] = set()
     for i, volume in enumerate(as_list(spec.get("volumes"), "PodSpec.volumes")):
+        validate_volume_source(causes, as_map(volume, "Volume"), f"spec.volumes[{i}]")
         volume_name = as_map(volume, "Volume").get("name") or ""
         path = f"spec.volumes[{i}].name"
         if not volume_name:

@@ -24,6 +24,7 @@ from kubesim.cluster import pod_key
 from kubesim.errors import ApiError
 from kubesim.kubelet_runtime import ContainerHandle, ExitStatus, FailedStart
 from kubesim.pod_status import ContainerRun, render_status
+from kubesim.volumes import MountFailed
 
 if TYPE_CHECKING:
     from kubesim.kubelet_base import SimulatedKubelet
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HOST_IP = "127.0.0.1"  # every simulated node is this machine
+# The kubelet's volume operations retry with exponential back-off from 500 ms to 2m2s.
+MOUNT_RETRY_INITIAL = 0.5
+MOUNT_RETRY_MAX = 122.0
 
 
 class PodGone(Exception):
@@ -150,6 +154,7 @@ class PodWorker:
     async def _run(self) -> None:
         timings = self.kubelet.timings
         self.write_status()
+        await self._mount_volumes()
         await self.sleep(timings.sandbox)
         self.pod_ip = self.kubelet.addresses.allocate()
         self.write_status()
@@ -168,6 +173,23 @@ class PodWorker:
                     group.create_task(self._supervise(spec, run, index, starts))
         except* PodGone:
             log.debug("pod %s went away while its containers ran", self.name)
+
+    async def _mount_volumes(self) -> None:
+        """Volumes before the sandbox; a failed mount is a FailedMount warning, then a retry."""
+        attempt = 0
+        while True:
+            try:
+                self.kubelet.set_up_volumes(self.pod)
+                return
+            except MountFailed as failure:
+                log.info("pod %s: %s", self.name, failure)
+                self.event("FailedMount", str(failure), type_="Warning")
+            await self.sleep(min(MOUNT_RETRY_INITIAL * 2**attempt, MOUNT_RETRY_MAX))
+            attempt += 1
+            current = self.kubelet.store.get("pods", *self.key)
+            if current is None or current["metadata"].get("uid") != self.uid:
+                raise PodGone
+            self.pod = current
 
     async def _start_instance(
         self, spec: dict[str, Any], run: ContainerRun, *, init: bool, main: bool

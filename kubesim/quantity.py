@@ -8,12 +8,14 @@ comparisons and sums never round. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
 
 __all__ = [
     "QUANTITY_MESSAGE",
     "QuantityError",
+    "canonical_text",
     "format_quantity",
     "milli_value",
     "parse_quantity",
@@ -86,9 +88,10 @@ def value_ceil(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
-def format_quantity(value: Decimal | int, *, binary: bool = False) -> str:
+def format_quantity(value: Decimal | int, *, binary: bool = False, exponent: bool = False) -> str:
     """Canonical text: ``0.5`` → ``"500m"``, ``1000`` → ``"1k"``; with ``binary`` an integer
-    multiple of 1024 becomes ``"1536Mi"``-style. Values below 1n round up to ``"1n"``."""
+    multiple of 1024 becomes ``"1536Mi"``-style; with ``exponent`` the suffix is a decimal
+    exponent (``"1e3"``, ``"12e-3"``). Values below 1n round up to ``"1n"``."""
     value = Decimal(value)
     if value == 0:
         return "0"
@@ -106,8 +109,42 @@ def format_quantity(value: Decimal | int, *, binary: bool = False) -> str:
     with localcontext() as ctx:
         ctx.prec = 100
         nanos = (magnitude.scaleb(9)).to_integral_value(rounding=ROUND_CEILING)
-        exponent = -9
-        while exponent < 18 and nanos % 1000 == 0:
+        power = -9
+        while power < 18 and nanos % 1000 == 0:
             nanos /= 1000
-            exponent += 3
-        return f"{sign}{int(nanos)}{_DECIMAL_SUFFIX[exponent]}"
+            power += 3
+        if exponent:
+            return f"{sign}{int(nanos)}{f'e{power}' if power else ''}"
+        return f"{sign}{int(nanos)}{_DECIMAL_SUFFIX[power]}"
+
+
+def canonical_text(raw: str | int | float | None) -> str:
+    """The text the API server stores for a quantity sent as ``raw`` (see _canonical_text)."""
+    if raw is None:
+        return "0"
+    # Cached per (type, value): pods repeat a few quantities, and True == 1 must not share.
+    return _cached_canonical_text(type(raw).__name__, raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_canonical_text(kind: str, raw: str | int | float) -> str:
+    return _canonical_text(raw)
+
+
+def _canonical_text(raw: str | int | float | None) -> str:
+    """The text the API server stores for a quantity sent as ``raw`` (Quantity round trip).
+
+    The format follows the input: a binary suffix stays binary (``"1024Mi"`` → ``"1Gi"``,
+    but below 1Ki or fractional it is decimal), an exponent stays an exponent (``"1000e0"``
+    → ``"1e3"``), anything else is decimal SI (``1.0`` → ``"1"``, ``0.5`` → ``"500m"``).
+    JSON ``null`` is the zero quantity, ``"0"``. Raises :class:`QuantityError`.
+    """
+    if raw is None:
+        return "0"
+    value = parse_quantity(raw)
+    text = raw.strip() if isinstance(raw, str) else (repr(raw) if isinstance(raw, float) else "")
+    match = _QUANTITY_RE.fullmatch(text) if text else None
+    suffix = (match["suffix"] or "") if match else ""
+    if suffix[:1] in ("e", "E") and suffix not in _DECIMAL:
+        return format_quantity(value, exponent=True)
+    return format_quantity(value, binary=suffix in _BINARY)

@@ -104,6 +104,43 @@ def _default_container(container: dict[str, Any]) -> None:
     for port in container.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
+    for env in container.get("env") or []:
+        if isinstance(env, dict):
+            _default_field_ref(env.get("valueFrom"))
+
+
+DEFAULT_FILE_MODE = 0o644  # 420: defaultMode of secret, configMap, downwardAPI, projected volumes
+
+
+def _default_field_ref(holder: Any) -> None:
+    ref = holder.get("fieldRef") if isinstance(holder, dict) else None
+    if isinstance(ref, dict):
+        ref.setdefault("apiVersion", "v1")
+
+
+def _default_downward_items(source: Any) -> None:
+    if isinstance(source, dict):
+        for item in source.get("items") or []:
+            _default_field_ref(item)
+
+
+def _default_volume(volume: dict[str, Any]) -> None:
+    for kind in ("secret", "configMap", "downwardAPI", "projected"):
+        source = volume.get(kind)
+        if isinstance(source, dict):
+            source.setdefault("defaultMode", DEFAULT_FILE_MODE)
+    _default_downward_items(volume.get("downwardAPI"))
+    host_path = volume.get("hostPath")
+    if isinstance(host_path, dict):
+        host_path.setdefault("type", "")
+    projected = volume.get("projected")
+    for source in (projected.get("sources") or []) if isinstance(projected, dict) else []:
+        if not isinstance(source, dict):
+            continue
+        token = source.get("serviceAccountToken")
+        if isinstance(token, dict):
+            token.setdefault("expirationSeconds", 3600)
+        _default_downward_items(source.get("downwardAPI"))
 
 
 def _qos_class(spec: dict[str, Any]) -> str:
@@ -140,6 +177,9 @@ def _default_pod(obj: dict[str, Any]) -> None:
         for container in spec.get(key) or []:
             if isinstance(container, dict):
                 _default_container(container)
+    for volume in spec.get("volumes") or []:
+        if isinstance(volume, dict):
+            _default_volume(volume)
     # Users cannot set the status of a new pod.
     obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
 

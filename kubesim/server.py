@@ -18,7 +18,9 @@ from aiohttp import web
 
 from kubesim import discovery, errors
 from kubesim.auth import Authenticator
+from kubesim.exec_stream import exec_request, serve_exec
 from kubesim.faults import Faults
+from kubesim.kubelet_runtime import ExecRefused, ExecRequest, ExecRunner
 from kubesim.listing import decode_continue, encode_continue, list_body
 from kubesim.patch import apply_patch
 from kubesim.resources import RESOURCES, ResourceInfo
@@ -37,10 +39,11 @@ JSON = "application/json"
 class Kubelet(Protocol):
     """What the server needs of a simulated kubelet (see kubesim.kubelet_fake/process)."""
 
-    def attach(self, store: ObjectStore) -> None: ...
+    def attach(self, store: ObjectStore, auth: Authenticator | None = None) -> None: ...
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     def read_log(self, namespace: str, name: str, container: str | None) -> bytes | None: ...
+    def prepare_exec(self, namespace: str, name: str, request: ExecRequest) -> ExecRunner: ...
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,17 @@ def parse_target(group: str, version: str, segments: list[str], path: str) -> Ta
     if info.namespaced and name is not None and namespace is None:
         raise _not_found_path(path)
     if sub is not None and not (
-        (sub == "status" and info.has_status) or (sub == "log" and info.plural == "pods")
+        (sub == "status" and info.has_status)
+        or (sub in ("log", "exec") and info.plural == "pods")
     ):
         raise _not_found_path(path)
     return Target(info, namespace, name, sub, watch_path)
 
 
 def _verb(method: str, target: Target, query: dict[str, str]) -> str:
+    if target.subresource == "exec":
+        # RBAC asks for "create" on pods/exec, for the WebSocket GET as for the SPDY POST.
+        return "exec" if method in ("GET", "POST") else method.lower()
     if method == "GET":
         if target.name is None:
             watching = target.watch_path or query.get("watch", "").lower() in ("true", "1")
@@ -167,7 +174,7 @@ class KubeSimServer:
             max_queue=max_watch_queue,
         )
         if kubelet is not None:
-            kubelet.attach(self.store)
+            kubelet.attach(self.store, self.auth)
             self.store.graceful_pods = True
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_get("/version", self._version)
@@ -275,7 +282,10 @@ class KubeSimServer:
             info.plural if target.subresource is None else (f"{info.plural}/{target.subresource}")
         )
         self.stats.request(verb, resource)
-        self.auth.authorize(token, verb, info.plural, target.namespace, group=info.group)
+        if verb == "exec":
+            self.auth.authorize(token, "create", resource, target.namespace, group=info.group)
+        else:
+            self.auth.authorize(token, verb, info.plural, target.namespace, group=info.group)
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         failure = self.faults.failure(verb, info.plural)
@@ -290,6 +300,7 @@ class KubeSimServer:
             "patch": self._patch,
             "delete": self._delete,
             "deletecollection": self._delete_collection,
+            "exec": self._exec,
         }.get(verb)
         if handler is None:
             raise errors.method_not_allowed(info.plural, verb, group=info.group)
@@ -378,6 +389,29 @@ class KubeSimServer:
             lines = data.splitlines(keepends=True)
             data = b"".join(lines[-tail:]) if tail > 0 else b""
         return web.Response(body=data, content_type="text/plain")
+
+    async def _exec(
+        self, request: web.Request, target: Target, query: dict[str, str]
+    ) -> web.StreamResponse:
+        """pods/exec: checked like the API server, then a WebSocket to the kubelet's runner."""
+        assert target.namespace is not None and target.name is not None
+        pod = self.store.get("pods", target.namespace, target.name)
+        if pod is None:
+            raise errors.not_found("pods", target.name)
+        wanted = exec_request(pod, request.query)
+        if self.kubelet is None:
+            raise errors.bad_request(
+                f"pod {target.name} cannot be exec'd into: kubesim runs without a kubelet"
+            )
+        try:
+            runner = self.kubelet.prepare_exec(target.namespace, target.name, wanted)
+        except ExecRefused as refused:
+            raise errors.bad_request(f"unable to upgrade connection: {refused}") from refused
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            # SPDY/3.1 (the POST older clients use) is not spoken here.
+            raise errors.bad_request("Upgrade request required")
+        label = f"{target.namespace}/{target.name}/{wanted.container}"
+        return await serve_exec(request, runner, wanted, label)
 
     async def _create(
         self, request: web.Request, target: Target, query: dict[str, str]

@@ -329,6 +329,7 @@ class ObjectStore:
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(field, None)
         apply_create_defaults(resource, obj)
+        validation.decode(resource, obj)
         validation.validate_create(resource, obj)
         key = (ns, str(meta["name"]))
         if key in self._objects[resource]:
@@ -393,6 +394,7 @@ class ObjectStore:
             if wanted_rv not in (None, "") and str(wanted_rv) != obj["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource, name, group=info.group)
             updated = prepare_update(resource, obj, new, subresource=subresource)
+            validation.decode(resource, updated)
             validation.validate_update(resource, obj, updated, subresource=subresource or "")
             obj.clear()
             obj.update(updated)

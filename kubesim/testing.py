@@ -37,9 +37,16 @@ KubeletMode = Literal["fake", "process"] | None
 
 
 def make_kubelet(
-    mode: KubeletMode, nodes: list[NodeSpec] | None = None, *, fake_step_delay: float = 0.02
+    mode: KubeletMode,
+    nodes: list[NodeSpec] | None = None,
+    *,
+    fake_step_delay: float = 0.02,
+    kubelet_root: Path | None = None,
 ) -> Kubelet | None:
-    """The simulated kubelet for ``mode`` (imported lazily: it is optional)."""
+    """The simulated kubelet for ``mode`` (imported lazily: it is optional).
+
+    ``kubelet_root``: where the process kubelet keeps volumes (default: a temporary directory).
+    """
     if mode is None:
         return None
     if mode == "fake":
@@ -48,7 +55,7 @@ def make_kubelet(
         return kubelet
     if mode == "process":
         module = importlib.import_module("kubesim.kubelet_process")
-        kubelet = module.ProcessKubelet(nodes)
+        kubelet = module.ProcessKubelet(nodes, root_dir=kubelet_root)
         return kubelet
     raise ValueError(f"unknown kubelet mode {mode!r}: use 'fake', 'process' or None")
 
@@ -126,6 +133,7 @@ async def running_kubesim(
     kubeconfig_path: Path | None = None,
     namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease"),
     tls: bool = False,
+    kubelet_root: Path | None = None,
 ) -> AsyncIterator[KubeSim]:
     """Serve kubesim on ``host:port`` (0 = a free port) until the block ends.
 
@@ -138,7 +146,9 @@ async def running_kubesim(
     server = KubeSimServer(
         store,
         auth=auth or Authenticator.single(token),
-        kubelet=make_kubelet(kubelet, nodes, fake_step_delay=fake_step_delay),
+        kubelet=make_kubelet(
+            kubelet, nodes, fake_step_delay=fake_step_delay, kubelet_root=kubelet_root
+        ),
         bookmark_interval=bookmark_interval,
         event_bookmark_interval=event_bookmark_interval,
         max_watch_queue=max_watch_queue,

@@ -33,10 +33,11 @@ from kubesim.names import (
     dns1123_subdomain_errors,
     label_key_errors,
 )
+from kubesim.normalize import normalize
 from kubesim.pod_validation import validate_pod, validate_pod_update
 from kubesim.quantity import QuantityError
 
-__all__ = ["KINDS", "Causes", "validate_create", "validate_update"]
+__all__ = ["KINDS", "Causes", "decode", "validate_create", "validate_update"]
 
 # resource -> (kind, group, namespaced)
 KINDS: dict[str, tuple[str, str, bool]] = {
@@ -335,6 +336,15 @@ def _check(resource: str, obj: dict[str, Any], causes: Causes) -> None:
     rule = _CREATE_RULES.get(resource)
     if rule is not None:
         rule(obj, causes)
+
+
+def decode(resource: str, obj: dict[str, Any]) -> None:
+    """Normalise ``obj`` in place as decoding into the API types does (kubesim.normalize);
+    raise ApiError 400 when a value cannot be decoded (a malformed quantity)."""
+    try:
+        normalize(resource, obj)
+    except (DecodeError, QuantityError) as err:
+        raise _decode_failure(resource, err) from err
 
 
 def validate_create(resource: str, obj: dict[str, Any]) -> None:

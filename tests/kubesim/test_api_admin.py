@@ -169,3 +169,35 @@ async def test_kubesim_serve_writes_a_kubeconfig_and_stops_on_sigterm(tmp_path: 
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 30)
     assert process.returncode == 0
+
+
+async def test_kubesim_serve_keeps_volumes_under_the_kubelet_root(tmp_path: Path) -> None:
+    kubeconfig, root = tmp_path / "kubeconfig", tmp_path / "kubelet"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kubesim",
+        "serve",
+        "--kubelet",
+        "process",
+        "--kubelet-root",
+        str(root),
+        "--kubeconfig-out",
+        str(kubeconfig),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await wait_for(kubeconfig.exists, timeout=30, message="kubeconfig written")
+        api = await config.new_client_from_config(config_file=str(kubeconfig))
+        async with api:
+            pod = pod_manifest("scratchy")
+            pod["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {}}]
+            created = await client.CoreV1Api(api).create_namespaced_pod("default", pod)
+        scratch = root / "pods" / created.metadata.uid / "volumes" / "scratch"
+        await wait_for(scratch.is_dir, timeout=30, message="the emptyDir under the root")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 0
+    assert root.is_dir()  # a root given on the command line is kept

@@ -227,3 +227,44 @@ async def run_kubectl(sim: KubeSim, *args: str) -> tuple[str, str, int | None]:
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     return out.decode(), err.decode(), process.returncode
+
+
+async def test_quantities_come_back_canonical_as_from_a_real_api_server(
+    core: client.CoreV1Api,
+) -> None:
+    manifest = pod_manifest("sized")
+    manifest["spec"]["containers"][0]["resources"] = {
+        "limits": {"cpu": 1.0, "memory": "1024Mi"},
+        "requests": {"cpu": 0.5, "memory": 536870912},
+    }
+    created = await core.create_namespaced_pod("default", manifest)
+    resources = created.spec.containers[0].resources
+    assert resources.limits == {"cpu": "1", "memory": "1Gi"}
+    assert resources.requests == {"cpu": "500m", "memory": "536870912"}
+    read = await core.read_namespaced_pod("sized", "default")
+    assert read.spec.containers[0].resources.limits == {"cpu": "1", "memory": "1Gi"}
+
+
+async def test_a_claim_with_null_storage_is_refused_with_the_servers_field_path(
+    core: client.CoreV1Api,
+) -> None:
+    body = {
+        "metadata": {"name": "claim-alice"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": None}}},
+    }
+    with pytest.raises(ApiException) as caught:
+        await core.create_namespaced_persistent_volume_claim("default", body)
+    assert caught.value.status == 422
+    status = status_of(caught.value)
+    assert status["reason"] == "Invalid"
+    assert status["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "0": must be greater than zero',
+            "field": "spec.resources[storage]",
+        }
+    ]
+    assert status["message"] == (
+        'PersistentVolumeClaim "claim-alice" is invalid: spec.resources[storage]: '
+        'Invalid value: "0": must be greater than zero'
+    )

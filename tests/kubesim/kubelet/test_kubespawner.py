@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from jupyterhub.objects import Server
-from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.client import Configuration, CoreV1Api
 from kubernetes_asyncio.config import kube_config
+from kubernetes_asyncio.stream import WsApiClient
 from kubespawner import KubeSpawner
 from kubespawner import clients as kubespawner_clients
 from traitlets.config import Config
@@ -171,3 +172,61 @@ async def test_kubespawner_starts_polls_streams_progress_and_stops_a_simulated_s
         lambda: sim.store.get("pods", "default", "jupyter-alice") is None, message="the pod removed"
     )
     assert await spawner.poll() == 1
+
+
+CHECK_UP = """
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=10) as response:
+    print(response.status, response.read().decode())
+"""
+
+
+async def exec_in_pod(sim: KubeSim, pod: str, command: list[str]) -> tuple[str, int]:
+    """stdout and exit code of an exec, read as KubeSpawner's suite reads them."""
+    configuration = Configuration()
+    configuration.host = sim.url
+    configuration.api_key = {"BearerToken": sim.token}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    async with WsApiClient(configuration) as ws_api:
+        connection = await CoreV1Api(ws_api).connect_get_namespaced_pod_exec(
+            pod, "default", command=command, stdout=True, stderr=True, _preload_content=False
+        )
+        async with connection as ws:
+            frames = [bytes(message.data) async for message in ws]
+    stdout = b"".join(f[1:] for f in frames if f[:1] == b"\x01").decode()
+    return stdout, WsApiClient.parse_error_data(frames[-1][1:])
+
+
+async def test_a_server_kubespawner_started_is_reached_from_inside_the_cluster(
+    sim: KubeSim,
+) -> None:
+    """KubeSpawner's own suite checks servers by exec-ing Python in a pod: that works here."""
+    spawner = make_spawner(sim)
+    url = await asyncio.wait_for(spawner.start(), timeout=60)
+    checker = {
+        "metadata": {"name": "kubespawner-test-exec"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "python",
+                    "image": "python:3.11",
+                    "args": ["/bin/sh", "-c", "while true; do sleep 5; done"],
+                }
+            ],
+            "terminationGracePeriodSeconds": 0,
+        },
+    }
+    sim.store.create("pods", "default", checker)
+
+    def running() -> bool:
+        pod = sim.store.get("pods", "default", "kubespawner-test-exec") or {}
+        return (pod.get("status") or {}).get("phase") == "Running"
+
+    await wait_for(running, timeout=20, message="the exec pod running")
+    output, code = await exec_in_pod(
+        sim, "kubespawner-test-exec", [sys.executable, "-c", CHECK_UP, url + "/user/alice/"]
+    )
+    assert (output, code) == ("200 hello alice\n", 0)
+    _, code = await exec_in_pod(sim, "kubespawner-test-exec", ["sh", "-c", "exit 4"])
+    assert code == 4
+    await asyncio.wait_for(spawner.stop(), timeout=60)

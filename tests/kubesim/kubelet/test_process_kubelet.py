@@ -13,13 +13,8 @@ from typing import Any
 import pytest
 
 from kubesim.cluster import NodeSpec
-from kubesim.kubelet_process import (
-    LogBuffer,
-    ProcessKubelet,
-    container_argv,
-    container_environment,
-    notebook_port,
-)
+from kubesim.container_spec import container_argv, container_environment, notebook_port
+from kubesim.kubelet_process import LogBuffer, ProcessKubelet
 from kubesim.store import ObjectStore
 from tests.kubesim.kubelet.conftest import Cluster
 from tests.support.waiting import wait_for
@@ -255,3 +250,66 @@ async def test_a_container_without_command_or_args_is_simulated(cluster: Cluster
     )
     assert pids(cluster) == []
     assert cluster.kubelet.read_log("jhub", "plain", None) is None
+
+
+HTTP_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        print("GET", self.path, self.headers.get("User-Agent"), flush=True)
+        self.send_response(200 if self.path == "/healthz" else 500)
+        self.end_headers()
+
+
+HTTPServer((sys.argv[1], 8080), Handler).serve_forever()
+"""
+
+
+async def test_an_http_readiness_probe_decides_readiness(cluster: Cluster) -> None:
+    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}
+    cluster.create_pod(
+        "probed",
+        image="python:3.11",
+        notebook={
+            "command": [PY, "-c", HTTP_SERVER, "0.0.0.0"],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "readinessProbe": probe,
+        },
+    )
+    await wait_for(
+        lambda: cluster.condition("Ready", "probed").get("status") == "True",
+        timeout=20,
+        message="ready by its probe",
+    )
+    log = cluster.kubelet.read_log("jhub", "probed", None) or b""
+    assert b"GET /healthz kube-probe/1.32" in log
+
+
+async def test_an_exec_readiness_probe_holds_readiness_until_it_succeeds(
+    cluster: Cluster, tmp_path: Any
+) -> None:
+    flag, probes = tmp_path / "ready", tmp_path / "probes"
+    check = f"echo probe >> {probes}; test -f {flag}"
+    cluster.create_pod(
+        "gated",
+        image="python:3.11",
+        notebook={
+            "command": [PY, "-c", "import time; time.sleep(60)"],
+            "readinessProbe": {"exec": {"command": ["sh", "-c", check]}, "periodSeconds": 1},
+        },
+    )
+    await wait_for(
+        lambda: probes.exists() and len(probes.read_text().split()) >= 2,
+        timeout=20,
+        message="two failed probes",
+    )
+    assert cluster.condition("Ready", "gated").get("status") == "False"
+    flag.write_text("")
+    await wait_for(
+        lambda: cluster.condition("Ready", "gated").get("status") == "True",
+        timeout=20,
+        message="ready once the probe passes",
+    )
