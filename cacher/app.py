@@ -9,6 +9,11 @@ follow, and a heartbeat runs every couple of seconds. A term ends when
 - the writer is fenced (another leader's epoch): step down, campaign again;
 - Redis comes back empty or with a foreign epoch (CacheLost), or Redis fails:
   the term restarts with a new epoch and a full relist, after Redis answers;
+- the writes reach another Redis node than the epoch's primary (FailedOver:
+  a promoted replica, a reconnect elsewhere, or Sentinel naming another
+  primary, checked every heartbeat), or the records in Redis are not what
+  the writer wrote (CacheDiverged): the term restarts with a new epoch and
+  every record is rewritten from a full list;
 - the process is asked to stop (SIGTERM): watches stop, the lease is released.
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -36,12 +42,22 @@ from cacher.watcher import (
     run_together,
     targets_for,
 )
-from cacher.writer import CacheLost, CacheWriter, Fenced
+from cacher.writer import CacheDiverged, CacheLost, CacheWriter, FailedOver, Fenced
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
-from kubecache.redis_connection import connect, redacted
+from kubecache.redis_connection import (
+    connect,
+    follows_sentinel,
+    primary_address,
+    redacted,
+    topology_problem,
+)
 
 log = logging.getLogger(__name__)
+
+
+class UnsupportedRedis(Exception):
+    """The Redis server cannot hold a kubecache cache (e.g. a Cluster node): exit."""
 
 
 def _rv(obj: dict[str, Any]) -> int:
@@ -153,12 +169,23 @@ class Cacher:
         self.health: HealthServer | None = None
         self.elector: LeaderElector | None = None
         self.terms = 0
+        self.syncs_of_term: tuple[ResourceSync, ResourceSync] | None = None
+        # The Redis primary written to, and the failovers noticed so far.
+        self.primary_addr = ""
+        self.primary_replid = ""
+        self.failovers = 0
+        self.last_failover_ms = 0  # Redis time, ms
+        self.stamp_failover = False
+        self.rewrite_next = False  # the next list rewrites every record
 
     # ------------------------------------------------------------------
     # Readiness
 
     def readiness(self) -> Readiness:
         details: dict[str, Any] = {"role": self.role, "identity": self.settings.identity}
+        if self.primary_addr:
+            details["redis_primary"] = self.primary_addr
+            details["redis_failovers"] = self.failovers
         if self.sink is not None:
             details["watches"] = dict(self.sink.watch_states)
         if self.role == "standby":
@@ -214,14 +241,15 @@ class Cacher:
             namespaces=",".join(self.settings.namespaces),
             pod_selector=self.settings.pod_selector,
             metrics=self.metrics,
+            progress_stale_ms=int(self.settings.progress_stale_after * 1000),
         )
 
     def syncs(self, sink: TermSink) -> tuple[ResourceSync, ResourceSync]:
         assert self.http is not None
         common: dict[str, Any] = {
             "metrics": self.metrics,
-            "watch_timeout": self.settings.watch_timeout,
-            "stall_timeout": self.settings.stall_timeout,
+            "watch_timeout": self.settings.watch_timeout_seconds,
+            "stall_timeout": self.settings.stall_seconds,
         }
         pods = ResourceSync(
             self.http,
@@ -261,12 +289,79 @@ class Cacher:
                 )
                 await asyncio.sleep(delay)
 
-    async def _heartbeat_loop(self, writer: CacheWriter) -> None:
+    async def _heartbeat_loop(
+        self, writer: CacheWriter, pods: ResourceSync, events: ResourceSync
+    ) -> None:
+        sentinel = follows_sentinel(self.redis)  # type: ignore[arg-type]
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
-            result = await writer.heartbeat(lag_ms=self.metrics.recent_lag_p99_ms())
+            result = await writer.heartbeat(
+                lag_ms=self.metrics.recent_lag_p99_ms(),
+                pods_progress_age=pods.progress_age(),
+                events_progress_age=events.progress_age(),
+            )
             self.metrics.records.set(result.records)
             self.redis_ok = True
+            if sentinel:
+                await self._check_sentinel(writer)
+
+    async def _check_sentinel(self, writer: CacheWriter) -> None:
+        """A failover when Sentinel names another primary than the epoch's.
+
+        The old primary accepts writes until Sentinel demotes it (seconds after
+        the switch), and they are lost when it resyncs: only Sentinel's view
+        tells them apart.
+        """
+        try:
+            named = await primary_address(self.redis)  # type: ignore[arg-type]
+        except (RedisError, OSError) as e:
+            log.warning("cannot ask Sentinel for the primary (%s); writing on", e)
+            return
+        if named != self.primary_addr:
+            writer.epoch = None  # no further write of this epoch
+            raise FailedOver(
+                f"Sentinel names {named} as primary, the epoch writes to {self.primary_addr}"
+            )
+
+    async def _check_topology(self) -> None:
+        problem = await topology_problem(self.redis)  # type: ignore[arg-type]
+        if problem:
+            raise UnsupportedRedis(f"{redacted(self.settings.redis.url)}: {problem}")
+
+    async def _take_over(self, writer: CacheWriter) -> int:
+        await self._check_topology()
+        addr = await primary_address(self.redis)  # type: ignore[arg-type]
+        if self.primary_addr and addr != self.primary_addr and not self.stamp_failover:
+            # e.g. the old primary died and Sentinel named another: a failover too
+            self._count_failover(writer, f"the primary moved from {self.primary_addr} to {addr}")
+        self.primary_addr = addr
+        epoch = await writer.take_over(
+            primary_addr=self.primary_addr,
+            failovers=self.failovers,
+            last_failover_ms=None if self.stamp_failover else self.last_failover_ms,
+        )
+        if self.stamp_failover:
+            self.last_failover_ms = writer.taken_over_ms
+            self.stamp_failover = False
+        if self.primary_replid and writer.primary_replid != self.primary_replid:
+            # Another node, or a restarted one: its records may be older than ours.
+            writer.rewrite_next_list = True
+        self.primary_replid = writer.primary_replid
+        self.metrics.set_primary(self.primary_addr, writer.primary_replid)
+        return epoch
+
+    def _count_failover(self, writer: CacheWriter, why: object) -> None:
+        self.failovers += 1
+        self.stamp_failover = True  # with the next take-over's Redis time
+        writer.rewrite_next_list = True
+        self.metrics.failovers.inc()
+        self.metrics.relists.labels("pods", "failover").inc()
+        log.warning(
+            "Redis failover noticed (%s): new epoch on the current primary (was %s), every "
+            "record is rewritten from a full list",
+            why,
+            self.primary_addr or "?",
+        )
 
     async def lead(self, *, once: bool = False) -> None:
         """Write the cache as the leader until cancelled or fenced.
@@ -275,12 +370,19 @@ class Cacher:
         """
         while True:
             writer = self.writer()
+            writer.rewrite_next_list = self.rewrite_next
             sink = TermSink(writer, self.metrics, per_namespace=len(self.settings.namespaces) > 1)
             self.sink = sink
             self.terms += 1
-            epoch = await self._with_redis("take_over", writer.take_over)
-            log.info("leading as %s with epoch %s", self.settings.identity, epoch)
+            epoch = await self._with_redis("take_over", functools.partial(self._take_over, writer))
+            log.info(
+                "leading as %s with epoch %s on Redis primary %s",
+                self.settings.identity,
+                epoch,
+                self.primary_addr,
+            )
             pods, events = self.syncs(sink)
+            self.syncs_of_term = (pods, events)
             try:
                 if once:
                     await pods.relist("once")
@@ -290,8 +392,21 @@ class Cacher:
                     {
                         "pods": pods.run(),
                         "events": self._events_after_pods(sink, events),
-                        "heartbeat": self._heartbeat_loop(writer),
+                        "heartbeat": self._heartbeat_loop(writer, pods, events),
                     }
+                )
+            except FailedOver as e:
+                self._count_failover(writer, e)
+                # Connections to the old node reconnect to the current primary.
+                await self.redis.connection_pool.disconnect()  # type: ignore[union-attr]
+            except CacheDiverged as e:
+                writer.rewrite_next_list = True
+                self.metrics.heals.labels(e.check).inc()
+                self.metrics.relists.labels("pods", "cache-diverged").inc()
+                log.warning(
+                    "the records in Redis are not what this cacher wrote (%s): new epoch, "
+                    "every record is rewritten from a full list",
+                    e,
                 )
             except CacheLost as e:
                 log.warning("Redis lost the cache (%s): full resync", e)
@@ -304,6 +419,7 @@ class Cacher:
                     "Redis failed while writing (%s): resync once it answers", self.last_error
                 )
                 await self._with_redis("ping", self.redis.ping)  # type: ignore[union-attr]
+            self.rewrite_next = writer.rewrite_next_list
             self.metrics.synced.set(0)
 
     async def _events_after_pods(self, sink: TermSink, events: ResourceSync) -> None:
@@ -333,6 +449,8 @@ class Cacher:
             self.sink = None
             self.metrics.synced.set(0)
             error = lead.exception() if lead.done() and not lead.cancelled() else None
+            if isinstance(error, UnsupportedRedis):
+                raise error
             if isinstance(error, Fenced):
                 log.warning("fenced (%s): stepping down", error)
                 await self.elector.release()
@@ -388,7 +506,11 @@ class Cacher:
             await self.health.close()
             await self.close()
         if main.done() and not main.cancelled() and main.exception() is not None:
-            raise main.exception()  # type: ignore[misc]
+            error = main.exception()
+            if isinstance(error, UnsupportedRedis):
+                log.error("cannot use this Redis: %s", error)
+                return 2
+            raise error  # type: ignore[misc]
         log.info("cacher %s stopped", self.settings.identity)
         return 0
 
@@ -410,7 +532,11 @@ class Cacher:
                 )
                 return 2
             self.role = "leader"
-            await self.lead(once=True)
+            try:
+                await self.lead(once=True)
+            except UnsupportedRedis as e:
+                log.error("cannot use this Redis: %s", e)
+                return 2
             log.info("--once: pods and events are in Redis")
             return 0
         finally:
@@ -435,4 +561,4 @@ async def running_cacher(settings: Settings, **kwargs: Any) -> AsyncIterator[Cac
             raise task.exception()  # type: ignore[misc]
 
 
-__all__ = ["Cacher", "TermSink", "running_cacher"]
+__all__ = ["Cacher", "TermSink", "UnsupportedRedis", "running_cacher"]

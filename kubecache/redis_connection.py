@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
@@ -151,4 +151,53 @@ def connect(settings: RedisSettings) -> aioredis.Redis:
     return aioredis.Redis.from_url(_without_credentials(settings.url), **options)  # type: ignore[arg-type]
 
 
-__all__ = ["DEFAULT_URL", "RedisConfigError", "RedisSettings", "connect", "redacted"]
+async def primary_address(client: aioredis.Redis) -> str:
+    """host:port of the primary ``client`` writes to, as its configuration names it.
+
+    With ``redis+sentinel://`` this asks the Sentinels now (raises a Redis
+    error when none answers) and the pool drops its idle connections to a
+    previous primary; otherwise it is the URL's address.
+    """
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        # Also drops idle connections to a previous primary.
+        host, port = await pool.get_master_address()
+        return f"{host}:{port}"
+    options = pool.connection_kwargs
+    if options.get("path"):
+        return f"unix:{options['path']}"
+    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+
+
+def follows_sentinel(client: aioredis.Redis) -> bool:
+    """Whether ``client`` finds its primary through Sentinel."""
+    return isinstance(client.connection_pool, SentinelConnectionPool)
+
+
+async def topology_problem(client: aioredis.Redis) -> str | None:
+    """Why kubecache cannot use this Redis, or None.
+
+    A Redis Cluster node is refused: the contract's keys (health, pods,
+    feed, event logs) live in different hash slots and every write is one
+    multi-key script.
+    """
+    info = await client.info("cluster")
+    if str(info.get("cluster_enabled", "0")) == "1":
+        return (
+            "the Redis server is a Redis Cluster node; kubecache needs a single Redis "
+            "or a primary with replicas behind Sentinel (redis+sentinel://), see "
+            "docs/redis-topologies.md"
+        )
+    return None
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "RedisConfigError",
+    "RedisSettings",
+    "connect",
+    "follows_sentinel",
+    "primary_address",
+    "redacted",
+    "topology_problem",
+]
