@@ -47,6 +47,7 @@ from kubecache.backoff import Backoff
 from kubecache.contract import Keys
 from kubecache.redis_connection import (
     connect,
+    connect_node,
     follows_sentinel,
     primary_address,
     redacted,
@@ -318,10 +319,25 @@ class Cacher:
             log.warning("cannot ask Sentinel for the primary (%s); writing on", e)
             return
         if named != self.primary_addr:
+            epoch = writer.epoch
             writer.epoch = None  # no further write of this epoch
+            if epoch is not None:
+                await self._retire(writer, self.primary_addr, epoch)
             raise FailedOver(
                 f"Sentinel names {named} as primary, the epoch writes to {self.primary_addr}"
             )
+
+    async def _retire(self, writer: CacheWriter, address: str, epoch: int) -> None:
+        """Best effort, bounded: the replaced primary's readers stop trusting it."""
+        node = connect_node(self.settings.redis, address)
+        try:
+            async with asyncio.timeout(2 * self.settings.redis.socket_timeout):
+                if await writer.retire(node, epoch):
+                    log.info("epoch %s retired on the replaced primary %s", epoch, address)
+        except (RedisError, OSError, TimeoutError) as e:
+            log.info("could not retire epoch %s on %s (%s): down or demoted", epoch, address, e)
+        finally:
+            await node.aclose()
 
     async def _check_topology(self) -> None:
         problem = await topology_problem(self.redis)  # type: ignore[arg-type]

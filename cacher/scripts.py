@@ -308,6 +308,22 @@ return {1, now, redis.call('HLEN', KEYS[2])}
 """
 )
 
+#: Retire an epoch on a primary Sentinel has replaced (it keeps accepting
+#: writes until demoted, and readers still connected to it would trust it):
+#: synced=0 and a health feed entry, if the epoch still owns it.
+#: KEYS: health, feed. ARGV: epoch, maxlen. Returns 1 retired, or a fence code.
+RETIRE = (
+    _FEED
+    + """
+local current = redis.call('HGET', KEYS[1], 'epoch')
+if not current then return -2 end
+if current ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'synced', '0')
+feed(KEYS[2], ARGV[2], 'health', '', '0', ARGV[1])
+return 1
+"""
+)
+
 #: One step of the audit of ``P pods`` (read-only, one HSCAN page).
 #: KEYS: pods. ARGV: cursor, count.
 #: Returns {next cursor, key, fingerprint, key, fingerprint, ...}: the
@@ -366,6 +382,7 @@ __all__ = [
     "HEARTBEAT",
     "LOST",
     "MARK_SYNCED",
+    "RETIRE",
     "SET_WATCH_STATE",
     "STALE",
     "TAKE_OVER",

@@ -659,6 +659,17 @@ class CacheWriter:
         )
         self._check(int(code), f"setting the {resource} watch state")
 
+    async def retire(self, node: Redis, epoch: int) -> bool:
+        """Mark ``epoch`` unsynced on ``node``, a primary that was replaced.
+
+        Readers still connected there stop trusting it at once instead of
+        after ``cache_stale_after``; True when the epoch still owned it.
+        """
+        reply = await node.eval(
+            scripts.RETIRE, 2, self.keys.health, self.keys.feed, str(epoch), self.feed_maxlen
+        )
+        return int(reply) == 1
+
     async def heartbeat(
         self,
         *,

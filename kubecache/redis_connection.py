@@ -169,6 +169,34 @@ async def primary_address(client: aioredis.Redis) -> str:
     return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
 
 
+def connect_node(settings: RedisSettings, address: str) -> aioredis.Redis:
+    """A client of the one data node ``address`` (host:port) with ``settings``'
+    credentials and TLS, e.g. a primary Sentinel has just replaced."""
+    username, password = settings.credentials()
+    host, _, port = address.rpartition(":")
+    options: dict[str, object] = {
+        "host": host,
+        "port": int(port),
+        "db": _database(settings.url),
+        "username": username,
+        "password": password,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "client_name": settings.client_name,
+    }
+    if urlsplit(settings.url).scheme.startswith("rediss"):
+        options["ssl"] = True
+        options["ssl_ca_certs"] = settings.ca_file
+    return aioredis.Redis(**options)  # type: ignore[arg-type]
+
+
+def _database(url: str) -> int:
+    if urlsplit(url).scheme.endswith("+sentinel"):
+        return _sentinel_parts(url)[2]
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
 def follows_sentinel(client: aioredis.Redis) -> bool:
     """Whether ``client`` finds its primary through Sentinel."""
     return isinstance(client.connection_pool, SentinelConnectionPool)
@@ -196,6 +224,7 @@ __all__ = [
     "RedisConfigError",
     "RedisSettings",
     "connect",
+    "connect_node",
     "follows_sentinel",
     "primary_address",
     "redacted",
