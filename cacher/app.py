@@ -174,10 +174,12 @@ class Cacher:
         # The Redis primary written to, and the failovers noticed so far.
         self.primary_addr = ""
         self.primary_replid = ""
+        self.last_epoch: int | None = None
         self.failovers = 0
         self.last_failover_ms = 0  # Redis time, ms
         self.stamp_failover = False
         self.rewrite_next = False  # the next list rewrites every record
+        self.background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------
     # Readiness
@@ -226,6 +228,8 @@ class Cacher:
         )
 
     async def close(self) -> None:
+        for task in list(self.background):
+            await cancel_and_wait(task)
         if self.http is not None:
             await self.http.close()
         if self.redis is not None:
@@ -319,13 +323,18 @@ class Cacher:
             log.warning("cannot ask Sentinel for the primary (%s); writing on", e)
             return
         if named != self.primary_addr:
-            epoch = writer.epoch
             writer.epoch = None  # no further write of this epoch
-            if epoch is not None:
-                await self._retire(writer, self.primary_addr, epoch)
             raise FailedOver(
                 f"Sentinel names {named} as primary, the epoch writes to {self.primary_addr}"
             )
+
+    def _retire_later(self, writer: CacheWriter, address: str, epoch: int | None) -> None:
+        """Retire ``epoch`` on the replaced primary without delaying the take-over."""
+        if not address or epoch is None:
+            return
+        task = asyncio.create_task(self._retire(writer, address, epoch), name="retire")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def _retire(self, writer: CacheWriter, address: str, epoch: int) -> None:
         """Best effort, bounded: the replaced primary's readers stop trusting it."""
@@ -350,6 +359,7 @@ class Cacher:
         if self.primary_addr and addr != self.primary_addr and not self.stamp_failover:
             # e.g. the old primary died and Sentinel named another: a failover too
             self._count_failover(writer, f"the primary moved from {self.primary_addr} to {addr}")
+            self._retire_later(writer, self.primary_addr, self.last_epoch)
         self.primary_addr = addr
         epoch = await writer.take_over(
             primary_addr=self.primary_addr,
@@ -363,6 +373,7 @@ class Cacher:
             # Another node, or a restarted one: its records may be older than ours.
             writer.rewrite_next_list = True
         self.primary_replid = writer.primary_replid
+        self.last_epoch = epoch
         self.metrics.set_primary(self.primary_addr, writer.primary_replid)
         return epoch
 
@@ -412,6 +423,7 @@ class Cacher:
                     }
                 )
             except FailedOver as e:
+                self._retire_later(writer, self.primary_addr, writer.taken_epoch)
                 self._count_failover(writer, e)
                 # Connections to the old node reconnect to the current primary.
                 await self.redis.connection_pool.disconnect()  # type: ignore[union-attr]

@@ -214,6 +214,7 @@ class CacheWriter:
         #: master_replid of the primary the epoch was taken on.
         self.primary_replid = ""
         self.taken_over_ms = 0  # Redis time of the take-over
+        self.taken_epoch: int | None = None  # the epoch taken, kept once stopped
         #: The next full list rewrites every record (after a divergence or failover).
         self.rewrite_next_list = False
         self._stored: dict[str, int] = {}  # pod key -> fingerprint of its record in Redis
@@ -351,6 +352,7 @@ class CacheWriter:
             ],
         )
         self.epoch = int(reply[0])
+        self.taken_epoch = self.epoch
         self.primary_replid = _text(reply[1])
         self.taken_over_ms = int(reply[2])
         self._tracked.clear()

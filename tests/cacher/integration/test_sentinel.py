@@ -247,6 +247,8 @@ async def test_a_manual_sentinel_failover_during_churn_loses_nothing(
         health = CacheHealth.from_redis(await health_on(new))
         assert health is not None and health.failovers >= 1 and health.last_failover_ms > 0
         assert health.primary_addr == f"127.0.0.1:{new}"
+        labels = {"addr": f"127.0.0.1:{new}", "replid": health.primary_replid}
+        assert cacher.metrics.value("kubecache_cacher_redis_primary_info", labels) == 1
         report("SENTINEL FAILOVER", sampler, converged, cacher)
 
 
