@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import ReadOnlyError, RedisError
 
 from cacher.health_server import HealthServer, Readiness
 from cacher.kube import KubeHttp, connect_kube
@@ -439,6 +439,12 @@ class Cacher:
             except CacheLost as e:
                 log.warning("Redis lost the cache (%s): full resync", e)
                 self.metrics.relists.labels("pods", "cache-lost").inc()
+            except ReadOnlyError as e:
+                # The node we write to became a replica: a failover (with a plain
+                # URL the next take-over waits until the address is a primary again).
+                self._retire_later(writer, self.primary_addr, writer.taken_epoch)
+                self._count_failover(writer, f"READONLY from {self.primary_addr}: {e}")
+                await self.redis.connection_pool.disconnect()  # type: ignore[union-attr]
             except RedisError as e:
                 self.redis_ok = False
                 self.last_error = f"{type(e).__name__}: {e}"

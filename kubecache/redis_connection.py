@@ -116,7 +116,14 @@ def _without_credentials(url: str) -> str:
 
 
 def connect(settings: RedisSettings) -> aioredis.Redis:
-    """A Redis client for ``settings`` (connections are made lazily)."""
+    """A Redis client for ``settings`` (connections are made lazily).
+
+    redis-py retries a command after a connection error, and a Sentinel
+    client turns a READONLY reply from a demoted primary into one: a write
+    may silently land on another node than the one before. The cacher does
+    not rely on the client to notice; its scripts compare the node's
+    replication ID with the one its epoch started on (cacher/scripts.py).
+    """
     settings.validate()
     username, password = settings.credentials()
     scheme = urlsplit(settings.url).scheme
