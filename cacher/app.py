@@ -33,6 +33,7 @@ from cacher.health_server import HealthServer, Readiness
 from cacher.kube import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
 from cacher.metrics import CacherMetrics
+from cacher.primary import PrimaryWatch, UnsupportedRedis
 from cacher.settings import Settings
 from cacher.watcher import (
     Listing,
@@ -45,20 +46,9 @@ from cacher.watcher import (
 from cacher.writer import CacheDiverged, CacheLost, CacheWriter, FailedOver, Fenced
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
-from kubecache.redis_connection import (
-    connect,
-    connect_node,
-    follows_sentinel,
-    primary_address,
-    redacted,
-    topology_problem,
-)
+from kubecache.redis_connection import connect, redacted
 
 log = logging.getLogger(__name__)
-
-
-class UnsupportedRedis(Exception):
-    """The Redis server cannot hold a kubecache cache (e.g. a Cluster node): exit."""
 
 
 def _rv(obj: dict[str, Any]) -> int:
@@ -171,24 +161,17 @@ class Cacher:
         self.elector: LeaderElector | None = None
         self.terms = 0
         self.syncs_of_term: tuple[ResourceSync, ResourceSync] | None = None
-        # The Redis primary written to, and the failovers noticed so far.
-        self.primary_addr = ""
-        self.primary_replid = ""
-        self.last_epoch: int | None = None
-        self.failovers = 0
-        self.last_failover_ms = 0  # Redis time, ms
-        self.stamp_failover = False
+        self.primary: PrimaryWatch | None = None  # the Redis primary written to
         self.rewrite_next = False  # the next list rewrites every record
-        self.background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------
     # Readiness
 
     def readiness(self) -> Readiness:
         details: dict[str, Any] = {"role": self.role, "identity": self.settings.identity}
-        if self.primary_addr:
-            details["redis_primary"] = self.primary_addr
-            details["redis_failovers"] = self.failovers
+        if self.primary is not None and self.primary.addr:
+            details["redis_primary"] = self.primary.addr
+            details["redis_failovers"] = self.primary.failovers
         if self.sink is not None:
             details["watches"] = dict(self.sink.watch_states)
         if self.role == "standby":
@@ -216,6 +199,7 @@ class Cacher:
             self.http = await connect_kube(self.settings)
         if self.redis is None:
             self.redis = connect(self.settings.redis)
+        self.primary = PrimaryWatch(self.redis, self.settings.redis, self.metrics)
         self.elector = LeaderElector(
             self.http,
             name=self.settings.lease_name,
@@ -228,8 +212,8 @@ class Cacher:
         )
 
     async def close(self) -> None:
-        for task in list(self.background):
-            await cancel_and_wait(task)
+        if self.primary is not None:
+            await self.primary.close()
         if self.http is not None:
             await self.http.close()
         if self.redis is not None:
@@ -297,7 +281,7 @@ class Cacher:
     async def _heartbeat_loop(
         self, writer: CacheWriter, pods: ResourceSync, events: ResourceSync
     ) -> None:
-        sentinel = follows_sentinel(self.redis)  # type: ignore[arg-type]
+        assert self.primary is not None
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             result = await writer.heartbeat(
@@ -307,88 +291,7 @@ class Cacher:
             )
             self.metrics.records.set(result.records)
             self.redis_ok = True
-            if sentinel:
-                await self._check_sentinel(writer)
-
-    async def _check_sentinel(self, writer: CacheWriter) -> None:
-        """A failover when Sentinel names another primary than the epoch's.
-
-        The old primary accepts writes until Sentinel demotes it (seconds after
-        the switch), and they are lost when it resyncs: only Sentinel's view
-        tells them apart.
-        """
-        try:
-            named = await primary_address(self.redis)  # type: ignore[arg-type]
-        except (RedisError, OSError) as e:
-            log.warning("cannot ask Sentinel for the primary (%s); writing on", e)
-            return
-        if named != self.primary_addr:
-            writer.epoch = None  # no further write of this epoch
-            raise FailedOver(
-                f"Sentinel names {named} as primary, the epoch writes to {self.primary_addr}"
-            )
-
-    def _retire_later(self, writer: CacheWriter, address: str, epoch: int | None) -> None:
-        """Retire ``epoch`` on the replaced primary without delaying the take-over."""
-        if not address or epoch is None:
-            return
-        task = asyncio.create_task(self._retire(writer, address, epoch), name="retire")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-
-    async def _retire(self, writer: CacheWriter, address: str, epoch: int) -> None:
-        """Best effort, bounded: the replaced primary's readers stop trusting it."""
-        node = connect_node(self.settings.redis, address)
-        try:
-            async with asyncio.timeout(2 * self.settings.redis.socket_timeout):
-                if await writer.retire(node, epoch):
-                    log.info("epoch %s retired on the replaced primary %s", epoch, address)
-        except (RedisError, OSError, TimeoutError) as e:
-            log.info("could not retire epoch %s on %s (%s): down or demoted", epoch, address, e)
-        finally:
-            await node.aclose()
-
-    async def _check_topology(self) -> None:
-        problem = await topology_problem(self.redis)  # type: ignore[arg-type]
-        if problem:
-            raise UnsupportedRedis(f"{redacted(self.settings.redis.url)}: {problem}")
-
-    async def _take_over(self, writer: CacheWriter) -> int:
-        await self._check_topology()
-        addr = await primary_address(self.redis)  # type: ignore[arg-type]
-        if self.primary_addr and addr != self.primary_addr and not self.stamp_failover:
-            # e.g. the old primary died and Sentinel named another: a failover too
-            self._count_failover(writer, f"the primary moved from {self.primary_addr} to {addr}")
-            self._retire_later(writer, self.primary_addr, self.last_epoch)
-        self.primary_addr = addr
-        epoch = await writer.take_over(
-            primary_addr=self.primary_addr,
-            failovers=self.failovers,
-            last_failover_ms=None if self.stamp_failover else self.last_failover_ms,
-        )
-        if self.stamp_failover:
-            self.last_failover_ms = writer.taken_over_ms
-            self.stamp_failover = False
-        if self.primary_replid and writer.primary_replid != self.primary_replid:
-            # Another node, or a restarted one: its records may be older than ours.
-            writer.rewrite_next_list = True
-        self.primary_replid = writer.primary_replid
-        self.last_epoch = epoch
-        self.metrics.set_primary(self.primary_addr, writer.primary_replid)
-        return epoch
-
-    def _count_failover(self, writer: CacheWriter, why: object) -> None:
-        self.failovers += 1
-        self.stamp_failover = True  # with the next take-over's Redis time
-        writer.rewrite_next_list = True
-        self.metrics.failovers.inc()
-        self.metrics.relists.labels("pods", "failover").inc()
-        log.warning(
-            "Redis failover noticed (%s): new epoch on the current primary (was %s), every "
-            "record is rewritten from a full list",
-            why,
-            self.primary_addr or "?",
-        )
+            await self.primary.check_sentinel(writer)
 
     async def lead(self, *, once: bool = False) -> None:
         """Write the cache as the leader until cancelled or fenced.
@@ -401,12 +304,15 @@ class Cacher:
             sink = TermSink(writer, self.metrics, per_namespace=len(self.settings.namespaces) > 1)
             self.sink = sink
             self.terms += 1
-            epoch = await self._with_redis("take_over", functools.partial(self._take_over, writer))
+            assert self.primary is not None
+            primary = self.primary
+            take_over = functools.partial(primary.take_over, writer)
+            epoch = await self._with_redis("take_over", take_over)
             log.info(
                 "leading as %s with epoch %s on Redis primary %s",
                 self.settings.identity,
                 epoch,
-                self.primary_addr,
+                primary.addr,
             )
             pods, events = self.syncs(sink)
             self.syncs_of_term = (pods, events)
@@ -423,10 +329,8 @@ class Cacher:
                     }
                 )
             except FailedOver as e:
-                self._retire_later(writer, self.primary_addr, writer.taken_epoch)
-                self._count_failover(writer, e)
-                # Connections to the old node reconnect to the current primary.
-                await self.redis.connection_pool.disconnect()  # type: ignore[union-attr]
+                primary.noticed(writer, e, writer.taken_epoch)
+                await primary.after_failover()
             except CacheDiverged as e:
                 writer.rewrite_next_list = True
                 self.metrics.heals.labels(e.check).inc()
@@ -440,11 +344,10 @@ class Cacher:
                 log.warning("Redis lost the cache (%s): full resync", e)
                 self.metrics.relists.labels("pods", "cache-lost").inc()
             except ReadOnlyError as e:
-                # The node we write to became a replica: a failover (with a plain
-                # URL the next take-over waits until the address is a primary again).
-                self._retire_later(writer, self.primary_addr, writer.taken_epoch)
-                self._count_failover(writer, f"READONLY from {self.primary_addr}: {e}")
-                await self.redis.connection_pool.disconnect()  # type: ignore[union-attr]
+                # The node we write to became a replica (with a plain URL the next
+                # take-over waits until the address is a primary again).
+                primary.noticed(writer, f"READONLY from {primary.addr}: {e}", writer.taken_epoch)
+                await primary.after_failover()
             except RedisError as e:
                 self.redis_ok = False
                 self.last_error = f"{type(e).__name__}: {e}"

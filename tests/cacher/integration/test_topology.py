@@ -61,7 +61,11 @@ async def test_a_primary_turned_replica_behind_a_plain_url_is_a_failover_and_is_
             )
             await promoted.replicaof("NO", "ONE")
             await node.replicaof("127.0.0.1", other.port)
-            await wait_for(lambda: cacher.failovers >= 1, timeout=10, message="the failover")
+            await wait_for(
+                lambda: cacher.metrics.value("kubecache_cacher_failovers_total") >= 1,
+                timeout=10,
+                message="the failover",
+            )
             create_pods(store, ["while-a-replica"])
             await node.replicaof("NO", "ONE")  # the address is a primary again
             await checker.converged()
