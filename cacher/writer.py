@@ -14,13 +14,10 @@ bits of the SHA-1) of every record it knows in ``P pods``, the newest event
 resourceVersion per pod it wrote, and a bounded buffer of events whose pod is
 not written yet.
 
-Self-check (:meth:`CacheWriter.heartbeat`): once the epoch's first list is
-reconciled, every heartbeat compares ``HLEN P pods`` with the records the
-writer knows, and audits one page of ``P pods`` (HSCAN, fingerprints computed
-in Redis) against them, round robin; pod writes wait while it runs, so the
-two sides never disagree because of a write in flight. A deleted hash, a
-missing, extra or altered record raises :class:`CacheDiverged` naming what
-was found.
+Self-check (:meth:`CacheWriter.heartbeat`, :mod:`cacher.record_mirror`):
+every heartbeat compares ``P pods`` with what the writer wrote; a deleted
+hash, a missing, extra or altered record raises :class:`CacheDiverged`
+naming what was found.
 
 Errors:
 
@@ -44,12 +41,9 @@ skipped; it never raises out of the writer.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -60,6 +54,7 @@ from redis.exceptions import RedisError
 from cacher import scripts
 from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
 from cacher.pending import PendingEvents
+from cacher.record_mirror import RecordMirror, fingerprint
 from cacher.reduce import (
     MalformedObject,
     describe,
@@ -118,43 +113,6 @@ class HeartbeatResult:
     records: int  # pod records this writer tracks
 
 
-def fingerprint(payload: bytes) -> int:
-    """32 bits of a stored record's SHA-1 (the Lua scripts compute the same)."""
-    return int(hashlib.sha1(payload).hexdigest()[:8], 16)
-
-
-class _WriteGate:
-    """Pod writes run concurrently, a check runs alone (after writes in flight)."""
-
-    def __init__(self) -> None:
-        self._writers = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._open = asyncio.Event()
-        self._open.set()
-
-    @contextlib.asynccontextmanager
-    async def writing(self) -> AsyncIterator[None]:
-        await self._open.wait()
-        self._writers += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._writers -= 1
-            if not self._writers:
-                self._idle.set()
-
-    @contextlib.asynccontextmanager
-    async def checking(self) -> AsyncIterator[None]:
-        self._open.clear()
-        try:
-            await self._idle.wait()
-            yield
-        finally:
-            self._open.set()
-
-
 @dataclass(frozen=True, slots=True)
 class _Item:
     """One item of a batch script: its event log key and its arguments."""
@@ -210,17 +168,13 @@ class CacheWriter:
         self._event_rv: dict[str, int] = {}  # pod key -> newest event rv written
         self._pods_floor = 0  # rv of the last full list: older changes are stale
         self.progress_stale_ms = progress_stale_ms
-        self.audit_page = audit_page
         #: master_replid of the primary the epoch was taken on.
         self.primary_replid = ""
         self.taken_over_ms = 0  # Redis time of the take-over
         self.taken_epoch: int | None = None  # the epoch taken, kept once stopped
         #: The next full list rewrites every record (after a divergence or failover).
         self.rewrite_next_list = False
-        self._stored: dict[str, int] = {}  # pod key -> fingerprint of its record in Redis
-        self._checking = False  # the epoch's first list is reconciled: self-checks run
-        self._audit_cursor = "0"
-        self._gate = _WriteGate()
+        self._mirror = RecordMirror(page=audit_page)  # what P pods holds
         self._scripts = {name: redis.register_script(text) for name, text in _SCRIPTS.items()}
 
     # ------------------------------------------------------------------ state
@@ -357,9 +311,7 @@ class CacheWriter:
         self.taken_over_ms = int(reply[2])
         self._tracked.clear()
         self._event_rv.clear()
-        self._stored.clear()
-        self._checking = False
-        self._audit_cursor = "0"
+        self._mirror.clear()
         self._pods_floor = 0
         log.info(
             "cacher %s took the cache over with epoch %d on Redis primary %s (replid %s)",
@@ -399,20 +351,20 @@ class CacheWriter:
         """Mirror what the write left in ``P pods`` for ``key`` (the self-check's side)."""
         op = item.args[0]
         if op == "f" or (op == "w" and code == scripts.WRITTEN):
-            self._stored[key] = fingerprint(str(item.args[3]).encode())
+            self._mirror.wrote(key, str(item.args[3]).encode())
         elif code == scripts.WRITTEN:  # deleted
-            self._stored.pop(key, None)
+            self._mirror.forget(key)
         elif left:  # stale: a newer record stays
-            self._stored[key] = int(_text(left), 16)
+            self._mirror.found(key, _text(left))
         else:  # stale: a newer tombstone, no record
-            self._stored.pop(key, None)
+            self._mirror.forget(key)
 
     async def _write_pods(
         self, changes: Sequence[PodChange], *, listed: bool, force: bool = False
     ) -> None:
         epoch = self._require_epoch()
         items = [self._pod_item(c, force=force) for c in changes]
-        async with self._gate.writing():
+        async with self._mirror.gate.writing():
             replies, stop = await self._batches(
                 "write_pods",
                 "pods",
@@ -527,7 +479,7 @@ class CacheWriter:
                 if key not in listed_keys:
                     vanished[key] = None
         if floor and vanished:
-            async with self._gate.writing():
+            async with self._mirror.gate.writing():
                 replies, stop = await self._batches(
                     "forget_pods",
                     "pods",
@@ -538,7 +490,7 @@ class CacheWriter:
                 codes = [int(r) for r in replies]
                 for key, code in zip(vanished, codes, strict=False):
                     if code == scripts.WRITTEN:
-                        self._stored.pop(key, None)
+                        self._mirror.forget(key)
             for key, code in zip(vanished, codes, strict=False):
                 if code in (scripts.WRITTEN, 2):
                     self._tracked.pop(key, None)
@@ -556,18 +508,18 @@ class CacheWriter:
             )
         self._pods_floor = max(self._pods_floor, floor)
         self.rewrite_next_list = False
-        self._checking = True
+        self._mirror.ready = True
 
     async def _adopt_stored(self, keys: Sequence[str]) -> None:
         """Know the records kept for listed pods that could not be reduced."""
-        async with self._gate.writing():
+        async with self._mirror.gate.writing():
             values = await self.redis.hmget(self.keys.pods, list(keys))
             for key, value in zip(keys, values, strict=True):
                 if value is None:
-                    self._stored.pop(key, None)
+                    self._mirror.forget(key)
                 else:
-                    self._stored[key] = fingerprint(
-                        value if isinstance(value, bytes) else str(value).encode()
+                    self._mirror.wrote(
+                        key, value if isinstance(value, bytes) else str(value).encode()
                     )
 
     # ----------------------------------------------------------------- events
@@ -693,7 +645,7 @@ class CacheWriter:
         """
         epoch = self._require_epoch()
         self._expire_pending()
-        async with self._gate.checking():
+        async with self._mirror.gate.checking():
             reply = await self._single(
                 "heartbeat",
                 [self.keys.health, self.keys.pods],
@@ -721,46 +673,14 @@ class CacheWriter:
                     )
                 )
             self._check(code, "heartbeat")
-            if self._checking:
-                await self._self_check(int(reply[2]))
+            if self._mirror.ready:
+                check, findings = await self._mirror.differences(int(reply[2]), self._audit_page)
+                if findings:
+                    raise self._stop(CacheDiverged(check, findings))
         return HeartbeatResult(now_ms=int(reply[1]), epoch=int(epoch), records=self.records)
 
-    async def _self_check(self, stored_count: int) -> None:
-        """Compare ``P pods`` with what this writer wrote (pod writes are held)."""
-        if stored_count != len(self._stored):
-            findings = [
-                f"{stored_count} records in Redis, {len(self._stored)} written by this epoch"
-            ]
-            findings += await self._audit(whole=True)
-            raise self._stop(CacheDiverged("count", findings))
-        findings = await self._audit(whole=False)
-        if findings:
-            raise self._stop(CacheDiverged("audit", findings))
-
-    async def _audit(self, *, whole: bool) -> list[str]:
-        """Compare one HSCAN page of ``P pods`` (every page when ``whole``)."""
-        findings: list[str] = []
-        seen: set[str] = set()
-        if whole:
-            self._audit_cursor = "0"
-        while True:
-            reply = await self._single(
-                "audit_pods", [self.keys.pods], [self._audit_cursor, self.audit_page]
-            )
-            self._audit_cursor = _text(reply[0])
-            for raw_key, raw_print in zip(reply[1::2], reply[2::2], strict=True):
-                key = _text(raw_key)
-                seen.add(key)
-                expected = self._stored.get(key)
-                if expected is None:
-                    findings.append(f"unexpected record {key}")
-                elif expected != int(_text(raw_print), 16):
-                    findings.append(f"altered record {key}")
-            if not whole or self._audit_cursor == "0":
-                break
-        if whole:
-            findings += [f"missing record {key}" for key in self._stored if key not in seen]
-        return findings
+    async def _audit_page(self, cursor: str, count: int) -> Any:
+        return await self._single("audit_pods", [self.keys.pods], [cursor, count])
 
 
 def _text(value: object) -> str:
@@ -781,4 +701,5 @@ __all__ = [
     "HeartbeatResult",
     "WriterMetrics",
     "WriterStopped",
+    "fingerprint",
 ]
