@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import NoPermissionError
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
@@ -212,11 +213,18 @@ def follows_sentinel(client: aioredis.Redis) -> bool:
 async def topology_problem(client: aioredis.Redis) -> str | None:
     """Why kubecache cannot use this Redis, or None.
 
-    A Redis Cluster node is refused: the contract's keys (health, pods,
+    A user without ``+info`` is refused (see :mod:`cacher.scripts`). A Redis
+    Cluster node is refused: the contract's keys (health, pods,
     feed, event logs) live in different hash slots and every write is one
     multi-key script.
     """
-    info = await client.info("cluster")
+    try:
+        info = await client.info("cluster")
+    except NoPermissionError:
+        return (
+            "the Redis user may not run INFO; kubecache reads INFO replication to know "
+            "which primary it writes to: grant it (ACL SETUSER <user> +info)"
+        )
     if str(info.get("cluster_enabled", "0")) == "1":
         return (
             "the Redis server is a Redis Cluster node; kubecache needs a single Redis "

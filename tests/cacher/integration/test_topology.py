@@ -81,3 +81,19 @@ async def test_a_primary_turned_replica_behind_a_plain_url_is_a_failover_and_is_
 
 async def link_up(client: aioredis.Redis) -> bool:
     return (await client.info("replication")).get("master_link_status") == "up"
+
+
+async def test_a_redis_user_without_info_is_refused_with_the_grant_to_add(
+    kubesim: Any, private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = aioredis.Redis.from_url(private_redis.url)
+    await admin.acl_setuser(
+        "cacher", enabled=True, passwords=["+secret"], keys=["*"],
+        commands=["+@read", "+@write", "+@scripting", "+@connection", "+@stream", "+time"],
+    )  # fmt: skip
+    await admin.aclose()
+    url = f"redis://cacher:secret@127.0.0.1:{private_redis.port}/0"
+    cacher = Cacher(cacher_settings(kubesim, url))
+    with caplog.at_level(logging.ERROR, logger="cacher.app"):
+        assert await cacher.run() == 2
+    assert "+info" in caplog.text
