@@ -9,6 +9,11 @@ follow, and a heartbeat runs every couple of seconds. A term ends when
 - the writer is fenced (another leader's epoch): step down, campaign again;
 - Redis comes back empty or with a foreign epoch (CacheLost), or Redis fails:
   the term restarts with a new epoch and a full relist, after Redis answers;
+- the writes reach another Redis node than the epoch's primary (FailedOver:
+  a promoted replica, a reconnect elsewhere, or Sentinel naming another
+  primary, checked every heartbeat), or the records in Redis are not what
+  the writer wrote (CacheDiverged): the term restarts with a new epoch and
+  every record is rewritten from a full list;
 - the process is asked to stop (SIGTERM): watches stop, the lease is released.
 """
 
@@ -16,17 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import ReadOnlyError, RedisError
 
 from cacher.health_server import HealthServer, Readiness
 from cacher.kube import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
 from cacher.metrics import CacherMetrics
+from cacher.primary import PrimaryWatch, UnsupportedRedis
 from cacher.settings import Settings
 from cacher.watcher import (
     Listing,
@@ -36,7 +43,7 @@ from cacher.watcher import (
     run_together,
     targets_for,
 )
-from cacher.writer import CacheLost, CacheWriter, Fenced
+from cacher.writer import CacheDiverged, CacheLost, CacheWriter, FailedOver, Fenced
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
 from kubecache.redis_connection import connect, redacted
@@ -156,12 +163,18 @@ class Cacher:
         self.health: HealthServer | None = None
         self.elector: LeaderElector | None = None
         self.terms = 0
+        self.syncs_of_term: tuple[ResourceSync, ResourceSync] | None = None
+        self.primary: PrimaryWatch | None = None  # the Redis primary written to
+        self.rewrite_next = False  # the next list rewrites every record
 
     # ------------------------------------------------------------------
     # Readiness
 
     def readiness(self) -> Readiness:
         details: dict[str, Any] = {"role": self.role, "identity": self.settings.identity}
+        if self.primary is not None and self.primary.addr:
+            details["redis_primary"] = self.primary.addr
+            details["redis_failovers"] = self.primary.failovers
         if self.sink is not None:
             details["watches"] = dict(self.sink.watch_states)
         if self.role == "standby":
@@ -189,6 +202,7 @@ class Cacher:
             self.http = await connect_kube(self.settings)
         if self.redis is None:
             self.redis = connect(self.settings.redis)
+        self.primary = PrimaryWatch(self.redis, self.settings.redis, self.metrics)
         self.elector = LeaderElector(
             self.http,
             name=self.settings.lease_name,
@@ -201,6 +215,8 @@ class Cacher:
         )
 
     async def close(self) -> None:
+        if self.primary is not None:
+            await self.primary.close()
         if self.http is not None:
             await self.http.close()
         if self.redis is not None:
@@ -217,14 +233,15 @@ class Cacher:
             namespaces=",".join(self.settings.namespaces),
             pod_selector=self.settings.pod_selector,
             metrics=self.metrics,
+            progress_stale_ms=int(self.settings.progress_stale_after * 1000),
         )
 
     def syncs(self, sink: TermSink) -> tuple[ResourceSync, ResourceSync]:
         assert self.http is not None
         common: dict[str, Any] = {
             "metrics": self.metrics,
-            "watch_timeout": self.settings.watch_timeout,
-            "stall_timeout": self.settings.stall_timeout,
+            "watch_timeout": self.settings.watch_timeout_seconds,
+            "stall_timeout": self.settings.stall_seconds,
         }
         pods = ResourceSync(
             self.http,
@@ -264,13 +281,21 @@ class Cacher:
                 )
                 await asyncio.sleep(delay)
 
-    async def _heartbeat_loop(self, writer: CacheWriter) -> None:
+    async def _heartbeat_loop(
+        self, writer: CacheWriter, pods: ResourceSync, events: ResourceSync
+    ) -> None:
+        assert self.primary is not None
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
-            result = await writer.heartbeat(lag_ms=self.metrics.recent_lag_p99_ms())
+            result = await writer.heartbeat(
+                lag_ms=self.metrics.recent_lag_p99_ms(),
+                pods_progress_age=pods.progress_age(),
+                events_progress_age=events.progress_age(),
+            )
             self.metrics.records.set(result.records)
             self.metrics.heartbeat_written()
             self.redis_ok = True
+            await self.primary.check_sentinel(writer)
 
     async def lead(self, *, once: bool = False) -> None:
         """Write the cache as the leader until cancelled or fenced.
@@ -279,12 +304,22 @@ class Cacher:
         """
         while True:
             writer = self.writer()
+            writer.rewrite_next_list = self.rewrite_next
             sink = TermSink(writer, self.metrics, per_namespace=len(self.settings.namespaces) > 1)
             self.sink = sink
             self.terms += 1
-            epoch = await self._with_redis("take_over", writer.take_over)
-            log.info("leading as %s with epoch %s", self.settings.identity, epoch)
+            assert self.primary is not None
+            primary = self.primary
+            take_over = functools.partial(primary.take_over, writer)
+            epoch = await self._with_redis("take_over", take_over)
+            log.info(
+                "leading as %s with epoch %s on Redis primary %s",
+                self.settings.identity,
+                epoch,
+                primary.addr,
+            )
             pods, events = self.syncs(sink)
+            self.syncs_of_term = (pods, events)
             try:
                 if once:
                     await pods.relist("once")
@@ -294,12 +329,29 @@ class Cacher:
                     {
                         "pods": pods.run(),
                         "events": self._events_after_pods(sink, events),
-                        "heartbeat": self._heartbeat_loop(writer),
+                        "heartbeat": self._heartbeat_loop(writer, pods, events),
                     }
+                )
+            except FailedOver as e:
+                primary.noticed(writer, e, writer.taken_epoch)
+                await primary.after_failover()
+            except CacheDiverged as e:
+                writer.rewrite_next_list = True
+                self.metrics.heals.labels(e.check).inc()
+                self.metrics.relists.labels("pods", "cache-diverged").inc()
+                log.warning(
+                    "the records in Redis are not what this cacher wrote (%s): new epoch, "
+                    "every record is rewritten from a full list",
+                    e,
                 )
             except CacheLost as e:
                 log.warning("Redis lost the cache (%s): full resync", e)
                 self.metrics.relists.labels("pods", "cache-lost").inc()
+            except ReadOnlyError as e:
+                # The node we write to became a replica (with a plain URL the next
+                # take-over waits until the address is a primary again).
+                primary.noticed(writer, f"READONLY from {primary.addr}: {e}", writer.taken_epoch)
+                await primary.after_failover()
             except RedisError as e:
                 self.redis_ok = False
                 self.last_error = f"{type(e).__name__}: {e}"
@@ -308,6 +360,7 @@ class Cacher:
                     "Redis failed while writing (%s): resync once it answers", self.last_error
                 )
                 await self._with_redis("ping", self.redis.ping)  # type: ignore[union-attr]
+            self.rewrite_next = writer.rewrite_next_list
             self.metrics.synced.set(0)
 
     async def _events_after_pods(self, sink: TermSink, events: ResourceSync) -> None:
@@ -337,6 +390,8 @@ class Cacher:
             self.sink = None
             self.metrics.synced.set(0)
             error = lead.exception() if lead.done() and not lead.cancelled() else None
+            if isinstance(error, UnsupportedRedis):
+                raise error
             if isinstance(error, Fenced):
                 log.warning("fenced (%s): stepping down", error)
                 await self.elector.release()
@@ -392,7 +447,11 @@ class Cacher:
             await self.health.close()
             await self.close()
         if main.done() and not main.cancelled() and main.exception() is not None:
-            raise main.exception()  # type: ignore[misc]
+            error = main.exception()
+            if isinstance(error, UnsupportedRedis):
+                log.error("cannot use this Redis: %s", error)
+                return 2
+            raise error  # type: ignore[misc]
         log.info("cacher %s stopped", self.settings.identity)
         return 0
 
@@ -414,7 +473,11 @@ class Cacher:
                 )
                 return 2
             self.role = "leader"
-            await self.lead(once=True)
+            try:
+                await self.lead(once=True)
+            except UnsupportedRedis as e:
+                log.error("cannot use this Redis: %s", e)
+                return 2
             log.info("--once: pods and events are in Redis")
             return 0
         finally:
@@ -439,4 +502,4 @@ async def running_cacher(settings: Settings, **kwargs: Any) -> AsyncIterator[Cac
             raise task.exception()  # type: ignore[misc]
 
 
-__all__ = ["Cacher", "TermSink", "running_cacher"]
+__all__ = ["Cacher", "TermSink", "UnsupportedRedis", "running_cacher"]

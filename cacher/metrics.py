@@ -79,6 +79,29 @@ class CacherMetrics:
         self.malformed = Counter(
             p + "malformed_objects", "Objects skipped as malformed", ["resource"], registry=r
         )
+        self.rejected_lines = Counter(
+            p + "rejected_watch_lines",
+            "Watch lines skipped before their resourceVersion was adopted",
+            ["resource", "problem"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            p + "failovers",
+            "Redis failovers noticed (each starts a new epoch and a full rewrite)",
+            registry=r,
+        )
+        self.primary = Gauge(
+            p + "redis_primary_info",
+            "1 for the Redis primary the leader writes to",
+            ["addr", "replid"],
+            registry=r,
+        )
+        self.heals = Counter(
+            p + "heals",
+            "Records in Redis found not to match what the leader wrote, by check",
+            ["check"],
+            registry=r,
+        )
         self.api_errors = Counter(
             p + "api_errors", "Failed API requests by status", ["resource", "status"], registry=r
         )
@@ -161,6 +184,11 @@ class CacherMetrics:
         values = sorted(self._recent_lags)
         self._recent_lags.clear()
         return int(values[min(len(values) - 1, int(len(values) * 0.99))] * 1000)
+
+    def set_primary(self, addr: str, replid: str) -> None:
+        """Name the primary written to (the info metric holds one series)."""
+        self.primary.clear()
+        self.primary.labels(addr, replid).set(1)
 
     # The writer's WriterMetrics protocol (cacher.write_metrics).
 

@@ -10,6 +10,9 @@ item's record and feed entry are written together. Codes:
 - ``0`` stale: Redis already holds newer data, nothing written
 - ``-1`` fenced: another writer owns the cache (its epoch is newer)
 - ``-2`` lost: ``P health`` is missing, Redis was flushed or restarted empty
+- ``-3`` failed over: the node running the script is not the primary the
+  epoch was taken on (its ``master_replid`` differs from ``P health``'s
+  ``primary_replid``): a promoted replica, or a reconnect to another node
 
 Feed entries follow :class:`kubecache.contract.FeedEntry` (kind, key, rv,
 epoch); the stream is capped with ``MAXLEN ~``. Resource versions are compared
@@ -23,14 +26,36 @@ from __future__ import annotations
 
 FENCED = -1
 LOST = -2
+FAILED_OVER = -3
 STALE = 0
 WRITTEN = 1
 
+# The replication ID of the node running the script (a primary's own; a
+# replica reports its primary's). A promoted replica gets a new one.
+_NODE_REPLID = """
+local function node_replid()
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
+end
+"""
+
 # KEYS[1] is always P health, ARGV[1] the writer's epoch.
-_FENCE = """
+_FENCE = (
+    _NODE_REPLID
+    + """
 local current = redis.call('HGET', KEYS[1], 'epoch')
 if not current then return -2 end
 if current ~= ARGV[1] then return -1 end
+local primary = redis.call('HGET', KEYS[1], 'primary_replid')
+if primary and primary ~= '' and primary ~= node_replid() then return -3 end
+"""
+)
+
+# Fingerprint of a stored pod record: the first 8 hex digits of its SHA-1
+# (cacher.writer computes the same from the bytes it writes).
+_FINGERPRINT = """
+local function fingerprint(stored)
+  return string.sub(redis.sha1hex(stored), 1, 8)
+end
 """
 
 _FEED = """
@@ -54,12 +79,16 @@ end
 #: Pod writes and deletions, one batch per call.
 #: KEYS: health, pods, pod-rv, feed, then the event log of each item's pod.
 #: ARGV: epoch, feed maxlen, event log ttl (s), then 6 per item:
-#:   op ("w" write, "d" delete), pod key, rv, record (orjson, "" for d), pod uid,
-#:   check uid ("1"/"0").
-#: Returns one code per item (1 written, 0 stale) or a bare fence code.
-#: Either op is skipped unless newer than both the ``rv`` of the stored record
-#: and the deletion tombstone in ``P pod-rv`` (so a late write never
-#: resurrects a deleted pod).
+#:   op ("w" write, "f" forced write, "d" delete), pod key, rv, record
+#:   (orjson, "" for d), pod uid, check uid ("1"/"0").
+#: Returns {code, fingerprint} per item, flattened (1 written, 0 stale; the
+#: fingerprint of the record left in place by a stale op, else ''), or a bare
+#: fence code.
+#: "w" and "d" are skipped unless newer than both the ``rv`` of the stored
+#: record and the deletion tombstone in ``P pod-rv`` (so a late write never
+#: resurrects a deleted pod). "f" (a rewrite from a full list after the cache
+#: diverged or failed over) ignores both and writes unless the stored record
+#: is already the same bytes.
 #: Write: stores the record and removes the tombstone (``P pod-rv`` holds
 #: tombstones only). With check uid, a pod uid other than the stored one
 #: clears the event log; a live pod's log loses any expiry.
@@ -68,6 +97,7 @@ WRITE_PODS = (
     _FENCE
     + _FEED
     + _RECORD_RV
+    + _FINGERPRINT
     + """
 local function previous_uid(stored, log)
   if stored then
@@ -92,14 +122,19 @@ for i = 1, n do
   local stored = redis.call('HGET', KEYS[2], key)
   local current = record_rv(stored)
   local tombstone = tonumber(redis.call('HGET', KEYS[3], key))
-  if (current and current >= new) or (tombstone and tombstone >= new) then
-    codes[i] = 0
+  codes[2 * i] = ''
+  if op == 'f' and stored == ARGV[a + 4] then
+    if tombstone then redis.call('HDEL', KEYS[3], key) end
+    codes[2 * i - 1] = 0
+  elseif op ~= 'f' and ((current and current >= new) or (tombstone and tombstone >= new)) then
+    codes[2 * i - 1] = 0
+    if stored then codes[2 * i] = fingerprint(stored) end
   elseif op == 'd' then
     if stored then redis.call('HDEL', KEYS[2], key) end
     redis.call('HSET', KEYS[3], key, rv)
     redis.call('EXPIRE', log, ARGV[3])
     feed(KEYS[4], ARGV[2], 'gone', key, rv, ARGV[1])
-    codes[i] = 1
+    codes[2 * i - 1] = 1
   else
     if ARGV[a + 6] == '1' then
       local before = previous_uid(stored, log)
@@ -112,7 +147,7 @@ for i = 1, n do
     redis.call('HSET', KEYS[2], key, ARGV[a + 4])
     if tombstone then redis.call('HDEL', KEYS[3], key) end
     feed(KEYS[4], ARGV[2], 'pod', key, rv, ARGV[1])
-    codes[i] = 1
+    codes[2 * i - 1] = 1
   end
 end
 return codes
@@ -210,39 +245,102 @@ return out
 """
 )
 
-#: KEYS: health, feed, pods. ARGV: identity, schema, namespaces, pod selector, maxlen.
-#: Returns the new epoch: max(previous + 1, Redis time in ms).
+#: KEYS: health, feed, pods. ARGV: identity, schema, namespaces, pod selector,
+#: maxlen, progress promise (ms), primary address, failovers, last failover
+#: ("now": this take-over follows one; else the ms to keep).
+#: Records the node's replication ID as ``primary_replid``: every fenced
+#: script then refuses to run on another node (FAILED_OVER).
+#: Returns {new epoch, primary replid, now ms}; the epoch is
+#: max(previous + 1, Redis time in ms).
 TAKE_OVER = (
     _FEED
+    + _NODE_REPLID
     + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local previous = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
 local epoch = string.format('%d', math.max(previous + 1, now))
+local replid = node_replid()
+local last_failover = ARGV[9]
+if last_failover == 'now' then last_failover = string.format('%d', now) end
 redis.call('HSET', KEYS[1],
   'schema', ARGV[2], 'leader', ARGV[1], 'epoch', epoch, 'synced', '0',
   'heartbeat_ms', string.format('%d', now), 'pods_rv', '', 'events_rv', '',
   'pods_watch', 'ok', 'events_watch', 'ok', 'namespaces', ARGV[3],
-  'pod_selector', ARGV[4], 'lag_ms', '0', 'records', redis.call('HLEN', KEYS[3]))
+  'pod_selector', ARGV[4], 'lag_ms', '0', 'records', redis.call('HLEN', KEYS[3]),
+  'pods_progress_ms', '0', 'events_progress_ms', '0', 'progress_stale_ms', ARGV[6],
+  'primary_replid', replid, 'primary_addr', ARGV[7], 'failovers', ARGV[8],
+  'last_failover_ms', last_failover)
 feed(KEYS[2], ARGV[5], 'health', '', '0', epoch)
-return epoch
+return {epoch, replid, string.format('%d', now)}
 """
 )
 
-#: KEYS: health. ARGV: epoch, lag ms ('' to leave it), records.
-#: Returns {1, now_ms} or {-1, current epoch, leader} or {-2}.
-HEARTBEAT = """
+#: KEYS: health, pods. ARGV: epoch, lag ms ('' to leave it), records, pods
+#: progress age ms, events progress age ms ('' for either: none yet).
+#: Progress times are written as Redis time minus the age (the cacher measures
+#: ages on its monotonic clock, readers compare with Redis time).
+#: Returns {1, now_ms, HLEN of pods} or {-1, current epoch, leader} or {-2}
+#: or {-3, the epoch's primary replid, this node's replid}.
+HEARTBEAT = (
+    _NODE_REPLID
+    + """
 local current = redis.call('HGET', KEYS[1], 'epoch')
 if not current then return {-2} end
 if current ~= ARGV[1] then
   return {-1, current, redis.call('HGET', KEYS[1], 'leader') or ''}
 end
+local primary = redis.call('HGET', KEYS[1], 'primary_replid') or ''
+local node = node_replid()
+if primary ~= '' and primary ~= node then return {-3, primary, node} end
 local t = redis.call('TIME')
-local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = string.format('%d', ms)
 redis.call('HSET', KEYS[1], 'heartbeat_ms', now, 'records', ARGV[3])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'lag_ms', ARGV[2]) end
-return {1, now}
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'pods_progress_ms', string.format('%d', ms - tonumber(ARGV[4])))
+end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'events_progress_ms', string.format('%d', ms - tonumber(ARGV[5])))
+end
+return {1, now, redis.call('HLEN', KEYS[2])}
 """
+)
+
+#: Retire an epoch on a primary Sentinel has replaced (it keeps accepting
+#: writes until demoted, and readers still connected to it would trust it):
+#: synced=0 and a health feed entry, if the epoch still owns it.
+#: KEYS: health, feed. ARGV: epoch, maxlen. Returns 1 retired, or a fence code.
+RETIRE = (
+    _FEED
+    + """
+local current = redis.call('HGET', KEYS[1], 'epoch')
+if not current then return -2 end
+if current ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'synced', '0')
+feed(KEYS[2], ARGV[2], 'health', '', '0', ARGV[1])
+return 1
+"""
+)
+
+#: One step of the audit of ``P pods`` (read-only, one HSCAN page).
+#: KEYS: pods. ARGV: cursor, count.
+#: Returns {next cursor, key, fingerprint, key, fingerprint, ...}: the
+#: writer compares each with what it wrote (no write runs in between).
+AUDIT_PODS = (
+    _FINGERPRINT
+    + """
+local page = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local out = {page[1]}
+local items = page[2]
+for j = 1, #items, 2 do
+  out[#out + 1] = items[j]
+  out[#out + 1] = fingerprint(items[j + 1])
+end
+return out
+"""
+)
 
 #: KEYS: health, feed. ARGV: epoch, rv field, rv, "1" to set synced, maxlen.
 #: 2 = synced changed (a health feed entry was added), 1 = rv recorded.
@@ -277,11 +375,14 @@ return 1
 )
 
 __all__ = [
+    "AUDIT_PODS",
+    "FAILED_OVER",
     "FENCED",
     "FORGET_PODS",
     "HEARTBEAT",
     "LOST",
     "MARK_SYNCED",
+    "RETIRE",
     "SET_WATCH_STATE",
     "STALE",
     "TAKE_OVER",

@@ -50,16 +50,37 @@ class Settings:
     identity: str = ""
     health_host: str = "0.0.0.0"
     health_port: int = 8080
-    #: timeoutSeconds asked of each WATCH (jittered by up to 10 %).
+    #: timeoutSeconds asked of each WATCH (jittered by up to 10 %), capped by
+    #: :attr:`progress_stale_after` (see :attr:`watch_timeout_seconds`).
     watch_timeout: float = 300.0
-    #: No bytes (not even a bookmark) for this long → reconnect the watch.
+    #: No bytes (not even a bookmark) for this long → reconnect the watch
+    #: (capped by :attr:`progress_stale_after`).
     stall_timeout: float = 120.0
+    #: The cacher's promise: a progressing watch shows a sign (a line, a
+    #: bookmark, a completed list) at least this often; readers treat the pods
+    #: watch as stale after this long without one (``progress_stale_ms``).
+    progress_stale_after: float = 30.0
     #: Timeout of one ordinary API request (LIST page, lease read/write).
     request_timeout: float = 30.0
     heartbeat_interval: float = 2.0
     once: bool = False
     log_level: str = "INFO"
     log_format: str = "text"
+
+    @property
+    def watch_timeout_seconds(self) -> float:
+        """The timeoutSeconds asked of a watch: at most 2/3 of the progress promise (>= 4 s).
+
+        The API server sends a bookmark shortly before a watch's timeout (2 s
+        before, like kube-apiserver's watch cache), so an idle but healthy watch
+        shows progress within one timeout (+10 % jitter) plus a reconnect.
+        """
+        return max(4.0, min(self.watch_timeout, self.progress_stale_after * 2 / 3))
+
+    @property
+    def stall_seconds(self) -> float:
+        """Reconnect a silent watch after this long: never later than the promise."""
+        return min(self.stall_timeout, self.progress_stale_after)
 
 
 # --------------------------------------------------------------------------
@@ -153,6 +174,13 @@ _FLAGS: list[tuple[str, dict[str, object]]] = [
     ("--health-port", {"help": "port of the health server (8080; 0 picks a free one)"}),
     ("--watch-timeout", {"help": "timeoutSeconds asked of each watch (300)"}),
     ("--stall-timeout", {"help": "reconnect a watch silent for this long (120)"}),
+    (
+        "--progress-stale-after",
+        {
+            "help": "promise: a healthy watch shows progress at least this often; readers "
+            "distrust the cache after this long without (30; caps the two above)"
+        },
+    ),
     ("--request-timeout", {"help": "timeout of one API request (30)"}),
     ("--heartbeat-interval", {"help": "seconds between cache heartbeats (2)"}),
     (
@@ -298,6 +326,11 @@ def load_settings(
     namespaces = tuple(
         dict.fromkeys(n.strip() for n in text("namespaces", "").split(",") if n.strip())
     )
+    if not namespaces and text("namespaces", "").strip():
+        raise SettingsError(
+            f"{where('namespaces')}: {text('namespaces', '')!r} names no namespace; "
+            "give comma-separated names, or leave it unset to watch every namespace"
+        )
     for namespace in namespaces:
         if not _DNS_LABEL.match(namespace):
             raise SettingsError(
@@ -345,6 +378,12 @@ def load_settings(
 
     watch_timeout = duration("watch_timeout", 300.0)
     stall_timeout = duration("stall_timeout", 120.0)
+    progress_stale_after = duration("progress_stale_after", 30.0)
+    if progress_stale_after < 6:
+        raise SettingsError(
+            f"{where('progress_stale_after')}: {progress_stale_after:g} s is too short for a "
+            "watch to show progress (bookmarks come 2 s before a watch times out); use 6 s or more"
+        )
 
     return Settings(
         kubeconfig=None if in_cluster else kubeconfig,
@@ -365,6 +404,7 @@ def load_settings(
         health_port=integer("health_port", 8080, minimum=0, maximum=65535),
         watch_timeout=watch_timeout,
         stall_timeout=stall_timeout,
+        progress_stale_after=progress_stale_after,
         request_timeout=duration("request_timeout", 30.0),
         heartbeat_interval=duration("heartbeat_interval", 2.0),
         once=boolean("once"),

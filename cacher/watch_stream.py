@@ -64,6 +64,51 @@ def parse_line(line: bytes) -> WatchEvent | None:
     return WatchEvent(kind, obj)
 
 
+#: Largest resourceVersion adopted: Lua (the fenced scripts) compares them as
+#: doubles, exact up to 2^53.
+MAX_RESOURCE_VERSION = 2**53
+
+
+def resource_version_problem(rv: object) -> str | None:
+    """Why ``rv`` cannot be a resume point, or None when it can.
+
+    resourceVersions are opaque to clients in general, but the cacher (and the
+    contract) compare them as integers (etcd revisions): anything else would
+    make every later watch fail with 400 and must never be adopted.
+    """
+    if not isinstance(rv, str) or not rv:
+        return "resourceVersion missing"
+    if not rv.isascii() or not rv.isdigit():
+        return f"resourceVersion {rv[:40]!r} is not a decimal integer"
+    if int(rv) > MAX_RESOURCE_VERSION:
+        return f"resourceVersion {rv[:40]!r} is out of range"
+    return None
+
+
+def event_problem(event: WatchEvent) -> tuple[str, str] | None:
+    """Why a parsed watch line must be skipped (its rv not adopted), or None.
+
+    Returns (kind, message): kind ``resource-version`` or ``identity`` (a
+    metric label). Every non-ERROR line needs a valid
+    ``metadata.resourceVersion``; a change (ADDED/MODIFIED/DELETED) also
+    needs the object's name and namespace (pods and events are namespaced).
+    """
+    if event.type == "ERROR":
+        return None
+    metadata = event.object.get("metadata")
+    if not isinstance(metadata, dict):
+        return "identity", "object without metadata"
+    problem = resource_version_problem(metadata.get("resourceVersion"))
+    if problem:
+        return "resource-version", problem
+    if event.type != "BOOKMARK":
+        for field in ("name", "namespace"):
+            value = metadata.get(field)
+            if not isinstance(value, str) or not value:
+                return "identity", f"metadata.{field} missing"
+    return None
+
+
 class Failure(enum.Enum):
     """What a failed request or an ERROR event means for the loop."""
 
@@ -97,10 +142,13 @@ def error_event_status(obj: dict[str, Any]) -> tuple[int, str]:
 
 
 __all__ = [
+    "MAX_RESOURCE_VERSION",
     "Failure",
     "LineSplitter",
     "WatchEvent",
     "classify_status",
     "error_event_status",
+    "event_problem",
     "parse_line",
+    "resource_version_problem",
 ]

@@ -37,7 +37,9 @@ from cacher.watch_stream import (
     LineSplitter,
     classify_status,
     error_event_status,
+    event_problem,
     parse_line,
+    resource_version_problem,
 )
 from kubecache.backoff import Backoff, jittered
 
@@ -153,6 +155,9 @@ class TargetState:
     resource_version: str | None = None
     backoff: Backoff = field(default_factory=Backoff)
     failures: int = 0
+    #: Monotonic time of the target's last sign of progress (a valid watch
+    #: line or bookmark, a completed list); None before the first.
+    progress: float | None = None
 
 
 class ResourceSync:
@@ -211,7 +216,12 @@ class ResourceSync:
             metadata = page.get("metadata") or {}
             items = page.get("items") or []
             if not continue_token:
-                state.resource_version = str(metadata.get("resourceVersion") or "") or None
+                rv = str(metadata.get("resourceVersion") or "")
+                problem = resource_version_problem(rv)
+                if problem:
+                    # Never a resume point: the list is retried instead.
+                    raise ApiStatusError(500, "BadListResponse", f"list of {target}: {problem}")
+                state.resource_version = rv
             yield [item for item in items if isinstance(item, dict)]
             continue_token = str(metadata.get("continue") or "")
             if not continue_token:
@@ -240,7 +250,18 @@ class ResourceSync:
                 await self.sleep(self.list_backoff.next_delay(e.retry_after))
                 continue
             self.list_backoff.reset()
+            now = time.monotonic()
+            for state in self.states:
+                state.progress = now
             return
+
+    def progress_age(self, now: float | None = None) -> float | None:
+        """Seconds since the least recent target last progressed; None before a list."""
+        times = [s.progress for s in self.states]
+        if any(t is None for t in times):
+            return None
+        now = time.monotonic() if now is None else now
+        return max(0.0, now - min(t for t in times if t is not None))
 
     @staticmethod
     def _hopeless(failure: Failure, attempts: int) -> bool:
@@ -302,7 +323,7 @@ class ResourceSync:
                     outcome = WatchOutcome("closed", count)
                     break
                 received = time.monotonic()
-                changes, ended = self._parse_chunk(state, splitter.feed(chunk))
+                changes, ended = self._parse_chunk(state, splitter.feed(chunk), received)
                 count += len(changes)
                 if changes:
                     if in_flight is not None:
@@ -322,9 +343,13 @@ class ResourceSync:
             await cancel_and_wait(in_flight)
 
     def _parse_chunk(
-        self, state: TargetState, lines: list[bytes]
+        self, state: TargetState, lines: list[bytes], received: float
     ) -> tuple[list[tuple[str, dict[str, Any]]], WatchOutcome | None]:
-        """Changes of one chunk, and the outcome when an ERROR event ends the watch."""
+        """Changes of one chunk, and the outcome when an ERROR event ends the watch.
+
+        A line's resourceVersion is adopted as the resume point only once the
+        line is validated; a malformed line is skipped and counted.
+        """
         changes: list[tuple[str, dict[str, Any]]] = []
         counts: dict[str, int] = {}
         ended: WatchOutcome | None = None
@@ -332,6 +357,7 @@ class ResourceSync:
             event = parse_line(line)
             if event is None:
                 self.metrics.malformed_object(self.resource)
+                self.metrics.rejected_lines.labels(self.resource, "unparsable").inc()
                 log.warning("skipping a malformed %s watch line: %.200r", self.resource, line)
                 continue
             if event.type == "ERROR":
@@ -339,9 +365,15 @@ class ResourceSync:
                 failure = classify_status(code)
                 ended = WatchOutcome(failure.value, 0, failure, message)
                 break
-            rv = event.resource_version
-            if rv:
-                state.resource_version = rv
+            problem = event_problem(event)
+            if problem is not None:
+                self.metrics.rejected_lines.labels(self.resource, problem[0]).inc()
+                log.warning(
+                    "skipping a %s watch line (%s): %.200r", self.resource, problem[1], line
+                )
+                continue
+            state.resource_version = event.resource_version
+            state.progress = received
             if event.type == "BOOKMARK":
                 continue
             counts[event.type] = counts.get(event.type, 0) + 1

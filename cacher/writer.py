@@ -9,8 +9,15 @@ resourceVersion (the ``rv`` of the stored record, and the deletion tombstone in
 ``P pod-rv``).
 
 Memory stays bounded: the writer keeps no objects, only ``pod key -> uid`` of
-the pods it tracks (to route their events), the newest event resourceVersion
-per pod it wrote, and a bounded buffer of events whose pod is not written yet.
+the pods it tracks (to route their events), ``pod key -> fingerprint`` (32
+bits of the SHA-1) of every record it knows in ``P pods``, the newest event
+resourceVersion per pod it wrote, and a bounded buffer of events whose pod is
+not written yet.
+
+Self-check (:meth:`CacheWriter.heartbeat`, :mod:`cacher.record_mirror`):
+every heartbeat compares ``P pods`` with what the writer wrote; a deleted
+hash, a missing, extra or altered record raises :class:`CacheDiverged`
+naming what was found.
 
 Errors:
 
@@ -19,6 +26,10 @@ Errors:
   write until :meth:`CacheWriter.take_over`.
 - :class:`CacheLost`: ``P health`` vanished (Redis flushed, or restarted
   empty). Same effect; the caller takes over again and resyncs.
+- :class:`FailedOver`: the node the scripts run on is not the primary the
+  epoch was taken on (another ``master_replid``). :class:`CacheDiverged`:
+  the records in Redis are not what this writer wrote. Same effect; the
+  caller takes over with a new epoch and rewrites every record from a list.
 - Redis errors (``redis.exceptions.ConnectionError``, ``TimeoutError`` and
   other ``RedisError``) propagate unchanged after being counted: the caller
   reconnects with back-off and resyncs, since a failed call may have
@@ -43,6 +54,7 @@ from redis.exceptions import RedisError
 from cacher import scripts
 from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
 from cacher.pending import PendingEvents
+from cacher.record_mirror import RecordMirror, fingerprint
 from cacher.reduce import (
     MalformedObject,
     describe,
@@ -79,6 +91,21 @@ class CacheLost(WriterStopped):
     """Redis lost the cache (health record missing): take over and resync."""
 
 
+class FailedOver(WriterStopped):
+    """The writes reach another Redis node than the epoch's primary: rewrite there."""
+
+
+class CacheDiverged(WriterStopped):
+    """The records in Redis are not what this writer wrote: rewrite them."""
+
+    def __init__(self, check: str, findings: Sequence[str]) -> None:
+        more = f" (+{len(findings) - 5} more)" if len(findings) > 5 else ""
+        shown = "; ".join(findings[:5]) + more
+        super().__init__(f"{check} check: {shown}")
+        self.check = check
+        self.findings = list(findings)
+
+
 @dataclass(frozen=True)
 class HeartbeatResult:
     now_ms: int  # Redis TIME of the heartbeat, ms
@@ -100,6 +127,7 @@ _SCRIPTS = {
     "write_events": scripts.WRITE_EVENTS,
     "take_over": scripts.TAKE_OVER,
     "heartbeat": scripts.HEARTBEAT,
+    "audit_pods": scripts.AUDIT_PODS,
     "mark_synced": scripts.MARK_SYNCED,
     "set_watch_state": scripts.SET_WATCH_STATE,
 }
@@ -121,6 +149,8 @@ class CacheWriter:
         batch_size: int = 500,
         pending_ttl: float = 5.0,
         pending_capacity: int = 10_000,
+        progress_stale_ms: int = 0,
+        audit_page: int = 1000,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -137,6 +167,14 @@ class CacheWriter:
         self._tracked: dict[str, str] = {}  # pod key -> uid
         self._event_rv: dict[str, int] = {}  # pod key -> newest event rv written
         self._pods_floor = 0  # rv of the last full list: older changes are stale
+        self.progress_stale_ms = progress_stale_ms
+        #: master_replid of the primary the epoch was taken on.
+        self.primary_replid = ""
+        self.taken_over_ms = 0  # Redis time of the take-over
+        self.taken_epoch: int | None = None  # the epoch taken, kept once stopped
+        #: The next full list rewrites every record (after a divergence or failover).
+        self.rewrite_next_list = False
+        self._mirror = RecordMirror(page=audit_page)  # what P pods holds
         self._scripts = {name: redis.register_script(text) for name, text in _SCRIPTS.items()}
 
     # ------------------------------------------------------------------ state
@@ -161,6 +199,13 @@ class CacheWriter:
         return error
 
     def _check(self, code: int, what: str) -> None:
+        if code == scripts.FAILED_OVER:
+            raise self._stop(
+                FailedOver(
+                    f"{what}: the Redis node is no longer primary {self.primary_replid} "
+                    "of this epoch (a failover, or a reconnect to another node)"
+                )
+            )
         if code == scripts.LOST:
             raise self._stop(CacheLost(f"{what}: the cache health record is gone (Redis empty)"))
         if code == scripts.FENCED:
@@ -230,10 +275,20 @@ class CacheWriter:
 
     # -------------------------------------------------------------- take over
 
-    async def take_over(self) -> int:
+    async def take_over(
+        self,
+        *,
+        primary_addr: str = "",
+        failovers: int = 0,
+        last_failover_ms: int | None = 0,
+    ) -> int:
         """Become the writer: a new epoch (>= Redis time ms, > previous), synced=0.
 
-        Forgets what this writer tracked: the caller lists and reconciles next.
+        Records the node's replication ID (every later script refuses to run
+        on another node), ``primary_addr`` and the failover count;
+        ``last_failover_ms`` None stamps this take-over's Redis time as the
+        last failover. Forgets what this writer tracked: the caller lists and
+        reconciles next.
         """
         reply = await self._single(
             "take_over",
@@ -244,13 +299,27 @@ class CacheWriter:
                 self.namespaces,
                 self.pod_selector,
                 self.feed_maxlen,
+                str(self.progress_stale_ms),
+                primary_addr,
+                str(failovers),
+                "now" if last_failover_ms is None else str(last_failover_ms),
             ],
         )
-        self.epoch = int(reply)
+        self.epoch = int(reply[0])
+        self.taken_epoch = self.epoch
+        self.primary_replid = _text(reply[1])
+        self.taken_over_ms = int(reply[2])
         self._tracked.clear()
         self._event_rv.clear()
+        self._mirror.clear()
         self._pods_floor = 0
-        log.info("cacher %s took the cache over with epoch %d", self.identity, self.epoch)
+        log.info(
+            "cacher %s took the cache over with epoch %d on Redis primary %s (replid %s)",
+            self.identity,
+            self.epoch,
+            primary_addr or "?",
+            self.primary_replid,
+        )
         return self.epoch
 
     # ------------------------------------------------------------------- pods
@@ -267,26 +336,45 @@ class CacheWriter:
                 self._malformed("pods", raw, e)
         return reduced
 
-    def _pod_item(self, change: PodChange) -> _Item:
+    def _pod_item(self, change: PodChange, *, force: bool = False) -> _Item:
         key, record = change.key, change.record
         if change.deleted:
             return _Item(self.keys.events(key), ("d", key, record["rv"], "", "", "0"))
         check_uid = "0" if self._tracked.get(key) == record["uid"] else "1"
         payload = encode_pod_record(record).decode()
         return _Item(
-            self.keys.events(key), ("w", key, record["rv"], payload, record["uid"], check_uid)
+            self.keys.events(key),
+            ("f" if force else "w", key, record["rv"], payload, record["uid"], check_uid),
         )
 
-    async def _write_pods(self, changes: Sequence[PodChange], *, listed: bool) -> None:
+    def _note_stored(self, key: str, item: _Item, code: int, left: object) -> None:
+        """Mirror what the write left in ``P pods`` for ``key`` (the self-check's side)."""
+        op = item.args[0]
+        if op == "f" or (op == "w" and code == scripts.WRITTEN):
+            self._mirror.wrote(key, str(item.args[3]).encode())
+        elif code == scripts.WRITTEN:  # deleted
+            self._mirror.forget(key)
+        elif left:  # stale: a newer record stays
+            self._mirror.found(key, _text(left))
+        else:  # stale: a newer tombstone, no record
+            self._mirror.forget(key)
+
+    async def _write_pods(
+        self, changes: Sequence[PodChange], *, listed: bool, force: bool = False
+    ) -> None:
         epoch = self._require_epoch()
-        replies, stop = await self._batches(
-            "write_pods",
-            "pods",
-            (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
-            (epoch, self.feed_maxlen, self.deleted_events_ttl),
-            [self._pod_item(c) for c in changes],
-        )
-        codes = [int(r) for r in replies]
+        items = [self._pod_item(c, force=force) for c in changes]
+        async with self._mirror.gate.writing():
+            replies, stop = await self._batches(
+                "write_pods",
+                "pods",
+                (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
+                (epoch, self.feed_maxlen, self.deleted_events_ttl),
+                items,
+            )
+            codes = [int(r) for r in replies[0::2]]
+            for change, item, code, left in zip(changes, items, codes, replies[1::2], strict=False):
+                self._note_stored(change.key, item, code, left)
         appeared: list[tuple[str, str]] = []
         for change, code in zip(changes, codes, strict=False):
             key, uid = change.key, change.record["uid"]
@@ -326,6 +414,10 @@ class CacheWriter:
     ) -> None:
         """After a full LIST at ``list_rv``: write every listed pod, forget the rest.
 
+        With :attr:`rewrite_next_list` set (the cache diverged or failed over),
+        every listed pod's record is rewritten unless Redis holds the same
+        bytes, whatever its resourceVersion or tombstone says.
+
         ``listed`` is the listed pods, or an async iterable of pages of them:
         pages are reduced and written as they come, so the raw list is never
         held whole (memory at 50,000 pods). ``list_rv`` may be a function
@@ -341,7 +433,9 @@ class CacheWriter:
         """
         epoch = self._require_epoch()
         self._expire_pending()
+        force = self.rewrite_next_list
         listed_keys: set[str] = set()
+        unreduced: list[str] = []  # listed, malformed: a record of theirs stays as it is
         batch: list[PodChange] = []
 
         async def take(raw: dict[str, Any]) -> None:
@@ -352,8 +446,12 @@ class CacheWriter:
                 batch.append(PodChange(False, pod_record(raw)))
             except MalformedObject as e:
                 self._malformed("pods", raw, e)
+                if key is not None:
+                    unreduced.append(key)
             if len(batch) >= self.batch_size:
-                await self._write_pods(list(coalesce_pods(batch).values()), listed=True)
+                await self._write_pods(
+                    list(coalesce_pods(batch).values()), listed=True, force=force
+                )
                 batch.clear()
 
         if isinstance(listed, AsyncIterable):
@@ -364,7 +462,9 @@ class CacheWriter:
             for raw in listed:
                 await take(raw)
         if batch:
-            await self._write_pods(list(coalesce_pods(batch).values()), listed=True)
+            await self._write_pods(list(coalesce_pods(batch).values()), listed=True, force=force)
+        if unreduced:
+            await self._adopt_stored(unreduced)
         list_rv = list_rv if isinstance(list_rv, str) else list_rv()
         try:
             floor = int(list_rv)
@@ -379,14 +479,18 @@ class CacheWriter:
                 if key not in listed_keys:
                     vanished[key] = None
         if floor and vanished:
-            replies, stop = await self._batches(
-                "forget_pods",
-                "pods",
-                (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
-                (epoch, self.feed_maxlen, self.deleted_events_ttl, floor),
-                [_Item(self.keys.events(key), (key,)) for key in vanished],
-            )
-            codes = [int(r) for r in replies]
+            async with self._mirror.gate.writing():
+                replies, stop = await self._batches(
+                    "forget_pods",
+                    "pods",
+                    (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
+                    (epoch, self.feed_maxlen, self.deleted_events_ttl, floor),
+                    [_Item(self.keys.events(key), (key,)) for key in vanished],
+                )
+                codes = [int(r) for r in replies]
+                for key, code in zip(vanished, codes, strict=False):
+                    if code == scripts.WRITTEN:
+                        self._mirror.forget(key)
             for key, code in zip(vanished, codes, strict=False):
                 if code in (scripts.WRITTEN, 2):
                     self._tracked.pop(key, None)
@@ -403,6 +507,20 @@ class CacheWriter:
                 deleted,
             )
         self._pods_floor = max(self._pods_floor, floor)
+        self.rewrite_next_list = False
+        self._mirror.ready = True
+
+    async def _adopt_stored(self, keys: Sequence[str]) -> None:
+        """Know the records kept for listed pods that could not be reduced."""
+        async with self._mirror.gate.writing():
+            values = await self.redis.hmget(self.keys.pods, list(keys))
+            for key, value in zip(keys, values, strict=True):
+                if value is None:
+                    self._mirror.forget(key)
+                else:
+                    self._mirror.wrote(
+                        key, value if isinstance(value, bytes) else str(value).encode()
+                    )
 
     # ----------------------------------------------------------------- events
 
@@ -495,41 +613,93 @@ class CacheWriter:
         )
         self._check(int(code), f"setting the {resource} watch state")
 
-    async def heartbeat(self, *, lag_ms: int | None = None) -> HeartbeatResult:
-        """Write heartbeat_ms (Redis TIME), records and optionally lag_ms.
+    async def retire(self, node: Redis, epoch: int) -> bool:
+        """Mark ``epoch`` unsynced on ``node``, a primary that was replaced.
+
+        Readers still connected there stop trusting it at once instead of
+        after ``cache_stale_after``; True when the epoch still owned it.
+        """
+        reply = await node.eval(
+            scripts.RETIRE, 2, self.keys.health, self.keys.feed, str(epoch), self.feed_maxlen
+        )
+        return int(reply) == 1
+
+    async def heartbeat(
+        self,
+        *,
+        lag_ms: int | None = None,
+        pods_progress_age: float | None = None,
+        events_progress_age: float | None = None,
+    ) -> HeartbeatResult:
+        """Write heartbeat_ms (Redis TIME), records, progress times and optionally lag_ms.
+
+        ``*_progress_age`` are seconds since each watch last progressed (None:
+        not yet); the script stores Redis time minus the age. Then, once the
+        epoch's first list is reconciled, checks that Redis holds what this
+        writer wrote (see the module docstring).
 
         Raises :class:`CacheLost` when the health record is gone (Redis
-        flushed or restarted empty) and :class:`Fenced` when another epoch
-        owns it.
+        flushed or restarted empty), :class:`Fenced` when another epoch
+        owns it, :class:`FailedOver` when the node is another primary and
+        :class:`CacheDiverged` when the records differ.
         """
         epoch = self._require_epoch()
         self._expire_pending()
-        reply = await self._single(
-            "heartbeat",
-            [self.keys.health],
-            [epoch, "" if lag_ms is None else str(lag_ms), str(self.records)],
-        )
-        code = int(reply[0])
-        if code == scripts.FENCED:
-            other = _text(reply[1])
-            leader = _text(reply[2])
-            raise self._stop(
-                Fenced(f"heartbeat: epoch {other} of cacher {leader!r} owns the cache")
+        async with self._mirror.gate.checking():
+            reply = await self._single(
+                "heartbeat",
+                [self.keys.health, self.keys.pods],
+                [
+                    epoch,
+                    "" if lag_ms is None else str(lag_ms),
+                    str(self.records),
+                    _age_ms(pods_progress_age),
+                    _age_ms(events_progress_age),
+                ],
             )
-        self._check(code, "heartbeat")
+            code = int(reply[0])
+            if code == scripts.FENCED:
+                other = _text(reply[1])
+                leader = _text(reply[2])
+                raise self._stop(
+                    Fenced(f"heartbeat: epoch {other} of cacher {leader!r} owns the cache")
+                )
+            if code == scripts.FAILED_OVER:
+                raise self._stop(
+                    FailedOver(
+                        f"heartbeat: the Redis node has replid {_text(reply[2])}, the epoch "
+                        f"was taken on primary {_text(reply[1])} (a failover, or a "
+                        "reconnect to another node)"
+                    )
+                )
+            self._check(code, "heartbeat")
+            if self._mirror.ready:
+                check, findings = await self._mirror.differences(int(reply[2]), self._audit_page)
+                if findings:
+                    raise self._stop(CacheDiverged(check, findings))
         return HeartbeatResult(now_ms=int(reply[1]), epoch=int(epoch), records=self.records)
+
+    async def _audit_page(self, cursor: str, count: int) -> Any:
+        return await self._single("audit_pods", [self.keys.pods], [cursor, count])
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _age_ms(seconds: float | None) -> str:
+    return "" if seconds is None else str(int(seconds * 1000))
+
+
 __all__ = [
+    "CacheDiverged",
     "CacheLost",
     "CacheWriter",
     "CountingMetrics",
+    "FailedOver",
     "Fenced",
     "HeartbeatResult",
     "WriterMetrics",
     "WriterStopped",
+    "fingerprint",
 ]

@@ -148,7 +148,12 @@ async def _check_fresh(redis: aioredis.Redis, health: CacheHealth, *, stale_afte
     freshness = health_freshness(health, now_ms=now_ms, stale_after_ms=stale_after_ms)
     age = health.heartbeat_age_ms(now_ms) / 1000
     if freshness is Freshness.FRESH:
-        return Check("cache fresh", True, f"synced, heartbeat {age:.1f} s ago")
+        return Check(
+            "cache fresh",
+            True,
+            f"synced, heartbeat {age:.1f} s ago; Redis primary {health.primary_addr or '?'}, "
+            f"{health.failovers} failovers (last at Redis time {health.last_failover_ms} ms)",
+        )
     if freshness is Freshness.NOT_SYNCED:
         return Check(
             "cache fresh",

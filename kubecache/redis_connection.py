@@ -22,7 +22,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import NoPermissionError
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
@@ -127,7 +128,14 @@ _WITHOUT_CLIENT_SETINFO: dict[str, object] = (
 
 
 def connect(settings: RedisSettings) -> aioredis.Redis:
-    """A Redis client for ``settings`` (connections are made lazily)."""
+    """A Redis client for ``settings`` (connections are made lazily).
+
+    redis-py retries a command after a connection error, and a Sentinel
+    client turns a READONLY reply from a demoted primary into one: a write
+    may silently land on another node than the one before. The cacher does
+    not rely on the client to notice; its scripts compare the node's
+    replication ID with the one its epoch started on (cacher/scripts.py).
+    """
     settings.validate()
     username, password = settings.credentials()
     scheme = urlsplit(settings.url).scheme
@@ -163,4 +171,89 @@ def connect(settings: RedisSettings) -> aioredis.Redis:
     return aioredis.Redis.from_url(_without_credentials(settings.url), **options)  # type: ignore[arg-type]
 
 
-__all__ = ["DEFAULT_URL", "RedisConfigError", "RedisSettings", "connect", "redacted"]
+async def primary_address(client: aioredis.Redis) -> str:
+    """host:port of the primary ``client`` writes to, as its configuration names it.
+
+    With ``redis+sentinel://`` this asks the Sentinels now (raises a Redis
+    error when none answers) and the pool drops its idle connections to a
+    previous primary; otherwise it is the URL's address.
+    """
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        # Also drops idle connections to a previous primary.
+        host, port = await pool.get_master_address()
+        return f"{host}:{port}"
+    options = pool.connection_kwargs
+    if options.get("path"):
+        return f"unix:{options['path']}"
+    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+
+
+def connect_node(settings: RedisSettings, address: str) -> aioredis.Redis:
+    """A client of the one data node ``address`` (host:port) with ``settings``'
+    credentials and TLS, e.g. a primary Sentinel has just replaced."""
+    username, password = settings.credentials()
+    host, _, port = address.rpartition(":")
+    options: dict[str, object] = {
+        "host": host,
+        "port": int(port),
+        "db": _database(settings.url),
+        "username": username,
+        "password": password,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "client_name": settings.client_name,
+    }
+    if urlsplit(settings.url).scheme.startswith("rediss"):
+        options["ssl"] = True
+        options["ssl_ca_certs"] = settings.ca_file
+    return aioredis.Redis(**options)  # type: ignore[arg-type]
+
+
+def _database(url: str) -> int:
+    if urlsplit(url).scheme.endswith("+sentinel"):
+        return _sentinel_parts(url)[2]
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+def follows_sentinel(client: aioredis.Redis) -> bool:
+    """Whether ``client`` finds its primary through Sentinel."""
+    return isinstance(client.connection_pool, SentinelConnectionPool)
+
+
+async def topology_problem(client: aioredis.Redis) -> str | None:
+    """Why kubecache cannot use this Redis, or None.
+
+    A user without ``+info`` is refused (see :mod:`cacher.scripts`). A Redis
+    Cluster node is refused: the contract's keys (health, pods,
+    feed, event logs) live in different hash slots and every write is one
+    multi-key script.
+    """
+    try:
+        info = await client.info("cluster")
+    except NoPermissionError:
+        return (
+            "the Redis user may not run INFO; kubecache reads INFO replication to know "
+            "which primary it writes to: grant it (ACL SETUSER <user> +info)"
+        )
+    if str(info.get("cluster_enabled", "0")) == "1":
+        return (
+            "the Redis server is a Redis Cluster node; kubecache needs a single Redis "
+            "or a primary with replicas behind Sentinel (redis+sentinel://), see "
+            "docs/redis-topologies.md"
+        )
+    return None
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "RedisConfigError",
+    "RedisSettings",
+    "connect",
+    "connect_node",
+    "follows_sentinel",
+    "primary_address",
+    "redacted",
+    "topology_problem",
+]

@@ -148,6 +148,12 @@ def status_summary(
             events_watch=health.events_watch,
             namespaces=health.namespaces or "(all)",
             pod_selector=health.pod_selector,
+            redis_primary=f"{health.primary_addr or '?'}, {health.failovers} failovers"
+            + (
+                f", last {human_age((now_ms - health.last_failover_ms) // 1000)} ago"
+                if health.last_failover_ms
+                else ""
+            ),
         )
     return summary
 
@@ -168,6 +174,7 @@ def status_text(summary: dict[str, Any]) -> str:
         ("events_rv", "events resourceVersion"),
         ("namespaces", "namespaces"),
         ("pod_selector", "pod selector"),
+        ("redis_primary", "redis primary"),
         ("prefix", "key prefix"),
         ("reason", "why not fresh"),
     ]

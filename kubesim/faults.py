@@ -4,8 +4,10 @@ Pure state plus the decision of what a request suffers; the server applies it. A
 (JSON bodies): ``{"action": "fail", "verb": "list", "resource": "pods", "status": 503,
 "count": 3, "retry_after": 1}`` ("*"/absent verb or resource match all; count absent or -1 =
 until cleared), ``{"action": "latency", "ms": 200}``, ``{"action": "stall_watches"}``,
-``{"action": "clear"}``. ``drop_watches`` and ``compact`` act on the watch hub and the store
-and are dispatched by the server.
+``{"action": "clear"}``. ``drop_watches``, ``compact`` and ``inject_watch_line`` (``{"action":
+"inject_watch_line", "resource": "events", "line": {"type": "ADDED", "object": {...}}}``: one
+raw line to every open watch of the resource) act on the watch hub and the store and are
+dispatched by the server.
 """
 
 from __future__ import annotations
@@ -84,8 +86,8 @@ class Faults:
                 self.__init__()  # type: ignore[misc]
             else:
                 raise errors.bad_request(
-                    f"unknown fault action {kind!r}: use drop_watches, compact, fail, latency, "
-                    "stall_watches or clear"
+                    f"unknown fault action {kind!r}: use drop_watches, compact, "
+                    "inject_watch_line, fail, latency, stall_watches or clear"
                 )
         except (KeyError, TypeError, ValueError) as err:
             raise errors.bad_request(f"malformed fault {action!r}: {err}") from err

@@ -225,6 +225,15 @@ class KubeSimServer:
             elif kind == "compact":
                 self.store.compact()
                 result["resource_version"] = self.store.resource_version
+            elif kind == "inject_watch_line":
+                line = action.get("line")
+                resource = action.get("resource")
+                if not isinstance(line, dict) or resource not in RESOURCES:
+                    raise errors.bad_request(
+                        'inject_watch_line needs "resource" (e.g. "events") and "line" '
+                        '(a JSON object such as {"type": "ADDED", "object": {...}})'
+                    )
+                result["sent"] = self.hub.inject(str(resource), orjson.dumps(line) + b"\n")
             else:
                 self.faults.configure(action)
                 if kind == "stall_watches":

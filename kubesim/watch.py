@@ -26,11 +26,25 @@ from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.stats import Stats
 from kubesim.store import Change, ObjectStore
 
-__all__ = ["WatchHub", "Watcher", "event_line"]
+__all__ = ["WatchHub", "Watcher", "event_line", "next_bookmark_time"]
 
 log = logging.getLogger(__name__)
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+#: Like kube-apiserver's watch cache, a watch with bookmarks gets one this long
+#: before its timeout, so a client resumes from a recent revision.
+PRE_TIMEOUT_BOOKMARK = 2.0
+
+
+def next_bookmark_time(now: float, interval: float | None, end: float) -> float:
+    """When the next bookmark is due: the interval, or just before the timeout if sooner.
+
+    ``math.inf`` when bookmarks are off or the pre-timeout one is already past.
+    """
+    if interval is None:
+        return math.inf
+    due = min(now + interval, end - PRE_TIMEOUT_BOOKMARK)
+    return due if due > now else math.inf
 
 
 def event_line(event_type: str, raw: bytes) -> bytes:
@@ -198,6 +212,15 @@ class WatchHub:
                     watcher.limit,
                 )
 
+    def inject(self, resource: str, line: bytes) -> int:
+        """Send a raw ``line`` to every open watch of ``resource`` (the inject_watch_line
+        fault: what a buggy server or proxy could send); returns how many got it."""
+        sent = 0
+        for watcher in list(self._watchers[resource]):
+            if watcher.offer(line):
+                sent += 1
+        return sent
+
     def drop_all(self) -> int:
         """Close every open watch (the drop_watches fault, shutdown)."""
         count = 0
@@ -313,7 +336,7 @@ class WatchHub:
     ) -> None:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        next_bookmark = loop.time() + interval if interval else math.inf
+        next_bookmark = next_bookmark_time(loop.time(), interval, end)
         while not watcher.closed:
             if not self._unstalled.is_set():
                 # Stalled: the stream stays open but silent until cleared, dropped or timed out.
@@ -337,7 +360,7 @@ class WatchHub:
                 # buffer is empty, so this revision is safe to resume from.
                 rv = self.store.resource_version
                 await self._write(response, [bookmark_line(watcher.resource, rv)])
-                next_bookmark = now + (interval or math.inf)
+                next_bookmark = next_bookmark_time(now, interval, end)
                 continue
             watcher.wake.clear()
             try:

@@ -9,6 +9,7 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
 missing_debs=""
 command -v redis-server >/dev/null || missing_debs="$missing_debs redis-server"
+command -v redis-sentinel >/dev/null || missing_debs="$missing_debs redis-sentinel"  # Sentinel tests
 # Debian's Chromium drives the browser tests (Playwright never downloads a browser here).
 [ -n "${KUBECACHE_NO_BROWSER:-}" ] || [ -x /usr/bin/chromium ] || missing_debs="$missing_debs chromium"
 if [ -n "$missing_debs" ]; then

@@ -67,6 +67,9 @@ def test_kubeconfig_env_var_is_the_fallback(kubeconfig: str) -> None:
         (["--renew-deadline", "15"], "shorter than the lease duration"),
         (["--retry-period", "10"], "shorter than the renew deadline"),
         (["--namespaces", "Bad_NS"], "namespace name"),
+        (["--namespaces", ",,"], "names no namespace"),
+        (["--namespaces", " , "], "names no namespace"),
+        (["--progress-stale-after", "3"], "6 s or more"),
         (["--key-prefix", "nocolon"], "must end with ':'"),
         (["--health-port", "70000"], "at most 65535"),
         (["--event-log-cap", "0"], "at least 1"),
@@ -129,3 +132,17 @@ def test_the_redis_password_comes_from_the_environment_not_a_flag(kubeconfig: st
     )
     assert settings.redis.credentials() == ("cacher", "pw")
     assert "pw" not in repr(settings)
+
+
+def test_the_progress_promise_caps_the_watch_timeout_and_the_stall_timeout(
+    kubeconfig: str,
+) -> None:
+    settings = load_settings(["--kubeconfig", kubeconfig], env={})
+    assert settings.progress_stale_after == 30
+    assert settings.watch_timeout_seconds == 20  # the chart's 300 s would outlive the promise
+    assert settings.stall_seconds == 30
+    settings = load_settings(
+        ["--kubeconfig", kubeconfig, "--watch-timeout", "10", "--stall-timeout", "12"],
+        env={"KUBECACHE_PROGRESS_STALE_AFTER": "1m"},
+    )
+    assert (settings.watch_timeout_seconds, settings.stall_seconds) == (10, 12)

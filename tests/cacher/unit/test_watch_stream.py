@@ -9,7 +9,9 @@ from cacher.watch_stream import (
     LineSplitter,
     classify_status,
     error_event_status,
+    event_problem,
     parse_line,
+    resource_version_problem,
 )
 
 
@@ -62,3 +64,30 @@ def test_failures_are_classified_by_status() -> None:
     assert classify_status(403) is Failure.DENIED
     assert classify_status(401) is Failure.DENIED
     assert classify_status(400) is Failure.CLIENT
+
+
+def test_only_decimal_resource_versions_can_be_resume_points() -> None:
+    assert resource_version_problem("12345") is None
+    for bad in ("x", "", "-1", "1e3", "١٢", " 12", str(2**60), None, 12):
+        assert resource_version_problem(bad) is not None, bad
+
+
+def test_a_line_is_checked_before_its_resource_version_is_adopted() -> None:
+    def problem(kind: str, obj: object) -> str | None:
+        event = parse_line(line(kind, obj))
+        assert event is not None
+        found = event_problem(event)
+        return None if found is None else found[0]
+
+    pod = {"metadata": {"name": "a", "namespace": "jhub", "resourceVersion": "9"}}
+    assert problem("ADDED", pod) is None
+    assert problem("BOOKMARK", {"metadata": {"resourceVersion": "9"}}) is None
+    assert problem("ADDED", {**pod, "metadata": {**pod["metadata"], "resourceVersion": "x"}}) == (
+        "resource-version"
+    )
+    assert problem("MODIFIED", {"metadata": {"namespace": "jhub", "resourceVersion": "9"}}) == (
+        "identity"
+    )
+    assert problem("DELETED", {"metadata": "nope"}) == "identity"
+    assert problem("BOOKMARK", {"metadata": {}}) == "resource-version"
+    assert problem("ERROR", {"code": 410}) is None
