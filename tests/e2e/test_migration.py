@@ -7,11 +7,16 @@ unmodified ``kubespawner.KubeSpawner``, then with ``spawner_class = "kubecache"`
 restart with users' servers running: none may restart (same pod uid), every
 user keeps their PVC (same claim uid), and at the end nothing is left over.
 
+The PVC holds the home (z2jh's mount at /home/jovyan, the server's root
+directory; kubesim's process kubelet mounts a claim as a directory that outlives
+the pod). Under KubeSpawner each server writes a file there through the proxy
+with the Jupyter server's contents API and its user's own token; it is read back
+the same way after each switch and after each stop and start.
+
 Two users come from KubeSpawner 6 (a state without ``kubespawner_version``, a
 claim with a legacy "escape" name): fay, whose server runs at the switch, keeps
 her claim through a stop and start under kubecache; gus, who never started
-since, is deleted under kubecache, and his claim with him. kubesim's process
-kubelet does not mount volumes, so a claim is followed by name and uid.
+since, is deleted under kubecache, and his claim with him.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import pytest
 
 from kubesim.auth import Rule
 from kubesim.kubeconfig import write_kubeconfig
+from kubesim.kubelet_process import ProcessKubelet
+from kubesim.volumes import claim_directory
 from tests.e2e.support.stack import Cluster, Hub
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +57,8 @@ KUBESPAWNER_NAMES = {
 }
 #: gus has not started a server since KubeSpawner 6 made his claim
 GUS_CLAIM = "claim-gus-2ec"
+#: the file each server writes in its home (the root directory of its contents API)
+NOTE = "notes.txt"
 #: The hub's Role once the cacher is trusted (charts/README.md): no list or watch at all.
 HUB_ROLE = (
     Rule.of(("create", "delete", "get"), ("pods", "persistentvolumeclaims"), (NAMESPACE,)),
@@ -86,6 +95,11 @@ def user_path(user: str, server_name: str) -> str:
     return f"/user/{user}/{server_name}/" if server_name else f"/user/{user}/"
 
 
+def note_text(user: str, server_name: str) -> str:
+    """What a server writes: its own words, so a server mounting another's claim shows."""
+    return f"{user}'s {server_name or 'default'} server wrote this under KubeSpawner 7.1\n"
+
+
 class Journey:
     """The hub under test, what the cluster holds, and what the hub saved."""
 
@@ -94,6 +108,8 @@ class Journey:
         self.hub = hub
         self.api = hub.api
         self.timings: dict[str, float] = {}
+        #: user -> their own API token (access to their servers only)
+        self.tokens: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the cluster
 
@@ -128,6 +144,27 @@ class Journey:
 
     def pod_uids(self) -> dict[Server, str]:
         return {key: pod["metadata"]["uid"] for key, pod in self.server_pods().items()}
+
+    @property
+    def claims_dir(self) -> Path:
+        """Where kubesim's process kubelet keeps the namespace's claims' data."""
+        kubelet = self.cluster.sim.server.kubelet
+        assert isinstance(kubelet, ProcessKubelet), kubelet
+        return kubelet.root_dir / "claims"
+
+    def notes_on_claims(self) -> dict[Server, str | None]:
+        """(user, server) -> the note in the claim its pod mounts, read from kubesim's disk."""
+        uids = self.objects("persistentvolumeclaims")
+        found: dict[Server, str | None] = {}
+        for key, claim in self.claims().items():
+            path = claim_directory(self.claims_dir, NAMESPACE, claim, uids[claim]) / NOTE
+            found[key] = path.read_text() if path.exists() else None
+        return found
+
+    def claim_directories(self) -> list[str]:
+        """The claims whose data kubesim still keeps in the namespace."""
+        directory = self.claims_dir / NAMESPACE
+        return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
     # ------------------------------------------------------------------ the hub
 
@@ -233,6 +270,50 @@ class Journey:
         assert status == 0, out
         return {(row["user"], row["server"]): (row["pod"], row["ready"]) for row in json.loads(out)}
 
+    # ------------------------------------------------------------------ the users' files
+
+    async def issue_tokens(self, users: list[str]) -> None:
+        """Each user's own token, allowed to reach only their servers."""
+        for user in users:
+            self.tokens[user] = await self.api.new_token(user, [f"access:servers!user={user}"])
+
+    def contents_path(self, user: str, server_name: str, name: str = NOTE) -> str:
+        return user_path(user, server_name) + f"api/contents/{name}"
+
+    async def write_notes(self, servers: list[Server]) -> dict[Server, int]:
+        """Each server writes its note in its home, as its user through the proxy."""
+        results = await asyncio.gather(
+            *(
+                self.api.as_user(
+                    self.tokens[u],
+                    "PUT",
+                    self.contents_path(u, s),
+                    {"type": "file", "format": "text", "content": note_text(u, s)},
+                )
+                for u, s in servers
+            )
+        )
+        return {key: status for key, (status, _) in zip(servers, results, strict=True)}
+
+    async def notes(self, servers: list[Server]) -> dict[Server, str | int]:
+        """(user, server) -> the note its server reads from its home (else the HTTP status)."""
+        results = await asyncio.gather(
+            *(
+                self.api.as_user(
+                    self.tokens[u], "GET", self.contents_path(u, s) + "?format=text&type=file"
+                )
+                for u, s in servers
+            )
+        )
+        found: dict[Server, str | int] = {}
+        for key, (status, body) in zip(servers, results, strict=True):
+            found[key] = body["content"] if status == 200 else status
+        return found
+
+    async def notes_kept(self, servers: list[Server], step: str) -> None:
+        expected = {key: note_text(*key) for key in servers}
+        assert await self.notes(servers) == expected, f"{step}: a user's file is not in their home"
+
     async def through_the_proxy(self, servers: list[Server]) -> dict[Server, int]:
         results = await asyncio.gather(
             *(self.api.get_through_proxy(user_path(u, s) + "api/status") for u, s in servers)
@@ -278,6 +359,16 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     uids = journey.pod_uids()
     claims = journey.objects("persistentvolumeclaims")
     assert set(claims) == {claim for _, claim in KUBESPAWNER_NAMES.values()} | {GUS_CLAIM}
+
+    # each server writes a file in its home, as its user; the file is in the claim the pod
+    # mounts (the home is the claim), and a user's token does not reach another user's server
+    await journey.issue_tokens(["alice", "ed.o", FAY])
+    assert await journey.notes(servers) == dict.fromkeys(servers, 404)
+    assert await journey.write_notes(servers) == dict.fromkeys(servers, 201)
+    await journey.notes_kept(servers, "KubeSpawner")
+    assert journey.notes_on_claims() == {key: note_text(*key) for key in servers}
+    status, _ = await api.as_user(journey.tokens["alice"], "GET", journey.contents_path(FAY, ""))
+    assert status == 403, f"alice's token read fay's home: {status}"
     # the cacher already shows KubeSpawner's servers with their users, before the switch
     assert await journey.kubecache_servers() == {
         key: (pod, True) for key, (pod, _) in KUBESPAWNER_NAMES.items()
@@ -314,6 +405,7 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     for verb in ("list", "watch"):
         assert events_after.get(verb, 0) == event_requests.get(verb, 0), (verb, events_after)
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
+    await journey.notes_kept(servers, "kubecache, after the switch")
 
     assert await journey.kubecache_servers() == {
         key: (pod, True) for key, (pod, _) in KUBESPAWNER_NAMES.items()
@@ -340,6 +432,8 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
         assert state["pvc_name"] == KUBESPAWNER_NAMES[key][1], state
         assert state["pod_name"] == KUBESPAWNER_NAMES[key][0], state
     assert journey.objects("persistentvolumeclaims") == claims, "a claim was made or replaced"
+    # new pods, the same homes: what the users wrote under KubeSpawner is there
+    await journey.notes_kept(servers, "kubecache, after a stop and start")
     uids = journey.pod_uids()
 
     # ed.o and gus leave under kubecache: delete_forever removes the claim KubeSpawner 7.1 made
@@ -368,12 +462,14 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
           f"{await cluster.api_requests('pods')}")
     assert journey.pod_uids() == uids, "switching back restarted servers"
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
+    await journey.notes_kept(servers, "KubeSpawner again, after the switch")
 
     # KubeSpawner stops and starts servers whose state kubecache wrote: the same claims
     await journey.restart_servers(restarted, "KubeSpawner: restart 2 servers")
     assert journey.claims() == {key: KUBESPAWNER_NAMES[key][1] for key in servers}
     assert journey.objects("persistentvolumeclaims") == claims
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
+    await journey.notes_kept(servers, "KubeSpawner again, after a stop and start")
 
     # ------------------------------------------------ 4. nothing left behind
     await journey.stop(servers, "KubeSpawner: stop all")
@@ -390,6 +486,7 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     await cluster.wait(
         lambda: not leftovers(), timeout=30, message="no pods, services, secrets or PVCs left"
     )
+    assert journey.claim_directories() == [], "a deleted claim's data is still kept"
 
     async def cache_empty() -> bool:
         return int(await cluster.redis.hlen(cluster.keys.pods)) == 0

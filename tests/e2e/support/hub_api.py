@@ -129,6 +129,41 @@ class HubApi:
                 if line.startswith(b"data:"):
                     yield orjson.loads(line[5:])
 
+    async def new_token(self, name: str, scopes: list[str]) -> str:
+        """A new API token of user ``name`` limited to ``scopes`` (the service needs ``tokens``)."""
+        model = await self.request(
+            "POST", f"/users/{name}/tokens", {"scopes": scopes, "note": "e2e"}, expect=(201, 200)
+        )
+        return str(model["token"])
+
+    async def as_user(
+        self, token: str, method: str, path: str, body: Any = None
+    ) -> tuple[int, Any]:
+        """A request to a public path (e.g. a user's server) with ``token``, not the service's.
+
+        Returns (status, decoded JSON body or the text when it is not JSON); status 0 when the
+        connection failed.
+        """
+        data = None if body is None else orjson.dumps(body)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+                session.request(
+                    method,
+                    self.public_url + path,
+                    data=data,
+                    headers={"Authorization": f"token {token}"},
+                    allow_redirects=False,
+                ) as response,
+            ):
+                raw = await response.read()
+        except aiohttp.ClientError as e:
+            return 0, repr(e)
+        try:
+            return response.status, orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return response.status, raw.decode(errors="replace")
+
     async def get_through_proxy(self, path: str) -> tuple[int, str]:
         """GET a path of the public URL (e.g. /user/alice/api/status) with the token."""
         try:

@@ -36,12 +36,13 @@ c.ConfigurableHTTPProxy.auth_token = s["proxy_token"]
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 
-# The test drives the hub through the REST API with this service token.
+# The test drives the hub through the REST API with this service token (``tokens``: it
+# issues users their own tokens, to reach their servers as they would).
 c.JupyterHub.services = [{"name": "e2e", "api_token": s["service_token"]}]
 c.JupyterHub.load_roles = [
     {
         "name": "e2e",
-        "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub"],
+        "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub", "tokens"],
         "services": ["e2e"],
     }
 ]
