@@ -11,7 +11,14 @@ Redis settings and key prefix, like KubeSpawner's shared reflectors):
   (Redis restarted empty) wakes every waiter, as do ``health`` entries;
 - waiters (:class:`Watch`, one asyncio.Event each) are keyed by pod key;
 - concurrent :meth:`CacheClient.get_pod` calls of one loop tick become one
-  pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``.
+  pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``,
+  ``INFO replication`` (the node's ``master_replid``: health written on
+  another primary is not trusted, see :class:`ReplidProbe`).
+
+Redis commands the hub's user needs: HMGET, HGETALL, TIME, INFO (replication
+section; without it failovers go unnoticed, logged once), LRANGE (events),
+XREAD and XINFO STREAM (the feed), CLIENT SETNAME (redis-py names its
+connections), PING (health checks), on the keys ``<prefix>*``.
 
 No spawner holds a connection or runs a polling loop of its own.
 """
@@ -22,6 +29,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -67,9 +75,58 @@ class PodSnapshot:
     record: PodRecord | None
     health: CacheHealth | None
     now_ms: int
+    #: ``master_replid`` of the node that answered (None: not known, see ReplidProbe)
+    node_replid: str | None = None
 
     def freshness(self, *, stale_after_ms: int) -> Freshness:
-        return health_freshness(self.health, now_ms=self.now_ms, stale_after_ms=stale_after_ms)
+        return health_freshness(
+            self.health,
+            now_ms=self.now_ms,
+            stale_after_ms=stale_after_ms,
+            node_replid=self.node_replid,
+        )
+
+
+class ReplidProbe:
+    """Whether a cache read also asks the node its ``master_replid`` (``INFO replication``).
+
+    Health written on another primary than the node read (a promoted replica
+    that may miss the last writes) is not trusted
+    (:data:`~kubecache.contract.Freshness.FAILED_OVER`); for that a reader
+    must know the node it reads, so every pipelined read asks. A Redis user
+    without the right to run INFO (NOPERM) is logged once; reads then go on
+    without the check and ask again every ``retry_seconds`` (ACLs change).
+    """
+
+    def __init__(self, retry_seconds: float = 300.0) -> None:
+        self.retry_seconds = retry_seconds
+        self.denied_until = 0.0
+        self.warned = False
+
+    def due(self, now: float) -> bool:
+        return now >= self.denied_until
+
+    def answer(self, reply: Any, now: float, where: str) -> str | None:
+        """The node's replid from an INFO reply (parsed or an error), None when unknown."""
+        if isinstance(reply, Mapping):
+            replid = reply.get("master_replid")
+            return str(replid) if replid else None
+        if isinstance(reply, ResponseError) and "NOPERM" in str(reply).upper():
+            self.denied_until = now + self.retry_seconds
+            if not self.warned:
+                self.warned = True
+                log.warning(
+                    "kubecache: the Redis user at %s may not run INFO (%s): the hub cannot "
+                    "tell a promoted replica from the primary the cacher wrote, so after a "
+                    "Redis failover the cache is trusted before the cacher took over. Grant "
+                    "the hub's ACL user +info.",
+                    where,
+                    reply,
+                )
+            return None
+        if isinstance(reply, Exception):
+            log.debug("kubecache: INFO replication failed at %s: %s", where, reply)
+        return None
 
 
 class Watch:
@@ -259,6 +316,7 @@ class CacheClient:
         self._feed_redis = connect(feed_settings)
         self.feed = FeedReader(self._feed_redis, self.keys, block_seconds=block_seconds)
         self.stats = ClientStats()
+        self.replid_probe = ReplidProbe()
         self.connected = False
         self._watches: dict[str, set[Watch]] = {}
         self._pending: dict[str, list[asyncio.Future[PodSnapshot]]] = {}
@@ -435,12 +493,19 @@ class CacheClient:
     async def _flush(self, batch: dict[str, list[asyncio.Future[PodSnapshot]]]) -> None:
         keys = list(batch)
         self.stats.pipelines += 1
+        ask_replid = self.replid_probe.due(time.monotonic())
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(self.keys.pods, keys)
                 pipe.hgetall(self.keys.health)
                 pipe.time()
-                raw_records, raw_health, time_reply = await pipe.execute()
+                if ask_replid:
+                    pipe.info("replication")
+                replies = await pipe.execute(raise_on_error=False)
+            for reply in replies[:3]:
+                if isinstance(reply, Exception):
+                    raise reply
+            raw_records, raw_health, time_reply = replies[:3]
             health = CacheHealth.from_redis(raw_health)
             now_ms = redis_time_ms(time_reply)
         except (RedisError, OSError, ContractError) as e:
@@ -450,11 +515,16 @@ class CacheClient:
                     if not future.done():
                         future.set_exception(error)
             return
+        node_replid = (
+            self.replid_probe.answer(replies[3], time.monotonic(), redacted(self.settings.url))
+            if ask_replid
+            else None
+        )
         for key, raw in zip(keys, raw_records, strict=True):
             result: PodSnapshot | CacheUnavailable
             try:
                 record = decode_pod_record(raw, key=key) if raw is not None else None
-                result = PodSnapshot(key, record, health, now_ms)
+                result = PodSnapshot(key, record, health, now_ms, node_replid)
             except ContractError as e:
                 log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)
                 result = CacheUnavailable(f"the cached record of pod {key} is unusable: {e}")
@@ -494,5 +564,6 @@ __all__ = [
     "FeedBatch",
     "FeedReader",
     "PodSnapshot",
+    "ReplidProbe",
     "Watch",
 ]

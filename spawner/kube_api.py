@@ -344,5 +344,49 @@ class KubeApi:
             return None
         return self._json(result)
 
+    async def list_pods_page(
+        self,
+        namespace: str,
+        *,
+        label_selector: str,
+        limit: int,
+        continue_token: str | None,
+        timeouts: Timeouts,
+    ) -> dict[str, Any] | KubeApiError:
+        """One page of a pod LIST as API JSON (``items``, ``metadata.continue``).
+
+        The body is parsed with orjson, not into client models: a page of
+        hundreds of pods would cost the hub's CPU seconds otherwise. An
+        expired continue token is returned as a :class:`KubeApiError` with
+        status 410 (the caller lists again from the start).
+        """
+
+        async def request() -> dict[str, Any]:
+            response = await self.core.list_namespaced_pod(
+                namespace,
+                label_selector=label_selector or None,
+                limit=limit,
+                _continue=continue_token or None,
+                _preload_content=False,
+            )
+            async with response:
+                data = await response.read()
+                if not 200 <= response.status <= 299:
+                    error = ApiException(status=response.status, reason=response.reason)
+                    error.body = data
+                    error.headers = response.headers
+                    raise error
+            try:
+                page = orjson.loads(data)
+            except orjson.JSONDecodeError as e:
+                raise ApiException(status=500, reason=f"malformed pod list: {e}") from e
+            if not isinstance(page, dict):
+                raise ApiException(status=500, reason="malformed pod list (not an object)")
+            return page
+
+        return await self._call(
+            f"list pods in {namespace}", "list", request, timeouts, accept=frozenset({410})
+        )
+
 
 __all__ = ["KubeApi", "KubeApiError", "Timeouts"]
