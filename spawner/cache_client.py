@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from kubecache.backoff import Backoff
 from kubecache.contract import (
@@ -111,7 +111,9 @@ class ReplidProbe:
         if isinstance(reply, Mapping):
             replid = reply.get("master_replid")
             return str(replid) if replid else None
-        if isinstance(reply, ResponseError) and "NOPERM" in str(reply).upper():
+        if isinstance(reply, NoPermissionError) or (
+            isinstance(reply, ResponseError) and "NOPERM" in str(reply).upper()
+        ):
             self.denied_until = now + self.retry_seconds
             if not self.warned:
                 self.warned = True
