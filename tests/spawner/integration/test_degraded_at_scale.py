@@ -24,7 +24,7 @@ from spawner import KubeCacheSpawner
 from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_settings
-from tests.spawner.support import mock_hub, mock_user
+from tests.support.fleet import create_running_pods, make_spawners
 from tests.support.redis_server import RedisServer
 from tests.support.safety import KubesimTruth, SafetySampler
 from tests.support.waiting import wait_for
@@ -33,56 +33,6 @@ SERVERS = 1200
 #: LIST requests allowed for one burst of polls: one, and one more if a poll came late.
 MAX_LISTS = 3
 MAX_GETS = 3 + 10  # the lone first question, and a GET confirming each absent pod
-
-
-def make_spawners(redis_url: str, n: int = SERVERS) -> list[KubeCacheSpawner]:
-    spawners = []
-    for i in range(n):
-        spawner = KubeCacheSpawner(
-            user=mock_user(f"user{i}", user_id=i + 1),
-            hub=mock_hub(),
-            namespace=NAMESPACE,
-            redis_url=redis_url,
-            image="quay.io/jupyter/base-notebook:latest",
-            cache_stale_after=1.0,
-            delete_stopped_pods=False,
-        )
-        spawner.api_token = f"token-{i}"
-        spawners.append(spawner)
-    return spawners
-
-
-def mark_running(pod: dict[str, Any], ip: str) -> None:
-    now = "2026-11-25T12:00:00Z"
-    pod["spec"]["nodeName"] = "node-1"
-    pod["status"] = {
-        "phase": "Running",
-        "podIP": ip,
-        "startTime": now,
-        "conditions": [
-            {"type": t, "status": "True", "lastTransitionTime": now}
-            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
-        ],
-        "containerStatuses": [
-            {
-                "name": "notebook",
-                "ready": True,
-                "restartCount": 0,
-                "image": "quay.io/jupyter/base-notebook:latest",
-                "state": {"running": {"startedAt": now}},
-            }
-        ],
-    }
-
-
-async def create_running_pods(sim: KubeSim, spawners: list[KubeCacheSpawner]) -> None:
-    for i, spawner in enumerate(spawners):
-        sim.store.create("pods", NAMESPACE, await spawner.get_pod_manifest())
-        # the status a kubelet would write (a create ignores status, as the API does)
-        ip = f"10.1.{i // 250}.{i % 250 + 1}"
-        sim.store.mutate(
-            "pods", NAMESPACE, spawner.pod_name, lambda pod, ip=ip: mark_running(pod, ip)
-        )
 
 
 def exit_pods(sim: KubeSim, spawners: list[KubeCacheSpawner]) -> dict[str, int | None]:
@@ -141,7 +91,7 @@ async def test_a_stale_cache_answers_a_thousand_polls_with_one_list(
     redis_server: RedisServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spawners = make_spawners(redis_server.url)
+    spawners = make_spawners(redis_server.url, SERVERS)
     await create_running_pods(sim, spawners)
     async with running_cacher(cacher_settings(sim, redis_server.url)):
         await wait_for(lambda: cache_is_fresh(redis), timeout=30, message="a fresh cache")
@@ -159,7 +109,7 @@ async def test_a_stale_cache_answers_a_thousand_polls_with_one_list(
 async def test_with_redis_down_a_thousand_polls_share_one_list_and_nothing_is_stopped(
     sim: KubeSim, private_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    spawners = make_spawners(private_redis.url)
+    spawners = make_spawners(private_redis.url, SERVERS)
     await create_running_pods(sim, spawners)
     private_redis.stop()
     truth = KubesimTruth(sim.store)
@@ -187,7 +137,7 @@ async def test_a_deleted_pod_hash_under_a_running_cacher_stops_no_server(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """issue 9: DEL <prefix>pods left every running server polling as 1."""
-    spawners = make_spawners(redis_server.url)
+    spawners = make_spawners(redis_server.url, SERVERS)
     await create_running_pods(sim, spawners)
     truth = KubesimTruth(sim.store)
     async with running_cacher(cacher_settings(sim, redis_server.url)):
