@@ -17,12 +17,15 @@ from tests.spawner.support import mock_hub, mock_user
 NAMESPACE = "jhub"
 
 
-def make_spawners(redis_url: str, n: int, **config: Any) -> list[KubeCacheSpawner]:
-    """``n`` spawners in namespace jhub reading ``redis_url``; ``config`` overrides."""
+def make_spawners(
+    redis_url: str, n: int, *, prefix: str = "user", **config: Any
+) -> list[KubeCacheSpawner]:
+    """``n`` spawners of users ``<prefix>0..`` in namespace jhub reading ``redis_url``;
+    ``config`` overrides."""
     spawners = []
     for i in range(n):
         spawner = KubeCacheSpawner(
-            user=mock_user(f"user{i}", user_id=i + 1),
+            user=mock_user(f"{prefix}{i}", user_id=i + 1),
             hub=mock_hub(),
             namespace=NAMESPACE,
             redis_url=redis_url,
