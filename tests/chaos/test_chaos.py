@@ -154,6 +154,30 @@ async def _sample(
                 await stop.wait()
 
 
+PROBE = "chaos-probe"
+
+
+def _touch_probe(sim: KubeSim) -> None:
+    """A change the cache must reflect: convergence includes it (a takeover, a resync)."""
+    stamp = str(time.monotonic())
+
+    def touch(pod: dict[str, Any]) -> None:
+        pod["metadata"].setdefault("annotations", {})["hub.jupyter.org/chaos-probe"] = stamp
+
+    sim.store.mutate("pods", NAMESPACE, PROBE, touch)
+
+
+def _create_probe(sim: KubeSim) -> None:
+    sim.store.create(
+        "pods",
+        NAMESPACE,
+        {
+            "metadata": {"name": PROBE, "labels": {"component": "singleuser-server"}},
+            "spec": {"containers": [{"name": "notebook", "image": "probe"}]},
+        },
+    )
+
+
 async def _converge(checker: Checker, within: float) -> tuple[float | None, list[str]]:
     began = time.monotonic()
     left: list[str] = []
@@ -200,6 +224,7 @@ async def test_chaos_never_stops_a_running_server(
         sim: KubeSim = cluster.sim
         redis_url = cluster.redis_server.url
         checker = Checker(cluster.redis, sim.store, namespaces=[NAMESPACE], check_events=False)
+        _create_probe(sim)
         await wait_for(cluster.leader, timeout=30, message="a leader cacher")
         await _converge(checker, 30)
         options = {
@@ -225,6 +250,7 @@ async def test_chaos_never_stops_a_running_server(
                 cycle += 1
                 for inject in FAULTS:
                     what, heal = await inject(cluster)
+                    _touch_probe(sim)  # during the fault
                     if heal is not None:
                         await heal()
                     converged, left = await _converge(checker, CONVERGE_WITHIN)
@@ -255,6 +281,7 @@ async def test_chaos_never_stops_a_running_server(
             "records_missing_or_stale_at_end": len(final_left),
             "left_at_end": final_left[:5],
             "cacher_tracebacks": sum(c.tracebacks() for c in cluster.cachers),
+            "other_tracebacks_in_process": sampler.tracebacks.others[:5],
             "cacher_starts": {c.identity: c.starts for c in cluster.cachers},
             "faults": [
                 {
@@ -309,15 +336,20 @@ every {SAMPLE_EVERY} s throughout.
 | unhandled exceptions in the hub | {report['unhandled_exceptions']} | 0 |
 | records missing or stale at the end | {report['records_missing_or_stale_at_end']} | 0 |
 | cacher tracebacks | {report['cacher_tracebacks']} | |
+| other tracebacks in the test process (kubesim) | {len(report['other_tracebacks_in_process'])} | |
 
 Failed starts are deliberate errors (503 bursts on pod creation, starts the API could
 not serve), never of a pod that became Ready.
 
 ## Time to converge after each fault
 
-Until the pod records in Redis equal the API's (checked every 0.2 s, at most
-{CONVERGE_WITHIN:g} s). A fault the cacher does not heal by itself is followed by a
-FLUSHALL so the next fault is measured alone.
+From the end of the fault (for held faults: SIGCONT, watches unstalled, API errors
+cleared) until the pod records in Redis equal the API's, including a probe pod
+changed while the fault was on (checked every 0.2 s, at most {CONVERGE_WITHIN:g} s). A
+fault the cacher does not heal by itself is followed by a FLUSHALL so the next fault
+is measured alone: HDEL and DEL of records are healed only once the cacher checks
+its records against its own state (issue 9 item 2, another branch); the spawner
+stays safe meanwhile (no false "stopped" above).
 
 | fault | converged |
 | --- | --- |

@@ -80,16 +80,34 @@ class KubesimTruth:
         return any(t >= moment for t in self.ready_since.get((namespace, name), {}).values())
 
 
-class TracebackCounter(logging.Handler):
-    """Counts log records that carry a traceback (``log.exception``): unhandled errors."""
+#: Loggers of the hub side: the spawner logs through JupyterHub's (traitlets') logger.
+HUB_LOGGERS = ("spawner", "kubecache", "traitlets", "JupyterHub")
 
-    def __init__(self) -> None:
+
+class TracebackCounter(logging.Handler):
+    """Counts log records that carry a traceback (``log.exception``): unhandled errors.
+
+    ``records`` holds those of the hub's loggers, ``others`` the rest (e.g.
+    kubesim's own server), which say nothing about the spawner.
+    """
+
+    def __init__(self, loggers: tuple[str, ...] = HUB_LOGGERS) -> None:
         super().__init__(logging.ERROR)
+        self.loggers = loggers
         self.records: list[str] = []
+        self.others: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
-            self.records.append(f"{record.name}: {record.getMessage()}")
+        if not record.exc_info:
+            return
+        line = f"{record.name}: {record.getMessage()}"
+        exc = record.exc_info[1]
+        if exc is not None:
+            line += f" ({type(exc).__name__}: {exc})"
+        if any(record.name == n or record.name.startswith(n + ".") for n in self.loggers):
+            self.records.append(line)
+        else:
+            self.others.append(line)
 
 
 @dataclass
@@ -219,6 +237,7 @@ def running_pods(store: ObjectStore, spawners: Sequence[KubeCacheSpawner]) -> in
 
 __all__ = [
     "DELIBERATE_ERRORS",
+    "HUB_LOGGERS",
     "KubesimTruth",
     "SafetyFigures",
     "SafetySampler",
