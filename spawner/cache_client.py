@@ -94,8 +94,9 @@ class ReplidProbe:
     that may miss the last writes) is not trusted
     (:data:`~kubecache.contract.Freshness.FAILED_OVER`); for that a reader
     must know the node it reads, so every pipelined read asks. A Redis user
-    without the right to run INFO (NOPERM) is logged once; reads then go on
-    without the check and ask again every ``retry_seconds`` (ACLs change).
+    without the right to run INFO (NOPERM), or a server without INFO, is
+    logged once; reads then go on without the check and ask again every
+    ``retry_seconds`` (ACLs change).
     """
 
     def __init__(self, retry_seconds: float = 300.0) -> None:
@@ -111,23 +112,22 @@ class ReplidProbe:
         if isinstance(reply, Mapping):
             replid = reply.get("master_replid")
             return str(replid) if replid else None
-        if isinstance(reply, NoPermissionError) or (
-            isinstance(reply, ResponseError) and "NOPERM" in str(reply).upper()
-        ):
+        if isinstance(reply, Exception):
+            # NOPERM (an ACL without +info), or INFO renamed away: ask again later
             self.denied_until = now + self.retry_seconds
             if not self.warned:
                 self.warned = True
+                denied = isinstance(reply, NoPermissionError) or "NOPERM" in str(reply).upper()
                 log.warning(
-                    "kubecache: the Redis user at %s may not run INFO (%s): the hub cannot "
-                    "tell a promoted replica from the primary the cacher wrote, so after a "
-                    "Redis failover the cache is trusted before the cacher took over. Grant "
-                    "the hub's ACL user +info.",
+                    "kubecache: the hub cannot run INFO at %s (%s): it cannot tell a promoted "
+                    "replica from the primary the cacher wrote, so after a Redis failover the "
+                    "cache is trusted before the cacher took over. %s",
                     where,
                     reply,
+                    "Grant the hub's ACL user +info."
+                    if denied
+                    else "Allow the INFO command for the hub's Redis user.",
                 )
-            return None
-        if isinstance(reply, Exception):
-            log.debug("kubecache: INFO replication failed at %s: %s", where, reply)
         return None
 
 
