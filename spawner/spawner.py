@@ -259,8 +259,12 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 await call_hook(self.modify_pod_hook, self, api.to_model(pod, "V1Pod"))
             )
         self._notebook_port = urls.notebook_port(pod) or self.port
-        # deadline a little before JupyterHub's own, so our error (with events) is the one shown
-        deadline = time.monotonic() + max(self.start_timeout * 0.95 - 1, self.start_timeout * 0.5)
+        # deadline a little before JupyterHub's own, leaving time for the API's last word on a
+        # timeout, so our error (with events) is the one shown
+        last_read = float(self.k8s_api_request_timeout)
+        deadline = time.monotonic() + max(
+            self.start_timeout * 0.95 - 1 - last_read, self.start_timeout * 0.5
+        )
         async with self._cache().watch(self._pod_key) as watch:
             try:
                 # inside the try: a start cancelled while the create request is in flight

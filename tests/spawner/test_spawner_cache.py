@@ -441,3 +441,15 @@ def running_pod_from_api() -> dict[str, Any]:
             ],
         },
     }
+
+
+async def test_a_cache_written_on_another_redis_primary_is_not_trusted_by_poll(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    """issue 15: a promoted replica's old health looked fresh; its missing records said stopped."""
+    spawner, api = make_spawner()
+    await writer.fresh(primary_replid="replid-of-the-old-primary")
+    await writer.put_pod(running())
+    api.answer = running_pod_from_api()
+    assert await spawner.poll() is None
+    assert api.reads == 1  # the cache's "running" was not trusted either: the API answered
