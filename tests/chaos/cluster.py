@@ -143,6 +143,16 @@ class ChaosCluster:
         self.redis_server.restart()
         return "redis-server restarted empty"
 
+    def freeze_redis(self) -> str:
+        """SIGSTOP redis-server: connections hang (socket timeouts, not refusals)."""
+        assert self.redis_server.process is not None
+        os.kill(self.redis_server.process.pid, signal.SIGSTOP)
+        return "redis-server frozen (SIGSTOP)"
+
+    def thaw_redis(self) -> None:
+        if self.redis_server.process is not None:
+            os.kill(self.redis_server.process.pid, signal.SIGCONT)
+
     async def flushall(self) -> str:
         await self.redis.flushall()
         return "FLUSHALL"
@@ -181,6 +191,7 @@ class ChaosCluster:
         await self.fault({"action": "clear"})
 
     def close(self) -> None:
+        self.thaw_redis()
         for cacher in self.cachers:
             cacher.stop()
 
