@@ -24,9 +24,11 @@ would destroy a server must come from a read started after the question
 (``max_age=0``): a LIST sent before may miss a pod created since (the
 server restarted) or show its predecessor of the same name.
 
-A pod absent from a LIST is confirmed by a GET of that pod before the
-answer is "absent": a ``modify_pod_hook`` may have changed its labels so the
-selector misses it, and absence is what stops a server.
+A pod absent from a LIST is confirmed by a read without label selector
+(a GET of it alone, or one LIST of every pod in the namespace for many at
+once) before the answer is "absent": a ``modify_pod_hook`` may have changed
+its labels so the selector misses it, and absence is what stops a server.
+An empty selector lists every pod of the namespace.
 """
 
 from __future__ import annotations
@@ -138,7 +140,11 @@ class PodReads:
             if started >= not_before:
                 self.stats.from_recent += 1
                 return await self._answer(
-                    PodRead(pods.get(name), started, "recent"), namespace, name, timeouts
+                    PodRead(pods.get(name), started, "recent"),
+                    namespace,
+                    name,
+                    label_selector,
+                    timeouts,
                 )
             if started < asked - self.recent_seconds:
                 state.recent = None  # too old for anyone: let it go
@@ -155,7 +161,11 @@ class PodReads:
             ) from None
         assert listing.started is not None
         return await self._answer(
-            PodRead(pods.get(name), listing.started, "list"), namespace, name, timeouts
+            PodRead(pods.get(name), listing.started, "list"),
+            namespace,
+            name,
+            label_selector,
+            timeouts,
         )
 
     def _listing_for(
@@ -175,7 +185,7 @@ class PodReads:
             if state.queued is None:
                 state.queued = _Listing(asyncio.get_running_loop().create_future(), timeouts)
             return state.queued
-        if not label_selector or state.gets_in_flight == 0:
+        if state.gets_in_flight == 0:
             return None
         listing = _Listing(asyncio.get_running_loop().create_future(), timeouts)
         self._launch(state, namespace, label_selector, listing)
@@ -263,24 +273,25 @@ class PodReads:
             state.gets_in_flight -= 1
 
     async def _answer(
-        self, read: PodRead, namespace: str, name: str, timeouts: Timeouts
+        self, read: PodRead, namespace: str, name: str, label_selector: str, timeouts: Timeouts
     ) -> PodRead:
-        """``read``, with a pod absent from a LIST confirmed by a GET of it."""
-        if read.pod is not None or read.via == "get":
+        """``read``, with a pod absent from a selective LIST confirmed by a read of every pod
+        of the namespace (one GET alone, one LIST without selector for many at once)."""
+        if read.pod is not None or read.via == "get" or not label_selector:
             return read
         self.stats.absent_confirmations += 1
-        self.stats.gets += 1
-        started = time.monotonic()
-        pod = await self.api.read_pod(namespace, name, timeouts)
-        if pod is not None:
+        confirmed = await self.read(
+            namespace, name, label_selector="", timeouts=timeouts, max_age=0.0
+        )
+        if confirmed.pod is not None:
             log.warning(
-                "kubecache: pod %s/%s is not matched by the hub's label selector (a "
-                "modify_pod_hook changed its labels?): its reads cannot share a LIST",
+                "kubecache: pod %s/%s is not matched by the label selector %r (a "
+                "modify_pod_hook changed its labels?): it was found without it",
                 namespace,
                 name,
+                label_selector,
             )
-        # a GET sent after the LIST: the newer of the two answers
-        return PodRead(pod, started, "get")
+        return confirmed
 
 
 __all__ = ["PAGE_SIZE", "RECENT_SECONDS", "PodRead", "PodReads", "ReadStats"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-import pytest
-
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.pod_reads import PodReads
 from tests.support.waiting import wait_for
@@ -65,7 +63,8 @@ class FakeApi:
         if continue_token and self.expire_next_continue:
             self.expire_next_continue = False
             return KubeApiError("continue expired", status=410)
-        names = sorted(set(self.pods) - self.unlisted)
+        hidden = self.unlisted if label_selector else set()
+        names = sorted(set(self.pods) - hidden)
         start = int(continue_token or 0)
         chunk = names[start : start + limit]
         more = start + limit < len(names)
@@ -139,7 +138,7 @@ async def test_a_recent_list_answers_without_a_request_unless_a_newer_answer_is_
     assert (await ask(reads, "b", max_age=0)).via == "get"
 
 
-async def test_a_pod_absent_from_a_list_is_confirmed_by_a_get() -> None:
+async def test_a_pod_absent_from_a_list_is_confirmed_without_the_label_selector() -> None:
     """A modify_pod_hook may have dropped the component label: absence must be the API's word."""
     api = FakeApi(["a", "hooked"])
     api.unlisted = {"hooked"}
@@ -147,9 +146,22 @@ async def test_a_pod_absent_from_a_list_is_confirmed_by_a_get() -> None:
     a, hooked, gone = await asyncio.gather(*(ask(reads, n) for n in ("a", "hooked", "gone")))
     assert a.pod is not None
     assert hooked.pod is api.pods["hooked"]
-    assert gone.pod is None and gone.via == "get"
-    assert reads.stats.lists == 1
+    assert gone.pod is None
     assert reads.stats.absent_confirmations == 2
+    # the lone GET of "a", one LIST with the selector, then the confirmations: a GET and
+    # one LIST of the whole namespace
+    assert [selector for selector, _ in api.pages] == [SELECTOR, ""]
+    assert api.gets == ["a", "hooked"]
+
+
+async def test_many_absent_pods_are_confirmed_by_one_list_of_the_namespace() -> None:
+    names = [f"p{i:04d}" for i in range(600)]
+    api = FakeApi(names[:100])  # 500 pods deleted behind the cache's back
+    reads = reads_of(api)
+    results = await asyncio.gather(*(ask(reads, n, max_age=0) for n in names))
+    assert sum(1 for r in results if r.pod is None) == 500
+    assert len(api.gets) == 2  # the first question and the first confirmation
+    assert reads.stats.lists == 2  # with the selector, then without
 
 
 async def test_an_expired_continue_token_lists_again_from_the_start() -> None:
@@ -188,15 +200,12 @@ async def test_a_list_that_does_not_answer_in_time_is_an_error_for_the_waiting_q
     api.gate.set()
 
 
-@pytest.mark.parametrize("selector", [""])
-async def test_without_a_selector_every_question_is_a_get(selector: str) -> None:
-    api = FakeApi(["a", "b"])
+async def test_without_a_selector_reads_share_a_list_of_the_whole_namespace() -> None:
+    api = FakeApi(["a", "b", "c"])
     reads = reads_of(api)
-    await asyncio.gather(
-        *(
-            reads.read(NS, n, label_selector=selector, timeouts=TIMEOUTS, max_age=0)
-            for n in "ab"
-        )
+    results = await asyncio.gather(
+        *(reads.read(NS, n, label_selector="", timeouts=TIMEOUTS, max_age=0) for n in "abc")
     )
-    assert sorted(api.gets) == ["a", "b"]
-    assert api.pages == []
+    assert all(r.pod is not None for r in results)
+    assert api.pages == [("", None)]
+    assert reads.stats.absent_confirmations == 0
