@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from cacher.app import running_cacher
@@ -152,3 +153,17 @@ async def test_a_start_whose_cache_is_frozen_notices_readiness_from_the_api(
         assert url == f"http://{pod['status']['podIP']}:8888"
         assert await spawner.poll() is None  # absent from a fresh cache, running in the API
         await kubesim.fault({"action": "clear"})
+
+
+async def test_a_start_waiting_on_a_quiet_cache_reads_the_api_at_a_modest_rate(
+    cluster: Any, make_spawner: Callable[..., KubeCacheSpawner]
+) -> None:
+    # cache_stale_after 2 s: a quiet wait lasts 1 s, then the API is read once
+    spawner = make_spawner(extra_annotations={"kubesim.dev/never-ready": "true"}, start_timeout=10)
+    before = (await cluster.stats())["requests"].get("get", {}).get("pods", 0)
+    with pytest.raises(TimeoutError, match="running but not ready"):  # the API's last word
+        await spawner.start()
+    gets = (await cluster.stats())["requests"].get("get", {}).get("pods", 0) - before
+    # the start waits 5.5 s (start_timeout 10, less JupyterHub's margin and one request
+    # timeout): at most one read per quiet second, and the last word at the deadline
+    assert 1 <= gets <= 8, gets
