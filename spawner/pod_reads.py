@@ -46,8 +46,14 @@ log = logging.getLogger(__name__)
 
 #: Pods per LIST page.
 PAGE_SIZE = 500
-#: How long a finished LIST answers questions that accept an answer that old.
-RECENT_SECONDS = 2.0
+#: How old an answer poll() accepts for "running" (a stopped verdict is always read anew):
+#: a server that died is noticed at most this much later, and a hub whose cache cannot
+#: answer sends about one LIST per this many seconds, not one per poll.
+POLL_MAX_AGE = 5.0
+#: How old an answer a waiting start or stop accepts (it waits for a change to show).
+WAIT_MAX_AGE = 1.0
+#: How long a finished LIST is kept to answer questions that accept an answer that old.
+RECENT_SECONDS = max(POLL_MAX_AGE, WAIT_MAX_AGE)
 #: Full restarts of one LIST whose continue token expired (410) before it gives up.
 LIST_RESTARTS = 3
 
@@ -294,4 +300,12 @@ class PodReads:
         return confirmed
 
 
-__all__ = ["PAGE_SIZE", "RECENT_SECONDS", "PodRead", "PodReads", "ReadStats"]
+__all__ = [
+    "PAGE_SIZE",
+    "POLL_MAX_AGE",
+    "RECENT_SECONDS",
+    "WAIT_MAX_AGE",
+    "PodRead",
+    "PodReads",
+    "ReadStats",
+]

@@ -22,7 +22,7 @@ from spawner import pod_state, urls
 from spawner.cache_client import CacheUnavailable
 from spawner.hooks import call_hook
 from spawner.kube_api import KubeApiError
-from spawner.pod_reads import RECENT_SECONDS
+from spawner.pod_reads import POLL_MAX_AGE
 from spawner.poll_policy import (
     PollAnswer,
     PrePoll,
@@ -76,7 +76,7 @@ async def poll_answer(spawner: KubeCacheSpawner) -> tuple[PollAnswer, PodRecord 
     """
     keep_on_404 = spawner.request_404_poll_keep_running
     asked = time.monotonic()
-    max_age = RECENT_SECONDS
+    max_age = POLL_MAX_AGE
     cache_answer: PollAnswer | None = None
     try:
         snapshot = await spawner._cache().get_pod(spawner._pod_key)

@@ -25,7 +25,7 @@ from spawner.hooks import call_hook
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.objects import make_owner_reference
 from spawner.options import CacheSpawnerOptions
-from spawner.pod_reads import RECENT_SECONDS, PodRead, PodReads
+from spawner.pod_reads import WAIT_MAX_AGE, PodRead, PodReads
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
 from spawner.trust import snapshot_freshness
 
@@ -163,7 +163,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         except ValueError as e:  # Redis settings that cannot work
             problem = str(e)
         self.log.debug("kubecache: %s: %s; reading the pod from the API", self._log_id, problem)
-        return await self._read_pod_api(max_age=RECENT_SECONDS, why=problem)
+        return await self._read_pod_api(max_age=WAIT_MAX_AGE, why=problem)
 
     async def _wait_for_pod(
         self,
@@ -190,7 +190,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             if view.from_cache and not woken:
                 # a quiet trusted cache: look at the API too (a stalled watch sends nothing)
                 api_view = await self._read_pod_api(
-                    max_age=RECENT_SECONDS, why="no news from the cache"
+                    max_age=WAIT_MAX_AGE, why="no news from the cache"
                 )
                 if not isinstance(api_view.record, _Unknown):
                     view = api_view
