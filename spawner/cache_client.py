@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoPermissionError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from kubecache.backoff import Backoff
 from kubecache.contract import (
@@ -53,6 +53,7 @@ from kubecache.contract import (
     redis_time_ms,
 )
 from kubecache.redis_connection import RedisSettings, connect, redacted
+from spawner.replid_probe import ReplidProbe
 
 log = logging.getLogger(__name__)
 
@@ -85,50 +86,6 @@ class PodSnapshot:
             stale_after_ms=stale_after_ms,
             node_replid=self.node_replid,
         )
-
-
-class ReplidProbe:
-    """Whether a cache read also asks the node its ``master_replid`` (``INFO replication``).
-
-    Health written on another primary than the node read (a promoted replica
-    that may miss the last writes) is not trusted
-    (:data:`~kubecache.contract.Freshness.FAILED_OVER`); for that a reader
-    must know the node it reads, so every pipelined read asks. A Redis user
-    without the right to run INFO (NOPERM), or a server without INFO, is
-    logged once; reads then go on without the check and ask again every
-    ``retry_seconds`` (ACLs change).
-    """
-
-    def __init__(self, retry_seconds: float = 300.0) -> None:
-        self.retry_seconds = retry_seconds
-        self.denied_until = 0.0
-        self.warned = False
-
-    def due(self, now: float) -> bool:
-        return now >= self.denied_until
-
-    def answer(self, reply: Any, now: float, where: str) -> str | None:
-        """The node's replid from an INFO reply (parsed or an error), None when unknown."""
-        if isinstance(reply, Mapping):
-            replid = reply.get("master_replid")
-            return str(replid) if replid else None
-        if isinstance(reply, Exception):
-            # NOPERM (an ACL without +info), or INFO renamed away: ask again later
-            self.denied_until = now + self.retry_seconds
-            if not self.warned:
-                self.warned = True
-                denied = isinstance(reply, NoPermissionError) or "NOPERM" in str(reply).upper()
-                log.warning(
-                    "kubecache: the hub cannot run INFO at %s (%s): it cannot tell a promoted "
-                    "replica from the primary the cacher wrote, so after a Redis failover the "
-                    "cache is trusted before the cacher took over. %s",
-                    where,
-                    reply,
-                    "Grant the hub's ACL user +info."
-                    if denied
-                    else "Allow the INFO command for the hub's Redis user.",
-                )
-        return None
 
 
 class Watch:
@@ -566,6 +523,5 @@ __all__ = [
     "FeedBatch",
     "FeedReader",
     "PodSnapshot",
-    "ReplidProbe",
     "Watch",
 ]
