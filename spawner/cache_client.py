@@ -11,7 +11,14 @@ Redis settings and key prefix, like KubeSpawner's shared reflectors):
   (Redis restarted empty) wakes every waiter, as do ``health`` entries;
 - waiters (:class:`Watch`, one asyncio.Event each) are keyed by pod key;
 - concurrent :meth:`CacheClient.get_pod` calls of one loop tick become one
-  pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``.
+  pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``,
+  ``INFO replication`` (the node's ``master_replid``: health written on
+  another primary is not trusted, see :class:`ReplidProbe`).
+
+Redis commands the hub's user needs: HMGET, HGETALL, TIME, INFO (replication
+section; without it failovers go unnoticed, logged once), LRANGE (events),
+XREAD and XINFO STREAM (the feed), CLIENT SETNAME (redis-py names its
+connections), PING (health checks), on the keys ``<prefix>*``.
 
 No spawner holds a connection or runs a polling loop of its own.
 """
@@ -22,6 +29,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,6 +53,7 @@ from kubecache.contract import (
     redis_time_ms,
 )
 from kubecache.redis_connection import RedisSettings, connect, redacted
+from spawner.replid_probe import ReplidProbe
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +76,16 @@ class PodSnapshot:
     record: PodRecord | None
     health: CacheHealth | None
     now_ms: int
+    #: ``master_replid`` of the node that answered (None: not known, see ReplidProbe)
+    node_replid: str | None = None
 
     def freshness(self, *, stale_after_ms: int) -> Freshness:
-        return health_freshness(self.health, now_ms=self.now_ms, stale_after_ms=stale_after_ms)
+        return health_freshness(
+            self.health,
+            now_ms=self.now_ms,
+            stale_after_ms=stale_after_ms,
+            node_replid=self.node_replid,
+        )
 
 
 class Watch:
@@ -259,6 +275,7 @@ class CacheClient:
         self._feed_redis = connect(feed_settings)
         self.feed = FeedReader(self._feed_redis, self.keys, block_seconds=block_seconds)
         self.stats = ClientStats()
+        self.replid_probe = ReplidProbe()
         self.connected = False
         self._watches: dict[str, set[Watch]] = {}
         self._pending: dict[str, list[asyncio.Future[PodSnapshot]]] = {}
@@ -435,12 +452,19 @@ class CacheClient:
     async def _flush(self, batch: dict[str, list[asyncio.Future[PodSnapshot]]]) -> None:
         keys = list(batch)
         self.stats.pipelines += 1
+        ask_replid = self.replid_probe.due(time.monotonic())
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(self.keys.pods, keys)
                 pipe.hgetall(self.keys.health)
                 pipe.time()
-                raw_records, raw_health, time_reply = await pipe.execute()
+                if ask_replid:
+                    pipe.info("replication")
+                replies = await pipe.execute(raise_on_error=False)
+            for reply in replies[:3]:
+                if isinstance(reply, Exception):
+                    raise reply
+            raw_records, raw_health, time_reply = replies[:3]
             health = CacheHealth.from_redis(raw_health)
             now_ms = redis_time_ms(time_reply)
         except (RedisError, OSError, ContractError) as e:
@@ -450,11 +474,16 @@ class CacheClient:
                     if not future.done():
                         future.set_exception(error)
             return
+        node_replid = (
+            self.replid_probe.answer(replies[3], time.monotonic(), redacted(self.settings.url))
+            if ask_replid
+            else None
+        )
         for key, raw in zip(keys, raw_records, strict=True):
             result: PodSnapshot | CacheUnavailable
             try:
                 record = decode_pod_record(raw, key=key) if raw is not None else None
-                result = PodSnapshot(key, record, health, now_ms)
+                result = PodSnapshot(key, record, health, now_ms, node_replid)
             except ContractError as e:
                 log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)
                 result = CacheUnavailable(f"the cached record of pod {key} is unusable: {e}")

@@ -102,6 +102,24 @@ async def _load_configuration(
     return configuration
 
 
+async def _json_body(response: Any, what: str) -> dict[str, Any]:
+    """The JSON object of a raw (``_preload_content=False``) response; errors as ApiException."""
+    async with response:
+        data = await response.read()
+        if not 200 <= response.status <= 299:
+            error = ApiException(status=response.status, reason=response.reason)
+            error.body = data
+            error.headers = response.headers
+            raise error
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise ApiException(status=500, reason=f"malformed {what} from the API: {e}") from e
+    if not isinstance(body, dict):
+        raise ApiException(status=500, reason=f"malformed {what} from the API (not an object)")
+    return body
+
+
 class KubeApi:
     """Core/v1 calls the spawner makes; use :meth:`shared`."""
 
@@ -319,17 +337,56 @@ class KubeApi:
     async def read_pod(
         self, namespace: str, name: str, timeouts: Timeouts
     ) -> dict[str, Any] | None:
-        """The pod as the API has it now, or None when it does not exist."""
+        """The pod as the API has it now, or None when it does not exist.
+
+        Parsed with orjson, not into client models, whose validation would
+        refuse a pod with a field it deems required (e.g. a container
+        status without imageID) and fail the read that decides a poll.
+        """
+
+        async def request() -> dict[str, Any]:
+            return await _json_body(
+                await self.core.read_namespaced_pod(name, namespace, _preload_content=False),
+                "pod",
+            )
+
         result = await self._call(
-            f"read pod {namespace}/{name}",
-            "get",
-            lambda: self.core.read_namespaced_pod(name, namespace),
-            timeouts,
-            accept=frozenset({404}),
+            f"read pod {namespace}/{name}", "get", request, timeouts, accept=frozenset({404})
         )
         if isinstance(result, KubeApiError):
             return None
-        return self._json(result)
+        return result
+
+    async def list_pods_page(
+        self,
+        namespace: str,
+        *,
+        label_selector: str,
+        limit: int,
+        continue_token: str | None,
+        timeouts: Timeouts,
+    ) -> dict[str, Any] | KubeApiError:
+        """One page of a pod LIST as API JSON (``items``, ``metadata.continue``).
+
+        The body is parsed with orjson, not into client models: a page of
+        hundreds of pods would cost the hub's CPU seconds otherwise. An
+        expired continue token is returned as a :class:`KubeApiError` with
+        status 410 (the caller lists again from the start).
+        """
+
+        async def request() -> dict[str, Any]:
+            response = await self.core.list_namespaced_pod(
+                namespace,
+                label_selector=label_selector or None,
+                limit=limit,
+                _continue=continue_token or None,
+                _preload_content=False,
+            )
+            return await _json_body(response, "pod list")
+
+        return await self._call(
+            f"list pods in {namespace}", "list", request, timeouts, accept=frozenset({410})
+        )
 
 
 __all__ = ["KubeApi", "KubeApiError", "Timeouts"]

@@ -12,10 +12,21 @@ import os
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Float, HasTraits, Integer, List, Unicode, Union, default
+from traitlets import (
+    Bool,
+    Float,
+    HasTraits,
+    Integer,
+    List,
+    TraitError,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
 
 from kubecache.contract import DEFAULT_PREFIX, prefix_problem
-from kubecache.redis_connection import DEFAULT_URL, RedisSettings
+from kubecache.redis_connection import DEFAULT_URL, RedisConfigError, RedisSettings
 from spawner.pod_state import DEFAULT_START_FAILURE_REASONS
 
 DEFAULT_CANCELLING_EVENT: dict[str, Any] = {
@@ -29,6 +40,33 @@ DEFAULT_CANCELLING_EVENT: dict[str, Any] = {
 
 def _env(name: str) -> str | None:
     return os.environ.get(f"KUBECACHE_{name}") or None
+
+
+def _checked_url(url: str) -> str:
+    try:
+        RedisSettings(url=url).validate()
+    except RedisConfigError as e:
+        raise TraitError(f"KubeCacheSpawner.redis_url (or $KUBECACHE_REDIS_URL): {e}") from e
+    return url
+
+
+def _checked_prefix(prefix: str) -> str:
+    problem = prefix_problem(prefix)
+    if problem:
+        raise TraitError(
+            f"KubeCacheSpawner.redis_key_prefix (or $KUBECACHE_KEY_PREFIX): {problem}; "
+            "it must equal the cacher's --key-prefix"
+        )
+    return prefix
+
+
+def _checked_stale_after(seconds: float) -> float:
+    if not seconds > 0:  # also refuses NaN
+        raise TraitError(
+            "KubeCacheSpawner.cache_stale_after (or $KUBECACHE_STALE_AFTER) must be a positive "
+            f"number of seconds, not {seconds!r} (default 15; the cacher beats every 2 s)"
+        )
+    return seconds
 
 
 class CacheSpawnerOptions(HasTraits):
@@ -226,7 +264,7 @@ class CacheSpawnerOptions(HasTraits):
 
     @default("redis_url")
     def _redis_url_default(self) -> str:
-        return _env("REDIS_URL") or DEFAULT_URL
+        return _checked_url(_env("REDIS_URL") or DEFAULT_URL)
 
     @default("redis_username")
     def _redis_username_default(self) -> str | None:
@@ -246,14 +284,41 @@ class CacheSpawnerOptions(HasTraits):
 
     @default("redis_key_prefix")
     def _redis_key_prefix_default(self) -> str:
-        return _env("KEY_PREFIX") or DEFAULT_PREFIX
+        return _checked_prefix(_env("KEY_PREFIX") or DEFAULT_PREFIX)
 
     @default("cache_stale_after")
     def _cache_stale_after_default(self) -> float:
+        text = _env("STALE_AFTER") or "15"
         try:
-            return float(_env("STALE_AFTER") or 15.0)
+            seconds = float(text)
         except ValueError:
-            return 15.0
+            raise TraitError(
+                f"KUBECACHE_STALE_AFTER={text!r} is not a number of seconds: set it to e.g. 15, "
+                "or set c.KubeCacheSpawner.cache_stale_after"
+            ) from None
+        return _checked_stale_after(seconds)
+
+    # Misconfiguration is an error when the spawner is configured, not a silent fall back to
+    # the Kubernetes API on every poll. traitlets validates configured values with these; the
+    # defaults from the environment are checked by the same functions.
+
+    @validate("redis_url")
+    def _validate_redis_url(self, proposal: dict[str, Any]) -> str:
+        return _checked_url(proposal["value"])
+
+    @validate("redis_key_prefix")
+    def _validate_redis_key_prefix(self, proposal: dict[str, Any]) -> str:
+        return _checked_prefix(proposal["value"])
+
+    @validate("cache_stale_after")
+    def _validate_cache_stale_after(self, proposal: dict[str, Any]) -> float:
+        return _checked_stale_after(float(proposal["value"]))
+
+    def check_cache_options(self) -> None:
+        """Raise TraitError now for cache options that cannot work (defaults included)."""
+        _checked_url(self.redis_url)
+        _checked_prefix(self.redis_key_prefix)
+        _checked_stale_after(self.cache_stale_after)
 
     def redis_settings(self) -> RedisSettings:
         """The Redis connection settings these options describe (validated)."""

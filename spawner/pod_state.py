@@ -151,55 +151,101 @@ def warning_messages(events: Iterable[EventRecord], *, limit: int = WARNINGS_IN_
 def record_from_pod(pod: dict[str, Any]) -> PodRecord:
     """The fields of a PodRecord this module reads, from a Pod read directly from the API.
 
-    Used when the cache cannot be trusted and ``poll()`` reads the pod
-    itself; the cacher's full reduction lives on the other side of the
-    contract.
+    Used when the cache cannot be trusted or a verdict is being confirmed:
+    what poll(), start() and their messages read (phase, readiness,
+    container states with reasons, messages and the last exit code of a
+    crash-looping container, the scheduler's message, deletion). The
+    cacher's full reduction lives on the other side of the contract; this
+    one never raises on odd input (missing or mistyped fields are left out).
     """
-    meta = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    status = pod.get("status") or {}
-    statuses = {s.get("name"): s for s in status.get("containerStatuses") or []}
-    containers: list[ContainerSummary] = []
-    for container in spec.get("containers") or []:
-        name = container.get("name", "")
-        item = statuses.get(name) or {}
-        state = item.get("state") or {}
-        summary: ContainerSummary = {
-            "name": name,
-            "ready": item.get("ready") is True,
-            "state": "waiting",
-            "restarts": int(item.get("restartCount") or 0),
-        }
-        if "running" in state:
-            summary["state"] = "running"
-        elif "terminated" in state:
-            summary["state"] = "terminated"
-            code = (state["terminated"] or {}).get("exitCode")
-            if code is not None:
-                summary["exit_code"] = int(code)
-        elif (state.get("waiting") or {}).get("reason"):
-            summary["reason"] = state["waiting"]["reason"]
-        containers.append(summary)
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
+    meta = _mapping(pod.get("metadata"))
+    spec = _mapping(pod.get("spec"))
+    status = _mapping(pod.get("status"))
+    statuses = {
+        s.get("name"): s for s in _items(status.get("containerStatuses")) if isinstance(s, dict)
+    }
+    containers = [
+        _container_summary(str(c.get("name", "")), _mapping(statuses.get(c.get("name"))))
+        for c in _items(spec.get("containers"))
+        if isinstance(c, dict)
+    ]
+    conditions = [c for c in _items(status.get("conditions")) if isinstance(c, dict)]
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     record: dict[str, Any] = {
-        "namespace": meta.get("namespace", ""),
-        "name": meta.get("name", ""),
-        "uid": meta.get("uid", ""),
-        "rv": int(meta.get("resourceVersion") or 0),
-        "phase": status.get("phase") or "Pending",
+        "namespace": str(meta.get("namespace") or ""),
+        "name": str(meta.get("name") or ""),
+        "uid": str(meta.get("uid") or ""),
+        "rv": _int(meta.get("resourceVersion")) or 0,
+        "phase": str(status.get("phase") or "Pending"),
         "ready": ready,
         "containers": containers,
         "labels": {},
         "annotations": {},
     }
-    if status.get("podIP"):
-        record["ip"] = status["podIP"]
+    for field, value in (
+        ("ip", status.get("podIP")),
+        ("node", spec.get("nodeName")),
+        ("reason", status.get("reason")),
+        ("message", status.get("message")),
+    ):
+        if isinstance(value, str) and value:
+            record[field] = value
+    for condition in conditions:
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            record["unschedulable"] = str(condition.get("message") or "Unschedulable")
     if meta.get("deletionTimestamp"):
         record["deleted"] = 1  # only its presence is read here
     return record  # type: ignore[return-value]
+
+
+def _container_summary(name: str, status: dict[str, Any]) -> ContainerSummary:
+    summary: ContainerSummary = {
+        "name": name,
+        "ready": status.get("ready") is True,
+        "state": "waiting",
+        "restarts": _int(status.get("restartCount")) or 0,
+    }
+    state = _mapping(status.get("state"))
+    if "running" in state:
+        summary["state"] = "running"
+        detail: dict[str, Any] = {}
+    elif "terminated" in state:
+        summary["state"] = "terminated"
+        detail = _mapping(state["terminated"])
+        code = _int(detail.get("exitCode"))
+        summary["exit_code"] = 1 if code is None else code
+    else:
+        detail = _mapping(state.get("waiting"))
+        # a crash-looping container waits; its last termination says why
+        code = _int(_mapping(_mapping(status.get("lastState")).get("terminated")).get("exitCode"))
+        if code is not None:
+            summary["exit_code"] = code
+    if isinstance(detail.get("reason"), str) and detail["reason"]:
+        summary["reason"] = detail["reason"]
+    if isinstance(detail.get("message"), str) and detail["message"]:
+        summary["message"] = detail["message"]
+    return summary
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def pod_like(record: PodRecord, *, port: int) -> dict[str, Any]:

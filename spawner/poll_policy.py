@@ -9,8 +9,12 @@ failure policies are OutpostSpawner's, with the same names and meaning:
   KubeSpawner 7.1 reports every server dead when its first LIST fails
   (kubespawner#742); kubecache never does with the default.
 - ``request_404_poll_keep_running`` (default False): when the pod is known
-  to be absent (a fresh cache without its record, or the API said 404),
-  report it running anyway instead of exit status 1.
+  to be absent (the API said 404), report it running anyway instead of exit
+  status 1.
+
+"Stopped" is never the cache's word alone (:func:`needs_confirmation`):
+a trusted cache answers "running" by itself; its "stopped" or "absent" is
+given only once an API read sent after the question agrees.
 """
 
 from __future__ import annotations
@@ -87,6 +91,18 @@ def from_api(pod: PodRecord | None, *, found: bool, keep_running_on_404: bool) -
     return PollAnswer(exit_status(pod), Source.API, f"pod phase {pod['phase']}")
 
 
+def needs_confirmation(answer: PollAnswer, *, fresh: bool) -> bool:
+    """Whether ``answer`` may not be given before an API read sent after the question agrees.
+
+    The cache may say "running" alone, never "stopped": JupyterHub cleans up
+    a server that polls as stopped. ``fresh``: the answer comes from an API
+    read sent after the question (a remembered LIST is not fresh).
+    """
+    if answer.status is None:
+        return False
+    return answer.source is Source.CACHE or (answer.source is Source.API and not fresh)
+
+
 def when_unknown(*, keep_running: bool, why: str) -> PollAnswer:
     """Neither the cache nor the API could answer."""
     if keep_running:
@@ -102,5 +118,6 @@ __all__ = [
     "from_api",
     "from_cache",
     "interpret_pre_poll_hook",
+    "needs_confirmation",
     "when_unknown",
 ]

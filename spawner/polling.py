@@ -1,8 +1,9 @@
 """``poll()`` of KubeCacheSpawner: answered from Redis, never raising, never dead on doubt.
 
 The decisions are :mod:`spawner.poll_policy`'s; this module performs the
-reads (one pipelined cache read, coalesced with the hub's other polls; one
-bounded API read when the cache cannot be trusted) and the effects
+reads (one pipelined cache read, coalesced with the hub's other polls; a
+bounded API read, coalesced by :mod:`spawner.pod_reads`, when the cache
+cannot be trusted or says the server stopped) and the effects
 KubeSpawner has: deleting a stopped pod (delete_stopped_pods) and updating
 a running server's changed address.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from typing import TYPE_CHECKING, Any
 
 from tornado.ioloop import PeriodicCallback
@@ -20,12 +22,14 @@ from spawner import pod_state, urls
 from spawner.cache_client import CacheUnavailable
 from spawner.hooks import call_hook
 from spawner.kube_api import KubeApiError
+from spawner.pod_reads import POLL_MAX_AGE
 from spawner.poll_policy import (
     PollAnswer,
     PrePoll,
     from_api,
     from_cache,
     interpret_pre_poll_hook,
+    needs_confirmation,
     when_unknown,
 )
 from spawner.trust import snapshot_freshness
@@ -63,27 +67,73 @@ async def poll(spawner: KubeCacheSpawner) -> int | None:
 
 
 async def poll_answer(spawner: KubeCacheSpawner) -> tuple[PollAnswer, PodRecord | None]:
-    """The cache's answer when it can be trusted, else one bounded API read's, else the policy's."""
+    """The cache's "running", else the API's answer, else the policy's.
+
+    A trusted cache answers "running" alone. Any other answer (stopped,
+    absent) is confirmed by an API read sent after the question before it is
+    given; an untrusted or unreachable cache is replaced by a (coalesced) API
+    read, whose "stopped" is confirmed the same way when it was not fresh.
+    """
     keep_on_404 = spawner.request_404_poll_keep_running
-    problem = ""
+    asked = time.monotonic()
+    max_age = POLL_MAX_AGE
+    cache_answer: PollAnswer | None = None
     try:
         snapshot = await spawner._cache().get_pod(spawner._pod_key)
         freshness = snapshot_freshness(spawner, snapshot, stale_after_ms=spawner._stale_after_ms)
-        answer = from_cache(snapshot.record, freshness, keep_running_on_404=keep_on_404)
-        if answer is not None:
-            return answer, snapshot.record
-        problem = f"the cache is {freshness.value}"
+        cache_answer = from_cache(snapshot.record, freshness, keep_running_on_404=keep_on_404)
+        if cache_answer is not None and not needs_confirmation(cache_answer, fresh=False):
+            return cache_answer, snapshot.record
+        if cache_answer is not None:
+            problem = f"the cache says {cache_answer.why}"
+            max_age = 0.0
+        else:
+            problem = f"the cache is {freshness.value}"
     except (CacheUnavailable, ValueError) as e:
         problem = str(e)
-    try:
-        raw = await spawner._read_pod_from_api()
-    except KubeApiError as e:
-        why = f"{problem}; reading the pod from the API failed: {e}"
-        spawner.log.warning("kubecache: poll of %s: %s", spawner._log_id, why)
-        keep = spawner.request_failed_poll_keep_running
-        return when_unknown(keep_running=keep, why=why), None
-    record = pod_state.record_from_pod(raw) if raw is not None else None
-    return from_api(record, found=raw is not None, keep_running_on_404=keep_on_404), record
+    while True:
+        try:
+            read = await spawner.read_pod_from_api(max_age=max_age)
+        except KubeApiError as e:
+            why = f"{problem}; reading the pod from the API failed: {e}"
+            spawner.log.warning("kubecache: poll of %s: %s", spawner._log_id, why)
+            keep = spawner.request_failed_poll_keep_running
+            return when_unknown(keep_running=keep, why=why), None
+        record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
+        answer = from_api(record, found=read.pod is not None, keep_running_on_404=keep_on_404)
+        if not needs_confirmation(answer, fresh=read.started >= asked) or max_age == 0:
+            break
+        max_age = 0.0  # a remembered LIST said "stopped": ask again, after the question
+    if cache_answer is not None and answer.status is None:
+        _contradicted.note(spawner, cache_answer.why, answer.why)
+    return answer, record
+
+
+class _Contradictions:
+    """Logs when the API overrules a trusted cache: first time, then at most once a minute."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self.count = 0
+        self._last_log = -interval
+
+    def note(self, spawner: KubeCacheSpawner, cache_said: str, api_said: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._last_log < self.interval:
+            return
+        self._last_log = now
+        spawner.log.warning(
+            "kubecache: poll of %s: the cache said %s but the API says %s: kept running "
+            "(%d such polls so far in this hub; the cacher should heal its records)",
+            spawner._log_id,
+            cache_said,
+            api_said,
+            self.count,
+        )
+
+
+_contradicted = _Contradictions()
 
 
 async def _delete_if_stopped(spawner: KubeCacheSpawner, record: PodRecord) -> None:

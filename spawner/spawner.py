@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kubecache.contract import PodRecord, pod_key
@@ -25,6 +26,7 @@ from spawner.config import KubeSpawner
 from spawner.hooks import call_hook
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.options import CacheSpawnerOptions
+from spawner.pod_reads import WAIT_MAX_AGE, PodRead, PodReads
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
 from spawner.trust import snapshot_freshness
 
@@ -47,6 +49,23 @@ class _Unknown:
 UNKNOWN = _Unknown()
 
 
+@dataclass(frozen=True)
+class PodView:
+    """The pod as one read saw it.
+
+    ``confirmed``: an API read sent after the question (may back a
+    destructive verdict); ``from_cache``: a trusted cache answered.
+    """
+
+    record: PodRecord | _Unknown | None
+    confirmed: bool
+    from_cache: bool = False
+
+
+def _gone(record: PodRecord | None) -> bool | None:
+    return True if record is None else None
+
+
 class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
     """A drop-in KubeSpawner whose cluster state comes from kubecache's cacher via Redis.
 
@@ -57,6 +76,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # loud at configuration time, not a fall back to the API on every poll
+        self.check_cache_options()
         self._start_future: asyncio.Future[str] | None = None
         #: uid of the pod this spawn created (progress shows only its events)
         self._pod_uid: str | None = None
@@ -98,35 +119,52 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
 
     # ------------------------------------------------------------------ reading the pod
 
-    async def _read_pod(self) -> PodRecord | _Unknown | None:
-        """The pod from a trusted cache, else from one bounded API read, else UNKNOWN."""
+    @property
+    def pod_list_selector(self) -> str:
+        """The label selector of the LIST that answers many pod reads at once (KubeSpawner's
+        pod reflector selects ``component=<component_label>``)."""
+        return f"component={self.component_label}" if self.component_label else ""
+
+    async def read_pod_from_api(self, *, max_age: float) -> PodRead:
+        """This pod from a (coalesced) API read sent at most ``max_age`` s ago.
+
+        Bounded by one ``k8s_api_request_timeout``; raises :class:`KubeApiError`.
+        """
+        timeout = float(self.k8s_api_request_timeout)
+        reads = PodReads.of(await self._api())
+        return await reads.read(
+            self.namespace,
+            self.pod_name,
+            label_selector=self.pod_list_selector,
+            timeouts=Timeouts(request=timeout, retry=timeout),
+            max_age=max_age,
+        )
+
+    async def _read_pod_api(self, *, max_age: float, why: str) -> PodView:
+        asked = time.monotonic()
+        try:
+            read = await self.read_pod_from_api(max_age=max_age)
+        except KubeApiError as e:
+            self.log.warning("kubecache: %s: %s and the API read failed: %s", self._log_id, why, e)
+            return PodView(UNKNOWN, confirmed=False)
+        record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
+        return PodView(record, confirmed=read.started >= asked)
+
+    async def _read_pod(self) -> PodView:
+        """The pod from a trusted cache, else from a bounded API read, else UNKNOWN."""
         problem = ""
         try:
             snapshot = await self._cache().get_pod(self._pod_key)
             freshness = snapshot_freshness(self, snapshot, stale_after_ms=self._stale_after_ms)
             if freshness.trusted:
-                return snapshot.record
+                return PodView(snapshot.record, confirmed=False, from_cache=True)
             problem = f"the cache is {freshness.value}"
         except CacheUnavailable as e:
             problem = str(e)
         except ValueError as e:  # Redis settings that cannot work
             problem = str(e)
         self.log.debug("kubecache: %s: %s; reading the pod from the API", self._log_id, problem)
-        try:
-            raw = await self._read_pod_from_api()
-        except KubeApiError as e:
-            self.log.warning(
-                "kubecache: %s: %s and the API read failed: %s", self._log_id, problem, e
-            )
-            return UNKNOWN
-        return pod_state.record_from_pod(raw) if raw is not None else None
-
-    async def _read_pod_from_api(self) -> dict[str, Any] | None:
-        timeout = float(self.k8s_api_request_timeout)
-        api = await self._api()
-        return await api.read_pod(
-            self.namespace, self.pod_name, Timeouts(request=timeout, retry=timeout)
-        )
+        return await self._read_pod_api(max_age=WAIT_MAX_AGE, why=problem)
 
     async def _wait_for_pod(
         self,
@@ -134,30 +172,67 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         until: Callable[[PodRecord | None], T | None],
         *,
         deadline: float,
+        destructive: Callable[[T], bool],
     ) -> T | None:
         """Re-read the pod whenever the feed mentions it until ``until`` gives a value.
 
         None when ``deadline`` (monotonic) passes first. While the cache is
-        untrusted the pod is read from the API with back-off instead.
+        untrusted the pod is read from the API with back-off instead, and
+        while a trusted cache stays quiet (no feed wake-up; its watch may be
+        stalled) the API is read as well, at most once per quiet wait. A
+        value for which ``destructive`` is true (the start failed, the pod
+        is gone) is only returned when an API read sent after the cache said
+        so agrees: the cache may say "yes" alone, never "no".
         """
         fallback_wait = 0.5
+        woken = True
         while True:
-            record = await self._read_pod()
-            trusted_read = False
-            if not isinstance(record, _Unknown):
-                result = until(record)
-                if result is not None:
-                    return result
-                trusted_read = True
+            view = await self._read_pod()
+            if view.from_cache and not woken:
+                # a quiet trusted cache: look at the API too (a stalled watch sends nothing)
+                api_view = await self._read_pod_api(
+                    max_age=WAIT_MAX_AGE, why="no news from the cache"
+                )
+                if not isinstance(api_view.record, _Unknown):
+                    view = api_view
+            result = await self._confirmed_result(view, until, destructive)
+            if result is not None:
+                return result
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            if trusted_read and self._cache().connected:
+            if view.from_cache and self._cache().connected:
                 wait = min(remaining, MAX_FEED_WAIT, max(self.cache_stale_after / 2, 0.5))
             else:
                 wait = min(remaining, fallback_wait)
                 fallback_wait = min(fallback_wait * 2, 5.0)
-            await watch.wait(wait)
+            woken = await watch.wait(wait)
+
+    async def _confirmed_result(
+        self,
+        view: PodView,
+        until: Callable[[PodRecord | None], T | None],
+        destructive: Callable[[T], bool],
+    ) -> T | None:
+        """``until``'s value for the pod; a destructive one only once the API confirms it."""
+        if isinstance(view.record, _Unknown):
+            return None
+        result = until(view.record)
+        if result is None or view.confirmed or not destructive(result):
+            return result
+        confirmation = await self._read_pod_api(max_age=0, why="confirming the cache's verdict")
+        if isinstance(confirmation.record, _Unknown):
+            return None  # nobody can confirm: keep waiting
+        confirmed = until(confirmation.record)
+        if confirmed is None:
+            self.log.warning(
+                "kubecache: %s: the cache's verdict (%s) is not what the API says (%s); "
+                "going by the API",
+                self._log_id,
+                pod_state.pending_reason(view.record),
+                pod_state.pending_reason(confirmation.record),
+            )
+        return confirmed
 
     # ------------------------------------------------------------------ start
 
@@ -184,8 +259,12 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             modified = await call_hook(self.modify_pod_hook, self, manifests.pod_model(self, pod))
             pod = request_body(modified, "modify_pod_hook")
         self._notebook_port = urls.notebook_port(pod) or self.port
-        # deadline a little before JupyterHub's own, so our error (with events) is the one shown
-        deadline = time.monotonic() + max(self.start_timeout * 0.95 - 1, self.start_timeout * 0.5)
+        # deadline a little before JupyterHub's own, leaving time for the API's last word on a
+        # timeout, so our error (with events) is the one shown
+        last_read = float(self.k8s_api_request_timeout)
+        deadline = time.monotonic() + max(
+            self.start_timeout * 0.95 - 1 - last_read, self.start_timeout * 0.5
+        )
         async with self._cache().watch(self._pod_key) as watch:
             try:
                 # inside the try: a start cancelled while the create request is in flight
@@ -271,7 +350,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                     self.namespace, self.pod_name, grace_seconds=0, timeouts=timeouts
                 )
                 gone = await self._wait_for_pod(
-                    watch, lambda r: True if r is None else None, deadline=deadline
+                    watch, _gone, deadline=deadline, destructive=lambda _: True
                 )
                 if not gone:
                     raise SpawnError(
@@ -318,17 +397,29 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             why = pod_state.start_failure(record, failure_reasons=reasons)
             return ("failed", why) if why else None
 
-        result = await self._wait_for_pod(watch, outcome, deadline=deadline)
-        if result is not None and result[0] == "running":
+        def failed(result: tuple[str, Any]) -> bool:
+            return result[0] == "failed"
+
+        result = await self._wait_for_pod(watch, outcome, deadline=deadline, destructive=failed)
+        if result is None:
+            # out of time: the API has the last word (a stalled cache may have missed readiness)
+            last = await self._read_pod_api(max_age=0, why="the start timed out")
+            if not isinstance(last.record, _Unknown):
+                result = outcome(last.record)
+            if result is None:
+                pending = (
+                    pod_state.pending_reason(last.record)
+                    if not isinstance(last.record, _Unknown)
+                    else "the Kubernetes API did not answer"
+                )
+                why = (
+                    f"pod {self._pod_key} did not start in {self.start_timeout} seconds "
+                    f"({pending})"
+                )
+                raise TimeoutError(await self._with_warnings(why))
+        if result[0] == "running":
             record: PodRecord = result[1]
             return record
-        if result is None:
-            last = await self._read_pod()
-            pending = (
-                pod_state.pending_reason(last) if not isinstance(last, _Unknown) else "unknown"
-            )
-            why = f"pod {self._pod_key} did not start in {self.start_timeout} seconds ({pending})"
-            raise TimeoutError(await self._with_warnings(why))
         raise SpawnError(await self._with_warnings(str(result[1])))
 
     async def _with_warnings(self, why: str) -> str:
@@ -479,13 +570,16 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 self.namespace, self.pod_name, grace_seconds=grace, timeouts=self._timeouts()
             )
             if not existed:
+                # the API's own 404: gone, nothing to wait for
                 self.log.info(
                     "kubecache: no pod %s to delete; assuming already deleted", self._pod_key
                 )
-            deadline = time.monotonic() + self.start_timeout
-            gone = await self._wait_for_pod(
-                watch, lambda r: True if r is None else None, deadline=deadline
-            )
+                gone: bool | None = True
+            else:
+                deadline = time.monotonic() + self.start_timeout
+                gone = await self._wait_for_pod(
+                    watch, _gone, deadline=deadline, destructive=lambda _: True
+                )
         if not gone:
             raise TimeoutError(
                 f"pod {self._pod_key} did not disappear in {self.start_timeout} seconds; "

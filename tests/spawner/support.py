@@ -54,10 +54,12 @@ class CacheWriterDouble:
         schema: int = SCHEMA_VERSION,
         namespaces: str = "",
         pod_selector: str = "component=singleuser-server",
+        primary_replid: str = "",
     ) -> None:
         health = CacheHealth(
             namespaces=namespaces,
             pod_selector=pod_selector,
+            primary_replid=primary_replid,
             schema=schema,
             leader="double",
             epoch=self.epoch,
@@ -68,7 +70,8 @@ class CacheWriterDouble:
         await self.redis.hset(self.keys.health, mapping=health.to_redis())  # type: ignore[arg-type]
 
     async def fresh(self, **watching: str) -> None:
-        """A synced cache with a heartbeat now; ``namespaces``/``pod_selector``: what it watches."""
+        """A synced cache with a heartbeat now; ``namespaces``/``pod_selector``: what it watches;
+        ``primary_replid``: the Redis primary the health claims to be written on."""
         await self._health(synced=True, heartbeat_ms=await self.now_ms(), **watching)
 
     async def stale(self, *, age_ms: int = 600_000) -> None:

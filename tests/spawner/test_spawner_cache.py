@@ -7,32 +7,35 @@ exactly when the spawner leaves the cache for the API.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from kubecache.contract import PodRecord
 from spawner import KubeCacheSpawner
 from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApiError
+from spawner.pod_reads import PodRead
 from tests.spawner.support import CacheWriterDouble, MockDB, MockServer, mock_hub, mock_user
 from tests.spawner.unit.records import POD_UID, container, event, pod, running
 from tests.support.redis_server import RedisServer
 
 
 class ApiStub:
-    """Stands in for direct pod reads: counts them and answers as told."""
+    """Stands in for direct pod reads: counts them and answers as told (each one sent now)."""
 
     def __init__(self) -> None:
         self.reads = 0
         self.answer: dict[str, Any] | KubeApiError | None = KubeApiError("API unreachable")
 
-    async def read(self) -> dict[str, Any] | None:
+    async def read(self, *, max_age: float) -> PodRead:
         self.reads += 1
         if isinstance(self.answer, KubeApiError):
             raise self.answer
-        return self.answer
+        return PodRead(self.answer, time.monotonic(), "get")
 
 
 @pytest.fixture
@@ -52,24 +55,69 @@ async def make_spawner(
         spawner = KubeCacheSpawner(
             user=mock_user("alice"), hub=mock_hub(), namespace="jhub", **config
         )
-        monkeypatch.setattr(spawner, "_read_pod_from_api", stub.read)
+        monkeypatch.setattr(spawner, "read_pod_from_api", stub.read)
         return spawner, stub
 
     yield make
     await CacheClient.close_all()
 
 
-async def test_a_fresh_cache_answers_poll_without_the_api(
+async def test_a_fresh_cache_answers_running_alone_and_stopped_only_with_the_apis_word(
     make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
 ) -> None:
     spawner, api = make_spawner(delete_stopped_pods=False)
     await writer.put_pod(running())
     assert await spawner.poll() is None
-    await writer.put_pod(pod("Running", containers=[container(state="terminated", exit_code=3)]))
-    assert await spawner.poll() == 3
-    await writer.remove_pod("jhub", "jupyter-alice")
-    assert await spawner.poll() == 1
     assert api.reads == 0
+    await writer.put_pod(pod("Running", containers=[container(state="terminated", exit_code=3)]))
+    api.answer = pod_from_api(terminated_with=3)
+    assert await spawner.poll() == 3
+    assert api.reads == 1
+    await writer.remove_pod("jhub", "jupyter-alice")
+    api.answer = None  # 404
+    assert await spawner.poll() == 1
+    assert api.reads == 2
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        pod("Running", containers=[container(state="terminated", exit_code=0)]),
+        pod("Failed"),
+        pod("Succeeded", containers=[container(state="terminated", exit_code=0)]),
+        None,  # the record deleted (DEL/HDEL, a failover to a replica that missed it)
+    ],
+    ids=["terminated", "failed", "succeeded", "absent"],
+)
+async def test_a_forged_or_outdated_record_never_stops_a_pod_running_in_the_api(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    forged: PodRecord | None,
+) -> None:
+    spawner, api = make_spawner()  # delete_stopped_pods: a wrong verdict would delete the pod
+    deleted: list[bool] = []
+
+    async def stop(now: bool = False) -> None:
+        deleted.append(now)
+
+    spawner.stop = stop  # type: ignore[method-assign]
+    if forged is not None:
+        await writer.put_pod(forged)
+    api.answer = running_pod_from_api()
+    assert await spawner.poll() is None
+    assert api.reads == 1
+    assert deleted == []
+
+
+async def test_a_stopped_verdict_the_api_cannot_confirm_keeps_the_server_running(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    spawner, api = make_spawner()
+    await writer.put_pod(pod("Failed"))
+    assert await spawner.poll() is None  # API unreachable: kept running
+    assert api.reads == 1
+    strict, _ = make_spawner(request_failed_poll_keep_running=False)
+    assert await strict.poll() == 1
 
 
 async def test_a_pending_pod_polls_as_running(
@@ -149,7 +197,8 @@ async def test_a_pre_poll_hook_returning_true_polls_as_usual(
     async def hook(spawner: KubeCacheSpawner) -> bool:
         return True
 
-    spawner, _ = make_spawner(pre_poll_hook=hook)
+    spawner, api = make_spawner(pre_poll_hook=hook)
+    api.answer = None
     assert await spawner.poll() == 1
 
 
@@ -277,9 +326,10 @@ async def test_a_server_whose_start_is_pending_polls_as_running(
     spawner, api = make_spawner()
     spawner._start_future = asyncio.get_running_loop().create_future()
     assert await spawner.poll() is None  # the pod does not exist yet
-    spawner._start_future.set_result("http://10.0.0.7:8888")
-    assert await spawner.poll() == 1
     assert api.reads == 0
+    spawner._start_future.set_result("http://10.0.0.7:8888")
+    api.answer = None
+    assert await spawner.poll() == 1
 
 
 async def test_the_polls_of_many_servers_in_one_tick_are_one_redis_pipeline(
@@ -364,6 +414,20 @@ async def test_a_cacher_that_does_not_watch_this_hubs_pods_is_not_trusted_with_a
     assert "--pod-selector" in caplog.text
 
 
+def pod_from_api(*, terminated_with: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "jupyter-alice", "namespace": "jhub", "uid": POD_UID},
+        "spec": {"containers": [{"name": "notebook"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.0.0.9",
+            "containerStatuses": [
+                {"name": "notebook", "state": {"terminated": {"exitCode": terminated_with}}}
+            ],
+        },
+    }
+
+
 def running_pod_from_api() -> dict[str, Any]:
     return {
         "metadata": {"name": "jupyter-alice", "namespace": "jhub", "uid": POD_UID},
@@ -377,3 +441,15 @@ def running_pod_from_api() -> dict[str, Any]:
             ],
         },
     }
+
+
+async def test_a_cache_written_on_another_redis_primary_is_not_trusted_by_poll(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    """issue 15: a promoted replica's old health looked fresh; its missing records said stopped."""
+    spawner, api = make_spawner()
+    await writer.fresh(primary_replid="replid-of-the-old-primary")
+    await writer.put_pod(running())
+    api.answer = running_pod_from_api()
+    assert await spawner.poll() is None
+    assert api.reads == 1  # the cache's "running" was not trusted either: the API answered

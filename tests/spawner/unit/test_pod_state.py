@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from spawner import pod_state
 from tests.spawner.unit.records import container, event, pod, running
 
@@ -152,3 +156,54 @@ def test_hooks_get_a_pod_shaped_dict_with_the_notebook_port() -> None:
         {"name": "notebook-port", "containerPort": 8888}
     ]
     assert shaped["metadata"]["name"] == "jupyter-alice"
+
+
+def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() -> None:
+    raw: dict[str, Any] = {
+        "metadata": {
+            "name": "jupyter-alice",
+            "namespace": "jhub",
+            "uid": "u",
+            "resourceVersion": "7",
+        },
+        "spec": {"containers": [{"name": "notebook"}], "nodeName": "node-1"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": "0/3 nodes are available"}
+            ],
+            "containerStatuses": [
+                {
+                    "name": "notebook",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                    "lastState": {"terminated": {"exitCode": 2}},
+                }
+            ],
+        },
+    }
+    record = pod_state.record_from_pod(raw)
+    why = pod_state.start_failure(record)
+    assert why == (
+        "pod jhub/jupyter-alice: container notebook is in CrashLoopBackOff "
+        "(last exit code 2): back-off"
+    )
+    assert pod_state.pending_reason(record) == "unschedulable: 0/3 nodes are available"
+    assert record["rv"] == 7 and record["node"] == "node-1"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"metadata": None, "spec": [], "status": "x"},
+        {"spec": {"containers": [None, {"name": "notebook"}]}, "status": {"conditions": [1]}},
+        {"status": {"containerStatuses": [{"name": "notebook", "restartCount": "many",
+                                            "state": {"terminated": None}}]},
+         "spec": {"containers": [{"name": "notebook"}]},
+         "metadata": {"resourceVersion": "x"}},
+    ],
+)
+def test_a_malformed_pod_from_the_api_reads_without_raising(raw: dict[str, Any]) -> None:
+    record = pod_state.record_from_pod(raw)
+    assert not pod_state.is_running(record)

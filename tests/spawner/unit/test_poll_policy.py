@@ -11,6 +11,7 @@ from spawner.poll_policy import (
     from_api,
     from_cache,
     interpret_pre_poll_hook,
+    needs_confirmation,
     when_unknown,
 )
 from tests.spawner.unit.records import container, pod, running
@@ -72,3 +73,32 @@ def test_the_api_read_answers_when_the_cache_cannot() -> None:
 def test_when_nothing_can_answer_the_server_keeps_running_by_default() -> None:
     assert when_unknown(keep_running=True, why="Redis unreachable").status is None
     assert when_unknown(keep_running=False, why="Redis unreachable").status == 1
+
+
+@pytest.mark.parametrize(
+    "record",
+    [None, pod("Failed"), pod("Running", containers=[container(state="terminated", exit_code=0)])],
+    ids=["absent", "failed", "terminated"],
+)
+def test_the_caches_stopped_is_never_the_answer_without_the_api(record: object) -> None:
+    answer = from_cache(record, Freshness.FRESH, keep_running_on_404=False)  # type: ignore[arg-type]
+    assert answer is not None and answer.status is not None
+    assert needs_confirmation(answer, fresh=False)
+
+
+def test_the_caches_running_needs_no_confirmation() -> None:
+    answer = from_cache(running(), Freshness.FRESH, keep_running_on_404=False)
+    assert answer is not None and not needs_confirmation(answer, fresh=False)
+
+
+def test_the_apis_stopped_counts_only_from_a_read_sent_after_the_question() -> None:
+    answer = from_api(None, found=False, keep_running_on_404=False)
+    assert needs_confirmation(answer, fresh=False)  # a remembered LIST
+    assert not needs_confirmation(answer, fresh=True)
+    assert not needs_confirmation(
+        from_api(running(), found=True, keep_running_on_404=False), fresh=False
+    )
+
+
+def test_the_policys_answers_need_no_confirmation() -> None:
+    assert not needs_confirmation(when_unknown(keep_running=False, why="x"), fresh=False)

@@ -1,0 +1,145 @@
+"""Degraded mode: N servers polled at once while the cache cannot answer.
+
+Run from the repository root::
+
+    python benchmarks/degraded_bench.py              # 3,000 servers
+    python benchmarks/degraded_bench.py --servers 500
+
+Prints JSON and writes ``benchmarks/results/degraded.json``.
+
+kubesim (no kubelet) holds N Running pods made from the spawners' own
+manifests; a redis-server is either holding a stale health record (the
+cacher stopped long ago) or stopped (Redis down). All N spawners poll at once
+(``asyncio.gather``, as JupyterHub's polls after a hub restart); then every
+server polls again, twice. For each round: Kubernetes requests about pods by
+verb (kubesim's /kubesim/stats; kubesim counts each LIST page as one
+"list"), polls the API did not answer within the request timeout (kept
+running by the policy instead), wall time until the last answer, the
+slowest single poll, and how many answers were "running" (all, else a server
+would have been stopped). The path is the spawner's own ``poll()``; nothing
+is patched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kubesim.testing import KubeSim, running_kubesim
+from spawner import KubeCacheSpawner
+from spawner.cache_client import CacheClient
+from spawner.kube_api import KubeApi
+from tests.spawner.support import CacheWriterDouble
+from tests.support.fleet import NAMESPACE, create_running_pods, make_spawners
+from tests.support.redis_server import RedisServer
+
+
+class PolicyAnswers(logging.Handler):
+    """Counts polls the API did not answer in time (kept running by the policy, not known)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "reading the pod from the API failed" in record.getMessage():
+            self.count += 1
+
+
+def pod_requests(stats: dict[str, Any]) -> dict[str, int]:
+    return {verb: per.get("pods", 0) for verb, per in stats["requests"].items() if verb != "watch"}
+
+
+async def timed_poll(spawner: KubeCacheSpawner) -> tuple[int | None, float]:
+    began = time.perf_counter()
+    answer = await spawner.poll()
+    return answer, time.perf_counter() - began
+
+
+async def poll_rounds(sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: int) -> list[Any]:
+    results = []
+    unanswered = PolicyAnswers()
+    logging.getLogger().addHandler(unanswered)
+    for _ in range(rounds):
+        unanswered.count = 0
+        before = pod_requests(await sim.stats())
+        began = time.perf_counter()
+        answers = await asyncio.gather(*(timed_poll(s) for s in spawners))
+        wall = time.perf_counter() - began
+        after = pod_requests(await sim.stats())
+        results.append(
+            {
+                "requests": {v: after.get(v, 0) - before.get(v, 0) for v in ("get", "list")},
+                "wall_s": round(wall, 3),
+                "slowest_poll_s": round(max(t for _, t in answers), 3),
+                "running": sum(1 for a, _ in answers if a is None),
+                "stopped": sum(1 for a, _ in answers if a is not None),
+                "not_answered_by_the_api": unanswered.count,
+            }
+        )
+    logging.getLogger().removeHandler(unanswered)
+    return results
+
+
+async def scenario(name: str, servers: int, rounds: int) -> dict[str, Any]:
+    redis_server = RedisServer()
+    redis_server.start()
+    try:
+        async with running_kubesim(kubelet=None) as sim:
+            os.environ["KUBECONFIG"] = str(sim.kubeconfig_path)
+            sim.store.create("namespaces", None, {"metadata": {"name": NAMESPACE}})
+            spawners = make_spawners(redis_server.url, servers, cache_stale_after=15.0)
+            await create_running_pods(sim, spawners)
+            redis = aioredis.Redis.from_url(redis_server.url)
+            if name == "stale cache":
+                await CacheWriterDouble(redis).stale(age_ms=600_000)
+            else:
+                redis_server.stop()
+            await redis.aclose()
+            result = {"scenario": name, "servers": servers, "rounds": await poll_rounds(
+                sim, spawners, rounds
+            )}
+            await CacheClient.close_all()
+            await KubeApi.close_all()
+            return result
+    finally:
+        redis_server.close()
+
+
+async def main(servers: int, rounds: int) -> dict[str, Any]:
+    return {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load": os.getloadavg(),
+        },
+        "k8s_api_request_timeout_s": 3,
+        "scenarios": [
+            await scenario("stale cache", servers, rounds),
+            await scenario("redis down", servers, rounds),
+        ],
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results = asyncio.run(main(args.servers, args.rounds))
+    print(json.dumps(results, indent=2))
+    out = Path(__file__).parent / "results" / "degraded.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,311 @@
+"""The hub's direct pod reads, coalesced: one LIST answers many questions.
+
+When the cache cannot answer (stale, Redis down) or a destructive verdict
+must be confirmed, a spawner asks the Kubernetes API about its pod. One
+:class:`PodReads` per hub process (per :class:`~spawner.kube_api.KubeApi`)
+answers all those questions:
+
+- a lone question, with no other read of that namespace in flight, is one
+  GET of the pod;
+- questions that arrive while another read of the namespace is in flight
+  (thousands of polls after Redis went down, a stale cache, a deleted
+  hash) share ONE paginated LIST of the hub's pods in that namespace
+  (``limit``/``continue``, label selector ``component=<component_label>``
+  as KubeSpawner's pod reflector), with one LIST in flight per namespace:
+  questions that come while it runs and cannot use it wait for the next
+  one, which starts when it ends and answers them all;
+- a LIST is remembered for ``recent_seconds``: a question that accepts an
+  answer that old (``max_age``) is answered without a request.
+
+Freshness: every answer carries the monotonic time its request was sent
+(``started``; a LIST's snapshot is its first page). A question accepts a
+read started at most ``max_age`` seconds before it was asked. An answer that
+would destroy a server must come from a read started after the question
+(``max_age=0``): a LIST sent before may miss a pod created since (the
+server restarted) or show its predecessor of the same name.
+
+A pod absent from a LIST is confirmed by a read without label selector
+(a GET of it alone, or one LIST of every pod in the namespace for many at
+once) before the answer is "absent": a ``modify_pod_hook`` may have changed
+its labels so the selector misses it, and absence is what stops a server.
+An empty selector lists every pod of the namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+
+log = logging.getLogger(__name__)
+
+#: Pods per LIST page.
+PAGE_SIZE = 500
+#: How old an answer poll() accepts for "running" (a stopped verdict is always read anew):
+#: a server that died is noticed at most this much later, and a hub whose cache cannot
+#: answer sends about one LIST per this many seconds, not one per poll.
+POLL_MAX_AGE = 5.0
+#: How old an answer a waiting start or stop accepts (it waits for a change to show).
+WAIT_MAX_AGE = 1.0
+#: How long a finished LIST is kept to answer questions that accept an answer that old.
+RECENT_SECONDS = max(POLL_MAX_AGE, WAIT_MAX_AGE)
+#: Full restarts of one LIST whose continue token expired (410) before it gives up.
+LIST_RESTARTS = 3
+
+Pod = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PodRead:
+    """A pod as the API had it (None: absent), and when that read was sent (monotonic)."""
+
+    pod: Pod | None
+    started: float
+    via: str  # "get", "list" or "recent" (a remembered LIST)
+
+
+@dataclass
+class ReadStats:
+    """What the reads cost; tests and benchmarks read it."""
+
+    questions: int = 0
+    gets: int = 0
+    lists: int = 0
+    pages: int = 0
+    from_recent: int = 0
+    absent_confirmations: int = 0
+
+
+@dataclass
+class _Listing:
+    """One LIST of a namespace: not sent yet (``started`` None), in flight, or done."""
+
+    future: asyncio.Future[dict[str, Pod]]
+    timeouts: Timeouts
+    started: float | None = None
+
+
+@dataclass
+class _Namespace:
+    in_flight: _Listing | None = None
+    queued: _Listing | None = None
+    recent: tuple[float, dict[str, Pod]] | None = None
+    gets_in_flight: int = 0
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class PodReads:
+    """Coalesced pod reads of one hub; :meth:`of` gives the one of a :class:`KubeApi`."""
+
+    _by_api: ClassVar[weakref.WeakKeyDictionary[KubeApi, PodReads]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(
+        self, api: KubeApi, *, page_size: int = PAGE_SIZE, recent_seconds: float = RECENT_SECONDS
+    ) -> None:
+        self.api = api
+        self.page_size = page_size
+        self.recent_seconds = recent_seconds
+        self.stats = ReadStats()
+        self._namespaces: dict[tuple[str, str], _Namespace] = {}
+
+    @classmethod
+    def of(cls, api: KubeApi) -> PodReads:
+        """The reads of this API client (one per hub process and API configuration)."""
+        reads = cls._by_api.get(api)
+        if reads is None:
+            reads = cls._by_api[api] = cls(api)
+        return reads
+
+    async def read(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        label_selector: str,
+        timeouts: Timeouts,
+        max_age: float,
+    ) -> PodRead:
+        """The pod from a read started at most ``max_age`` s before now.
+
+        Waits at most ``timeouts.retry`` seconds; raises :class:`KubeApiError`
+        when the API gave no answer by then.
+        """
+        asked = time.monotonic()
+        not_before = asked - max(max_age, 0.0)
+        self.stats.questions += 1
+        state = self._namespaces.setdefault((namespace, label_selector), _Namespace())
+        if state.recent is not None:
+            started, pods = state.recent
+            if started >= not_before:
+                self.stats.from_recent += 1
+                return await self._answer(
+                    PodRead(pods.get(name), started, "recent"),
+                    namespace,
+                    name,
+                    label_selector,
+                    timeouts,
+                )
+            if started < asked - self.recent_seconds:
+                state.recent = None  # too old for anyone: let it go
+        listing = self._listing_for(state, namespace, label_selector, timeouts, not_before)
+        if listing is None:
+            return await self._get(state, namespace, name, timeouts)
+        try:
+            async with asyncio.timeout(timeouts.retry):
+                pods = await asyncio.shield(listing.future)
+        except TimeoutError:
+            raise KubeApiError(
+                f"Could not list pods in {namespace} within {timeouts.retry:g} s "
+                "(k8s_api_request_retry_timeout)"
+            ) from None
+        assert listing.started is not None
+        return await self._answer(
+            PodRead(pods.get(name), listing.started, "list"),
+            namespace,
+            name,
+            label_selector,
+            timeouts,
+        )
+
+    def _listing_for(
+        self,
+        state: _Namespace,
+        namespace: str,
+        label_selector: str,
+        timeouts: Timeouts,
+        not_before: float,
+    ) -> _Listing | None:
+        """The LIST that will answer this question, or None when a lone GET should."""
+        current = state.in_flight
+        if current is not None:
+            if current.started is None or current.started >= not_before:
+                return current
+            # in flight but sent too early for this question: the next one answers it
+            if state.queued is None:
+                state.queued = _Listing(asyncio.get_running_loop().create_future(), timeouts)
+            return state.queued
+        if state.gets_in_flight == 0:
+            return None
+        listing = _Listing(asyncio.get_running_loop().create_future(), timeouts)
+        self._launch(state, namespace, label_selector, listing)
+        return listing
+
+    def _launch(
+        self, state: _Namespace, namespace: str, label_selector: str, listing: _Listing
+    ) -> None:
+        state.in_flight = listing
+        task = asyncio.create_task(
+            self._run_listing(state, namespace, label_selector, listing),
+            name=f"kubecache-list-pods-{namespace}",
+        )
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    async def _run_listing(
+        self, state: _Namespace, namespace: str, label_selector: str, listing: _Listing
+    ) -> None:
+        try:
+            # sent from here on: questions asked until now are answered by this snapshot
+            listing.started = time.monotonic()
+            pods = await self._list_all(namespace, label_selector, listing.timeouts)
+        except Exception as e:
+            self._fail(listing, e)
+        else:
+            state.recent = (listing.started, pods)
+            if not listing.future.done():
+                listing.future.set_result(pods)
+        finally:
+            self._fail(listing, KubeApiError(f"the list of pods in {namespace} was cancelled"))
+            state.in_flight = None
+            queued, state.queued = state.queued, None
+            if queued is not None:
+                self._launch(state, namespace, label_selector, queued)
+
+    @staticmethod
+    def _fail(listing: _Listing, error: Exception) -> None:
+        if not listing.future.done():
+            listing.future.set_exception(error)
+            listing.future.exception()  # retrieved: no "never retrieved" noise when none waits
+
+    async def _list_all(
+        self, namespace: str, label_selector: str, timeouts: Timeouts
+    ) -> dict[str, Pod]:
+        """Every page of the LIST (one snapshot), by pod name."""
+        self.stats.lists += 1
+        for _ in range(LIST_RESTARTS):
+            pods: dict[str, Pod] = {}
+            token: str | None = None
+            while True:
+                self.stats.pages += 1
+                page = await self.api.list_pods_page(
+                    namespace,
+                    label_selector=label_selector,
+                    limit=self.page_size,
+                    continue_token=token,
+                    timeouts=timeouts,
+                )
+                if isinstance(page, KubeApiError):  # 410: the continue token expired
+                    log.info("kubecache: listing pods in %s again: %s", namespace, page)
+                    break
+                for item in page.get("items") or []:
+                    name = (item.get("metadata") or {}).get("name")
+                    if isinstance(name, str):
+                        pods[name] = item
+                token = (page.get("metadata") or {}).get("continue") or None
+                if not token:
+                    return pods
+        raise KubeApiError(
+            f"Could not list pods in {namespace}: the list expired {LIST_RESTARTS} times "
+            "while being paged through"
+        )
+
+    async def _get(
+        self, state: _Namespace, namespace: str, name: str, timeouts: Timeouts
+    ) -> PodRead:
+        state.gets_in_flight += 1
+        self.stats.gets += 1
+        try:
+            started = time.monotonic()
+            pod = await self.api.read_pod(namespace, name, timeouts)
+            return PodRead(pod, started, "get")
+        finally:
+            state.gets_in_flight -= 1
+
+    async def _answer(
+        self, read: PodRead, namespace: str, name: str, label_selector: str, timeouts: Timeouts
+    ) -> PodRead:
+        """``read``, with a pod absent from a selective LIST confirmed by a read of every pod
+        of the namespace (one GET alone, one LIST without selector for many at once)."""
+        if read.pod is not None or read.via == "get" or not label_selector:
+            return read
+        self.stats.absent_confirmations += 1
+        confirmed = await self.read(
+            namespace, name, label_selector="", timeouts=timeouts, max_age=0.0
+        )
+        if confirmed.pod is not None:
+            log.warning(
+                "kubecache: pod %s/%s is not matched by the label selector %r (a "
+                "modify_pod_hook changed its labels?): it was found without it",
+                namespace,
+                name,
+                label_selector,
+            )
+        return confirmed
+
+
+__all__ = [
+    "PAGE_SIZE",
+    "POLL_MAX_AGE",
+    "RECENT_SECONDS",
+    "WAIT_MAX_AGE",
+    "PodRead",
+    "PodReads",
+    "ReadStats",
+]

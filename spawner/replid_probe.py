@@ -1,0 +1,63 @@
+"""Which Redis node a cache read came from: its ``master_replid``, asked with every read.
+
+Health written on another primary than the node read (a promoted replica
+that may miss the last writes) is not trusted
+(:data:`~kubecache.contract.Freshness.FAILED_OVER`); for that a reader must
+know the node it reads, so every pipelined cache read also sends
+``INFO replication``. It rides in the same round trip: Redis spends a few
+microseconds on it, redis-py ~26 us parsing the reply. Caching it per
+connection would miss a node demoted under an open connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from redis.exceptions import NoPermissionError
+
+log = logging.getLogger(__name__)
+
+
+class ReplidProbe:
+    """Whether a cache read also asks the node its ``master_replid`` (``INFO replication``).
+
+    Every pipelined read asks. A Redis user without the right to run INFO
+    (NOPERM), or a server without INFO, is logged once; reads then go on
+    without the check and ask again every ``retry_seconds`` (ACLs change).
+    """
+
+    def __init__(self, retry_seconds: float = 300.0) -> None:
+        self.retry_seconds = retry_seconds
+        self.denied_until = 0.0
+        self.warned = False
+
+    def due(self, now: float) -> bool:
+        return now >= self.denied_until
+
+    def answer(self, reply: Any, now: float, where: str) -> str | None:
+        """The node's replid from an INFO reply (parsed or an error), None when unknown."""
+        if isinstance(reply, Mapping):
+            replid = reply.get("master_replid")
+            return str(replid) if replid else None
+        if isinstance(reply, Exception):
+            # NOPERM (an ACL without +info), or INFO renamed away: ask again later
+            self.denied_until = now + self.retry_seconds
+            if not self.warned:
+                self.warned = True
+                denied = isinstance(reply, NoPermissionError) or "NOPERM" in str(reply).upper()
+                log.warning(
+                    "kubecache: the hub cannot run INFO at %s (%s): it cannot tell a promoted "
+                    "replica from the primary the cacher wrote, so after a Redis failover the "
+                    "cache is trusted before the cacher took over. %s",
+                    where,
+                    reply,
+                    "Grant the hub's ACL user +info."
+                    if denied
+                    else "Allow the INFO command for the hub's Redis user.",
+                )
+        return None
+
+
+__all__ = ["ReplidProbe"]

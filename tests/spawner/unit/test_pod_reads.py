@@ -1,0 +1,211 @@
+"""PodReads: a lone question is one GET, many are one LIST, and "absent" is never stale."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from spawner.pod_reads import PodReads
+from tests.support.waiting import wait_for
+
+NS = "jhub"
+SELECTOR = "component=singleuser-server"
+TIMEOUTS = Timeouts(request=2, retry=2)
+
+
+def raw_pod(name: str, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NS, "uid": "u-" + name},
+        "status": {"phase": phase},
+    }
+
+
+class FakeApi:
+    """The two calls PodReads makes, over a dict of pods; ``gate`` holds requests in flight."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.pods = {name: raw_pod(name) for name in names}
+        self.gate: asyncio.Event | None = None
+        self.gets: list[str] = []
+        self.pages: list[tuple[str, str | None]] = []
+        self.expire_next_continue = False
+        self.fail: KubeApiError | None = None
+        self.unlisted: set[str] = set()  # e.g. labels changed by a modify_pod_hook
+
+    async def _pass(self) -> None:
+        await asyncio.sleep(0)  # a request always yields to the loop, like real I/O
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+
+    async def read_pod(self, namespace: str, name: str, timeouts: Timeouts) -> Any:
+        self.gets.append(name)
+        try:
+            async with asyncio.timeout(timeouts.retry):  # as the real client's retry deadline
+                await self._pass()
+        except TimeoutError:
+            raise KubeApiError(f"read pod {name}: no answer") from None
+        return self.pods.get(name)
+
+    async def list_pods_page(
+        self,
+        namespace: str,
+        *,
+        label_selector: str,
+        limit: int,
+        continue_token: str | None,
+        timeouts: Timeouts,
+    ) -> Any:
+        self.pages.append((label_selector, continue_token))
+        await self._pass()
+        if continue_token and self.expire_next_continue:
+            self.expire_next_continue = False
+            return KubeApiError("continue expired", status=410)
+        hidden = self.unlisted if label_selector else set()
+        names = sorted(set(self.pods) - hidden)
+        start = int(continue_token or 0)
+        chunk = names[start : start + limit]
+        more = start + limit < len(names)
+        return {
+            "items": [self.pods[n] for n in chunk],
+            "metadata": {"continue": str(start + limit) if more else ""},
+        }
+
+
+def reads_of(api: FakeApi, **options: Any) -> PodReads:
+    return PodReads(cast(KubeApi, api), **options)
+
+
+async def ask(reads: PodReads, name: str, *, max_age: float = 2.0) -> Any:
+    return await reads.read(
+        NS, name, label_selector=SELECTOR, timeouts=TIMEOUTS, max_age=max_age
+    )
+
+
+async def test_a_lone_question_is_one_get() -> None:
+    api = FakeApi(["a", "b"])
+    reads = reads_of(api)
+    read = await ask(reads, "a")
+    assert read.pod["metadata"]["name"] == "a"
+    assert read.via == "get"
+    assert api.gets == ["a"]
+    assert api.pages == []
+
+
+async def test_a_thousand_questions_at_once_are_one_get_and_one_paginated_list() -> None:
+    names = [f"p{i:04d}" for i in range(1200)]
+    api = FakeApi(names)
+    reads = reads_of(api, page_size=500)
+    results = await asyncio.gather(*(ask(reads, n, max_age=0) for n in names))
+    assert [r.pod["metadata"]["name"] for r in results] == names
+    assert len(api.gets) == 1
+    assert api.pages == [(SELECTOR, None), (SELECTOR, "500"), (SELECTOR, "1000")]
+    assert reads.stats.lists == 1
+
+
+async def test_questions_during_a_list_wait_for_the_next_when_they_need_a_newer_answer() -> None:
+    api = FakeApi(["a", "b", "c"])
+    api.gate = asyncio.Event()
+    reads = reads_of(api)
+    first = [asyncio.ensure_future(ask(reads, n)) for n in ("a", "b")]  # a GET and a LIST
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    # asked after the LIST was sent: a destructive verdict may not rest on it
+    late = asyncio.ensure_future(ask(reads, "c", max_age=0))
+    also_late = asyncio.ensure_future(ask(reads, "a", max_age=0))
+    # accepts an answer 2 s old: joins the LIST in flight
+    tolerant = asyncio.ensure_future(ask(reads, "c", max_age=2))
+    await wait_for(lambda: reads.stats.questions == 5, message="every question asked")
+    api.gate.set()
+    await asyncio.gather(*first, late, also_late, tolerant)
+    assert reads.stats.lists == 2  # one more, shared by both late questions
+    assert late.result().started > first[1].result().started
+    assert tolerant.result().started == first[1].result().started
+
+
+async def test_a_recent_list_answers_without_a_request_unless_a_newer_answer_is_needed() -> None:
+    api = FakeApi(["a", "b"])
+    reads = reads_of(api, recent_seconds=60)
+    api.gate = asyncio.Event()
+    pending = [asyncio.ensure_future(ask(reads, n)) for n in ("a", "b")]
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    api.gate.set()
+    await asyncio.gather(*pending)
+    sent = (len(api.gets), len(api.pages))
+    assert (await ask(reads, "b", max_age=60)).via == "recent"
+    assert (len(api.gets), len(api.pages)) == sent
+    assert (await ask(reads, "b", max_age=0)).via == "get"
+
+
+async def test_a_pod_absent_from_a_list_is_confirmed_without_the_label_selector() -> None:
+    """A modify_pod_hook may have dropped the component label: absence must be the API's word."""
+    api = FakeApi(["a", "hooked"])
+    api.unlisted = {"hooked"}
+    reads = reads_of(api)
+    a, hooked, gone = await asyncio.gather(*(ask(reads, n) for n in ("a", "hooked", "gone")))
+    assert a.pod is not None
+    assert hooked.pod is api.pods["hooked"]
+    assert gone.pod is None
+    assert reads.stats.absent_confirmations == 2
+    # the lone GET of "a", one LIST with the selector, then the confirmations: a GET and
+    # one LIST of the whole namespace
+    assert [selector for selector, _ in api.pages] == [SELECTOR, ""]
+    assert api.gets == ["a", "hooked"]
+
+
+async def test_many_absent_pods_are_confirmed_by_one_list_of_the_namespace() -> None:
+    names = [f"p{i:04d}" for i in range(600)]
+    api = FakeApi(names[:100])  # 500 pods deleted behind the cache's back
+    reads = reads_of(api)
+    results = await asyncio.gather(*(ask(reads, n, max_age=0) for n in names))
+    assert sum(1 for r in results if r.pod is None) == 500
+    assert len(api.gets) == 2  # the first question and the first confirmation
+    assert reads.stats.lists == 2  # with the selector, then without
+
+
+async def test_an_expired_continue_token_lists_again_from_the_start() -> None:
+    api = FakeApi([f"p{i}" for i in range(5)])
+    api.expire_next_continue = True
+    reads = reads_of(api, page_size=2)
+    api.gate = asyncio.Event()
+    pending = [asyncio.ensure_future(ask(reads, f"p{i}")) for i in range(5)]
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    api.gate.set()
+    results = await asyncio.gather(*pending)
+    assert all(r.pod is not None for r in results)
+    assert [token for _, token in api.pages] == [None, "2", None, "2", "4"]
+
+
+async def test_a_failed_list_fails_every_question_it_was_to_answer() -> None:
+    api = FakeApi(["a", "b", "c"])
+    api.fail = KubeApiError("Could not list pods: HTTP 503")
+    reads = reads_of(api)
+    results = await asyncio.gather(*(ask(reads, n) for n in "abc"), return_exceptions=True)
+    assert all(isinstance(r, KubeApiError) for r in results)
+
+
+async def test_a_list_that_does_not_answer_in_time_is_an_error_for_the_waiting_question() -> None:
+    api = FakeApi(["a", "b"])
+    api.gate = asyncio.Event()  # never opened
+    reads = reads_of(api)
+    timeouts = Timeouts(request=0.05, retry=0.05)
+    questions = [
+        reads.read(NS, n, label_selector=SELECTOR, timeouts=timeouts, max_age=0) for n in "ab"
+    ]
+    results = await asyncio.gather(*questions, return_exceptions=True)
+    # the GET hangs in the fake (the real client bounds it); the LIST waiter gives up in time
+    assert isinstance(results[1], KubeApiError)
+    assert "within 0.05 s" in str(results[1])
+    api.gate.set()
+
+
+async def test_without_a_selector_reads_share_a_list_of_the_whole_namespace() -> None:
+    api = FakeApi(["a", "b", "c"])
+    reads = reads_of(api)
+    results = await asyncio.gather(
+        *(reads.read(NS, n, label_selector="", timeouts=TIMEOUTS, max_age=0) for n in "abc")
+    )
+    assert all(r.pod is not None for r in results)
+    assert api.pages == [("", None)]
+    assert reads.stats.absent_confirmations == 0
