@@ -29,6 +29,11 @@ A pod absent from a LIST is confirmed by a read without label selector
 once) before the answer is "absent": a ``modify_pod_hook`` may have changed
 its labels so the selector misses it, and absence is what stops a server.
 An empty selector lists every pod of the namespace.
+
+The least-privilege hub Role (docs/SECURITY.md) has no ``list`` on pods. A
+LIST refused with 403 is remembered for the namespace (logged once, with the
+grant that would make it one request), and its questions are answered by
+GETs instead, at most ``GETS_WITHOUT_LIST`` in flight per namespace.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ WAIT_MAX_AGE = 1.0
 RECENT_SECONDS = max(POLL_MAX_AGE, WAIT_MAX_AGE)
 #: Full restarts of one LIST whose continue token expired (410) before it gives up.
 LIST_RESTARTS = 3
+#: GETs in flight per namespace when the hub may not LIST pods there.
+GETS_WITHOUT_LIST = 16
 
 Pod = dict[str, Any]
 
@@ -96,6 +103,10 @@ class _Namespace:
     queued: _Listing | None = None
     recent: tuple[float, dict[str, Pod]] | None = None
     gets_in_flight: int = 0
+    list_forbidden: bool = False
+    get_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(GETS_WITHOUT_LIST)
+    )
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -154,6 +165,8 @@ class PodReads:
                 )
             if started < asked - self.recent_seconds:
                 state.recent = None  # too old for anyone: let it go
+        if state.list_forbidden:
+            return await self._bounded_get(state, namespace, name, timeouts)
         listing = self._listing_for(state, namespace, label_selector, timeouts, not_before)
         if listing is None:
             return await self._get(state, namespace, name, timeouts)
@@ -165,6 +178,20 @@ class PodReads:
                 f"Could not list pods in {namespace} within {timeouts.retry:g} s "
                 "(k8s_api_request_retry_timeout)"
             ) from None
+        except KubeApiError as e:
+            if e.status != 403:
+                raise
+            if not state.list_forbidden:
+                state.list_forbidden = True
+                log.warning(
+                    "kubecache: the hub may not list pods in %s (%s); each pod is read alone "
+                    "when the cache cannot answer (at most %d at once). Grant 'list' on pods "
+                    "in the hub's Role to make a burst of such reads one request.",
+                    namespace,
+                    e,
+                    GETS_WITHOUT_LIST,
+                )
+            return await self._bounded_get(state, namespace, name, timeouts)
         assert listing.started is not None
         return await self._answer(
             PodRead(pods.get(name), listing.started, "list"),
@@ -265,6 +292,12 @@ class PodReads:
             f"Could not list pods in {namespace}: the list expired {LIST_RESTARTS} times "
             "while being paged through"
         )
+
+    async def _bounded_get(
+        self, state: _Namespace, namespace: str, name: str, timeouts: Timeouts
+    ) -> PodRead:
+        async with state.get_slots:
+            return await self._get(state, namespace, name, timeouts)
 
     async def _get(
         self, state: _Namespace, namespace: str, name: str, timeouts: Timeouts

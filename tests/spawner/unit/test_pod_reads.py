@@ -209,3 +209,40 @@ async def test_without_a_selector_reads_share_a_list_of_the_whole_namespace() ->
     assert all(r.pod is not None for r in results)
     assert api.pages == [("", None)]
     assert reads.stats.absent_confirmations == 0
+
+
+class NoListApi(FakeApi):
+    """The least-privilege hub Role: get, create, delete on pods, no list."""
+
+    async def list_pods_page(self, namespace: str, **kwargs: Any) -> Any:
+        self.pages.append((kwargs["label_selector"], kwargs["continue_token"]))
+        await asyncio.sleep(0)
+        raise KubeApiError("list pods: Forbidden", status=403)
+
+
+async def test_a_hub_that_may_not_list_answers_every_question_with_bounded_gets() -> None:
+    names = [f"p{i:03d}" for i in range(100)]
+    api = NoListApi(names)
+    api.pods.pop("p050")  # gone: the answer must say so, not fail
+    reads = reads_of(api)
+    results = await asyncio.gather(*(ask(reads, n, max_age=0) for n in names))
+    assert [r.pod is None for r in results] == [n == "p050" for n in names]
+    assert len(api.pages) == 1  # refused once, then remembered for the namespace
+    assert sorted(set(api.gets)) == names
+    # later bursts go straight to GETs
+    await asyncio.gather(*(ask(reads, n, max_age=0) for n in names[:10]))
+    assert len(api.pages) == 1
+
+
+async def test_other_list_failures_still_reach_the_caller() -> None:
+    api = FakeApi(["a", "b"])
+    api.gate = asyncio.Event()
+    reads = reads_of(api)
+    first = asyncio.ensure_future(ask(reads, "a"))  # the lone GET
+    await wait_for(lambda: len(api.gets) == 1, message="the GET sent")
+    second = asyncio.ensure_future(ask(reads, "b"))  # joins a LIST
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    api.fail = KubeApiError("list pods: HTTP 503", status=503)
+    api.gate.set()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert all(isinstance(r, KubeApiError) and r.status == 503 for r in results)
