@@ -148,6 +148,13 @@ def warning_messages(events: Iterable[EventRecord], *, limit: int = WARNINGS_IN_
     return messages[-limit:] if limit else []
 
 
+def with_warnings(why: str, warnings: Iterable[str]) -> str:
+    """A failure message: ``why`` plus the warnings it does not already say (the
+    unschedulable reason is both the record's and the scheduler's event message)."""
+    new = [message for message in warnings if message not in why]
+    return f"{why}. Last warnings: {' | '.join(new)}" if new else why
+
+
 def record_from_pod(pod: dict[str, Any]) -> PodRecord:
     """The fields of a PodRecord this module reads, from a Pod read directly from the API.
 
@@ -301,4 +308,5 @@ __all__ = [
     "record_from_pod",
     "start_failure",
     "warning_messages",
+    "with_warnings",
 ]

@@ -430,8 +430,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             events = await self._cache().events(self._pod_key, self._pod_uid)
         except (CacheUnavailable, ValueError):
             return why
-        warnings = pod_state.warning_messages(events)
-        return f"{why}. Last warnings: {' | '.join(warnings)}" if warnings else why
+        return pod_state.with_warnings(why, pod_state.warning_messages(events))
 
     async def _clean_up_failed_start(self, api: KubeApi, error: BaseException) -> None:
         kind = "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"

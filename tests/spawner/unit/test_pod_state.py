@@ -207,3 +207,13 @@ def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() ->
 def test_a_malformed_pod_from_the_api_reads_without_raising(raw: dict[str, Any]) -> None:
     record = pod_state.record_from_pod(raw)
     assert not pod_state.is_running(record)
+
+
+def test_a_failure_message_says_each_warning_once() -> None:
+    unschedulable = "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    why = f"pod jhub/p did not start in 30 seconds (unschedulable: {unschedulable})"
+    assert pod_state.with_warnings(why, [unschedulable]) == why
+    assert pod_state.with_warnings(why, [unschedulable, "Back-off pulling image"]) == (
+        f"{why}. Last warnings: Back-off pulling image"
+    )
+    assert pod_state.with_warnings("failed", []) == "failed"
