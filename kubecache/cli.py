@@ -53,7 +53,13 @@ from kubecache.contract import (
 )
 from kubecache.doctor import run_checks
 from kubecache.hub_standby import LeaseTiming, RedisLease, default_identity, main_async
-from kubecache.redis_connection import RedisConfigError, RedisSettings, connect, redacted
+from kubecache.redis_connection import (
+    RedisConfigError,
+    RedisSettings,
+    connect,
+    node_replid,
+    redacted,
+)
 from kubecache.terminal import decoded, printable, safe_json
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNTRUSTED", "EXIT_USAGE", "main", "run"]
@@ -96,13 +102,23 @@ async def _view(redis: aioredis.Redis, keys: Keys, stale_after_s: float) -> View
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.health)
         pipe.time()
-        raw_health, time_reply = await pipe.execute()
+        # which node answers: health written on another primary is a promoted replica's
+        pipe.info("replication")
+        raw_health, time_reply, replication = await pipe.execute(raise_on_error=False)
+    for reply in (raw_health, time_reply):
+        if isinstance(reply, Exception):
+            raise reply
     now_ms = redis_time_ms(time_reply)
     try:
         health = CacheHealth.from_redis(raw_health)
     except ContractError as e:
         return View(None, str(e), Freshness.UNKNOWN, now_ms)
-    freshness = health_freshness(health, now_ms=now_ms, stale_after_ms=int(stale_after_s * 1000))
+    freshness = health_freshness(
+        health,
+        now_ms=now_ms,
+        stale_after_ms=int(stale_after_s * 1000),
+        node_replid=node_replid(replication),
+    )
     return View(health, None, freshness, now_ms)
 
 

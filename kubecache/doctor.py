@@ -18,6 +18,7 @@ from kubecache.contract import (
     health_freshness,
     redis_time_ms,
 )
+from kubecache.redis_connection import node_replid
 from kubecache.terminal import decoded
 
 #: The commands a spawner runs, with the key each needs (checked for ACL denials).
@@ -145,7 +146,16 @@ async def _other_prefixes(redis: aioredis.Redis, limit: int = 10) -> list[str]:
 
 async def _check_fresh(redis: aioredis.Redis, health: CacheHealth, *, stale_after_ms: int) -> Check:
     now_ms = redis_time_ms(await redis.time())
-    freshness = health_freshness(health, now_ms=now_ms, stale_after_ms=stale_after_ms)
+    try:
+        replication: object = await redis.info("replication")
+    except NoPermissionError as e:
+        replication = e  # a user without +info: the failover check is skipped
+    freshness = health_freshness(
+        health,
+        now_ms=now_ms,
+        stale_after_ms=stale_after_ms,
+        node_replid=node_replid(replication),
+    )
     age = health.heartbeat_age_ms(now_ms) / 1000
     if freshness is Freshness.FRESH:
         return Check(
@@ -153,6 +163,16 @@ async def _check_fresh(redis: aioredis.Redis, health: CacheHealth, *, stale_afte
             True,
             f"synced, heartbeat {age:.1f} s ago; Redis primary {health.primary_addr or '?'}, "
             f"{health.failovers} failovers (last at Redis time {health.last_failover_ms} ms)",
+        )
+    if freshness is Freshness.FAILED_OVER:
+        return Check(
+            "cache fresh",
+            False,
+            f"this Redis node is not the primary the cache was written on "
+            f"({health.primary_addr or '?'}): Redis failed over and the cacher has not "
+            "rewritten the cache here yet",
+            "wait a few heartbeats; if it persists, check that the cacher reaches the new "
+            "primary (its logs, kubecache_cacher_failovers_total)",
         )
     if freshness is Freshness.NOT_SYNCED:
         return Check(

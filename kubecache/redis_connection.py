@@ -246,6 +246,15 @@ async def topology_problem(client: aioredis.Redis) -> str | None:
     return None
 
 
+
+def node_replid(info_reply: object) -> str | None:
+    """The ``master_replid`` in a parsed ``INFO replication`` reply; None when the reply
+    is an error (e.g. NOPERM: a user without ``+info``) or carries none."""
+    if isinstance(info_reply, dict):
+        replid = info_reply.get("master_replid")
+        return str(replid) if replid else None
+    return None
+
 __all__ = [
     "DEFAULT_URL",
     "RedisConfigError",
@@ -253,6 +262,7 @@ __all__ = [
     "connect",
     "connect_node",
     "follows_sentinel",
+    "node_replid",
     "primary_address",
     "redacted",
     "topology_problem",

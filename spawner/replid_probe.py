@@ -12,10 +12,11 @@ connection would miss a node demoted under an open connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from redis.exceptions import NoPermissionError
+
+from kubecache.redis_connection import node_replid
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,8 @@ class ReplidProbe:
 
     def answer(self, reply: Any, now: float, where: str) -> str | None:
         """The node's replid from an INFO reply (parsed or an error), None when unknown."""
-        if isinstance(reply, Mapping):
-            replid = reply.get("master_replid")
-            return str(replid) if replid else None
+        if not isinstance(reply, Exception):
+            return node_replid(reply)
         if isinstance(reply, Exception):
             # NOPERM (an ACL without +info), or INFO renamed away: ask again later
             self.denied_until = now + self.retry_seconds

@@ -94,6 +94,25 @@ def test_status_fails_when_the_heartbeat_is_old(seeded, redis_server, capsys) ->
     assert "stale" in out and "last cacher heartbeat was" in out
 
 
+def test_health_written_on_another_primary_is_a_failover_for_every_command(
+    seeded, redis_server, capsys
+) -> None:
+    # this node's own replid is not the one the cache was written on: a promoted replica
+    seeded.hset(KEYS.health, mapping={"primary_replid": "0" * 40, "primary_addr": "10.0.0.9:6379"})
+    code, out, _ = _run(capsys, redis_server.url, "status")
+    assert code == EXIT_UNTRUSTED
+    assert "failed over" in out
+    code, _, err = _run(capsys, redis_server.url, "servers")
+    assert code == EXIT_UNTRUSTED and "CACHE FAILED-OVER" in err
+    code, out, _ = _run(capsys, redis_server.url, "doctor")
+    assert code != 0 and "not the primary the cache was written on" in out
+    # written on this very node: trusted
+    replid = seeded.info("replication")["master_replid"]
+    seeded.hset(KEYS.health, "primary_replid", replid)
+    code, _, _ = _run(capsys, redis_server.url, "servers")
+    assert code == 0
+
+
 def test_servers_lists_and_filters_by_user(seeded, redis_server, capsys) -> None:
     code, out, _ = _run(capsys, redis_server.url, "servers")
     assert code == 0
