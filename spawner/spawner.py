@@ -16,7 +16,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+from traitlets import observe
+
 from kubecache.contract import PodRecord, pod_key
+from kubecache.redis_connection import RedisSettings
 from spawner import pod_state, polling, urls
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.config import KubeSpawner
@@ -63,11 +66,29 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self._cancelling = False
         self._poll_interval_task: asyncio.Future[None] | None = None
         self.pod_id: str | None = None
+        #: (settings, key prefix) of the shared cache client, built once (see _cache)
+        self._cache_target: tuple[RedisSettings, str] | None = None
 
     # ------------------------------------------------------------------ clients
 
     def _cache(self) -> CacheClient:
-        return CacheClient.shared(self.redis_settings(), prefix=self.redis_key_prefix)
+        # Every poll and wake-up comes here: validating the settings each time was most
+        # of a poll's cost at 10,000 servers. Rebuilt when a redis_* option changes.
+        if self._cache_target is None:
+            self._cache_target = (self.redis_settings(), self.redis_key_prefix)
+        settings, prefix = self._cache_target
+        return CacheClient.shared(settings, prefix=prefix)
+
+    @observe(
+        "redis_url",
+        "redis_username",
+        "redis_password",
+        "redis_password_file",
+        "redis_ca_file",
+        "redis_key_prefix",
+    )
+    def _redis_option_changed(self, change: dict[str, Any]) -> None:
+        self._cache_target = None
 
     async def _api(self) -> KubeApi:
         return await KubeApi.shared(

@@ -18,7 +18,7 @@ from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApiError
 from tests.spawner.support import CacheWriterDouble, MockDB, MockServer, mock_hub, mock_user
 from tests.spawner.unit.records import POD_UID, container, event, pod, running
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, free_port
 
 
 class ApiStub:
@@ -377,3 +377,17 @@ def running_pod_from_api() -> dict[str, Any]:
             ],
         },
     }
+
+
+async def test_a_changed_redis_option_takes_effect_on_the_next_read(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+) -> None:
+    spawner, stub = make_spawner()
+    await writer.put_pod(running())
+    assert await spawner.poll() is None
+    assert stub.reads == 0
+    spawner.redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    stub.answer = None  # 404
+    assert await spawner.poll() == 1  # the unreachable Redis sent this poll to the API
+    assert stub.reads == 1
