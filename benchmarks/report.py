@@ -105,7 +105,7 @@ def fresh_hub_rows(data: dict[str, Any]) -> list[Row]:
                 (lambda v: v.startswith("0 ")) if at_goal else None)
         )
         rows.append(
-            row(f"{scale}: MB from the API", _mb(get(ks, "api", "bytes")),
+            row(f"{scale}: MB in LIST/WATCH responses", _mb(get(ks, "api", "bytes")),
                 _mb(get(kc, "api", "bytes")))
         )
         rows.append(row(f"{scale}: polls not 'running'", _not_running(ks), _not_running(kc)))
@@ -180,7 +180,7 @@ def degraded_rows(data: dict[str, Any]) -> list[Row]:
         rows.append(row(f"{scale}: Kubernetes requests (all / LIST)", _requests(normal),
                         _requests(kc)))
         rows.append(
-            row(f"{scale}: MB from the API", _mb(get(normal, "api", "bytes")),
+            row(f"{scale}: MB in LIST/WATCH responses", _mb(get(normal, "api", "bytes")),
                 _mb(get(kc, "api", "bytes")))
         )
         rows.append(
@@ -248,7 +248,7 @@ def shown(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         if value == float("inf"):
-            return "inf"
+            return "∞"
         return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
