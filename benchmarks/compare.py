@@ -221,7 +221,7 @@ async def readiness_round(
 
 
 async def bench_readiness(stack: Stack, quick: bool) -> dict[str, Any]:
-    sequential_rounds, per_round = (2, 4) if quick else (4, 8)
+    sequential_rounds, per_round = (2, 3) if quick else (4, 8)
     concurrent_rounds, concurrent = (1, 50) if quick else (2, 50)
     out: dict[str, Any] = {}
     for label, rounds, users, concurrency in (
@@ -440,7 +440,7 @@ def machine() -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
-    sizes = [1000, 3000] if quick else [1000, 3000, 10000]
+    sizes = [1000] if quick else [1000, 3000, 10000]
     results: dict[str, Any] = {"machine": machine(), "quick": quick, "started": time.time()}
     only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
@@ -454,9 +454,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     "idle_hubs",
                     lambda: bench_idle_hubs(
                         stack,
-                        [1, 8] if quick else [1, 2, 4, 8],
+                        [1, 4] if quick else [1, 2, 4, 8],
                         sizes[0] if quick else sizes[1],
-                        10.0 if quick else 60.0,
+                        10.0 if quick else 30.0,
                     ),
                 ),
                 ("degraded", lambda: bench_degraded(stack, sizes[0], 15.0)),

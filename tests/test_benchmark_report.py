@@ -27,12 +27,12 @@ def test_the_ten_thousand_server_poll_goal_needs_zero_requests_and_one_second() 
     kubecache = {
         "all_answered_s": 1.4,
         "answers": {"running": 10_000},
-        "api": {"hub_requests": 0, "by_verb": {}, "bytes": 0},
+        "api": {"by_resource": {"get leases": 3}, "bytes": 0},
     }
     kubespawner = {
         "all_answered_s": 0.9,
         "answers": {"running": 9_999, "timeout": 1},
-        "api": {"hub_requests": 1, "by_verb": {"list": 1}, "bytes": 40 * 2**20},
+        "api": {"by_resource": {"list pods": 1, "watch pods": 1}, "bytes": 40 * 2**20},
     }
     row = {"events": 35_000, "kubespawner": kubespawner, "kubecache": kubecache}
     data = {"fresh_hub": {"10000": row}}
