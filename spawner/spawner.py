@@ -68,6 +68,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self.pod_id: str | None = None
         #: (settings, key prefix) of the shared cache client, built once (see _cache)
         self._cache_target: tuple[RedisSettings, str] | None = None
+        #: (pod IP, server ip, server port, notebook port) last found consistent by poll
+        self._checked_address: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ clients
 

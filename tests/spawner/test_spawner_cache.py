@@ -391,3 +391,25 @@ async def test_a_changed_redis_option_takes_effect_on_the_next_read(
     stub.answer = None  # 404
     assert await spawner.poll() == 1  # the unreachable Redis sent this poll to the API
     assert stub.reads == 1
+
+
+async def test_poll_follows_a_pod_that_moves_after_its_address_was_checked(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    from jupyterhub.objects import Server
+
+    spawner, _ = make_spawner()
+    server = Server(base_url="/user/alice/")
+    server.ip, server.port = "10.0.0.9", 8888
+    db = MockDB()
+    spawner._server = server
+    spawner.db = db
+    await writer.put_pod(running(ip="10.0.0.9"))
+    assert await spawner.poll() is None
+    assert await spawner.poll() is None
+    assert db.commits == 0
+    await writer.put_pod(running(ip="10.0.0.42", rv=11))
+    assert await spawner.poll() is None
+    assert (server.ip, server.port, db.commits) == ("10.0.0.42", 8888, 1)
+    assert await spawner.poll() is None
+    assert db.commits == 1
