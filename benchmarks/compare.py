@@ -481,5 +481,11 @@ if __name__ == "__main__":
     parsed = parser.parse_args()
     got = asyncio.run(main(parsed))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compare.json").write_text(json.dumps(got, indent=2) + "\n")
+    path = RESULTS / "compare.json"
+    if parsed.only and path.exists():  # a partial run replaces only its own phases
+        previous = json.loads(path.read_text())
+        if previous.get("quick") == got["quick"]:
+            seconds = {**previous.get("seconds", {}), **got.get("seconds", {})}
+            got = {**previous, **got, "seconds": seconds}
+    path.write_text(json.dumps(got, indent=2) + "\n")
     print(f"wrote {RESULTS / 'compare.json'}")
