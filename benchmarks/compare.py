@@ -486,6 +486,9 @@ if __name__ == "__main__":
         previous = json.loads(path.read_text())
         if previous.get("quick") == got["quick"]:
             seconds = {**previous.get("seconds", {}), **got.get("seconds", {})}
-            got = {**previous, **got, "seconds": seconds}
+            rerun = {"phases": parsed.only, "machine": got["machine"]}
+            reruns = [*previous.get("reruns", []), rerun]
+            got = {**previous, **got, "seconds": seconds, "reruns": reruns}
+            got["machine"] = previous["machine"]
     path.write_text(json.dumps(got, indent=2) + "\n")
     print(f"wrote {RESULTS / 'compare.json'}")

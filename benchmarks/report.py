@@ -348,6 +348,11 @@ def machine_line(compare: dict[str, Any]) -> str:
         f"Python {m.get('python')}, {m.get('platform')}; load average at start "
         f"{_load(m.get('load_average_at_start'))}, at end {_load(m.get('load_average_at_end'))}"
         f"{' (quick sizes)' if compare.get('quick') else ''}"
+        + "".join(
+            f"; {rerun.get('phases')} re-run later at load average "
+            f"{_load((rerun.get('machine') or {}).get('load_average_at_start'))}"
+            for rerun in compare.get("reruns") or []
+        )
     )
 
 
