@@ -64,7 +64,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import orjson
 
-from kubecache.selector import LabelSelector, SelectorError
+from kubecache.selector import SelectorError, parsed_selector
 
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = f"kubecache:v{SCHEMA_VERSION}:"
@@ -642,7 +642,7 @@ class CacheHealth:
         if watched and namespace not in watched:
             return False
         try:
-            return LabelSelector.parse(self.pod_selector).matches(labels)
+            return parsed_selector(self.pod_selector).matches(labels)
         except SelectorError:
             return False
 

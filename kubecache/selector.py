@@ -12,6 +12,7 @@ Grammar (as the API server's): requirements separated by commas, each one of
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ class LabelSelector:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(r.matches(labels) for r in self.requirements)
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_selector(text: str) -> LabelSelector:
+    """:meth:`LabelSelector.parse`, remembered (a hub checks one selector on every poll).
+
+    Raises :class:`SelectorError` like ``parse``; errors are not remembered.
+    """
+    return LabelSelector.parse(text)
 
 
 def selector_problem(text: str) -> str | None:
@@ -132,4 +142,4 @@ def _check_value(value: str) -> None:
         )
 
 
-__all__ = ["LabelSelector", "Requirement", "SelectorError", "selector_problem"]
+__all__ = ["LabelSelector", "Requirement", "SelectorError", "parsed_selector", "selector_problem"]

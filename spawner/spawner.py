@@ -18,7 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from traitlets import observe
+
 from kubecache.contract import PodRecord, pod_key
+from kubecache.redis_connection import RedisSettings
 from spawner import builders, manifests, pod_state, polling, urls
 from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
@@ -85,11 +88,33 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self._cancelling = False
         self._poll_interval_task: asyncio.Future[None] | None = None
         self.pod_id: str | None = None
+        #: (settings, key prefix) of the shared cache client, built once (see _cache)
+        self._cache_target: tuple[RedisSettings, str] | None = None
+        #: (pod IP, server ip, server port, notebook port) last found consistent by poll
+        self._checked_address: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ clients
 
     def _cache(self) -> CacheClient:
-        return CacheClient.shared(self.redis_settings(), prefix=self.redis_key_prefix)
+        # Every poll and wake-up comes here: building and validating the settings each
+        # time was a quarter of a poll at 10,000 servers. Rebuilt when a redis_* option
+        # changes. (getattr: traitlets may call in before __init__ has set the attribute.)
+        target = getattr(self, "_cache_target", None)
+        if target is None:
+            target = self._cache_target = (self.redis_settings(), self.redis_key_prefix)
+        settings, prefix = target
+        return CacheClient.shared(settings, prefix=prefix)
+
+    @observe(
+        "redis_url",
+        "redis_username",
+        "redis_password",
+        "redis_password_file",
+        "redis_ca_file",
+        "redis_key_prefix",
+    )
+    def _redis_option_changed(self, change: dict[str, Any]) -> None:
+        self._cache_target = None
 
     async def _api(self) -> KubeApi:
         return await KubeApi.shared(

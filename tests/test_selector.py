@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubecache.selector import LabelSelector, SelectorError, selector_problem
+from kubecache.selector import LabelSelector, SelectorError, parsed_selector, selector_problem
 
 LABELS = {"component": "singleuser-server", "app": "jupyterhub", "tier": "gpu"}
 
@@ -46,3 +46,12 @@ def test_malformed_selectors_say_which_part_is_wrong(text: str, problem: str) ->
     with pytest.raises(SelectorError, match=problem):
         LabelSelector.parse(text)
     assert problem in (selector_problem(text) or "")
+
+
+def test_a_selector_is_parsed_once_and_a_bad_one_fails_every_time() -> None:
+    text = "component=singleuser-server,tier in (gpu)"
+    assert parsed_selector(text) is parsed_selector(text)
+    assert parsed_selector(text) == LabelSelector.parse(text)
+    for _ in range(2):
+        with pytest.raises(SelectorError):
+            parsed_selector("component=a,")

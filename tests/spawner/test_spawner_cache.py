@@ -21,7 +21,7 @@ from spawner.kube_api import KubeApiError
 from spawner.pod_reads import PodRead
 from tests.spawner.support import CacheWriterDouble, MockDB, MockServer, mock_hub, mock_user
 from tests.spawner.unit.records import POD_UID, container, event, pod, running
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, free_port
 
 
 class ApiStub:
@@ -453,3 +453,39 @@ async def test_a_cache_written_on_another_redis_primary_is_not_trusted_by_poll(
     api.answer = running_pod_from_api()
     assert await spawner.poll() is None
     assert api.reads == 1  # the cache's "running" was not trusted either: the API answered
+
+
+async def test_a_changed_redis_option_takes_effect_on_the_next_read(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+) -> None:
+    spawner, stub = make_spawner()
+    await writer.put_pod(running())
+    assert await spawner.poll() is None
+    assert stub.reads == 0
+    spawner.redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    stub.answer = None  # 404
+    assert await spawner.poll() == 1  # the unreachable Redis sent this poll to the API
+    assert stub.reads == 1
+
+
+async def test_poll_follows_a_pod_that_moves_after_its_address_was_checked(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]], writer: CacheWriterDouble
+) -> None:
+    from jupyterhub.objects import Server
+
+    spawner, _ = make_spawner()
+    server = Server(base_url="/user/alice/")
+    server.ip, server.port = "10.0.0.9", 8888
+    db = MockDB()
+    spawner._server = server
+    spawner.db = db
+    await writer.put_pod(running(ip="10.0.0.9"))
+    assert await spawner.poll() is None
+    assert await spawner.poll() is None
+    assert db.commits == 0
+    await writer.put_pod(running(ip="10.0.0.42", rv=11))
+    assert await spawner.poll() is None
+    assert (server.ip, server.port, db.commits) == ("10.0.0.42", 8888, 1)
+    assert await spawner.poll() is None
+    assert db.commits == 1

@@ -64,7 +64,7 @@ def mark_running(pod: dict[str, Any], ip: str) -> None:
 
 async def create_running_pods(sim: KubeSim, spawners: list[KubeCacheSpawner]) -> None:
     for i, spawner in enumerate(spawners):
-        sim.store.create("pods", NAMESPACE, await spawner.get_pod_manifest())
+        sim.store.create("pods", NAMESPACE, await spawner.pod_request_body())
         # the status a kubelet would write (a create ignores status, as the API does)
         ip = f"10.1.{i // 250}.{i % 250 + 1}"
         sim.store.mutate(

@@ -1,0 +1,381 @@
+"""The side-by-side table and plots from ``benchmarks/results/*.json``.
+
+    python benchmarks/report.py            # print the table, write summary.json and the PNGs
+
+Rows: metric, KubeSpawner 7.1, kubecache, ratio (KubeSpawner / kubecache:
+how many times more time, requests, bytes or memory KubeSpawner needs), goal
+(kubecache's, from the project brief) and verdict. Figures kubecache alone
+has (the cacher, Redis) show "-" for KubeSpawner.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+Row = dict[str, Any]
+
+
+def load(name: str) -> dict[str, Any]:
+    path = RESULTS / f"{name}.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def get(data: Any, *path: str | int) -> Any:
+    for part in path:
+        if isinstance(data, dict):
+            data = data.get(str(part)) if str(part) in data else data.get(part)  # type: ignore[call-overload]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def row(
+    metric: str,
+    ks: Any,
+    kc: Any,
+    goal: str = "-",
+    met: Callable[[Any], bool] | None = None,
+) -> Row:
+    verdict = "-"
+    if met is not None:
+        verdict = "n/a" if kc is None else ("met" if met(kc) else "MISSED")
+    ratio = None
+    if isinstance(ks, int | float) and isinstance(kc, int | float):
+        ratio = ks / kc if kc else (None if not ks else float("inf"))
+    return {"metric": metric, "kubespawner": ks, "kubecache": kc, "ratio": ratio,
+            "goal": goal, "verdict": verdict}  # fmt: skip
+
+
+def readiness_rows(data: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    ready = data.get("readiness") or {}
+    for label, name, goals in (
+        ("sequential", "sequential", {"p50_ms": 2.0, "p99_ms": 5.0}),
+        ("concurrent", "50 concurrent", {"p99_ms": 10.0}),
+        ("slow", "20 concurrent, Ready ~18 s after create", {}),
+    ):
+        got = ready.get(label)
+        if not got:
+            continue
+        n = get(got, "kubecache", "n")
+        for stat in ("p50_ms", "p90_ms", "p99_ms"):
+            limit = goals.get(stat)
+            rows.append(
+                row(
+                    f"readiness {name} (n={n}): Ready committed -> start() returns, "
+                    f"{stat.split('_')[0]} ms",
+                    get(got, "kubespawner", stat),
+                    get(got, "kubecache", stat),
+                    f"<= {limit:g}" if limit else "-",
+                    (lambda v, limit=limit: v <= limit) if limit else None,
+                )
+            )
+    for hop, stats in (get(ready, "breakdown", "hops") or {}).items():
+        rows.append(
+            row(f"  kubecache hop {hop}, p50 / p99 ms", None,
+                f"{stats.get('p50_ms')} / {stats.get('p99_ms')}")
+        )
+    return rows
+
+
+def fresh_hub_rows(data: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for size, got in (data.get("fresh_hub") or {}).items():
+        n = int(size)
+        ks, kc = got.get("kubespawner") or {}, got.get("kubecache") or {}
+        scale = f"fresh hub, {n:,} servers, {got.get('events', 0):,} events"
+        at_goal = n >= 10_000
+        rows.append(
+            row(f"{scale}: every poll answered (once the spawners exist), s",
+                ks.get("all_answered_s"), kc.get("all_answered_s"),
+                "<= 1 (10,000)" if at_goal else "-",
+                (lambda v: v <= 1.0) if at_goal else None)
+        )
+        rows.append(
+            row(f"{scale}: Kubernetes GET+LIST requests / of which LIST",
+                _requests(ks), _requests(kc), "0" if at_goal else "-",
+                (lambda v: v.startswith("0 ")) if at_goal else None)
+        )
+        rows.append(
+            row(f"{scale}: MB in LIST/WATCH responses", _mb(get(ks, "api", "bytes")),
+                _mb(get(kc, "api", "bytes")))
+        )
+        rows.append(row(f"{scale}: polls not 'running'", _not_running(ks), _not_running(kc)))
+        rows.append(row(f"{scale}: hub RSS MB", ks.get("rss_mb"), kc.get("rss_mb")))
+        rows.append(
+            row(f"{scale}: making the spawner objects (before polling), s",
+                ks.get("spawners_made_s"), kc.get("spawners_made_s"))
+        )
+    return rows
+
+
+def _requests(result: dict[str, Any]) -> str | None:
+    """GET + LIST requests the poll made / of which LIST (Lease renewals and the cacher's
+    watch re-opens, which run on their own clocks, are in the JSON, not here)."""
+    api = result.get("api")
+    if not api:
+        return None
+    reads = {k: n for k, n in api["by_resource"].items() if k.split()[0] in ("get", "list")}
+    reads = {k: n for k, n in reads.items() if not k.endswith("leases")}
+    lists = sum(n for k, n in reads.items() if k.startswith("list"))
+    return f"{sum(reads.values())} / {lists}"
+
+
+def _mb(value: Any) -> float | None:
+    return round(value / 2**20, 2) if isinstance(value, int | float) else None
+
+
+def _not_running(result: dict[str, Any]) -> int | None:
+    answers = result.get("answers")
+    if answers is None:
+        return None
+    return sum(n for what, n in answers.items() if what != "running")
+
+
+def idle_rows(data: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    idle = data.get("idle_hubs") or {}
+    servers = idle.get("servers")
+    for hubs, got in idle.items():
+        if not hubs.isdigit():
+            continue
+        ks, kc = got.get("kubespawner") or {}, got.get("kubecache") or {}
+        what = f"{hubs} idle hub(s), {servers:,} servers"
+        rows.append(row(f"{what}: LIST per min", ks.get("list_per_min"), kc.get("list_per_min")))
+        rows.append(
+            row(f"{what}: WATCH per min", ks.get("watch_per_min"), kc.get("watch_per_min"))
+        )
+        rows.append(row(f"{what}: MB per min from the API", ks.get("mb_per_min"),
+                        kc.get("mb_per_min")))
+        rows.append(row(f"{what}: open watches", ks.get("open_watches"), kc.get("open_watches")))
+        rows.append(
+            row(f"{what}: RSS per hub MB", _mean(ks.get("hub_rss_mb")), _mean(kc.get("hub_rss_mb")))
+        )
+    return rows
+
+
+def _mean(values: Any) -> float | None:
+    values = [v for v in values or [] if isinstance(v, int | float)]
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def degraded_rows(data: dict[str, Any]) -> list[Row]:
+    got = data.get("degraded") or {}
+    rows: list[Row] = []
+    n = got.get("servers")
+    normal = get(data, "fresh_hub", str(n), "kubespawner") or {}
+    for mode, what in (("stale", "cache stale (cacher stopped)"), ("redis_down", "Redis down")):
+        kc = got.get(mode)
+        if not kc:
+            continue
+        scale = f"degraded, {n:,} servers, {what}"
+        rows.append(
+            row(f"{scale}: every poll answered, s", normal.get("all_answered_s"),
+                kc.get("all_answered_s"), "answers within the poll timeout (30 s)",
+                lambda v: v < 30)
+        )
+        rows.append(row(f"{scale}: Kubernetes GET+LIST requests / of which LIST", _requests(normal),
+                        _requests(kc)))
+        rows.append(
+            row(f"{scale}: MB in LIST/WATCH responses", _mb(get(normal, "api", "bytes")),
+                _mb(get(kc, "api", "bytes")))
+        )
+        rows.append(
+            row(f"{scale}: polls not 'running'", _not_running(normal), _not_running(kc), "0",
+                lambda v: v == 0)
+        )
+    return rows
+
+
+def kubecache_only_rows() -> list[Row]:
+    rows: list[Row] = []
+    cacher = load("cacher")
+    if cacher:
+        ingest = cacher.get("ingest") or {}
+        pods = ingest.get("pods")
+        rows += [
+            row(f"cacher ingest over {pods or '?':,} pods: events parsed per cacher CPU-s", None,
+                ingest.get("events_per_cpu_second"), ">= 10,000 on one core",
+                lambda v: v >= 10_000),
+            row("cacher ingest: events parsed per s (wall)", None, ingest.get("events_per_second")),
+            row("cacher ingest: Redis record writes per s (wall)", None,
+                ingest.get("record_writes_per_second")),
+            row("cacher ingest: coalescing (events per record write)", None,
+                ingest.get("coalescing_ratio")),
+        ]  # fmt: skip
+        for lag in cacher.get("lags") or ([cacher["lag"]] if cacher.get("lag") else []):
+            rate = lag.get("rate")
+            rows.append(
+                row(f"cacher lag at {rate:,}/s, commit -> feed entry, p50 ms", None,
+                    lag.get("p50_ms"))
+            )
+            rows.append(
+                row(f"cacher lag at {rate:,}/s, commit -> feed entry, p99 ms", None,
+                    lag.get("p99_ms"), "< 10", lambda v: v < 10)
+            )
+        for rss in cacher.get("rss") or []:
+            limit = 150 if rss.get("pods") == 50_000 else None
+            rows.append(
+                row(f"cacher RSS MB at {rss.get('pods'):,} pods", None, rss.get("rss_mb"),
+                    f"<= {limit}" if limit else "-",
+                    (lambda v: v <= 150) if limit else None)
+            )
+    size = load("record_size")
+    if size:
+        rows.append(
+            row("Redis bytes per server (record + fencing)", None, size.get("bytes_per_record"),
+                "<= 512", lambda v: v <= 512)
+        )
+    return rows
+
+
+def all_rows() -> list[Row]:
+    compare = load("compare")
+    return (
+        readiness_rows(compare)
+        + fresh_hub_rows(compare)
+        + idle_rows(compare)
+        + degraded_rows(compare)
+        + kubecache_only_rows()
+    )
+
+
+def shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value == float("inf"):
+            return "∞"
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(rows: list[Row], *, markdown: bool = False) -> str:
+    head = ["metric", "KubeSpawner 7.1", "kubecache", "ratio", "goal", "verdict"]
+    cells = [
+        [r["metric"], shown(r["kubespawner"]), shown(r["kubecache"]),
+         "-" if r["ratio"] is None else f"{shown(r['ratio'])}x", r["goal"], r["verdict"]]
+        for r in rows
+    ]  # fmt: skip
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        lines += ["| " + " | ".join(c) + " |" for c in cells]
+        return "\n".join(lines)
+    widths = [max(len(x) for x in col) for col in zip(head, *cells, strict=True)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)) for cell in cells]
+    return "\n".join(out)
+
+
+def plots(compare: dict[str, Any]) -> list[Path]:
+    """PNG plots of the side-by-side figures (matplotlib, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    colours = {"kubespawner": "tab:orange", "kubecache": "tab:blue"}
+    ready = compare.get("readiness") or {}
+    if ready:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for ax, label in zip(axes, ("sequential", "concurrent"), strict=True):
+            samples = get(ready, label, "samples_s") or {}
+            for spawner, seconds in samples.items():
+                values = sorted(v * 1000 for v in seconds)
+                if values:
+                    fractions = [(i + 1) / len(values) for i in range(len(values))]
+                    ax.step(values, fractions, where="post", label=spawner,
+                            color=colours.get(spawner))
+            ax.set_xscale("log")
+            ax.set_xlabel("Ready committed -> start() returns (ms, log)")
+            ax.set_ylabel("fraction of spawns")
+            ax.set_title(f"readiness, {label}")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        written.append(_save(fig, "readiness.png"))
+        plt.close(fig)
+    fresh = compare.get("fresh_hub") or {}
+    idle = compare.get("idle_hubs") or {}
+    if fresh or idle:
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        sizes = sorted(int(s) for s in fresh)
+        for spawner, colour in colours.items():
+            axes[0].plot(sizes, [get(fresh, str(s), spawner, "all_answered_s") for s in sizes],
+                         "o-", label=spawner, color=colour)
+            axes[1].plot(sizes, [get(fresh, str(s), spawner, "rss_mb") for s in sizes],
+                         "o-", label=spawner, color=colour)
+            hubs = sorted(int(h) for h in idle if h.isdigit())
+            axes[2].plot(hubs, [get(idle, str(h), spawner, "mb_per_min") for h in hubs],
+                         "o-", label=spawner, color=colour)
+        axes[0].set(xlabel="running servers", ylabel="s", title="fresh hub: all polls answered")
+        axes[1].set(xlabel="running servers (3.5 events each)", ylabel="MB",
+                    title="hub RSS after the polls")
+        axes[2].set(xlabel="idle hubs", ylabel="MB / min",
+                    title=f"API bytes sent, {idle.get('servers', '?')} servers")
+        for ax in axes:
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        written.append(_save(fig, "scale.png"))
+        plt.close(fig)
+    return written
+
+
+def _save(fig: Any, name: str) -> Path:
+    path = RESULTS / name
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def machine_line(compare: dict[str, Any]) -> str:
+    m = compare.get("machine") or {}
+    if not m:
+        return "machine: unknown (no compare.json)"
+    return (
+        f"machine: {m.get('cpus')} CPUs ({m.get('processor')}), {m.get('memory_gib')} GiB, "
+        f"Python {m.get('python')}, {m.get('platform')}; load average at start "
+        f"{_load(m.get('load_average_at_start'))}, at end {_load(m.get('load_average_at_end'))}"
+        f"{' (quick sizes)' if compare.get('quick') else ''}"
+        + "".join(
+            f"; {rerun.get('phases')} re-run later at load average "
+            f"{_load((rerun.get('machine') or {}).get('load_average_at_start'))}"
+            for rerun in compare.get("reruns") or []
+        )
+    )
+
+
+def _load(value: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in value) if value else "?"
+
+
+def main() -> int:
+    compare = load("compare")
+    rows = all_rows()
+    print(table(rows))
+    print()
+    print(machine_line(compare))
+    written = plots(compare) if compare else []
+    summary = {"machine": compare.get("machine"), "quick": compare.get("quick"), "rows": rows}
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    markdown = table(rows, markdown=True) + "\n\n" + machine_line(compare) + "\n"
+    (RESULTS / "table.md").write_text(markdown)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"wrote {RESULTS / 'summary.json'} and {RESULTS / 'table.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
