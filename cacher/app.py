@@ -43,7 +43,8 @@ from cacher.watcher import (
     run_together,
     targets_for,
 )
-from cacher.writer import CacheDiverged, CacheLost, CacheWriter, FailedOver, Fenced
+from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced
+from cacher.writer import CacheWriter
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
 from kubecache.redis_connection import connect, redacted

@@ -4,7 +4,7 @@ The take-over records the node's replication ID (every write script then
 refuses another node, see :mod:`cacher.scripts`) and its address. A failover
 is noticed when
 
-- a script refuses to run (:class:`~cacher.writer.FailedOver`: a promoted
+- a script refuses to run (:class:`~cacher.write_errors.FailedOver`: a promoted
   replica, or redis-py's retry reconnected the client to another node),
 - Sentinel names another primary than the epoch's (asked every heartbeat:
   after a planned switch the old primary accepts writes until it is demoted,
@@ -28,7 +28,8 @@ from redis.exceptions import RedisError
 
 from cacher.metrics import CacherMetrics
 from cacher.watcher import cancel_and_wait
-from cacher.writer import CacheWriter, FailedOver
+from cacher.write_errors import FailedOver
+from cacher.writer import CacheWriter
 from kubecache.redis_connection import (
     RedisSettings,
     connect_node,

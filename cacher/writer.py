@@ -19,21 +19,9 @@ every heartbeat compares ``P pods`` with what the writer wrote; a deleted
 hash, a missing, extra or altered record raises :class:`CacheDiverged`
 naming what was found.
 
-Errors:
-
-- :class:`Fenced`: another writer took the cache over (or the writer has no
-  epoch yet). The writer sets ``epoch`` to None and refuses every further
-  write until :meth:`CacheWriter.take_over`.
-- :class:`CacheLost`: ``P health`` vanished (Redis flushed, or restarted
-  empty). Same effect; the caller takes over again and resyncs.
-- :class:`FailedOver`: the node the scripts run on is not the primary the
-  epoch was taken on (another ``master_replid``). :class:`CacheDiverged`:
-  the records in Redis are not what this writer wrote. Same effect; the
-  caller takes over with a new epoch and rewrites every record from a list.
-- Redis errors (``redis.exceptions.ConnectionError``, ``TimeoutError`` and
-  other ``RedisError``) propagate unchanged after being counted: the caller
-  reconnects with back-off and resyncs, since a failed call may have
-  written part of a batch (each batch script is still all-or-nothing).
+Errors (:mod:`cacher.write_errors`): :class:`Fenced`, :class:`CacheLost`,
+:class:`FailedOver` and :class:`CacheDiverged` stop the writer until it takes
+the cache over again; Redis errors propagate unchanged after being counted.
 
 A malformed API object is logged (named, payload truncated), counted and
 skipped; it never raises out of the writer.
@@ -42,17 +30,16 @@ skipped; it never raises out of the writer.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from cacher import scripts
 from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
+from cacher.fenced_scripts import FencedScripts, ScriptItem, count_outcome, retire_epoch
 from cacher.pending import PendingEvents
 from cacher.record_mirror import RecordMirror, fingerprint
 from cacher.reduce import (
@@ -63,6 +50,7 @@ from cacher.reduce import (
     object_key,
     pod_record,
 )
+from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced, WriterStopped
 from cacher.write_metrics import NO_METRICS, CountingMetrics, WriterMetrics
 from kubecache.contract import (
     DEFAULT_EVENT_LOG_CAP,
@@ -79,32 +67,6 @@ _POD_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 _PAYLOAD_LOG_LIMIT = 300
 
 
-class WriterStopped(Exception):
-    """The writer may not write any more; the caller must take over again."""
-
-
-class Fenced(WriterStopped):
-    """Another writer owns the cache (a newer epoch), or this one never took over."""
-
-
-class CacheLost(WriterStopped):
-    """Redis lost the cache (health record missing): take over and resync."""
-
-
-class FailedOver(WriterStopped):
-    """The writes reach another Redis node than the epoch's primary: rewrite there."""
-
-
-class CacheDiverged(WriterStopped):
-    """The records in Redis are not what this writer wrote: rewrite them."""
-
-    def __init__(self, check: str, findings: Sequence[str]) -> None:
-        more = f" (+{len(findings) - 5} more)" if len(findings) > 5 else ""
-        shown = "; ".join(findings[:5]) + more
-        super().__init__(f"{check} check: {shown}")
-        self.check = check
-        self.findings = list(findings)
-
 
 @dataclass(frozen=True)
 class HeartbeatResult:
@@ -113,24 +75,6 @@ class HeartbeatResult:
     records: int  # pod records this writer tracks
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """One item of a batch script: its event log key and its arguments."""
-
-    log: str
-    args: tuple[str | int, ...]
-
-
-_SCRIPTS = {
-    "write_pods": scripts.WRITE_PODS,
-    "forget_pods": scripts.FORGET_PODS,
-    "write_events": scripts.WRITE_EVENTS,
-    "take_over": scripts.TAKE_OVER,
-    "heartbeat": scripts.HEARTBEAT,
-    "audit_pods": scripts.AUDIT_PODS,
-    "mark_synced": scripts.MARK_SYNCED,
-    "set_watch_state": scripts.SET_WATCH_STATE,
-}
 
 
 class CacheWriter:
@@ -175,7 +119,7 @@ class CacheWriter:
         #: The next full list rewrites every record (after a divergence or failover).
         self.rewrite_next_list = False
         self._mirror = RecordMirror(page=audit_page)  # what P pods holds
-        self._scripts = {name: redis.register_script(text) for name, text in _SCRIPTS.items()}
+        self._scripts = FencedScripts(redis, self.metrics)
 
     # ------------------------------------------------------------------ state
 
@@ -224,11 +168,7 @@ class CacheWriter:
     # ---------------------------------------------------------------- running
 
     async def _single(self, name: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        try:
-            return await self._scripts[name](keys=list(keys), args=list(args))
-        except RedisError:
-            self.metrics.redis_error(name)
-            raise
+        return await self._scripts.run(name, keys, args)
 
     async def _batches(
         self,
@@ -236,40 +176,15 @@ class CacheWriter:
         kind: str,
         head_keys: Sequence[str],
         head_args: Sequence[str | int],
-        items: Sequence[_Item],
+        items: Sequence[ScriptItem],
     ) -> tuple[list[Any], int | None]:
-        """Run the batch script ``name`` over ``items`` in chunks of ``batch_size``.
-
-        Returns the flat per-item replies and the fence code that stopped the
-        run (None when every chunk ran). A deposed writer sends no further
-        chunk after the first refused one.
-        """
-        replies: list[Any] = []
-        script = self._scripts[name]
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
-            keys = [*head_keys, *(item.log for item in chunk)]
-            args = [*head_args, *(arg for item in chunk for arg in item.args)]
-            began = time.perf_counter()
-            try:
-                reply = await script(keys=keys, args=args)  # reloads after NOSCRIPT
-            except RedisError:
-                self.metrics.redis_error(kind)
-                raise
-            self.metrics.write_seconds(kind, time.perf_counter() - began)
-            if not isinstance(reply, list):
-                return replies, int(reply)
-            replies.extend(reply)
-        return replies, None
+        return await self._scripts.run_batches(
+            name, kind, head_keys, head_args, items, batch_size=self.batch_size
+        )
 
     def _finish(self, kind: str, codes: Sequence[int], stop: int | None, what: str) -> None:
         """Count the outcome of a batch; raise when it was fenced."""
-        written = sum(1 for c in codes if c == scripts.WRITTEN)
-        stale = sum(1 for c in codes if c == scripts.STALE)
-        if written:
-            self.metrics.records_written(kind, written)
-        if stale:
-            self.metrics.writes_stale(kind, stale)
+        count_outcome(self.metrics, kind, codes)
         if stop is not None:
             self._check(stop, what)
 
@@ -336,18 +251,18 @@ class CacheWriter:
                 self._malformed("pods", raw, e)
         return reduced
 
-    def _pod_item(self, change: PodChange, *, force: bool = False) -> _Item:
+    def _pod_item(self, change: PodChange, *, force: bool = False) -> ScriptItem:
         key, record = change.key, change.record
         if change.deleted:
-            return _Item(self.keys.events(key), ("d", key, record["rv"], "", "", "0"))
+            return ScriptItem(self.keys.events(key), ("d", key, record["rv"], "", "", "0"))
         check_uid = "0" if self._tracked.get(key) == record["uid"] else "1"
         payload = encode_pod_record(record).decode()
-        return _Item(
+        return ScriptItem(
             self.keys.events(key),
             ("f" if force else "w", key, record["rv"], payload, record["uid"], check_uid),
         )
 
-    def _note_stored(self, key: str, item: _Item, code: int, left: object) -> None:
+    def _note_stored(self, key: str, item: ScriptItem, code: int, left: object) -> None:
         """Mirror what the write left in ``P pods`` for ``key`` (the self-check's side)."""
         op = item.args[0]
         if op == "f" or (op == "w" and code == scripts.WRITTEN):
@@ -485,7 +400,7 @@ class CacheWriter:
                     "pods",
                     (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
                     (epoch, self.feed_maxlen, self.deleted_events_ttl, floor),
-                    [_Item(self.keys.events(key), (key,)) for key in vanished],
+                    [ScriptItem(self.keys.events(key), (key,)) for key in vanished],
                 )
                 codes = [int(r) for r in replies]
                 for key, code in zip(vanished, codes, strict=False):
@@ -563,7 +478,7 @@ class CacheWriter:
 
     async def _write_events(self, entries: Sequence[tuple[str, EventRecord]]) -> None:
         epoch = self._require_epoch()
-        items: list[_Item] = []
+        items: list[ScriptItem] = []
         newest: dict[str, int | None] = dict(self._event_rv)
         for key, entry in entries:
             seen = newest.get(key)
@@ -572,7 +487,7 @@ class CacheWriter:
             newest[key] = None if scan else entry["rv"]
             payload = encode(entry).decode()
             items.append(
-                _Item(
+                ScriptItem(
                     self.keys.events(key),
                     (key, entry["rv"], payload, entry["uid"], "1" if scan else "0"),
                 )
@@ -616,13 +531,9 @@ class CacheWriter:
     async def retire(self, node: Redis, epoch: int) -> bool:
         """Mark ``epoch`` unsynced on ``node``, a primary that was replaced.
 
-        Readers still connected there stop trusting it at once instead of
-        after ``cache_stale_after``; True when the epoch still owned it.
+        See :func:`cacher.fenced_scripts.retire_epoch`; True when the epoch still owned it.
         """
-        reply = await node.eval(
-            scripts.RETIRE, 2, self.keys.health, self.keys.feed, str(epoch), self.feed_maxlen
-        )
-        return int(reply) == 1
+        return await retire_epoch(node, self.keys, epoch=epoch, feed_maxlen=self.feed_maxlen)
 
     async def heartbeat(
         self,

@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from traitlets import observe
 
@@ -29,44 +28,17 @@ from spawner.config import KubeSpawner
 from spawner.hooks import call_hook
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.options import CacheSpawnerOptions
-from spawner.pod_reads import WAIT_MAX_AGE, PodRead, PodReads
+from spawner.pod_reads import PodRead, PodReads
+from spawner.pod_wait import MAX_FEED_WAIT, PodWait, Unknown, pod_gone
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
 from spawner.trust import snapshot_freshness
 
-T = TypeVar("T")
-
 #: Attempts to create the pod when a leftover of the same name is in the way.
 CREATE_ATTEMPTS = 4
-#: Longest wait on the feed before re-checking that the cache is still trusted.
-MAX_FEED_WAIT = 10.0
 
 
 class SpawnError(Exception):
     """A start failed; the message says why, with the pod's last warning events."""
-
-
-class _Unknown:
-    """The pod's state could not be read (neither cache nor API answered)."""
-
-
-UNKNOWN = _Unknown()
-
-
-@dataclass(frozen=True)
-class PodView:
-    """The pod as one read saw it.
-
-    ``confirmed``: an API read sent after the question (may back a
-    destructive verdict); ``from_cache``: a trusted cache answered.
-    """
-
-    record: PodRecord | _Unknown | None
-    confirmed: bool
-    from_cache: bool = False
-
-
-def _gone(record: PodRecord | None) -> bool | None:
-    return True if record is None else None
 
 
 class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
@@ -165,99 +137,19 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             max_age=max_age,
         )
 
-    async def _read_pod_api(self, *, max_age: float, why: str) -> PodView:
-        asked = time.monotonic()
-        try:
-            read = await self.read_pod_from_api(max_age=max_age)
-        except KubeApiError as e:
-            self.log.warning("kubecache: %s: %s and the API read failed: %s", self._log_id, why, e)
-            return PodView(UNKNOWN, confirmed=False)
-        record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
-        return PodView(record, confirmed=read.started >= asked)
-
-    async def _read_pod(self) -> PodView:
-        """The pod from a trusted cache, else from a bounded API read, else UNKNOWN."""
-        problem = ""
-        try:
-            snapshot = await self._cache().get_pod(self._pod_key)
-            freshness = snapshot_freshness(self, snapshot, stale_after_ms=self._stale_after_ms)
-            if freshness.trusted:
-                return PodView(snapshot.record, confirmed=False, from_cache=True)
-            problem = f"the cache is {freshness.value}"
-        except CacheUnavailable as e:
-            problem = str(e)
-        except ValueError as e:  # Redis settings that cannot work
-            problem = str(e)
-        self.log.debug("kubecache: %s: %s; reading the pod from the API", self._log_id, problem)
-        return await self._read_pod_api(max_age=WAIT_MAX_AGE, why=problem)
-
-    async def _wait_for_pod(
-        self,
-        watch: Watch,
-        until: Callable[[PodRecord | None], T | None],
-        *,
-        deadline: float,
-        destructive: Callable[[T], bool],
-    ) -> T | None:
-        """Re-read the pod whenever the feed mentions it until ``until`` gives a value.
-
-        None when ``deadline`` (monotonic) passes first. While the cache is
-        untrusted the pod is read from the API with back-off instead, and
-        while a trusted cache stays quiet (no feed wake-up; its watch may be
-        stalled) the API is read as well, at most once per quiet wait. A
-        value for which ``destructive`` is true (the start failed, the pod
-        is gone) is only returned when an API read sent after the cache said
-        so agrees: the cache may say "yes" alone, never "no".
-        """
-        fallback_wait = 0.5
-        woken = True
-        while True:
-            view = await self._read_pod()
-            if view.from_cache and not woken:
-                # a quiet trusted cache: look at the API too (a stalled watch sends nothing)
-                api_view = await self._read_pod_api(
-                    max_age=WAIT_MAX_AGE, why="no news from the cache"
-                )
-                if not isinstance(api_view.record, _Unknown):
-                    view = api_view
-            result = await self._confirmed_result(view, until, destructive)
-            if result is not None:
-                return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            if view.from_cache and self._cache().connected:
-                wait = min(remaining, MAX_FEED_WAIT, max(self.cache_stale_after / 2, 0.5))
-            else:
-                wait = min(remaining, fallback_wait)
-                fallback_wait = min(fallback_wait * 2, 5.0)
-            woken = await watch.wait(wait)
-
-    async def _confirmed_result(
-        self,
-        view: PodView,
-        until: Callable[[PodRecord | None], T | None],
-        destructive: Callable[[T], bool],
-    ) -> T | None:
-        """``until``'s value for the pod; a destructive one only once the API confirms it."""
-        if isinstance(view.record, _Unknown):
-            return None
-        result = until(view.record)
-        if result is None or view.confirmed or not destructive(result):
-            return result
-        confirmation = await self._read_pod_api(max_age=0, why="confirming the cache's verdict")
-        if isinstance(confirmation.record, _Unknown):
-            return None  # nobody can confirm: keep waiting
-        confirmed = until(confirmation.record)
-        if confirmed is None:
-            self.log.warning(
-                "kubecache: %s: the cache's verdict (%s) is not what the API says (%s); "
-                "going by the API",
-                self._log_id,
-                pod_state.pending_reason(view.record),
-                pod_state.pending_reason(confirmation.record),
-            )
-        return confirmed
+    def _pod_wait(self) -> PodWait:
+        """Reading and waiting for this spawner's pod (:mod:`spawner.pod_wait`)."""
+        return PodWait(
+            cache=self._cache,
+            read_api=self.read_pod_from_api,
+            trust=lambda snapshot: snapshot_freshness(
+                self, snapshot, stale_after_ms=self._stale_after_ms
+            ),
+            pod_key=self._pod_key,
+            log_id=self._log_id,
+            log=self.log,
+            cache_stale_after=self.cache_stale_after,
+        )
 
     # ------------------------------------------------------------------ start
 
@@ -374,8 +266,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 await api.delete_pod(
                     self.namespace, self.pod_name, grace_seconds=0, timeouts=timeouts
                 )
-                gone = await self._wait_for_pod(
-                    watch, _gone, deadline=deadline, destructive=lambda _: True
+                gone = await self._pod_wait().wait(
+                    watch, pod_gone, deadline=deadline, destructive=lambda _: True
                 )
                 if not gone:
                     raise SpawnError(
@@ -425,16 +317,18 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         def failed(result: tuple[str, Any]) -> bool:
             return result[0] == "failed"
 
-        result = await self._wait_for_pod(watch, outcome, deadline=deadline, destructive=failed)
+        result = await self._pod_wait().wait(
+            watch, outcome, deadline=deadline, destructive=failed
+        )
         if result is None:
             # out of time: the API has the last word (a stalled cache may have missed readiness)
-            last = await self._read_pod_api(max_age=0, why="the start timed out")
-            if not isinstance(last.record, _Unknown):
+            last = await self._pod_wait().read_api_view(max_age=0, why="the start timed out")
+            if not isinstance(last.record, Unknown):
                 result = outcome(last.record)
             if result is None:
                 pending = (
                     pod_state.pending_reason(last.record)
-                    if not isinstance(last.record, _Unknown)
+                    if not isinstance(last.record, Unknown)
                     else "the Kubernetes API did not answer"
                 )
                 why = (
@@ -601,8 +495,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 gone: bool | None = True
             else:
                 deadline = time.monotonic() + self.start_timeout
-                gone = await self._wait_for_pod(
-                    watch, _gone, deadline=deadline, destructive=lambda _: True
+                gone = await self._pod_wait().wait(
+                    watch, pod_gone, deadline=deadline, destructive=lambda _: True
                 )
         if not gone:
             raise TimeoutError(

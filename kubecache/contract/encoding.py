@@ -1,0 +1,180 @@
+"""Records to and from their stored form (orjson, stream fields), checked on the way in.
+
+Every decoder raises :class:`~kubecache.contract.errors.ContractError` naming
+what is malformed; nothing malformed leaves this module as a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import orjson
+
+from kubecache.contract.errors import ContractError
+from kubecache.contract.keys import split_pod_key
+from kubecache.contract.records import EventRecord, FeedEntry, FeedKind, PodRecord
+
+
+def encode(record: PodRecord | EventRecord) -> bytes:
+    """orjson bytes of a record, keys with value None dropped."""
+    return orjson.dumps({k: v for k, v in record.items() if v is not None})
+
+
+def _load_object(raw: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise ContractError(f"malformed {what} in Redis (not JSON): {e}") from e
+    if not isinstance(value, dict):
+        raise ContractError(f"malformed {what} in Redis: expected an object")
+    return value
+
+
+def _require(value: dict[str, Any], what: str, fields: dict[str, type | tuple[type, ...]]) -> None:
+    for field, kind in fields.items():
+        if not isinstance(value.get(field), kind) or isinstance(value.get(field), bool) != (
+            kind is bool
+        ):
+            raise ContractError(
+                f"malformed {what} in Redis: field {field!r} missing or not "
+                f"{getattr(kind, '__name__', kind)}"
+            )
+
+
+def _require_optional(value: dict[str, Any], what: str, fields: dict[str, type]) -> None:
+    """Like :func:`_require` for fields that may be absent (or null).
+
+    Exact types: orjson makes only str, int, bool, float, list and dict, and a
+    bool is not an int here. (Hot path: the spawner decodes on every poll.)
+    """
+    for field, kind in fields.items():
+        got = value.get(field)
+        if got is not None and type(got) is not kind:
+            raise ContractError(
+                f"malformed {what} in Redis: field {field!r} is not {kind.__name__}"
+            )
+
+
+_POD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "namespace": str,
+    "name": str,
+    "uid": str,
+    "rv": int,
+    "phase": str,
+    "ready": bool,
+}
+_OPTIONAL_POD_FIELDS: dict[str, type] = {
+    "created": int,
+    "ip": str,
+    "node": str,
+    "started": int,
+    "deleted": int,
+    "grace": int,
+    "reason": str,
+    "message": str,
+    "unschedulable": str,
+}
+_CONTAINER_FIELDS: dict[str, type] = {
+    "name": str,
+    "ready": bool,
+    "state": str,
+    "restarts": int,
+}
+_OPTIONAL_CONTAINER_FIELDS: dict[str, type] = {
+    "reason": str,
+    "message": str,
+    "exit_code": int,
+}
+_CONTAINER_STATES = ("running", "waiting", "terminated")
+_OPTIONAL_EVENT_FIELDS: dict[str, type] = {"first": str, "last": str}
+_EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "uid": str,
+    "rv": int,
+    "pod_uid": str,
+    "type": str,
+    "reason": str,
+    "message": str,
+    "count": int,
+}
+
+
+def decode_pod_record(raw: bytes | str, *, key: str | None = None) -> PodRecord:
+    """Parse a pod record read from field ``key`` of ``P pods``.
+
+    The stored form leaves out ``namespace`` and ``name``: the field
+    (``namespace/name``) already holds them, so readers pass it as ``key``.
+    Raises :class:`ContractError` when the record is malformed or names
+    another pod than its field.
+    """
+    value = _load_object(raw, "pod record")
+    if key is not None:
+        namespace, name = split_pod_key(key)
+        if value.setdefault("namespace", namespace) != namespace or (
+            value.setdefault("name", name) != name
+        ):
+            raise ContractError(f"malformed pod record in Redis: field {key!r} holds another pod")
+    _require(value, "pod record", _POD_FIELDS)
+    _require_optional(value, "pod record", _OPTIONAL_POD_FIELDS)
+    value.setdefault("containers", [])
+    value.setdefault("labels", {})
+    value.setdefault("annotations", {})
+    if not isinstance(value["containers"], list):
+        raise ContractError("malformed pod record in Redis: field 'containers' is not a list")
+    for index, container in enumerate(value["containers"]):
+        what = f"pod record (container {index})"
+        if not isinstance(container, dict):
+            raise ContractError(f"malformed {what} in Redis: not an object")
+        container.setdefault("restarts", 0)  # left out of the stored JSON when 0
+        for field, kind in _CONTAINER_FIELDS.items():
+            if type(container.get(field)) is not kind:
+                raise ContractError(
+                    f"malformed {what} in Redis: field {field!r} missing or not {kind.__name__}"
+                )
+        _require_optional(container, what, _OPTIONAL_CONTAINER_FIELDS)
+        if container["state"] not in _CONTAINER_STATES:
+            raise ContractError(f"malformed {what} in Redis: unknown state {container['state']!r}")
+    for field in ("labels", "annotations", "cut_sha256"):
+        mapping = value.get(field, {})
+        if type(mapping) is not dict or any(type(v) is not str for v in mapping.values()):
+            raise ContractError(
+                f"malformed pod record in Redis: field {field!r} is not an object of strings"
+            )
+    return cast(PodRecord, value)
+
+
+def decode_event_record(raw: bytes | str) -> EventRecord:
+    """Parse an event log entry; raises :class:`ContractError` when malformed."""
+    value = _load_object(raw, "event record")
+    _require(value, "event record", _EVENT_FIELDS)
+    _require_optional(value, "event record", _OPTIONAL_EVENT_FIELDS)
+    return cast(EventRecord, value)
+
+
+def encode_feed_entry(entry: FeedEntry) -> dict[str, str]:
+    return {k: str(v) for k, v in entry.items()}
+
+
+def decode_feed_entry(fields: Mapping[Any, Any]) -> FeedEntry:
+    """Parse stream fields of a feed entry; raises :class:`ContractError`."""
+    try:
+        text = {as_text(k): as_text(v) for k, v in fields.items()}
+    except UnicodeDecodeError as e:
+        raise ContractError(f"malformed feed entry in Redis: {e}") from e
+    kind = text.get("kind")
+    if kind not in ("pod", "gone", "event", "health"):
+        raise ContractError(f"malformed feed entry in Redis: unknown kind {kind!r}")
+    try:
+        return FeedEntry(
+            kind=cast(FeedKind, kind),
+            key=text.get("key", ""),
+            rv=int(text.get("rv", "0")),
+            epoch=int(text.get("epoch", "0")),
+        )
+    except ValueError as e:
+        raise ContractError(f"malformed feed entry in Redis: {e}") from e
+
+
+def as_text(value: bytes | str) -> str:
+    """A key or value of a Redis reply as str (bytes are UTF-8)."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,167 @@
+"""Waiting for a verdict on one spawner's pod: the cache may say "yes" alone, never "no".
+
+``start()`` and ``stop()`` wait until their pod runs, failed or is gone. The
+pod is re-read whenever the cacher's feed mentions it: from the cache while
+it is trusted, else from a bounded Kubernetes API read (:mod:`spawner.pod_reads`).
+A destructive verdict (the start failed, the pod is gone) is only returned once
+an API read sent after the cache said so agrees.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from kubecache.contract import Freshness, PodRecord
+from spawner import pod_state
+from spawner.cache_client import CacheClient, CacheUnavailable, PodSnapshot, Watch
+from spawner.kube_api import KubeApiError
+from spawner.pod_reads import WAIT_MAX_AGE, PodRead
+
+T = TypeVar("T")
+
+#: Longest wait on the feed before re-checking that the cache is still trusted.
+MAX_FEED_WAIT = 10.0
+
+
+class Unknown:
+    """The pod's state could not be read (neither cache nor API answered)."""
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class PodView:
+    """The pod as one read saw it.
+
+    ``confirmed``: an API read sent after the question (may back a
+    destructive verdict); ``from_cache``: a trusted cache answered.
+    """
+
+    record: PodRecord | Unknown | None
+    confirmed: bool
+    from_cache: bool = False
+
+
+def pod_gone(record: PodRecord | None) -> bool | None:
+    """The verdict of a wait for the pod to disappear: True once it has no record."""
+    return True if record is None else None
+
+
+@dataclass(frozen=True)
+class PodWait:
+    """Reads and waits for one pod with what its spawner knows.
+
+    ``read_api(max_age=...)`` is the spawner's (coalesced) API read, raising
+    :class:`KubeApiError`; ``trust`` says how far a cache snapshot of the pod
+    may be trusted.
+    """
+
+    cache: Callable[[], CacheClient]
+    read_api: Callable[..., Awaitable[PodRead]]
+    trust: Callable[[PodSnapshot], Freshness]
+    pod_key: str
+    log_id: str
+    log: logging.Logger | logging.LoggerAdapter[Any]
+    cache_stale_after: float
+
+    async def read_api_view(self, *, max_age: float, why: str) -> PodView:
+        asked = time.monotonic()
+        try:
+            read = await self.read_api(max_age=max_age)
+        except KubeApiError as e:
+            self.log.warning("kubecache: %s: %s and the API read failed: %s", self.log_id, why, e)
+            return PodView(UNKNOWN, confirmed=False)
+        record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
+        return PodView(record, confirmed=read.started >= asked)
+
+    async def read(self) -> PodView:
+        """The pod from a trusted cache, else from a bounded API read, else UNKNOWN."""
+        problem = ""
+        try:
+            snapshot = await self.cache().get_pod(self.pod_key)
+            freshness = self.trust(snapshot)
+            if freshness.trusted:
+                return PodView(snapshot.record, confirmed=False, from_cache=True)
+            problem = f"the cache is {freshness.value}"
+        except CacheUnavailable as e:
+            problem = str(e)
+        except ValueError as e:  # Redis settings that cannot work
+            problem = str(e)
+        self.log.debug("kubecache: %s: %s; reading the pod from the API", self.log_id, problem)
+        return await self.read_api_view(max_age=WAIT_MAX_AGE, why=problem)
+
+    async def wait(
+        self,
+        watch: Watch,
+        until: Callable[[PodRecord | None], T | None],
+        *,
+        deadline: float,
+        destructive: Callable[[T], bool],
+    ) -> T | None:
+        """Re-read the pod whenever the feed mentions it until ``until`` gives a value.
+
+        None when ``deadline`` (monotonic) passes first. While the cache is
+        untrusted the pod is read from the API with back-off instead, and
+        while a trusted cache stays quiet (no feed wake-up; its watch may be
+        stalled) the API is read as well, at most once per quiet wait. A
+        value for which ``destructive`` is true (the start failed, the pod
+        is gone) is only returned when an API read sent after the cache said
+        so agrees: the cache may say "yes" alone, never "no".
+        """
+        fallback_wait = 0.5
+        woken = True
+        while True:
+            view = await self.read()
+            if view.from_cache and not woken:
+                # a quiet trusted cache: look at the API too (a stalled watch sends nothing)
+                api_view = await self.read_api_view(
+                    max_age=WAIT_MAX_AGE, why="no news from the cache"
+                )
+                if not isinstance(api_view.record, Unknown):
+                    view = api_view
+            result = await self._confirmed_result(view, until, destructive)
+            if result is not None:
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if view.from_cache and self.cache().connected:
+                wait = min(remaining, MAX_FEED_WAIT, max(self.cache_stale_after / 2, 0.5))
+            else:
+                wait = min(remaining, fallback_wait)
+                fallback_wait = min(fallback_wait * 2, 5.0)
+            woken = await watch.wait(wait)
+
+    async def _confirmed_result(
+        self,
+        view: PodView,
+        until: Callable[[PodRecord | None], T | None],
+        destructive: Callable[[T], bool],
+    ) -> T | None:
+        """``until``'s value for the pod; a destructive one only once the API confirms it."""
+        if isinstance(view.record, Unknown):
+            return None
+        result = until(view.record)
+        if result is None or view.confirmed or not destructive(result):
+            return result
+        confirmation = await self.read_api_view(max_age=0, why="confirming the cache's verdict")
+        if isinstance(confirmation.record, Unknown):
+            return None  # nobody can confirm: keep waiting
+        confirmed = until(confirmation.record)
+        if confirmed is None:
+            self.log.warning(
+                "kubecache: %s: the cache's verdict (%s) is not what the API says (%s); "
+                "going by the API",
+                self.log_id,
+                pod_state.pending_reason(view.record),
+                pod_state.pending_reason(confirmation.record),
+            )
+        return confirmed
+
+
+__all__ = ["MAX_FEED_WAIT", "UNKNOWN", "PodView", "PodWait", "Unknown", "pod_gone"]
