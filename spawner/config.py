@@ -49,6 +49,10 @@ from spawner import api_json, deprecated, manifests, models, profiles, slugs
 SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
+class TemplateError(ValueError):
+    """A ``{field}`` template of the configuration that cannot be expanded."""
+
+
 class KubeSpawner(Spawner):
     """The KubeSpawner configuration surface: options, names, manifests and profiles.
 
@@ -1723,7 +1727,15 @@ class KubeSpawner(Spawner):
         for attr in ("pod_name", "pvc_name", "namespace"):
             # not yet defined while they are being computed themselves
             fields[attr] = getattr(self, attr, f"{attr}_unavailable!")
-        rendered = template.format(**fields)
+        try:
+            rendered = template.format(**fields)
+        except (KeyError, IndexError, AttributeError, ValueError) as e:
+            # KubeSpawner 7.1 raises the bare KeyError ('X'): say which template and what to do
+            raise TemplateError(
+                f"cannot expand {template!r} for {self.user.name}: {type(e).__name__} {e}. "
+                f"Known fields: {', '.join('{' + name + '}' for name in sorted(fields))}; "
+                "write {{ and }} for a literal brace (e.g. '${{HOME}}' for the shell's ${HOME})."
+            ) from e
         if not template.endswith("-"):
             # an empty servername must not leave "jupyter-alice-" from an old
             # "{username}-{servername}" template
