@@ -318,7 +318,12 @@ class KubeSimServer:
     async def _watch(
         self, request: web.Request, target: Target, query: dict[str, str]
     ) -> web.StreamResponse:
-        return await self.hub.serve(request, target.info.plural, target.namespace, query)
+        as_table = target.info.plural == "pods" and tables.wants_table(
+            request.headers.get("Accept", "")
+        )
+        return await self.hub.serve(
+            request, target.info.plural, target.namespace, query, as_table=as_table
+        )
 
     async def _list(
         self, request: web.Request, target: Target, query: dict[str, str]

@@ -6,6 +6,8 @@ only, so an operator could not see whether a pod is Running. The columns and the
 follow the API server's pod printer: NAME, READY, STATUS, RESTARTS, AGE, and with ``-o wide``
 IP, NODE, NOMINATED NODE, READINESS GATES. RESTARTS is the count only (the API server adds
 "(5m ago)" after a restart). Other resources keep the plain JSON (kubectl's NAME/AGE).
+A watch asking for a Table (``kubectl get pods -w``) gets each pod event's object as a
+one-row Table.
 Pure: objects in, Table out.
 """
 
@@ -14,7 +16,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["human_duration", "pod_row", "pod_table", "wants_table"]
+import orjson
+
+__all__ = ["human_duration", "pod_row", "pod_table", "table_event_lines", "wants_table"]
 
 COLUMNS: list[tuple[str, str, int, str]] = [
     ("Name", "name", 0, "Name must be unique within a namespace."),
@@ -185,3 +189,18 @@ def pod_table(
             for pod in pods
         ],
     }
+
+
+def table_event_lines(lines: list[bytes]) -> list[bytes]:
+    """Watch lines with each pod replaced by its one-row Table (BOOKMARK and ERROR kept)."""
+    converted = []
+    for line in lines:
+        event = orjson.loads(line)
+        obj = event.get("object") or {}
+        if event.get("type") in ("ADDED", "MODIFIED", "DELETED") and obj.get("kind") == "Pod":
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            event["object"] = pod_table([obj], list_metadata={"resourceVersion": rv})
+            converted.append(orjson.dumps(event) + b"\n")
+        else:
+            converted.append(line)
+    return converted

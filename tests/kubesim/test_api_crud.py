@@ -239,6 +239,31 @@ async def test_kubectl_shows_a_pods_readiness_status_node_and_ip() -> None:
         assert "Running" in out and "<none>" in out
 
 
+async def test_kubectl_get_pods_watch_keeps_the_columns() -> None:
+    """Each watch event of ``kubectl get pods -w`` is a Table: no second NAME/AGE header."""
+    async with running_kubesim(kubelet=None, tls=True) as sim:
+        async with sim.api_client() as api:
+            await client.CoreV1Api(api).create_namespaced_pod("default", pod_manifest("old"))
+        watching = await asyncio.create_subprocess_exec(
+            *("kubectl", "--kubeconfig", str(sim.kubeconfig_path), "get", "pods", "-w"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert watching.stdout is not None
+        try:
+            header = await asyncio.wait_for(watching.stdout.readline(), 30)
+            listed = await asyncio.wait_for(watching.stdout.readline(), 30)
+            async with sim.api_client() as api:  # a change kubectl learns from the watch
+                await client.CoreV1Api(api).create_namespaced_pod("default", pod_manifest("new"))
+            watched = await asyncio.wait_for(watching.stdout.readline(), 30)
+        finally:
+            watching.kill()
+            await watching.wait()
+        assert header.decode().split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        assert listed.decode().split()[:3] == ["old", "0/1", "Pending"]
+        assert watched.decode().split()[:3] == ["new", "0/1", "Pending"]
+
+
 async def run_kubectl(sim: KubeSim, *args: str) -> tuple[str, str, int | None]:
     process = await asyncio.create_subprocess_exec(
         "kubectl",

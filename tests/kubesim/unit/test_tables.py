@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
-from kubesim.tables import human_duration, pod_row, pod_status_text, pod_table, wants_table
+from kubesim.tables import (
+    human_duration,
+    pod_row,
+    pod_status_text,
+    pod_table,
+    table_event_lines,
+    wants_table,
+)
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 KUBECTL_ACCEPT = (
@@ -112,3 +120,13 @@ def test_a_table_has_the_columns_and_each_pods_metadata() -> None:
     ]
     assert table["rows"][0]["cells"][5] == "10.0.0.7"
     assert table["rows"][0]["object"]["metadata"]["name"] == "jupyter-alice"
+
+
+def test_watch_events_of_pods_carry_one_row_tables_and_bookmarks_stay() -> None:
+    added = orjson.dumps({"type": "ADDED", "object": {"kind": "Pod", **pod(phase="Running")}})
+    bookmark = orjson.dumps({"type": "BOOKMARK", "object": {"kind": "Pod", "metadata": {}}})
+    table_line, kept = table_event_lines([added + b"\n", bookmark + b"\n"])
+    event = orjson.loads(table_line)
+    assert event["type"] == "ADDED" and event["object"]["kind"] == "Table"
+    assert [row["cells"][0] for row in event["object"]["rows"]] == ["jupyter-alice"]
+    assert kept == bookmark + b"\n"
