@@ -65,6 +65,10 @@ from kubecache.terminal import decoded, printable, safe_json
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNTRUSTED", "EXIT_USAGE", "main", "run"]
 
 
+class StdoutClosed(Exception):
+    """The reader of our output went away (``kubecache servers | head -1``): not a Redis error."""
+
+
 class Output:
     """Where results and diagnostics go: stdout for the result, stderr for the rest."""
 
@@ -73,7 +77,20 @@ class Output:
 
     def result(self, data: Any, text: str) -> None:
         """The command's result; ``text`` must already be made printable."""
-        print(safe_json(data, indent=True) if self.as_json else text)
+        self.line(safe_json(data, indent=True) if self.as_json else text)
+
+    @staticmethod
+    def line(text: str) -> None:
+        """One line on stdout, flushed now so a closed pipe is noticed here."""
+        try:
+            print(text)
+            sys.stdout.flush()
+        except BrokenPipeError as e:
+            # what is still buffered must not fail again at interpreter exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            raise StdoutClosed() from e
 
     def diagnostic(self, level: str, message: str, **fields: Any) -> None:
         if self.as_json:
@@ -287,8 +304,7 @@ def _print_new(
         if shown.get(entry["uid"], -1) >= entry["rv"]:
             continue
         shown[entry["uid"]] = entry["rv"]
-        print(safe_json(entry) if out.as_json else views.event_line(entry))
-        sys.stdout.flush()
+        out.line(safe_json(entry) if out.as_json else views.event_line(entry))
 
 
 async def cmd_doctor(
@@ -347,6 +363,8 @@ async def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return await COMMANDS[args.command](args, redis, keys, out)
+    except StdoutClosed:  # the reader has what it wanted; nothing to say, and no one to say it
+        return EXIT_FAILED
     except (RedisError, OSError) as e:
         out.diagnostic(
             "error",

@@ -90,7 +90,8 @@ environment (options given on the command line win):
 exit codes:
   {EXIT_OK}  ok
   {EXIT_FAILED}  failed (Redis unreachable, nothing found), or malformed records were
-     skipped (each one reported on stderr; the others are shown)
+     skipped (each one reported on stderr; the others are shown), or the reader
+     of the output closed it (| head): quietly
   {EXIT_USAGE}  usage or configuration mistake
   {EXIT_UNTRUSTED}  the output was shown but the cache is stale, unknown (no cacher wrote
      under this prefix) or still syncing: a banner on stderr says which

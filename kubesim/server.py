@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from kubesim import discovery, errors
+from kubesim import discovery, errors, tables
 from kubesim.auth import Authenticator
 from kubesim.exec_stream import exec_request, serve_exec
 from kubesim.faults import Faults
@@ -318,7 +318,12 @@ class KubeSimServer:
     async def _watch(
         self, request: web.Request, target: Target, query: dict[str, str]
     ) -> web.StreamResponse:
-        return await self.hub.serve(request, target.info.plural, target.namespace, query)
+        as_table = target.info.plural == "pods" and tables.wants_table(
+            request.headers.get("Accept", "")
+        )
+        return await self.hub.serve(
+            request, target.info.plural, target.namespace, query, as_table=as_table
+        )
 
     async def _list(
         self, request: web.Request, target: Target, query: dict[str, str]
@@ -361,6 +366,11 @@ class KubeSimServer:
             limit=limit,
             after=start,
         )
+        if info.plural == "pods" and tables.wants_table(request.headers.get("Accept", "")):
+            listed = orjson.loads(body)
+            body = orjson.dumps(
+                tables.pod_table(listed["items"], list_metadata=listed.get("metadata") or {})
+            )
         self.stats.bytes_sent += len(body)
         return web.Response(body=body, content_type=JSON)
 
@@ -374,6 +384,13 @@ class KubeSimServer:
             raise errors.not_found(info.plural, target.name, group=info.group)
         if target.subresource == "log":
             return self._log(target, obj, query)
+        if (
+            target.subresource is None
+            and info.plural == "pods"
+            and tables.wants_table(request.headers.get("Accept", ""))
+        ):
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            return json_response(tables.pod_table([obj], list_metadata={"resourceVersion": rv}))
         return json_response(obj)
 
     def _log(self, target: Target, pod: dict[str, Any], query: dict[str, str]) -> web.Response:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kubesim import errors
+from kubesim import errors, tables
 from kubesim.faults import Faults
 from kubesim.resources import RESOURCES
 from kubesim.selectors import FieldSelector, LabelSelector
@@ -254,8 +254,12 @@ class WatchHub:
         resource: str,
         namespace: str | None,
         query: dict[str, str],
+        *,
+        as_table: bool = False,
     ) -> web.StreamResponse:
-        """Answer a ``?watch=true`` request: validate, send initial events, then follow."""
+        """Answer a ``?watch=true`` request: validate, send initial events, then follow.
+
+        ``as_table``: pod events carry one-row Tables (kubectl get -w), see tables.py."""
         label = LabelSelector.parse(query.get("labelSelector"))
         field = FieldSelector.parse(query.get("fieldSelector"), resource=resource)
         rv_text = query.get("resourceVersion", "")
@@ -311,7 +315,7 @@ class WatchHub:
                 await self._write(response, [error])
             else:
                 interval = self._interval(resource) if bookmarks else None
-                await self._pump(watcher, response, timeout, interval)
+                await self._pump(watcher, response, timeout, interval, as_table=as_table)
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             log.debug("%s watch client went away", resource)
@@ -333,6 +337,8 @@ class WatchHub:
         response: web.StreamResponse,
         timeout: float,
         interval: float | None,
+        *,
+        as_table: bool = False,
     ) -> None:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
@@ -350,7 +356,7 @@ class WatchHub:
             if watcher.buffer:
                 lines = list(watcher.buffer)
                 watcher.buffer.clear()
-                await self._write(response, lines)
+                await self._write(response, tables.table_event_lines(lines) if as_table else lines)
                 continue
             now = loop.time()
             if now >= end:

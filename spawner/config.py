@@ -42,11 +42,16 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from jupyterhub.traitlets import Callable, Command
+from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, Union, default, observe, validate
 
 from spawner import api_json, deprecated, manifests, models, profiles, slugs
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+class TemplateError(ValueError):
+    """A ``{field}`` template of the configuration that cannot be expanded."""
 
 
 class KubeSpawner(Spawner):
@@ -1723,7 +1728,15 @@ class KubeSpawner(Spawner):
         for attr in ("pod_name", "pvc_name", "namespace"):
             # not yet defined while they are being computed themselves
             fields[attr] = getattr(self, attr, f"{attr}_unavailable!")
-        rendered = template.format(**fields)
+        try:
+            rendered = template.format(**fields)
+        except (KeyError, IndexError, AttributeError, ValueError) as e:
+            # KubeSpawner 7.1 raises the bare KeyError ('X'): say which template and what to do
+            raise TemplateError(
+                f"cannot expand {template!r} for {self.user.name}: {type(e).__name__} {e}. "
+                f"Known fields: {', '.join('{' + name + '}' for name in sorted(fields))}; "
+                "write {{ and }} for a literal brace (e.g. '${{HOME}}' for the shell's ${HOME})."
+            ) from e
         if not template.endswith("-"):
             # an empty servername must not leave "jupyter-alice-" from an old
             # "{username}-{servername}" template
@@ -1908,6 +1921,22 @@ class KubeSpawner(Spawner):
 
     def _options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
         return profiles.options_from_form(self, formdata)
+
+    # JupyterHub 5 saves a spawn request's JSON body as the server's user_options before any
+    # check, object or not ("x", [1]), then sets it here, and passes it to the constructor at
+    # every later start of the hub: with JupyterHub's Dict trait one such request was a 500 and
+    # the hub could not start again. Anything is held here; check_user_options answers 400.
+    user_options = AnyTrait(
+        help="""The user's options for this server (see JupyterHub's Spawner.user_options).
+
+        Not restricted to a dict here: a value that is not an object is refused with 400 when
+        the server starts, instead of failing the request or the hub's start with a TraitError.
+        """
+    )
+
+    @default("user_options")
+    def _user_options_default(self) -> dict[str, Any]:
+        return {}
 
     async def load_user_options(self) -> None:
         """Validate ``user_options`` against the profile list, then apply the chosen profile and

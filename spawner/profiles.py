@@ -339,9 +339,9 @@ async def check_user_options(spawner: KubeSpawner, user_options: Mapping[str, An
 async def load_user_options(spawner: KubeSpawner) -> None:
     """Validate, then apply the selected (or default) profile and its options' choices."""
     profile_list = await current_profile_list(spawner)
-    user_options = spawner.user_options or {}
+    user_options = spawner.user_options
     validate_user_options(user_options, profile_list, max_bytes=max_bytes_of(spawner))
-    selected = user_options.get("profile")
+    selected = (user_options or {}).get("profile")
     if profile_list:
         await load_profile(spawner, selected, profile_list)
     elif selected:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis as syncredis
 
 from kubecache import contract
-from kubecache.cli import EXIT_UNTRUSTED, main
+from kubecache.cli import EXIT_FAILED, EXIT_UNTRUSTED, main
 from kubecache.contract import CacheHealth, Keys
 from tests.support.redis_server import RedisServer
 
 KEYS = Keys()
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _record(user: str, server: str = "", **extra: object) -> contract.PodRecord:
@@ -216,3 +221,21 @@ def test_doctor_says_what_to_check_when_redis_is_unreachable(capsys) -> None:
 def test_a_bad_prefix_is_a_usage_error(capsys) -> None:
     code, _, err = _run(capsys, "redis://127.0.0.1:1/0", "--key-prefix", "nocolon", "status")
     assert code == 2 and "must end with ':'" in err
+
+
+@pytest.mark.parametrize("command", [["servers"], ["--json", "servers"], ["status"]])
+def test_a_reader_that_stops_reading_is_not_reported_as_a_redis_error(
+    seeded, redis_server, command: list[str]
+) -> None:
+    """``kubecache servers | head -1``: the closed pipe ends the command quietly."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubecache.cli", "--redis-url", redis_server.url, *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # before the command has written anything: its writes fail
+    _, stderr = process.communicate(timeout=60)
+    assert stderr.decode() == ""
+    assert process.returncode == EXIT_FAILED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jupyterhub
 import pytest
 
 from tests.e2e.support.stack import Cluster
@@ -84,6 +85,46 @@ async def test_an_image_escape_is_a_400_and_no_pod_is_made_an_allowed_tag_is_use
     )
     pod = cluster.pod(NAMESPACE, "jupyter-mallory")
     assert pod is not None and pod["spec"]["containers"][0]["image"] == allowed
+    await api.stop_server("mallory")
+    await cluster.wait(
+        lambda: api.server_gone("mallory"), timeout=60, message="mallory's server to stop"
+    )
+
+
+async def test_a_body_that_is_not_an_object_is_a_400_and_the_hub_still_starts_after_it(
+    cluster: Cluster,
+) -> None:
+    """JupyterHub 5 saves any JSON body as the server's user_options before a check, and
+    reads it back for a spawn without a body and at its own start: neither may fail."""
+    proxy = await cluster.start_proxy()
+    hub = cluster.hub("hub", proxy, namespace=NAMESPACE, profile_list=PROFILES)
+    await cluster.start_hub(hub)
+    api = hub.api
+    await api.create_user("mallory")
+
+    async def spawn(body: bytes | None) -> tuple[int, str]:
+        async with api.session.post(f"{api.api_url}/users/mallory/server", data=body) as response:
+            return response.status, await response.text()
+
+    for body in (b'"string"', b"[1, 2]", b"7"):
+        status, text = await spawn(body)
+        assert status == 400, (body, text)
+        assert cluster.pod(NAMESPACE, "jupyter-mallory") is None
+    # no body: the saved options (JupyterHub 5 saved "7": a 400 again; 6 saved none: a spawn)
+    status, text = await spawn(None)
+    if jupyterhub.version_info < (6,):
+        assert status == 400, text
+    else:
+        assert status in (201, 202), text
+        await cluster.wait(lambda: api.spawned("mallory"), timeout=60, message="the server")
+        await api.stop_server("mallory")
+        await cluster.wait(lambda: api.server_gone("mallory"), timeout=60, message="the stop")
+
+    await hub.replicas["hub"].stop()
+    await cluster.start_hub(hub, "again")
+    status, text = await spawn(b"{}")
+    assert status in (201, 202), text
+    await cluster.wait(lambda: api.spawned("mallory"), timeout=60, message="mallory's server")
     await api.stop_server("mallory")
     await cluster.wait(
         lambda: api.server_gone("mallory"), timeout=60, message="mallory's server to stop"

@@ -11,6 +11,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from kubesim.testing import KubeSim, running_kubesim
 from tests.kubesim.conftest import pod_manifest
+from tests.support.waiting import wait_for
 
 
 def status_of(err: ApiException) -> dict:
@@ -214,6 +215,53 @@ async def test_kubectl_gets_pods_across_namespaces_over_tls() -> None:
         assert "kubectl-sees-me" in out and "default" in out
         out, err, code = await run_kubectl(sim, "get", "pod", "missing")
         assert code == 1 and 'pods "missing" not found' in err
+
+
+async def test_kubectl_shows_a_pods_readiness_status_node_and_ip() -> None:
+    async with running_kubesim(kubelet="fake", tls=True) as sim:
+        async with sim.api_client() as api:
+            await client.CoreV1Api(api).create_namespaced_pod("default", pod_manifest("seen"))
+
+            async def running() -> bool:
+                found = await client.CoreV1Api(api).read_namespaced_pod("seen", "default")
+                return found.status.phase == "Running"
+
+            await wait_for(running, timeout=30, message="the pod to run")
+        out, err, code = await run_kubectl(sim, "get", "pods", "-A")
+        assert code == 0, err
+        header, row = out.splitlines()
+        assert header.split() == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        assert row.split()[:5] == ["default", "seen", "1/1", "Running", "0"]
+        out, err, code = await run_kubectl(sim, "get", "pod", "seen", "-o", "wide")
+        assert code == 0, err
+        wide = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE"]
+        assert out.split()[:9] == wide
+        assert "Running" in out and "<none>" in out
+
+
+async def test_kubectl_get_pods_watch_keeps_the_columns() -> None:
+    """Each watch event of ``kubectl get pods -w`` is a Table: no second NAME/AGE header."""
+    async with running_kubesim(kubelet=None, tls=True) as sim:
+        async with sim.api_client() as api:
+            await client.CoreV1Api(api).create_namespaced_pod("default", pod_manifest("old"))
+        watching = await asyncio.create_subprocess_exec(
+            *("kubectl", "--kubeconfig", str(sim.kubeconfig_path), "get", "pods", "-w"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert watching.stdout is not None
+        try:
+            header = await asyncio.wait_for(watching.stdout.readline(), 30)
+            listed = await asyncio.wait_for(watching.stdout.readline(), 30)
+            async with sim.api_client() as api:  # a change kubectl learns from the watch
+                await client.CoreV1Api(api).create_namespaced_pod("default", pod_manifest("new"))
+            watched = await asyncio.wait_for(watching.stdout.readline(), 30)
+        finally:
+            watching.kill()
+            await watching.wait()
+        assert header.decode().split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        assert listed.decode().split()[:3] == ["old", "0/1", "Pending"]
+        assert watched.decode().split()[:3] == ["new", "0/1", "Pending"]
 
 
 async def run_kubectl(sim: KubeSim, *args: str) -> tuple[str, str, int | None]:

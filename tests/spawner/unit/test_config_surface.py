@@ -9,7 +9,7 @@ import pytest
 from kubespawner import KubeSpawner as ReferenceSpawner
 from traitlets.config import Config
 
-from spawner.config import KubeSpawner
+from spawner.config import KubeSpawner, TemplateError
 from tests.spawner.unit.golden import FakeHub, FakeOrmSpawner, FakeUser
 
 SEED_000 = Path("/work/shared/seeds/000_7ec37396af568058.txt")
@@ -112,3 +112,22 @@ def test_template_fields_cover_the_documented_set() -> None:
 def test_runtime_methods_are_left_to_the_runtime_class() -> None:
     with pytest.raises(NotImplementedError, match="KubeCacheSpawner"):
         make().start().send(None)
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("${X}-{username}", "KeyError 'X'"),
+        ("{0}", "IndexError"),
+        ("{username.x}", "AttributeError"),
+    ],
+)
+def test_a_template_that_cannot_be_expanded_says_which_and_what_to_write(
+    template: str, problem: str
+) -> None:
+    spawner = make({"environment": {"TAG": template}})
+    with pytest.raises(TemplateError) as raised:
+        spawner.get_env()
+    message = str(raised.value)
+    assert repr(template) in message and problem in message, message
+    assert "{username}" in message and "write {{ and }}" in message, message

@@ -67,14 +67,11 @@ def spawner_with(profile_list: Any, user_options: Any = None, **config: Any) -> 
 
 async def refused(user_options: Any, match: str, profile_list: Any = None) -> InvalidUserOptions:
     """Both JupyterHub's early hook and start()'s load refuse, with a 400 and nothing applied."""
-    # user_options is a Dict trait: other JSON shapes only reach the early hook
-    as_trait = user_options if isinstance(user_options, dict) else {}
-    spawner = spawner_with(profile_list or admin_profiles(), as_trait)
+    spawner = spawner_with(profile_list or admin_profiles(), user_options)
     with pytest.raises(InvalidUserOptions, match=match) as early:
         await spawner.apply_user_options(spawner, user_options)
-    if as_trait:
-        with pytest.raises(InvalidUserOptions, match=match):
-            await spawner.load_user_options()
+    with pytest.raises(InvalidUserOptions, match=match):
+        await spawner.load_user_options()
     assert spawner.image == BASE_IMAGE
     assert isinstance(early.value, web.HTTPError)
     assert early.value.status_code == 400
@@ -140,6 +137,26 @@ async def test_braces_and_control_characters_are_refused_even_without_a_regex() 
 )
 async def test_wrong_shapes_are_a_400_not_a_500(user_options: Any, match: str) -> None:
     await refused(user_options, match)
+
+
+@pytest.mark.parametrize("saved", ["string", ["profile"], 7, "", []])
+async def test_saved_options_that_are_not_an_object_never_fail_the_spawners_creation(
+    saved: Any,
+) -> None:
+    """JupyterHub 5 saves any JSON body as user_options and gives it to every later
+    constructor (the hub's start included): refused with a 400 at the start, never a
+    TraitError that fails the request or keeps the hub from starting."""
+    spawner = KubeSpawner(
+        user=FakeUser("alice"),
+        hub=FakeHub(),
+        orm_spawner=FakeOrmSpawner(""),
+        user_options=saved,
+    )
+    assert spawner.user_options == saved
+    with pytest.raises(InvalidUserOptions, match="user_options must be an object"):
+        await spawner.apply_user_options(spawner, saved)
+    with pytest.raises(InvalidUserOptions, match="user_options must be an object"):
+        await spawner.load_user_options()
 
 
 async def test_error_messages_repeat_at_most_a_little_of_the_users_text() -> None:
