@@ -124,7 +124,9 @@ class ChaosCluster:
         if self.sentinel is None:
             return await self._checker(self.redis).differences()
         port = await asyncio.to_thread(self.sentinel.primary_port)
-        primary = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+        # kubecache's client: a frozen node times out once (redis-py's own client
+        # retries a timeout for half a minute)
+        primary = connect(RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout=1.0))
         try:
             return await self._checker(primary).differences()
         finally:
@@ -234,6 +236,18 @@ class ChaosCluster:
         old = await asyncio.to_thread(self.sentinel.kill_primary)
         return f"kill -9 of the Redis primary ({old})"
 
+    async def freeze_primary(self) -> tuple[str, RedisServer]:
+        """SIGSTOP the Redis primary: Sentinel promotes the replica while the old primary
+        holds the cachers' connections; once thawed it takes writes until it is demoted."""
+        assert self.sentinel is not None
+        primary = await asyncio.to_thread(self.sentinel.primary)
+        self.sentinel.pause(primary)
+        return f"Redis primary frozen (SIGSTOP {primary.port})", primary
+
+    def thaw_node(self, node: RedisServer) -> None:
+        assert self.sentinel is not None
+        self.sentinel.resume(node)
+
     async def ensure_replica(self) -> None:
         """A synced replica every sentinel could fail over to: a killed node is restarted
         empty as a replica of the new primary (as an operator would), an old primary
@@ -280,8 +294,9 @@ class ChaosCluster:
 
 
 @asynccontextmanager
-async def chaos_cluster(tmp_path: Path, *, sentinel: bool = False) -> AsyncIterator[ChaosCluster]:
-    """kubesim, Redis (one server, or Sentinel with ``sentinel``) and two running cachers.
+async def chaos_cluster(log_dir: Path, *, sentinel: bool = False) -> AsyncIterator[ChaosCluster]:
+    """kubesim, Redis (one server, or Sentinel with ``sentinel``) and two running cachers
+    logging into ``log_dir``.
 
     Sets ``KUBECONFIG`` to kubesim's (the caller restores it, e.g. with monkeypatch).
     """
@@ -298,11 +313,13 @@ async def chaos_cluster(tmp_path: Path, *, sentinel: bool = False) -> AsyncItera
             redis_server = RedisServer()
             redis_server.start()
             url = redis_server.url
-        # bounded commands: the suite's own reads must not hang on a frozen redis-server
+        # bounded commands (kubecache's client does not retry): the suite's own reads
+        # must not hang on a frozen redis-server
         redis = connect(RedisSettings(url=url, socket_timeout=2.0, connect_timeout=2.0))
         cluster = ChaosCluster(sim, url, redis, redis_server=redis_server, sentinel=deployment)
+        await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
         for identity in ("chaos-a", "chaos-b"):
-            cluster.cachers.append(CacherProcess(identity, sim.kubeconfig_path, url, tmp_path))
+            cluster.cachers.append(CacherProcess(identity, sim.kubeconfig_path, url, log_dir))
         cluster.ensure_cachers_running()
         try:
             yield cluster

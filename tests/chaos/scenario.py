@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ CHURNING = int(os.environ.get("KUBECACHE_CHAOS_CHURNING", "8"))
 #: After a fault ends, the records must equal the API's within this (asserted).
 CONVERGE_WITHIN = 30.0
 SAMPLE_EVERY = 0.3
+#: Where the cachers write their logs (default: the test's tmp_path), to keep them.
+LOG_DIR = os.environ.get("KUBECACHE_CHAOS_LOG_DIR", "")
 COMMAND = (
     "KUBECACHE_CHAOS_REPORT=docs/chaos.md python3 -m pytest -q -p no:cacheprovider tests/chaos -s"
 )
@@ -50,6 +53,7 @@ class FaultResult:
     held_s: float
     converged_s: float | None  # from the injection on, the hold included
     left: list[str]
+    at: str = ""  # wall-clock time of the injection (UTC), to find it in the cachers' logs
 
 
 Heal = Callable[[], Awaitable[None]] | None
@@ -108,9 +112,11 @@ async def converge(cluster: ChaosCluster, within: float) -> tuple[float | None, 
     left: list[str] = []
     while time.monotonic() - began < within:
         try:
-            left = await cluster.differences()
+            # a read hanging on a frozen node must not hold a fault longer than its time
+            async with asyncio.timeout(max(0.2, within - (time.monotonic() - began))):
+                left = await cluster.differences()
         except Exception as e:  # Redis restarting, failing over: not converged yet
-            left = [f"cannot read Redis: {e}"]
+            left = [f"cannot read Redis: {type(e).__name__}: {e}"]
         if not left:
             return time.monotonic() - began, []
         await asyncio.sleep(0.2)  # re-check pacing, bounded by ``within``
@@ -122,6 +128,7 @@ async def run_fault(cluster: ChaosCluster, fault: Fault) -> FaultResult:
     if fault.prepare is not None:
         await fault.prepare(cluster)
     began = time.monotonic()
+    at = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
     what, heal = await fault.inject(cluster)
     touch_probe(cluster.sim)
     converged: float | None = None
@@ -139,7 +146,7 @@ async def run_fault(cluster: ChaosCluster, fault: Fault) -> FaultResult:
     if converged is None:
         after, left = await converge(cluster, CONVERGE_WITHIN)
         converged = None if after is None else time.monotonic() - began
-    return FaultResult(what, fault.hold, converged, left[:3])
+    return FaultResult(what, fault.hold, converged, left[:3], at)
 
 
 async def _churn(sampler: SafetySampler, spawner: KubeCacheSpawner, stop: asyncio.Event) -> None:
@@ -224,6 +231,7 @@ async def run_scenario(cluster: ChaosCluster, faults: list[Fault]) -> dict[str, 
                 "held_s": r.held_s,
                 "converged_s": None if r.converged_s is None else round(r.converged_s, 1),
                 "left": r.left,
+                "at": r.at,
             }
             for r in results
         ],
@@ -307,6 +315,7 @@ def write_report(path: Path, key: str, section: str) -> None:
 __all__ = [
     "CONVERGE_WITHIN",
     "DURATION",
+    "LOG_DIR",
     "REPORT",
     "Fault",
     "FaultResult",

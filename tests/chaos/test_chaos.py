@@ -33,6 +33,7 @@ import pytest
 from tests.chaos.cluster import ChaosCluster, chaos_cluster
 from tests.chaos.scenario import (
     DURATION,
+    LOG_DIR,
     REPORT,
     Fault,
     Heal,
@@ -111,7 +112,7 @@ async def test_chaos_never_stops_a_running_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", "")  # set to kubesim's by chaos_cluster; restored after
-    async with chaos_cluster(tmp_path) as cluster:
+    async with chaos_cluster(Path(LOG_DIR, "redis") if LOG_DIR else tmp_path) as cluster:
         report = await run_scenario(cluster, FAULTS)
     print(json.dumps(report, indent=2))
     if REPORT:

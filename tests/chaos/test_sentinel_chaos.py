@@ -8,9 +8,11 @@ with its fake kubelet. Steady servers run throughout while churning users
 start and stop theirs; meanwhile: ``SENTINEL FAILOVER`` (a planned switch:
 the old primary stays up and takes writes for some seconds before Sentinel
 turns it into a replica), kill -9 of the leader cacher, kill -9 of the Redis
-primary (restarted empty as a replica before the next fault), and a failover
-back. ``poll()`` of every server Running in the API is sampled every 0.3 s
-throughout.
+primary (restarted empty as a replica before the next fault), the primary
+frozen (SIGSTOP) for 5 s, so Sentinel promotes the replica while the cachers'
+connections hang on the old one, which takes writes again once thawed until
+Sentinel demotes it, and a failover back. ``poll()`` of every server
+Running in the API is sampled every 0.3 s throughout.
 
 Asserted as in test_chaos.py (scenario.assert_safe): no false "stopped", no
 failed start of a Ready pod, no unhandled exception, every failover
@@ -31,6 +33,7 @@ import pytest
 from tests.chaos.cluster import ChaosCluster, chaos_cluster
 from tests.chaos.scenario import (
     DURATION,
+    LOG_DIR,
     REPORT,
     Fault,
     Heal,
@@ -52,6 +55,15 @@ async def _kill_primary(cluster: ChaosCluster) -> tuple[str, Heal]:
     return await cluster.kill_primary(), None
 
 
+async def _freeze_primary(cluster: ChaosCluster) -> tuple[str, Heal]:
+    what, primary = await cluster.freeze_primary()
+
+    async def heal() -> None:
+        cluster.thaw_node(primary)
+
+    return what, heal
+
+
 async def _replica_ready(cluster: ChaosCluster) -> None:
     await cluster.ensure_replica()
 
@@ -60,6 +72,7 @@ FAULTS: list[Fault] = [
     Fault(_failover, prepare=_replica_ready),
     Fault(kill_leader),
     Fault(_kill_primary, prepare=_replica_ready),
+    Fault(_freeze_primary, hold=5.0, prepare=_replica_ready),  # > down-after (1 s) + switch
     Fault(_failover, prepare=_replica_ready),
 ]
 
@@ -68,7 +81,8 @@ async def test_sentinel_failovers_never_stop_a_running_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", "")  # set to kubesim's by chaos_cluster; restored after
-    async with chaos_cluster(tmp_path, sentinel=True) as cluster:
+    log_dir = Path(LOG_DIR, "sentinel") if LOG_DIR else tmp_path
+    async with chaos_cluster(log_dir, sentinel=True) as cluster:
         report = await run_scenario(cluster, FAULTS)
     print(json.dumps(report, indent=2))
     if REPORT:
