@@ -116,6 +116,6 @@ async def test_chaos_never_stops_a_running_server(
         report = await run_scenario(cluster, FAULTS)
     print(json.dumps(report, indent=2))
     if REPORT:
-        setup = "one real redis-server, two `python3 -m cacher` replicas"
+        setup = "One real redis-server, two `python3 -m cacher` replicas"
         write_report(Path(REPORT), "redis", report_section("One redis-server", setup, report))
     assert_safe(report)
