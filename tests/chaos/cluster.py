@@ -259,14 +259,36 @@ class ChaosCluster:
                 new = await asyncio.to_thread(sentinel.wait_for_switch, node.port)
                 await asyncio.to_thread(node.start, "--replicaof", "127.0.0.1", str(new))
         replica = await asyncio.to_thread(sentinel.replica)
-        await asyncio.to_thread(
-            wait_until,
-            lambda: all(
-                self._sentinel_sees_a_good_replica(p, replica.port) for p in sentinel.sentinel_ports
-            ),
-            timeout=40,
-            what=f"the sentinels to see 127.0.0.1:{replica.port} as a synced replica",
-        )
+        try:
+            await asyncio.to_thread(
+                wait_until,
+                lambda: all(
+                    self._sentinel_sees_a_good_replica(p, replica.port)
+                    for p in sentinel.sentinel_ports
+                ),
+                timeout=60,
+                what=f"the sentinels to see 127.0.0.1:{replica.port} as a synced replica",
+            )
+        except RuntimeError as e:
+            state = await asyncio.to_thread(self._sentinels_state)
+            raise RuntimeError(f"{e}; the sentinels say: {state}") from e
+
+    def _sentinels_state(self) -> list[str]:
+        """What each sentinel thinks (TILT mode, its replicas' flags), for a failure message."""
+        assert self.sentinel is not None
+        state = []
+        for port in self.sentinel.sentinel_ports:
+            try:
+                with client(port) as c:
+                    tilt = c.info("sentinel").get("sentinel_tilt")
+                    replicas = [
+                        f"{r.get('port')} {r.get('flags')} link {r.get('master-link-status')}"
+                        for r in c.sentinel_slaves("mymaster")
+                    ]
+                state.append(f"{port}: tilt {tilt}, replicas {replicas}")
+            except Exception as e:
+                state.append(f"{port}: {e}")
+        return state
 
     @staticmethod
     def _sentinel_sees_a_good_replica(sentinel_port: int, port: int) -> bool:
