@@ -1,17 +1,22 @@
-"""The chaos suite's cluster: kubesim in-process, a real redis-server, two cachers as processes.
+"""The chaos suite's cluster: kubesim in-process, Redis, two cachers as processes.
 
-The cachers run as ``python3 -m cacher`` (as in production), so a fault can
-``kill -9`` or ``SIGSTOP`` the leader. Every fault the suite injects is one
-method here; each returns once the fault is in place, and ``heal`` (where
-a fault has an end) undoes it.
+Redis is one real redis-server, or a Sentinel deployment (a primary, a
+replica, three sentinels: tests/support/sentinel.py) that the cachers and
+the hub reach through ``redis+sentinel://``. The cachers run as ``python3 -m
+cacher`` (as in production), so a fault can ``kill -9`` or ``SIGSTOP`` the
+leader. Every fault the suite injects is one method here; each returns once
+the fault is in place, and ``heal`` (where a fault has an end) undoes it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +24,14 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from kubecache.contract import CacheHealth, Keys
-from kubesim.testing import KubeSim
+from kubecache.redis_connection import RedisSettings, connect
+from kubesim.testing import KubeSim, running_kubesim
+from spawner.cache_client import CacheClient
+from spawner.kube_api import KubeApi
+from tests.cacher.integration.checker import Checker
+from tests.support.fleet import NAMESPACE
 from tests.support.redis_server import RedisServer
+from tests.support.sentinel import SentinelDeployment, client, wait_until
 
 KEYS = Keys()
 
@@ -98,9 +109,31 @@ class CacherProcess:
 @dataclass
 class ChaosCluster:
     sim: KubeSim
-    redis_server: RedisServer
-    redis: aioredis.Redis
+    redis_url: str  # what the cachers and the hub connect to
+    redis: aioredis.Redis  # the suite's own client, through the same URL
+    redis_server: RedisServer | None = None  # the single redis-server, or
+    sentinel: SentinelDeployment | None = None  # the Sentinel deployment
     cachers: list[CacherProcess] = field(default_factory=list)
+
+    async def differences(self) -> list[str]:
+        """How the pod records on the primary differ from the API (empty: converged).
+
+        Under Sentinel, read on the node the sentinels name now, not through a
+        client that may still hold a connection to the old primary.
+        """
+        if self.sentinel is None:
+            return await self._checker(self.redis).differences()
+        port = await asyncio.to_thread(self.sentinel.primary_port)
+        # kubecache's client: a frozen node times out once (redis-py's own client
+        # retries a timeout for half a minute)
+        primary = connect(RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout=1.0))
+        try:
+            return await self._checker(primary).differences()
+        finally:
+            await primary.aclose()
+
+    def _checker(self, redis: aioredis.Redis) -> Checker:
+        return Checker(redis, self.sim.store, namespaces=[NAMESPACE], check_events=False)
 
     async def health(self) -> CacheHealth | None:
         try:
@@ -140,17 +173,18 @@ class ChaosCluster:
         return f"SIGSTOP {leader.identity}", leader
 
     def restart_redis_empty(self) -> str:
+        assert self.redis_server is not None
         self.redis_server.restart()
         return "redis-server restarted empty"
 
     def freeze_redis(self) -> str:
         """SIGSTOP redis-server: connections hang (socket timeouts, not refusals)."""
-        assert self.redis_server.process is not None
+        assert self.redis_server is not None and self.redis_server.process is not None
         os.kill(self.redis_server.process.pid, signal.SIGSTOP)
         return "redis-server frozen (SIGSTOP)"
 
     def thaw_redis(self) -> None:
-        if self.redis_server.process is not None:
+        if self.redis_server is not None and self.redis_server.process is not None:
             os.kill(self.redis_server.process.pid, signal.SIGCONT)
 
     async def flushall(self) -> str:
@@ -187,6 +221,87 @@ class ChaosCluster:
             await self.fault(rule)
         return "429/503/500 bursts and 150 ms latency"
 
+    # ---- Sentinel faults
+
+    async def sentinel_failover(self) -> str:
+        """SENTINEL FAILOVER (the old primary stays up), returning once every sentinel agrees."""
+        assert self.sentinel is not None
+        old = self.sentinel.primary_port()
+        new = await asyncio.to_thread(self.sentinel.failover)
+        return f"SENTINEL FAILOVER ({old} to {new})"
+
+    async def kill_primary(self) -> str:
+        """kill -9 of the Redis primary (:meth:`ensure_replica` restarts it later)."""
+        assert self.sentinel is not None
+        old = await asyncio.to_thread(self.sentinel.kill_primary)
+        return f"kill -9 of the Redis primary ({old})"
+
+    async def freeze_primary(self) -> tuple[str, RedisServer]:
+        """SIGSTOP the Redis primary: Sentinel promotes the replica while the old primary
+        holds the cachers' connections; once thawed it takes writes until it is demoted."""
+        assert self.sentinel is not None
+        primary = await asyncio.to_thread(self.sentinel.primary)
+        self.sentinel.pause(primary)
+        return f"Redis primary frozen (SIGSTOP {primary.port})", primary
+
+    def thaw_node(self, node: RedisServer) -> None:
+        assert self.sentinel is not None
+        self.sentinel.resume(node)
+
+    async def ensure_replica(self) -> None:
+        """A synced replica every sentinel could fail over to: a killed node is restarted
+        empty as a replica of the new primary (as an operator would), an old primary
+        waits to be turned into one (Sentinel does it some seconds after a switch)."""
+        assert self.sentinel is not None
+        sentinel = self.sentinel
+        for node in sentinel.nodes:
+            if node.process is None:
+                new = await asyncio.to_thread(sentinel.wait_for_switch, node.port)
+                await asyncio.to_thread(node.start, "--replicaof", "127.0.0.1", str(new))
+        replica = await asyncio.to_thread(sentinel.replica)
+        try:
+            await asyncio.to_thread(
+                wait_until,
+                lambda: all(
+                    self._sentinel_sees_a_good_replica(p, replica.port)
+                    for p in sentinel.sentinel_ports
+                ),
+                timeout=60,
+                what=f"the sentinels to see 127.0.0.1:{replica.port} as a synced replica",
+            )
+        except RuntimeError as e:
+            state = await asyncio.to_thread(self._sentinels_state)
+            raise RuntimeError(f"{e}; the sentinels say: {state}") from e
+
+    def _sentinels_state(self) -> list[str]:
+        """What each sentinel thinks (TILT mode, its replicas' flags), for a failure message."""
+        assert self.sentinel is not None
+        state = []
+        for port in self.sentinel.sentinel_ports:
+            try:
+                with client(port) as c:
+                    tilt = c.info("sentinel").get("sentinel_tilt")
+                    replicas = [
+                        f"{r.get('port')} {r.get('flags')} link {r.get('master-link-status')}"
+                        for r in c.sentinel_slaves("mymaster")
+                    ]
+                state.append(f"{port}: tilt {tilt}, replicas {replicas}")
+            except Exception as e:
+                state.append(f"{port}: {e}")
+        return state
+
+    @staticmethod
+    def _sentinel_sees_a_good_replica(sentinel_port: int, port: int) -> bool:
+        with client(sentinel_port) as c:
+            replicas = c.sentinel_slaves("mymaster")
+        return any(
+            int(r.get("port", 0)) == port
+            and not r.get("is_sdown")
+            and not r.get("is_odown")
+            and r.get("master-link-status") == "ok"
+            for r in replicas
+        )
+
     async def clear_api_faults(self) -> None:
         await self.fault({"action": "clear"})
 
@@ -194,6 +309,47 @@ class ChaosCluster:
         self.thaw_redis()
         for cacher in self.cachers:
             cacher.stop()
+        if self.sentinel is not None:
+            self.sentinel.close()
+        if self.redis_server is not None:
+            self.redis_server.close()
 
 
-__all__ = ["KEYS", "CacherProcess", "ChaosCluster"]
+@asynccontextmanager
+async def chaos_cluster(log_dir: Path, *, sentinel: bool = False) -> AsyncIterator[ChaosCluster]:
+    """kubesim, Redis (one server, or Sentinel with ``sentinel``) and two running cachers
+    logging into ``log_dir``.
+
+    Sets ``KUBECONFIG`` to kubesim's (the caller restores it, e.g. with monkeypatch).
+    """
+    async with running_kubesim(kubelet="fake", fake_step_delay=0.02) as sim:
+        os.environ["KUBECONFIG"] = str(sim.kubeconfig_path)
+        sim.store.create("namespaces", None, {"metadata": {"name": NAMESPACE}})
+        redis_server: RedisServer | None = None
+        deployment: SentinelDeployment | None = None
+        if sentinel:
+            deployment = SentinelDeployment()
+            deployment.start()
+            url = deployment.url
+        else:
+            redis_server = RedisServer()
+            redis_server.start()
+            url = redis_server.url
+        # bounded commands (kubecache's client does not retry): the suite's own reads
+        # must not hang on a frozen redis-server
+        redis = connect(RedisSettings(url=url, socket_timeout=2.0, connect_timeout=2.0))
+        cluster = ChaosCluster(sim, url, redis, redis_server=redis_server, sentinel=deployment)
+        await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
+        for identity in ("chaos-a", "chaos-b"):
+            cluster.cachers.append(CacherProcess(identity, sim.kubeconfig_path, url, log_dir))
+        cluster.ensure_cachers_running()
+        try:
+            yield cluster
+        finally:
+            await CacheClient.close_all()
+            await KubeApi.close_all()
+            cluster.close()
+            await redis.aclose()
+
+
+__all__ = ["KEYS", "CacherProcess", "ChaosCluster", "chaos_cluster"]
