@@ -290,7 +290,7 @@ class KubeSimServer:
         resource = (
             info.plural if target.subresource is None else (f"{info.plural}/{target.subresource}")
         )
-        self.stats.request(verb, resource)
+        self.stats.request(verb, resource, self.auth.users.get(token, ""))
         if verb == "exec":
             self.auth.authorize(token, "create", resource, target.namespace, group=info.group)
         else:

@@ -15,6 +15,10 @@ class Stats:
         self.requests: defaultdict[str, defaultdict[str, int]] = defaultdict(
             lambda: defaultdict(int)
         )
+        #: the same counters per authenticated user (who sent what, e.g. hub vs cacher)
+        self.requests_by_user: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = (
+            defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        )
         self.errors: defaultdict[int, int] = defaultdict(int)
         self.open_watches = 0
         self.watches_started = 0
@@ -22,8 +26,9 @@ class Stats:
         self.watch_events_sent = 0
         self.bytes_sent = 0
 
-    def request(self, verb: str, resource: str) -> None:
+    def request(self, verb: str, resource: str, user: str = "") -> None:
         self.requests[verb][resource] += 1
+        self.requests_by_user[user][verb][resource] += 1
 
     def error(self, code: int) -> None:
         self.errors[code] += 1
@@ -32,6 +37,10 @@ class Stats:
         return {
             "requests": {verb: dict(per) for verb, per in self.requests.items()},
             "requests_total": sum(sum(per.values()) for per in self.requests.values()),
+            "requests_by_user": {
+                user: {verb: dict(per) for verb, per in verbs.items()}
+                for user, verbs in self.requests_by_user.items()
+            },
             "errors": {str(code): n for code, n in self.errors.items()},
             "open_watches": self.open_watches,
             "watches_started": self.watches_started,

@@ -138,6 +138,10 @@ async def test_stats_count_requests_watches_and_bytes(
     assert stats["requests"]["create"]["pods"] == 1
     assert stats["requests"]["list"]["pods"] == 2
     assert stats["requests"]["watch"]["pods"] == 1
+    # the same, per authenticated user (one token here)
+    assert list(stats["requests_by_user"]) == [bare.server.auth.users[bare.token]]
+    by_user = next(iter(stats["requests_by_user"].values()))
+    assert by_user["list"]["pods"] == 2 and by_user["create"]["pods"] == 1
     assert stats["open_watches"] == 1 and stats["watch_events_sent"] == 1
     assert stats["bytes_sent"] > 0
     stream.close()

@@ -33,6 +33,7 @@ from kubecache.contract import (
     pod_key,
     redis_time_ms,
 )
+from kubesim.kubeconfig import write_kubeconfig
 from kubesim.testing import KubeSim
 from tests.e2e.support.hub_api import HubApi
 from tests.e2e.support.processes import ManagedProcess, ProcessGroup
@@ -40,6 +41,8 @@ from tests.support.redis_server import free_port
 from tests.support.waiting import wait_for
 
 HUB_CONFIG = Path(__file__).with_name("jupyterhub_config.py")
+#: the e2e cacher's identity in kubesim (a token of its own, allowed everything)
+CACHER_USER = "system:serviceaccount:default:kubecache-cacher"
 REPO = Path(__file__).resolve().parents[3]
 #: Lease timing of the hub-standby wrappers: a standby takes over within 3 s of a crash.
 STANDBY_TIMING = ("--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.25")
@@ -163,9 +166,24 @@ class Cluster:
         return None if raw is None else decode_pod_record(raw, key=key)
 
     async def api_requests(self, resource: str = "pods") -> dict[str, int]:
-        """kubesim's request counters on ``resource``, per verb (list, watch, get, create...)."""
-        requests = (await self.sim.stats())["requests"]
-        return {verb: per.get(resource, 0) for verb, per in requests.items()}
+        """kubesim's request counters on ``resource``, per verb (list, watch, get, create...),
+        of everyone but the cacher (whose watches re-open every few seconds)."""
+        counts: dict[str, int] = {}
+        for user, verbs in (await self.sim.stats())["requests_by_user"].items():
+            if user == CACHER_USER:
+                continue
+            for verb, per in verbs.items():
+                counts[verb] = counts.get(verb, 0) + per.get(resource, 0)
+        return counts
+
+    def cacher_kubeconfig(self) -> Path:
+        """The cacher's own credentials (its requests are told apart from the hubs')."""
+        path = self.work_dir / "cacher.kubeconfig"
+        if not path.exists():
+            token = secrets.token_hex(16)
+            self.sim.server.auth.add_token(token, CACHER_USER)
+            write_kubeconfig(path, self.sim.url, token, ca_cert=self.sim.ca_cert)
+        return path
 
     async def kubecache_cli(self, *args: str) -> tuple[int, str]:
         """Run the ``kubecache`` command against this test's Redis: (exit status, stdout)."""
@@ -230,7 +248,7 @@ class Cluster:
                 "-m",
                 "cacher",
                 "--kubeconfig",
-                str(self.sim.kubeconfig_path),
+                str(self.cacher_kubeconfig()),
                 "--redis-url",
                 self.redis_url,
                 "--lease-namespace",
