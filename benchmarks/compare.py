@@ -18,6 +18,9 @@ Scenarios (see benchmarks/README.md for what each figure means):
 - fresh hub: N running servers (1,000 / 3,000 / 10,000) and 3.5 events per
   server in the namespace; a new hub makes every spawner and polls them all
   at once: time until all answered, API requests and bytes, hub RSS;
+- hub RSS sweep (run on the fresh-hub phase's climb): 0 -> 10,000 running
+  servers with 3.5 events each (quick: 0 -> 1,000); a new hub polls them all and,
+  for KubeSpawner, has its pod and events reflectors past their first LIST: RSS;
 - idle hubs: 1, 2, 4, 8 hubs with those servers sit idle: LIST and WATCH per
   minute, open watches, MB per minute sent by the API (the cacher's own
   requests included on kubecache's side);
@@ -336,17 +339,32 @@ async def fresh_hub(stack: Stack, spawner: str, servers: int, **options: Any) ->
     return result
 
 
-async def bench_fresh_hub(stack: Stack, sizes: list[int]) -> dict[str, Any]:
+async def bench_fresh_hub(
+    stack: Stack, sizes: list[int], rss_points: list[int], out_rss: dict[str, Any]
+) -> dict[str, Any]:
+    """The fresh-hub poll at ``sizes``; on the way up, the hub-RSS sweep at ``rss_points``.
+
+    The namespace only grows (pods and events are not deleted between steps), so both
+    scenarios share one climb; the sweep's rows land in ``out_rss``.
+    """
     out: dict[str, Any] = {}
     have = 0
-    for i, size in enumerate(sizes):
+    for i, size in enumerate(sorted(set(sizes) | set(rss_points))):
         await grow_cluster(stack, size, have)
-        have = size
-        row: dict[str, Any] = {"events": int(size * EVENTS_PER_SERVER)}
-        for spawner in SPAWNERS if i % 2 == 0 else SPAWNERS[::-1]:
-            row[spawner] = await fresh_hub(stack, spawner, size)
-            print(f"  fresh hub {size} {spawner}: {row[spawner]}")
-        out[str(size)] = row
+        have = max(have, size)
+        order = SPAWNERS if i % 2 == 0 else SPAWNERS[::-1]
+        if size in rss_points:
+            point: dict[str, Any] = {"events": int(size * EVENTS_PER_SERVER)}
+            for spawner in order:
+                point[spawner] = await stack.run_hub("rss", spawner, users=size, prefix="srv")
+                print(f"  hub rss {size} {spawner}: {point[spawner]}")
+            out_rss[str(size)] = point
+        if size in sizes:
+            row: dict[str, Any] = {"events": int(size * EVENTS_PER_SERVER)}
+            for spawner in order:
+                row[spawner] = await fresh_hub(stack, spawner, size)
+                print(f"  fresh hub {size} {spawner}: {row[spawner]}")
+            out[str(size)] = row
     return out
 
 
@@ -441,6 +459,8 @@ def machine() -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     sizes = [1000] if quick else [1000, 3000, 10000]
+    rss_points = [0, 500, 1000] if quick else [0, 1000, 3000, 6000, 10000]
+    hub_rss: dict[str, Any] = {}
     results: dict[str, Any] = {"machine": machine(), "quick": quick, "started": time.time()}
     only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
@@ -449,7 +469,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             phases: list[tuple[str, Any]] = [
                 ("readiness", lambda: bench_readiness(stack, quick)),
-                ("fresh_hub", lambda: bench_fresh_hub(stack, sizes)),
+                ("fresh_hub", lambda: bench_fresh_hub(stack, sizes, rss_points, hub_rss)),
                 (
                     "idle_hubs",
                     lambda: bench_idle_hubs(
@@ -467,6 +487,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"## {name}", flush=True)
                 began = time.monotonic()
                 results[name] = await run()
+                if name == "fresh_hub":
+                    results["hub_rss"] = hub_rss
                 results.setdefault("seconds", {})[name] = round(time.monotonic() - began, 1)
         finally:
             await stack.close()

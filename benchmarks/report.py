@@ -140,6 +140,22 @@ def _not_running(result: dict[str, Any]) -> int | None:
     return sum(n for what, n in answers.items() if what != "running")
 
 
+def hub_rss_rows(data: dict[str, Any]) -> list[Row]:
+    """The sweep: a hub's RSS once it answers for N running servers (KubeSpawner: with its
+    pod and events reflectors loaded)."""
+    rows: list[Row] = []
+    sweep = data.get("hub_rss") or {}
+    for size in sorted(sweep, key=int):
+        got = sweep[size]
+        ks, kc = got.get("kubespawner") or {}, got.get("kubecache") or {}
+        rows.append(
+            row(f"hub RSS MB, {int(size):,} servers + {got.get('events', 0):,} events "
+                "(after its polls; KubeSpawner with both reflectors loaded)",
+                ks.get("rss_mb"), kc.get("rss_mb"))
+        )
+    return rows
+
+
 def idle_rows(data: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     idle = data.get("idle_hubs") or {}
@@ -224,7 +240,11 @@ def kubecache_only_rows() -> list[Row]:
         for rss in cacher.get("rss") or []:
             limit = 150 if rss.get("pods") == 50_000 else None
             rows.append(
-                row(f"cacher RSS MB at {rss.get('pods'):,} pods", None, rss.get("rss_mb"),
+                row(f"cacher RSS MB at {rss.get('pods'):,} pods"
+                    + (f", {rss['standing_events']:,} events, then {rss['events_flowed']:,} "
+                       f"events + {rss['pod_changes_flowed']:,} pod changes flowing"
+                       if "events_flowed" in rss else ", no events"),
+                    None, rss.get("rss_mb"),
                     f"<= {limit}" if limit else "-",
                     (lambda v: v <= 150) if limit else None)
             )
@@ -242,6 +262,7 @@ def all_rows() -> list[Row]:
     return (
         readiness_rows(compare)
         + fresh_hub_rows(compare)
+        + hub_rss_rows(compare)
         + idle_rows(compare)
         + degraded_rows(compare)
         + kubecache_only_rows()
@@ -308,8 +329,9 @@ def plots(compare: dict[str, Any]) -> list[Path]:
         plt.close(fig)
     fresh = compare.get("fresh_hub") or {}
     idle = compare.get("idle_hubs") or {}
-    if fresh or idle:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    sweep = compare.get("hub_rss") or {}
+    if fresh or idle or sweep:
+        fig, axes = plt.subplots(1, 4, figsize=(20, 4))
         sizes = sorted(int(s) for s in fresh)
         for spawner, colour in colours.items():
             axes[0].plot(sizes, [get(fresh, str(s), spawner, "all_answered_s") for s in sizes],
@@ -319,11 +341,16 @@ def plots(compare: dict[str, Any]) -> list[Path]:
             hubs = sorted(int(h) for h in idle if h.isdigit())
             axes[2].plot(hubs, [get(idle, str(h), spawner, "mb_per_min") for h in hubs],
                          "o-", label=spawner, color=colour)
+            points = sorted(int(n) for n in sweep)
+            axes[3].plot(points, [get(sweep, str(n), spawner, "rss_mb") for n in points],
+                         "o-", label=spawner, color=colour)
         axes[0].set(xlabel="running servers", ylabel="s", title="fresh hub: all polls answered")
         axes[1].set(xlabel="running servers (3.5 events each)", ylabel="MB",
                     title="hub RSS after the polls")
         axes[2].set(xlabel="idle hubs", ylabel="MB / min",
                     title=f"API bytes sent, {idle.get('servers', '?')} servers")
+        axes[3].set(xlabel="running servers (3.5 events each)", ylabel="MB",
+                    title="hub RSS sweep (KubeSpawner: pods + events reflectors)")
         for ax in axes:
             ax.grid(True, alpha=0.3)
             ax.legend()
