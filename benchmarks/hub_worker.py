@@ -257,32 +257,30 @@ async def scenario_idle(args: argparse.Namespace) -> dict[str, Any]:
 async def scenario_rss(args: argparse.Namespace) -> dict[str, Any]:
     """A hub's RSS once it holds what it needs for ``users`` running servers (0 allowed).
 
-    Both spawners' code is imported before the baseline. Every running server is
-    polled; a KubeSpawner hub then has its pod reflector and, as after any spawn whose
-    progress page was shown, its events reflector, both past their first LIST. With no
-    running server the hub still has one spawner object (a user who has none running),
-    which is what starts KubeSpawner's reflectors.
+    ``rss_code_mb`` is the hub with one spawner object made (each spawner imports the
+    rest of its code then) and nothing polled or watched yet. Then every running server
+    is polled; a KubeSpawner hub then has its pod reflector and, as after any spawn
+    whose progress page was shown, its events reflector, both past their first LIST.
+    With no running server the hub still has that one spawner object (a user who has
+    none running), which is what starts KubeSpawner's reflectors.
     """
-    if args.spawner == "kubespawner":
-        import kubespawner  # noqa: F401
-    else:
-        import spawner  # noqa: F401
-    import jupyterhub.objects  # noqa: F401
-
-    baseline = rss_mb()
-    running = [
+    first = make_spawner(
+        args.spawner, f"{args.prefix}0", 0, args, pod_ip(0) if args.users else None
+    )
+    code = rss_mb()
+    running = [first] if args.users else []
+    running += [
         make_spawner(args.spawner, f"{args.prefix}{i}", i, args, pod_ip(i))
-        for i in range(args.users)
+        for i in range(1, args.users)
     ]
-    first = running[0] if running else make_spawner(args.spawner, "nobody", 0, args)
     _, answers = await poll_all(running, args.poll_timeout)
     if args.spawner == "kubespawner":
         await first._start_watching_pods()
         await first._start_watching_events()
-    result = {
+    result: dict[str, Any] = {
         "servers": args.users,
         "rss_mb": rss_mb(),
-        "rss_before_spawners_mb": baseline,
+        "rss_code_mb": code,
         "answers": answers,
     }
     if args.spawner == "kubespawner":

@@ -153,7 +153,16 @@ def hub_rss_rows(data: dict[str, Any]) -> list[Row]:
                 "(after its polls; KubeSpawner with both reflectors loaded)",
                 ks.get("rss_mb"), kc.get("rss_mb"))
         )
+        rows.append(
+            row("  of which above the same hub with its code loaded (one spawner object), MB",
+                _above(ks), _above(kc))
+        )
     return rows
+
+
+def _above(result: dict[str, Any]) -> float | None:
+    total, code = result.get("rss_mb"), result.get("rss_code_mb")
+    return round(total - code, 1) if total is not None and code is not None else None
 
 
 def idle_rows(data: dict[str, Any]) -> list[Row]:
