@@ -169,11 +169,12 @@ def idle_rows(data: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     idle = data.get("idle_hubs") or {}
     servers = idle.get("servers")
+    where = _namespace(data, idle)
     for hubs, got in idle.items():
         if not hubs.isdigit():
             continue
         ks, kc = got.get("kubespawner") or {}, got.get("kubecache") or {}
-        what = f"{hubs} idle hub(s), {servers:,} servers"
+        what = f"{hubs} idle hub(s), {servers:,} servers{where}"
         rows.append(row(f"{what}: LIST per min", ks.get("list_per_min"), kc.get("list_per_min")))
         rows.append(
             row(f"{what}: WATCH per min", ks.get("watch_per_min"), kc.get("watch_per_min"))
@@ -187,6 +188,19 @@ def idle_rows(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _namespace(data: dict[str, Any], phase: dict[str, Any]) -> str:
+    """What the namespace held during ``phase``: it only grows, so a phase after the fresh-hub
+    climb sees all of it (results written before the phases recorded it are inferred so)."""
+    state = phase.get("namespace")
+    if state is None:
+        sizes = [int(k) for k in [*(data.get("fresh_hub") or {}), *(data.get("hub_rss") or {})]]
+        pods = max([*sizes, phase.get("servers") or 0])
+        state = {"pods": pods, "events": int(pods * 3.5)}
+    if state["pods"] == phase.get("servers"):
+        return ""
+    return f" (namespace: {state['pods']:,} pods, {state['events']:,} events)"
+
+
 def _mean(values: Any) -> float | None:
     values = [v for v in values or [] if isinstance(v, int | float)]
     return round(sum(values) / len(values), 1) if values else None
@@ -196,12 +210,17 @@ def degraded_rows(data: dict[str, Any]) -> list[Row]:
     got = data.get("degraded") or {}
     rows: list[Row] = []
     n = got.get("servers")
-    normal = get(data, "fresh_hub", str(n), "kubespawner") or {}
+    normal = got.get("kubespawner")
+    note = ""
+    if normal is None:  # older results: KubeSpawner's fresh-hub poll at n pods
+        normal = get(data, "fresh_hub", str(n), "kubespawner") or {}
+        note = f" (KubeSpawner: its fresh-hub poll with {n:,} pods)" if got else ""
+    where = _namespace(data, got) if got else ""
     for mode, what in (("stale", "cache stale (cacher stopped)"), ("redis_down", "Redis down")):
         kc = got.get(mode)
         if not kc:
             continue
-        scale = f"degraded, {n:,} servers, {what}"
+        scale = f"degraded, {n:,} servers{where}{note}, {what}"
         rows.append(
             row(f"{scale}: every poll answered, s", normal.get("all_answered_s"),
                 kc.get("all_answered_s"), "answers within the poll timeout (30 s)",
