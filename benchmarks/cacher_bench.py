@@ -402,6 +402,7 @@ async def bench_rss(
                     peak = max(peak, process.memory_info().rss)
                     await asyncio.sleep(0.05)
                 steady = process.memory_info().rss
+                peak = max(peak, steady)
                 used = await redis.memory_usage(KEYS.pods) or 0
         return {
             "pods": pods,
