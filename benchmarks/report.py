@@ -361,6 +361,8 @@ def plots(compare: dict[str, Any]) -> list[Path]:
     if fresh or idle or sweep:
         fig, axes = plt.subplots(1, 4, figsize=(20, 4))
         sizes = sorted(int(s) for s in fresh)
+        held = _namespace(compare, idle).split(",")[0] + ")" if idle else ""
+        held = "" if held == ")" else held
         for spawner, colour in colours.items():
             axes[0].plot(sizes, [get(fresh, str(s), spawner, "all_answered_s") for s in sizes],
                          "o-", label=spawner, color=colour)
@@ -376,9 +378,9 @@ def plots(compare: dict[str, Any]) -> list[Path]:
         axes[1].set(xlabel="running servers (3.5 events each)", ylabel="MB",
                     title="hub RSS after the polls")
         axes[2].set(xlabel="idle hubs", ylabel="MB / min",
-                    title=f"API bytes sent, {idle.get('servers', '?')} servers")
+                    title=f"API bytes sent, {idle.get('servers', '?')} servers{held}")
         axes[3].set(xlabel="running servers (3.5 events each)", ylabel="MB",
-                    title="hub RSS sweep (KubeSpawner: pods + events reflectors)")
+                    title="hub RSS sweep (KubeSpawner: both reflectors)")
         for ax in axes:
             ax.grid(True, alpha=0.3)
             ax.legend()
