@@ -188,7 +188,7 @@ def idle_rows(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _namespace(data: dict[str, Any], phase: dict[str, Any]) -> str:
+def _namespace_state(data: dict[str, Any], phase: dict[str, Any]) -> dict[str, int]:
     """What the namespace held during ``phase``: it only grows, so a phase after the fresh-hub
     climb sees all of it (results written before the phases recorded it are inferred so)."""
     state = phase.get("namespace")
@@ -196,6 +196,12 @@ def _namespace(data: dict[str, Any], phase: dict[str, Any]) -> str:
         sizes = [int(k) for k in [*(data.get("fresh_hub") or {}), *(data.get("hub_rss") or {})]]
         pods = max([*sizes, phase.get("servers") or 0])
         state = {"pods": pods, "events": int(pods * 3.5)}
+    return dict(state)
+
+
+def _namespace(data: dict[str, Any], phase: dict[str, Any]) -> str:
+    """The label suffix for a phase whose namespace held more than the hubs serve."""
+    state = _namespace_state(data, phase)
     if state["pods"] == phase.get("servers"):
         return ""
     return f" (namespace: {state['pods']:,} pods, {state['events']:,} events)"
@@ -361,8 +367,8 @@ def plots(compare: dict[str, Any]) -> list[Path]:
     if fresh or idle or sweep:
         fig, axes = plt.subplots(1, 4, figsize=(20, 4))
         sizes = sorted(int(s) for s in fresh)
-        held = _namespace(compare, idle).split(",")[0] + ")" if idle else ""
-        held = "" if held == ")" else held
+        pods_held = _namespace_state(compare, idle)["pods"] if idle else None
+        held = f" (namespace: {pods_held:,} pods)" if pods_held != idle.get("servers") else ""
         for spawner, colour in colours.items():
             axes[0].plot(sizes, [get(fresh, str(s), spawner, "all_answered_s") for s in sizes],
                          "o-", label=spawner, color=colour)
