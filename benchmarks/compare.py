@@ -18,11 +18,18 @@ Scenarios (see benchmarks/README.md for what each figure means):
 - fresh hub: N running servers (1,000 / 3,000 / 10,000) and 3.5 events per
   server in the namespace; a new hub makes every spawner and polls them all
   at once: time until all answered, API requests and bytes, hub RSS;
+- hub RSS sweep (run on the fresh-hub phase's climb): 0 -> 10,000 running
+  servers with 3.5 events each (quick: 0 and 1,000); a new hub polls them all and,
+  for KubeSpawner, has its pod and events reflectors past their first LIST: RSS;
 - idle hubs: 1, 2, 4, 8 hubs with those servers sit idle: LIST and WATCH per
   minute, open watches, MB per minute sent by the API (the cacher's own
   requests included on kubecache's side);
 - degraded: the fresh-hub poll with the cacher stopped (cache stale) and with
-  Redis down: API requests, answers within the poll timeout.
+  Redis down: API requests, answers within the poll timeout; KubeSpawner's
+  normal fresh-hub poll is re-taken first, with the namespace as it is then.
+
+The namespace only grows: a phase after the fresh-hub climb sees all its pods
+and Events (the idle-hub and degraded results record what it held).
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ class Stack:
         self.cacher_port = free_port()
         self.session: aiohttp.ClientSession | None = None
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "KUBECONFIG": str(self.kubeconfig)}
+        self.servers = 0  # bench pods made so far (grow_cluster)
 
     async def start(self) -> None:
         self.sim = await asyncio.create_subprocess_exec(
@@ -320,13 +328,21 @@ def api_load(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def grow_cluster(stack: Stack, servers: int, have: int) -> None:
+async def grow_cluster(stack: Stack, servers: int) -> None:
+    """At least ``servers`` running pods (3.5 Events each) in the namespace; it never shrinks."""
+    have = stack.servers
     if servers > have:
         await stack.sim_call("POST", f"/bench/pods?n={servers - have}&prefix=srv&start={have}")
         await stack.sim_call(
             "POST", f"/bench/events?n={int((servers - have) * EVENTS_PER_SERVER)}"
         )
         await stack.wait_synced(servers)
+        stack.servers = servers
+
+
+def namespace_state(stack: Stack) -> dict[str, int]:
+    """What the namespace holds now (bench pods and Events; later phases see earlier growth)."""
+    return {"pods": stack.servers, "events": int(stack.servers * EVENTS_PER_SERVER)}
 
 
 async def fresh_hub(stack: Stack, spawner: str, servers: int, **options: Any) -> dict[str, Any]:
@@ -336,17 +352,30 @@ async def fresh_hub(stack: Stack, spawner: str, servers: int, **options: Any) ->
     return result
 
 
-async def bench_fresh_hub(stack: Stack, sizes: list[int]) -> dict[str, Any]:
+async def bench_fresh_hub(
+    stack: Stack, sizes: list[int], rss_points: list[int], out_rss: dict[str, Any]
+) -> dict[str, Any]:
+    """The fresh-hub poll at ``sizes``; on the way up, the hub-RSS sweep at ``rss_points``.
+
+    The namespace only grows (pods and events are not deleted between steps), so both
+    scenarios share one climb; the sweep's rows land in ``out_rss``.
+    """
     out: dict[str, Any] = {}
-    have = 0
-    for i, size in enumerate(sizes):
-        await grow_cluster(stack, size, have)
-        have = size
-        row: dict[str, Any] = {"events": int(size * EVENTS_PER_SERVER)}
-        for spawner in SPAWNERS if i % 2 == 0 else SPAWNERS[::-1]:
-            row[spawner] = await fresh_hub(stack, spawner, size)
-            print(f"  fresh hub {size} {spawner}: {row[spawner]}")
-        out[str(size)] = row
+    for i, size in enumerate(sorted(set(sizes) | set(rss_points))):
+        await grow_cluster(stack, size)
+        order = SPAWNERS if i % 2 == 0 else SPAWNERS[::-1]
+        if size in rss_points:
+            point: dict[str, Any] = {"events": int(size * EVENTS_PER_SERVER)}
+            for spawner in order:
+                point[spawner] = await stack.run_hub("rss", spawner, users=size, prefix="srv")
+                print(f"  hub rss {size} {spawner}: {point[spawner]}")
+            out_rss[str(size)] = point
+        if size in sizes:
+            row: dict[str, Any] = {"events": int(size * EVENTS_PER_SERVER)}
+            for spawner in order:
+                row[spawner] = await fresh_hub(stack, spawner, size)
+                print(f"  fresh hub {size} {spawner}: {row[spawner]}")
+            out[str(size)] = row
     return out
 
 
@@ -354,7 +383,9 @@ async def bench_fresh_hub(stack: Stack, sizes: list[int]) -> dict[str, Any]:
 
 
 async def bench_idle_hubs(stack: Stack, counts: list[int], servers: int, window: float) -> Any:
+    await grow_cluster(stack, servers)
     out: dict[str, Any] = {"servers": servers, "window_s": window}
+    out["namespace"] = namespace_state(stack)
     for i, hubs in enumerate(counts):
         row: dict[str, Any] = {}
         for spawner in SPAWNERS if i % 2 == 0 else SPAWNERS[::-1]:
@@ -407,9 +438,13 @@ async def _nested_hubs(
 async def bench_degraded(stack: Stack, servers: int, stale_after: float) -> dict[str, Any]:
     """kubecache's fresh-hub poll when its cache cannot be trusted.
 
-    KubeSpawner has no cache to lose: its figure is the normal fresh-hub poll.
+    KubeSpawner has no cache to lose: its figure is its normal fresh-hub poll, taken
+    here with the namespace as it is now (earlier phases may have grown it).
     """
-    out: dict[str, Any] = {"servers": servers}
+    await grow_cluster(stack, servers)
+    out: dict[str, Any] = {"servers": servers, "namespace": namespace_state(stack)}
+    out["kubespawner"] = await fresh_hub(stack, "kubespawner", servers)
+    print(f"  degraded (normal poll) {servers} kubespawner: {out['kubespawner']}")
     await stack.stop_cacher()
     await asyncio.sleep(stale_after + 1)  # the last heartbeat ages past cache_stale_after
     out["stale"] = await fresh_hub(stack, "kubecache", servers, poll_timeout=30)
@@ -441,6 +476,8 @@ def machine() -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     sizes = [1000] if quick else [1000, 3000, 10000]
+    rss_points = [0, 1000] if quick else [0, 1000, 3000, 6000, 10000]
+    hub_rss: dict[str, Any] = {}
     results: dict[str, Any] = {"machine": machine(), "quick": quick, "started": time.time()}
     only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
@@ -449,7 +486,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             phases: list[tuple[str, Any]] = [
                 ("readiness", lambda: bench_readiness(stack, quick)),
-                ("fresh_hub", lambda: bench_fresh_hub(stack, sizes)),
+                ("fresh_hub", lambda: bench_fresh_hub(stack, sizes, rss_points, hub_rss)),
                 (
                     "idle_hubs",
                     lambda: bench_idle_hubs(
@@ -467,6 +504,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"## {name}", flush=True)
                 began = time.monotonic()
                 results[name] = await run()
+                if name == "fresh_hub":
+                    results["hub_rss"] = hub_rss
                 results.setdefault("seconds", {})[name] = round(time.monotonic() - began, 1)
         finally:
             await stack.close()

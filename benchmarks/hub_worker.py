@@ -3,6 +3,7 @@
     python -m benchmarks.hub_worker start --spawner kubecache --users 10 --concurrency 1 ...
     python -m benchmarks.hub_worker poll  --spawner kubespawner --users 3000 ...
     python -m benchmarks.hub_worker idle  --spawner kubespawner --users 3000 ...
+    python -m benchmarks.hub_worker rss   --spawner kubespawner --users 3000 ...
     python -m benchmarks.hub_worker observe --redis-url ...
 
 Every hub is its own process, as a hub is: KubeSpawner's reflectors and
@@ -253,6 +254,44 @@ async def scenario_idle(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+async def scenario_rss(args: argparse.Namespace) -> dict[str, Any]:
+    """A hub's RSS once it holds what it needs for ``users`` running servers (0 allowed).
+
+    ``rss_code_mb`` is the hub with one spawner object made (each spawner imports the
+    rest of its code then) and nothing polled or watched yet. Then every running server
+    is polled; a KubeSpawner hub then has its pod reflector and, as after any spawn
+    whose progress page was shown, its events reflector, both past their first LIST.
+    With no running server the hub still has that one spawner object (a user who has
+    none running), which is what starts KubeSpawner's reflectors.
+    """
+    first = make_spawner(
+        args.spawner, f"{args.prefix}0", 0, args, pod_ip(0) if args.users else None
+    )
+    code = rss_mb()
+    running = [first] if args.users else []
+    running += [
+        make_spawner(args.spawner, f"{args.prefix}{i}", i, args, pod_ip(i))
+        for i in range(1, args.users)
+    ]
+    _, answers = await poll_all(running, args.poll_timeout)
+    if args.spawner == "kubespawner":
+        await first._start_watching_pods()
+        await first._start_watching_events()
+    result: dict[str, Any] = {
+        "servers": args.users,
+        "rss_mb": rss_mb(),
+        "rss_code_mb": code,
+        "answers": answers,
+    }
+    if args.spawner == "kubespawner":
+        result["reflector_objects"] = {
+            "pods": len(first.pod_reflector.resources),
+            "events": len(first.event_reflector.resources),
+        }
+    await close_clients(args.spawner)
+    return result
+
+
 async def scenario_observe(args: argparse.Namespace) -> dict[str, Any]:
     """A second watcher and a second feed reader, for the hop-by-hop breakdown.
 
@@ -332,6 +371,7 @@ SCENARIOS = {
     "start": scenario_start,
     "poll": scenario_poll,
     "idle": scenario_idle,
+    "rss": scenario_rss,
     "observe": scenario_observe,
 }
 

@@ -140,15 +140,41 @@ def _not_running(result: dict[str, Any]) -> int | None:
     return sum(n for what, n in answers.items() if what != "running")
 
 
+def hub_rss_rows(data: dict[str, Any]) -> list[Row]:
+    """The sweep: a hub's RSS once it answers for N running servers (KubeSpawner: with its
+    pod and events reflectors loaded)."""
+    rows: list[Row] = []
+    sweep = data.get("hub_rss") or {}
+    for size in sorted(sweep, key=int):
+        got = sweep[size]
+        ks, kc = got.get("kubespawner") or {}, got.get("kubecache") or {}
+        rows.append(
+            row(f"hub RSS MB, {int(size):,} servers + {got.get('events', 0):,} events "
+                "(after its polls; KubeSpawner with both reflectors loaded)",
+                ks.get("rss_mb"), kc.get("rss_mb"))
+        )
+        rows.append(
+            row("  of which above the same hub with its code loaded (one spawner object), MB",
+                _above(ks), _above(kc))
+        )
+    return rows
+
+
+def _above(result: dict[str, Any]) -> float | None:
+    total, code = result.get("rss_mb"), result.get("rss_code_mb")
+    return round(total - code, 1) if total is not None and code is not None else None
+
+
 def idle_rows(data: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     idle = data.get("idle_hubs") or {}
     servers = idle.get("servers")
+    where = _namespace(data, idle)
     for hubs, got in idle.items():
         if not hubs.isdigit():
             continue
         ks, kc = got.get("kubespawner") or {}, got.get("kubecache") or {}
-        what = f"{hubs} idle hub(s), {servers:,} servers"
+        what = f"{hubs} idle hub(s), {servers:,} servers{where}"
         rows.append(row(f"{what}: LIST per min", ks.get("list_per_min"), kc.get("list_per_min")))
         rows.append(
             row(f"{what}: WATCH per min", ks.get("watch_per_min"), kc.get("watch_per_min"))
@@ -162,6 +188,25 @@ def idle_rows(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _namespace_state(data: dict[str, Any], phase: dict[str, Any]) -> dict[str, int]:
+    """What the namespace held during ``phase``: it only grows, so a phase after the fresh-hub
+    climb sees all of it (results written before the phases recorded it are inferred so)."""
+    state = phase.get("namespace")
+    if state is None:
+        sizes = [int(k) for k in [*(data.get("fresh_hub") or {}), *(data.get("hub_rss") or {})]]
+        pods = max([*sizes, phase.get("servers") or 0])
+        state = {"pods": pods, "events": int(pods * 3.5)}
+    return dict(state)
+
+
+def _namespace(data: dict[str, Any], phase: dict[str, Any]) -> str:
+    """The label suffix for a phase whose namespace held more than the hubs serve."""
+    state = _namespace_state(data, phase)
+    if state["pods"] == phase.get("servers"):
+        return ""
+    return f" (namespace: {state['pods']:,} pods, {state['events']:,} events)"
+
+
 def _mean(values: Any) -> float | None:
     values = [v for v in values or [] if isinstance(v, int | float)]
     return round(sum(values) / len(values), 1) if values else None
@@ -171,12 +216,17 @@ def degraded_rows(data: dict[str, Any]) -> list[Row]:
     got = data.get("degraded") or {}
     rows: list[Row] = []
     n = got.get("servers")
-    normal = get(data, "fresh_hub", str(n), "kubespawner") or {}
+    normal = got.get("kubespawner")
+    note = ""
+    if normal is None:  # older results: KubeSpawner's fresh-hub poll at n pods
+        normal = get(data, "fresh_hub", str(n), "kubespawner") or {}
+        note = f" (KubeSpawner: its fresh-hub poll with {n:,} pods)" if got else ""
+    where = _namespace(data, got) if got else ""
     for mode, what in (("stale", "cache stale (cacher stopped)"), ("redis_down", "Redis down")):
         kc = got.get(mode)
         if not kc:
             continue
-        scale = f"degraded, {n:,} servers, {what}"
+        scale = f"degraded, {n:,} servers{where}{note}, {what}"
         rows.append(
             row(f"{scale}: every poll answered, s", normal.get("all_answered_s"),
                 kc.get("all_answered_s"), "answers within the poll timeout (30 s)",
@@ -224,7 +274,11 @@ def kubecache_only_rows() -> list[Row]:
         for rss in cacher.get("rss") or []:
             limit = 150 if rss.get("pods") == 50_000 else None
             rows.append(
-                row(f"cacher RSS MB at {rss.get('pods'):,} pods", None, rss.get("rss_mb"),
+                row(f"cacher RSS MB at {rss.get('pods'):,} pods"
+                    + (f", {rss['standing_events']:,} events, then {rss['events_flowed']:,} "
+                       f"events + {rss['pod_changes_flowed']:,} pod changes flowing"
+                       if "events_flowed" in rss else ", no events"),
+                    None, rss.get("rss_mb"),
                     f"<= {limit}" if limit else "-",
                     (lambda v: v <= 150) if limit else None)
             )
@@ -242,6 +296,7 @@ def all_rows() -> list[Row]:
     return (
         readiness_rows(compare)
         + fresh_hub_rows(compare)
+        + hub_rss_rows(compare)
         + idle_rows(compare)
         + degraded_rows(compare)
         + kubecache_only_rows()
@@ -308,9 +363,12 @@ def plots(compare: dict[str, Any]) -> list[Path]:
         plt.close(fig)
     fresh = compare.get("fresh_hub") or {}
     idle = compare.get("idle_hubs") or {}
-    if fresh or idle:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    sweep = compare.get("hub_rss") or {}
+    if fresh or idle or sweep:
+        fig, axes = plt.subplots(1, 4, figsize=(20, 4))
         sizes = sorted(int(s) for s in fresh)
+        pods_held = _namespace_state(compare, idle)["pods"] if idle else None
+        held = f" (namespace: {pods_held:,} pods)" if pods_held != idle.get("servers") else ""
         for spawner, colour in colours.items():
             axes[0].plot(sizes, [get(fresh, str(s), spawner, "all_answered_s") for s in sizes],
                          "o-", label=spawner, color=colour)
@@ -319,11 +377,16 @@ def plots(compare: dict[str, Any]) -> list[Path]:
             hubs = sorted(int(h) for h in idle if h.isdigit())
             axes[2].plot(hubs, [get(idle, str(h), spawner, "mb_per_min") for h in hubs],
                          "o-", label=spawner, color=colour)
+            points = sorted(int(n) for n in sweep)
+            axes[3].plot(points, [get(sweep, str(n), spawner, "rss_mb") for n in points],
+                         "o-", label=spawner, color=colour)
         axes[0].set(xlabel="running servers", ylabel="s", title="fresh hub: all polls answered")
         axes[1].set(xlabel="running servers (3.5 events each)", ylabel="MB",
                     title="hub RSS after the polls")
         axes[2].set(xlabel="idle hubs", ylabel="MB / min",
-                    title=f"API bytes sent, {idle.get('servers', '?')} servers")
+                    title=f"API bytes sent, {idle.get('servers', '?')} servers{held}")
+        axes[3].set(xlabel="running servers (3.5 events each)", ylabel="MB",
+                    title="hub RSS sweep (KubeSpawner: both reflectors)")
         for ax in axes:
             ax.grid(True, alpha=0.3)
             ax.legend()
