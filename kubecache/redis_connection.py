@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -151,7 +152,9 @@ def connect(settings: RedisSettings) -> aioredis.Redis:
     if scheme.endswith("+sentinel"):
         hosts, service, db = _sentinel_parts(settings.url)
         tls = scheme.startswith("rediss")
-        data_node_options: dict[str, object] = {**common, "db": db}
+        # Any: keyword arguments for the connections, not for Sentinel's own parameters
+        # (typed as object, mypy would match them against min_other_sentinels: int)
+        data_node_options: dict[str, Any] = {**common, "db": db}
         if tls:
             data_node_options["ssl"] = True
             data_node_options["ssl_ca_certs"] = settings.ca_file
