@@ -10,6 +10,9 @@ import redis.asyncio as aioredis
 from kubesim.testing import kubesim  # noqa: F401  (the ``kubesim`` fixture)
 from tests.support.redis_server import RedisServer
 
+# every test bounded; a hang prints threads and pending tasks (tests/hang_watchdog.py)
+pytest_plugins = ["tests.hang_watchdog"]
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
