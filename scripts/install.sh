@@ -24,25 +24,38 @@ if ! command -v configurable-http-proxy >/dev/null; then
   $SUDO npm install -g --no-fund --no-audit configurable-http-proxy >/dev/null 2>&1 \
     || $SUDO npm install -g --no-fund --no-audit configurable-http-proxy@4.6.3
 fi
-# Python packages from the lock (requirements/test.txt, with hashes; scripts/lock.py writes
-# it), never the newest a registry serves that day; then this checkout, without dependencies.
+# Python packages: a virtual environment of the checkout's own (.venv, or $KUBECACHE_VENV),
+# filled from the lock (requirements/test.txt, with hashes; scripts/lock.py writes it), never
+# with the newest a registry serves that day, then this checkout, editable, without
+# dependencies. Nothing is installed into the machine's Python.
+VENV="${KUBECACHE_VENV:-$PWD/.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> python3 -m venv $VENV"
+  python3 -m venv "$VENV"
+fi
 pip_install() {
   local out
-  if ! out=$(PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check "$@" 2>&1); then
+  if ! out=$(PIP_ROOT_USER_ACTION=ignore "$VENV/bin/python" -m pip install -q \
+      --disable-pip-version-check "$@" 2>&1); then
     echo "$out" >&2
     echo "install: pip install $* failed (output above)" >&2
     exit 1
   fi
   grep -v -e "^WARNING: Location" <<<"$out" || true
 }
-echo "==> pip install -r requirements/test.txt (locked, with hashes)"
-pip_install --no-deps --require-hashes -r requirements/test.txt
-echo "==> pip install -e . (its dependencies come from the lock)"
-pip_install --no-deps --no-build-isolation -e .
-if ! python3 -m pip check >/dev/null 2>&1; then
-  python3 -m pip check >&2 || true
-  echo "install: installed packages conflict (above); re-run after fixing, or re-lock: python3 scripts/lock.py" >&2
-  exit 1
+# the lock is installed again only when it changed since the last install into this venv
+stamp="$VENV/.kubecache-lock.sha256"
+if ! sha256sum --status -c "$stamp" 2>/dev/null; then
+  echo "==> pip install -r requirements/test.txt into $VENV (locked, with hashes)"
+  pip_install --no-deps --require-hashes -r requirements/test.txt
+  echo "==> pip install -e . (its dependencies come from the lock)"
+  pip_install --no-deps --no-build-isolation -e .
+  if ! "$VENV/bin/python" -m pip check >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip check >&2 || true
+    echo "install: the locked packages conflict (above): re-lock with python3 scripts/lock.py" >&2
+    exit 1
+  fi
+  sha256sum requirements/test.txt pyproject.toml >"$stamp"
 fi
-python3 -c "import kubecache, kubernetes_asyncio, redis, jupyterhub" \
-  || { echo "install failed: python packages missing" >&2; exit 1; }
+"$VENV/bin/python" -c "import kubecache, kubernetes_asyncio, redis, jupyterhub, jupyterlab" \
+  || { echo "install failed: python packages missing from $VENV" >&2; exit 1; }

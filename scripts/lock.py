@@ -3,11 +3,10 @@
 Every install the project makes comes from these files, with hashes, never from whatever a
 registry serves on the day:
 
-- ``requirements/test.txt``: the whole test, demo and benchmark environment (scripts/install.sh,
-  .ci/run);
-- ``requirements/jupyterhub5.txt``: what differs when JupyterHub 5.x (zero-to-jupyterhub 4.x)
-  replaces 6.x; installed with ``--no-deps`` into the venv of scripts/test-jupyterhub5.sh,
-  on top of the main environment;
+- ``requirements/test.txt``: the whole test, demo and benchmark environment, installed into
+  the checkout's ``.venv`` by scripts/install.sh (.ci/run, scripts/test.sh, scripts/demo.sh);
+- ``requirements/jupyterhub5.txt``: the same with JupyterHub 5.x (zero-to-jupyterhub 4.x)
+  instead of 6.x, for the venv of scripts/test-jupyterhub5.sh;
 - ``requirements/cacher.txt``: the cacher image (the core dependencies only);
 - ``requirements/hub-image.txt``: the three packages the hub image adds to zero-to-jupyterhub's
   k8s-hub image.
@@ -85,7 +84,7 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     # the build backend too: the checkout is installed with --no-build-isolation
     build = str(REPO / "requirements" / "build.in")
-    test = compile_lock(["pyproject.toml", build], ["hub", "test", "bench"])
+    test = compile_lock(["pyproject.toml", build], ["hub", "test", "bench", "demo"])
     write("test.txt", "extras hub, test, bench; the build backend", test)
 
     jh5 = compile_lock(
@@ -93,15 +92,7 @@ def main() -> int:
         ["hub", "test", "bench"],
         constraints=f"jupyterhub=={JUPYTERHUB5}\n",
     )
-    main_entries, jh5_entries = blocks(test), blocks(jh5)
-    differ = [
-        entry for name, entry in sorted(jh5_entries.items()) if main_entries.get(name) != entry
-    ]
-    write(
-        "jupyterhub5.txt",
-        f"jupyterhub=={JUPYTERHUB5}: only what differs from test.txt",
-        "".join(differ),
-    )
+    write("jupyterhub5.txt", f"extras hub, test, bench with jupyterhub=={JUPYTERHUB5}", jh5)
 
     cacher = compile_lock(["pyproject.toml"], [])
     write("cacher.txt", "core dependencies: the cacher image", cacher)
