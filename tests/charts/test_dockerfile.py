@@ -84,40 +84,59 @@ def test_the_hub_target_runs_z2jhs_jupyterhub_as_its_user_with_kubecache_added()
     assert users[-1] == "1000"
     installs = [rest for word, rest in hub if word == "RUN" and "pip install" in rest]
     assert len(installs) == 1
-    install = installs[0]
+    steps = installs[0].split("&&")
     # nothing the base image ships is upgraded: no dependency resolution, no JupyterHub
-    assert "--no-deps" in install and "--constraint /tmp/constraints.txt" in install
-    assert "kubecache-" in install and "jupyterhub" not in install.split("&&")[0]
-    assert "import jupyterhub, kubespawner, spawner.spawner" in install
+    assert all("--no-deps" in step for step in steps if "pip install" in step)
+    assert "--require-hashes -r /tmp/requirements.txt" in steps[0]
+    assert "kubecache-" in steps[1] and "jupyterhub" not in steps[0] + steps[1]
+    assert "import jupyterhub, kubespawner, spawner.spawner" in installs[0]
 
 
-def _pins() -> dict[str, str]:
+def _lock(name: str) -> dict[str, tuple[str, int]]:
+    """``{package: (version, number of hashes)}`` of requirements/NAME."""
+    text = re.sub(r"\\\n", " ", (REPO / "requirements" / name).read_text())
     pins = {}
-    for raw in (REPO / "constraints.txt").read_text().splitlines():
+    for raw in text.splitlines():
         line = raw.split("#")[0].strip()
         if line:
-            name, _, version = line.partition("==")
-            assert version, f"constraints.txt pins exact versions: {line!r}"
-            pins[name.lower().replace("_", "-")] = version
+            requirement = line.split()[0]
+            package, _, version = requirement.partition("==")
+            assert version, f"requirements/{name} pins exact versions: {requirement!r}"
+            pins[_name(package)] = (version, line.count("--hash=sha256:"))
     return pins
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+    return re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]).lower()
 
 
-def test_both_images_install_through_the_constraints_file_which_pins_every_dependency() -> None:
-    for stage in ("cacher", "hub"):
+def test_both_images_install_from_hashed_locks_that_pin_every_dependency() -> None:
+    for stage, lock in (("cacher", "cacher.txt"), ("hub", "hub-image.txt")):
         found = stages()[stage]
-        assert ("COPY", "constraints.txt /tmp/constraints.txt") in found
-        assert any("--constraint /tmp/constraints.txt" in rest for word, rest in found)
-    pins = _pins()
-    project = PYPROJECT["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["hub"]]
-    unpinned = {_name(r) for r in wanted if _name(r) != "jupyterhub"} - set(pins)
-    assert not unpinned, f"not pinned in constraints.txt: {unpinned}"
-    assert "jupyterhub" not in pins  # the hub image keeps its base image's JupyterHub
-    assert "hiredis" in pins  # redis[hiredis]'s extra, installed by name in the hub image
+        assert ("COPY", f"requirements/{lock} /tmp/requirements.txt") in found
+        assert any("--require-hashes -r /tmp/requirements.txt" in rest for word, rest in found)
+    cacher, hub_image, test = _lock("cacher.txt"), _lock("hub-image.txt"), _lock("test.txt")
+    core = {_name(r) for r in PYPROJECT["project"]["dependencies"]} | {"hiredis"}
+    assert core <= set(cacher), f"not in requirements/cacher.txt: {core - set(cacher)}"
+    # the hub image adds exactly these to k8s-hub and keeps its JupyterHub
+    assert set(hub_image) == {"redis", "hiredis", "orjson"}
+    for pins in (cacher, hub_image, test):
+        assert all(hashes for _, hashes in pins.values()), "every pin carries its hashes"
+    # one set of versions: an image never runs what the tests did not
+    for package, (version, _) in {**cacher, **hub_image}.items():
+        assert test[package][0] == version, f"{package}: images {version}, tests {test[package][0]}"
+
+
+def test_the_test_lock_covers_every_extra_and_the_jupyterhub5_lock_differs_only_in_the_hub() -> (
+    None
+):
+    test, jh5 = _lock("test.txt"), _lock("jupyterhub5.txt")
+    wanted = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
+    for extra, requirements in PYPROJECT["project"]["optional-dependencies"].items():
+        wanted |= {_name(r) for r in requirements if not r.startswith("kubecache")}
+    assert wanted <= set(test), f"not locked: {wanted - set(test)}"
+    assert test["jupyterhub"][0].startswith("6.") and jh5["jupyterhub"][0].startswith("5.")
+    assert {"redis", "kubernetes-asyncio", "pytest"} <= set(jh5)
 
 
 def test_the_cacher_image_gets_no_jupyterhub_and_no_emulator() -> None:
