@@ -132,7 +132,7 @@ def test_the_test_lock_covers_every_extra_and_the_jupyterhub5_lock_differs_only_
 ):
     test, jh5 = _lock("test.txt"), _lock("jupyterhub5.txt")
     wanted = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
-    for extra, requirements in PYPROJECT["project"]["optional-dependencies"].items():
+    for requirements in PYPROJECT["project"]["optional-dependencies"].values():
         wanted |= {_name(r) for r in requirements if not r.startswith("kubecache")}
     assert wanted <= set(test), f"not locked: {wanted - set(test)}"
     assert test["jupyterhub"][0].startswith("6.") and jh5["jupyterhub"][0].startswith("5.")
