@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import pkgutil
 import re
+from functools import cache
 from typing import Any
 
 import pytest
@@ -13,26 +15,40 @@ from prometheus_client import CollectorRegistry
 
 from tests.docs.reading import Source, commands, hint_lines, markdown_sources, split
 
-#: Modules whose ``*Metrics`` classes build a registry (the cacher's; hub-standby's when it
-#: has one). Each class is instantiated with a fresh registry and its families collected.
-METRIC_MODULES = ("cacher.metrics", "kubecache.hub_standby")
+#: Packages whose ``*Metrics`` classes (taking ``registry=``) build what a kubecache process
+#: exports: the cacher's CacherMetrics, and hub-standby's or any other process's once they
+#: have one. Each is instantiated with a fresh registry and its families collected.
+METRIC_PACKAGES = ("cacher", "kubecache")
 
 
-def exported_families() -> set[str]:
+def metric_modules() -> list[str]:
+    names = []
+    for package in METRIC_PACKAGES:
+        path = importlib.import_module(package).__path__
+        for info in pkgutil.walk_packages(path, prefix=package + "."):
+            if not info.name.endswith("__main__"):
+                names.append(info.name)
+    return names
+
+
+@cache
+def exported_families() -> frozenset[str]:
     families: set[str] = set()
-    for name in METRIC_MODULES:
+    for name in metric_modules():
         module = importlib.import_module(name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if not cls.__name__.endswith("Metrics") or cls.__module__ != module.__name__:
+                continue
+            if "registry" not in inspect.signature(cls).parameters:
                 continue
             registry = CollectorRegistry()
             cls(registry=registry)  # type: ignore[call-arg]
             families |= {m.name for m in registry.collect()}
     assert "kubecache_cacher_leader" in families
-    return families
+    return frozenset(families)
 
 
-def sample_names(families: set[str]) -> set[str]:
+def sample_names(families: frozenset[str]) -> set[str]:
     suffixes = ("", "_total", "_created", "_bucket", "_count", "_sum", "_info")
     return {f + s for f in families for s in suffixes}
 
