@@ -352,6 +352,7 @@ async def main_async(args: argparse.Namespace, state: Path) -> int:
             await demo.check()
             return 0
         cli = cli_prefix()
+        hint = venv_hint() if cli == "kubecache" else ""
         print(
             f"""
 kubecache demo is running.
@@ -359,7 +360,7 @@ kubecache demo is running.
   JupyterHub:   http://127.0.0.1:{args.port}/
   Log in as any user name with the password: kubecache
   Inspect the cache (the demo's Redis is on a private port, so give --redis-url,
-  or export KUBECACHE_REDIS_URL={demo.redis_url}):
+  or export KUBECACHE_REDIS_URL={demo.redis_url}):{hint}
       {cli} --redis-url {demo.redis_url} status
       {cli} --redis-url {demo.redis_url} servers
       {cli} --redis-url {demo.redis_url} events USER
@@ -395,19 +396,15 @@ def operator_environment() -> dict[str, str]:
     return env
 
 
-def cli_prefix() -> str:
-    """How to run this checkout's `kubecache` CLI from an operator's shell.
-
-    ``kubecache`` (as README says) when the console script on PATH imports this checkout;
-    with ``PYTHONPATH=<this checkout>`` in front when the machine's install points to
-    another clone; ``python3 -m kubecache.cli`` when no console script is installed.
-    """
-    prefix = f"PYTHONPATH={shlex.quote(str(REPO))} "
-    if shutil.which("kubecache") is None:
-        return prefix + f"{shlex.quote(sys.executable)} -m kubecache.cli"
+def imports_this_checkout(script: str) -> bool:
+    """Whether the console script ``script`` runs this checkout's kubecache (its shebang's
+    interpreter, in an operator's environment)."""
     try:
+        with open(script, "rb") as f:
+            first = f.readline().decode(errors="replace").strip()
+        interpreter = first[2:].split()[0] if first.startswith("#!") else sys.executable
         found = subprocess.run(
-            [sys.executable, "-c", "import kubecache; print(kubecache.__file__)"],
+            [interpreter, "-c", "import kubecache; print(kubecache.__file__)"],
             env=operator_environment(),
             cwd="/",
             capture_output=True,
@@ -415,11 +412,39 @@ def cli_prefix() -> str:
             timeout=30,
             check=True,
         ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        found = ""
-    if found and Path(found).resolve().parent.parent == REPO.resolve():
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return False
+    return bool(found) and Path(found).resolve().parent.parent == REPO.resolve()
+
+
+def cli_prefix() -> str:
+    """How to run this checkout's `kubecache` CLI from an operator's shell.
+
+    ``kubecache`` (as README says) when the console script on PATH runs this checkout; the
+    checkout's venv script when only that one does; otherwise this checkout through
+    ``PYTHONPATH``, in front of another install's ``kubecache`` or of ``python3 -m``.
+    """
+    on_path = shutil.which("kubecache")
+    if on_path and imports_this_checkout(on_path):
         return "kubecache"
-    return prefix + "kubecache"
+    venv_script = REPO / ".venv" / "bin" / "kubecache"
+    if venv_script.exists() and imports_this_checkout(str(venv_script)):
+        return shlex.quote(str(venv_script))
+    prefix = f"PYTHONPATH={shlex.quote(str(REPO))} "
+    if on_path:
+        return prefix + "kubecache"
+    return prefix + f"{shlex.quote(sys.executable)} -m kubecache.cli"
+
+
+def venv_hint() -> str:
+    """A line telling to activate the venv the printed `kubecache` lives in, if any."""
+    on_path = shutil.which("kubecache")
+    if not on_path:
+        return ""
+    venv = Path(on_path).resolve().parent.parent
+    if (venv / "pyvenv.cfg").exists():
+        return f"\n  (kubecache is in the venv {venv}: . {venv}/bin/activate first)"
+    return ""
 
 
 def claim_state(state: Path) -> int:

@@ -37,23 +37,8 @@ pip_install() {
 }
 echo "==> pip install -r requirements/test.txt (locked, with hashes)"
 pip_install --no-deps --require-hashes -r requirements/test.txt
-# Where the machine's kubecache is installed from (empty: not installed).
-installed_from=$(cd / && env -u PYTHONPATH python3 -c '
-import importlib.metadata as metadata, json
-try:
-    found = metadata.distribution("kubecache").read_text("direct_url.json") or "{}"
-    print(json.loads(found).get("url", ""))
-except metadata.PackageNotFoundError:
-    pass
-' 2>/dev/null || true)
-if [ -n "${KUBECACHE_KEEP_INSTALL:-}" ] && [ -n "$installed_from" ] && [ "$installed_from" != "file://$PWD" ]; then
-  # demo.sh: another clone's editable install stays where it points; the caller runs this
-  # checkout with PYTHONPATH (the lock's packages above are shared by both).
-  echo "==> kubecache stays installed from ${installed_from#file://}; this checkout runs with PYTHONPATH=$PWD"
-else
-  echo "==> pip install -e . (its dependencies come from the lock)"
-  pip_install --no-deps --no-build-isolation -e .
-fi
+echo "==> pip install -e . (its dependencies come from the lock)"
+pip_install --no-deps --no-build-isolation -e .
 if ! python3 -m pip check >/dev/null 2>&1; then
   python3 -m pip check >&2 || true
   echo "install: installed packages conflict (above); re-run after fixing, or re-lock: python3 scripts/lock.py" >&2
