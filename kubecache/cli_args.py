@@ -103,7 +103,7 @@ examples:
   kubecache servers --namespace jhub --json | jq '.[].pod'
   kubecache events alice/gpu --follow
   KUBECACHE_KEY_PREFIX=staging:v1: kubecache doctor
-  kubecache hub-standby --lease-name jhub -- jupyterhub -f /etc/jupyterhub/config.py
+  kubecache hub-standby -- jupyterhub --config /usr/local/etc/jupyterhub/jupyterhub_config.py
 
 With --json, stdout holds only the result (one JSON document; events: one
 object per line) and every diagnostic on stderr is one JSON object per line:
@@ -232,7 +232,10 @@ def build_parser(*, json_errors: bool = False) -> Parser:
     standby = command(
         "hub-standby",
         "run COMMAND (a hub) only while holding a Redis lease; other replicas stand by",
-        "example:\n  kubecache hub-standby --lease-name jhub -- jupyterhub -f config.py",
+        "example:\n  kubecache hub-standby -- jupyterhub --config jupyterhub_config.py\n\n"
+        "A --lease-name other than the default must be one the hub's Redis user may\n"
+        "write (the chart's redis.auth.hubLeaseNames; python3 -m kubecache.acl --lease-name).\n"
+        "Running two replicas under zero-to-jupyterhub: docs/ha.md.",
     )
     standby.add_argument(
         "--lease-name",

@@ -193,5 +193,6 @@ async def _check_fresh(redis: aioredis.Redis, health: CacheHealth, *, stale_afte
         False,
         f"last heartbeat {age:.1f} s ago (limit {stale_after_ms / 1000:.0f} s) "
         f"from {health.leader}",
-        "is a cacher running and elected? kubectl logs -l app.kubernetes.io/name=kubecache-cacher",
+        "is a cacher running and elected? kubectl -n NAMESPACE logs "
+        "-l app.kubernetes.io/name=kubecache,app.kubernetes.io/component=cacher",
     )

@@ -11,6 +11,7 @@ not printable is shown as its Python escape (``\\x1b``, ``\\u202e``) instead.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 import orjson
@@ -22,6 +23,23 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes: East Asian wide and fullwidth characters (CJK, most
+    emoji) take two, combining marks none, everything else one. ``text`` is printable
+    (:func:`printable`), so no control characters remain to measure."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` followed by spaces up to ``width`` terminal columns (ljust by display width)."""
+    return text + " " * max(0, width - display_width(text))
 
 
 def _escape(char: str) -> str:

@@ -20,7 +20,7 @@ from kubecache.contract import (
     name_was_cut,
     user_and_server,
 )
-from kubecache.terminal import printable
+from kubecache.terminal import display_width, pad, printable
 
 #: Shown after a name the record keeps only the start of (the match is still exact).
 CUT_MARK = "…"
@@ -92,9 +92,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers]] + [
         ["" if c is None else printable(str(c)) for c in r] for r in rows
     ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        "  ".join(pad(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in cells
     )
 

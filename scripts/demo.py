@@ -24,9 +24,11 @@ import fcntl
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,6 +76,7 @@ class Demo:
         self.kubeconfig = state / "kubeconfig"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.check_token = secrets.token_hex(16)
+        self.proxy_token = secrets.token_hex(32)
 
     async def spawn(self, name: str, *argv: str, env: dict[str, str] | None = None) -> None:
         log = (self.logs / f"{name}.log").open("ab")
@@ -81,7 +84,7 @@ class Demo:
             *argv,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**checkout_environment(), **(env or {})},
             start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
         )
         self.processes.append((name, process))
@@ -171,6 +174,8 @@ class Demo:
                 "KUBECACHE_DEMO_HUB_PORT": str(self.hub_port),
                 "KUBECACHE_DEMO_PROXY_API": f"http://127.0.0.1:{self.proxy_api_port}",
                 "KUBECACHE_DEMO_CHECK_TOKEN": self.check_token,
+                # known to the demo, so it can wait for the hub's route in the proxy
+                "CONFIGPROXY_AUTH_TOKEN": self.proxy_token,
             },
         )
         await self.wait_for(
@@ -200,11 +205,35 @@ class Demo:
         return False
 
     def hub_up(self) -> bool:
+        """The hub answers on its own port, then the proxy routes to it, then the public URL.
+
+        Asking the proxy before it has the hub's route makes configurable-http-proxy log a
+        404 and an ECONNREFUSED stack trace (its error page is the hub's) into
+        jupyterhub.log on every poll; in this order the public URL is asked once it works.
+        """
+        if not self._answers(f"http://127.0.0.1:{self.hub_port}/hub/api/"):
+            return False
+        if not self._proxy_routes_the_hub():
+            return False
+        return self._answers(f"http://127.0.0.1:{self.public_port}/hub/api/")
+
+    @staticmethod
+    def _answers(url: str) -> bool:
         try:
-            url = f"http://127.0.0.1:{self.public_port}/hub/api/"
             with urllib.request.urlopen(url, timeout=1) as r:
-                return r.status == 200
+                return bool(r.status == 200)
         except OSError:
+            return False
+
+    def _proxy_routes_the_hub(self) -> bool:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.proxy_api_port}/api/routes",
+            headers={"Authorization": f"token {self.proxy_token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=1) as r:
+                return "/" in json.loads(r.read() or b"{}")
+        except (OSError, ValueError):
             return False
 
     async def stop(self) -> None:
@@ -239,17 +268,20 @@ class Demo:
 
             status, _ = await asyncio.to_thread(get, f"{server}/lab")
             print(f"  JupyterLab answers: HTTP {status}")
-        commands = [
-            ("kubecache servers", [sys.executable, "-m", "kubecache.cli", "--redis-url",
-                                   self.redis_url, "servers", "--user", "demo-user"]),
-        ]  # fmt: skip
+        # exactly the command the demo prints (and README shows), run as an operator would:
+        # from a shell without the demo's environment
+        printed = f"{cli_prefix()} --redis-url {self.redis_url} servers --user demo-user"
+        commands = [("kubecache servers", ["sh", "-c", printed])]
         if shutil.which("kubectl"):
             commands.append(
                 ("kubectl", ["kubectl", "--kubeconfig", str(self.kubeconfig), "get", "pods", "-A"])
             )
         for label, argv in commands:
             process = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+                *argv,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=operator_environment(),
             )
             out, err = await asyncio.wait_for(process.communicate(), 60)
             if process.returncode != 0 or b"demo-user" not in out:
@@ -260,6 +292,11 @@ class Demo:
         """Spawn a server through the REST API and reach it through the proxy."""
         token = self.check_token
         base = f"http://127.0.0.1:{self.public_port}/hub/api"
+        startup = (self.logs / "jupyterhub.log").read_text(errors="replace").splitlines()
+        proxy_errors = [line for line in startup if "[ConfigProxy]" in line and "error" in line]
+        if proxy_errors or any("ECONNREFUSED" in line for line in startup):
+            raise SystemExit(f"jupyterhub.log has proxy errors from start-up: {proxy_errors[:3]}")
+        print("  jupyterhub.log has no proxy errors from start-up")
 
         def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
             request = urllib.request.Request(
@@ -314,7 +351,8 @@ async def main_async(args: argparse.Namespace, state: Path) -> int:
         if args.check:
             await demo.check()
             return 0
-        cli = f"{sys.executable} -m kubecache.cli"
+        cli = cli_prefix()
+        hint = venv_hint() if cli == "kubecache" else ""
         print(
             f"""
 kubecache demo is running.
@@ -322,7 +360,7 @@ kubecache demo is running.
   JupyterHub:   http://127.0.0.1:{args.port}/
   Log in as any user name with the password: kubecache
   Inspect the cache (the demo's Redis is on a private port, so give --redis-url,
-  or export KUBECACHE_REDIS_URL={demo.redis_url}):
+  or export KUBECACHE_REDIS_URL={demo.redis_url}):{hint}
       {cli} --redis-url {demo.redis_url} status
       {cli} --redis-url {demo.redis_url} servers
       {cli} --redis-url {demo.redis_url} events USER
@@ -338,6 +376,75 @@ Press Ctrl-C to stop everything.
     finally:
         print("Stopping:")
         await demo.stop()
+
+
+def checkout_environment() -> dict[str, str]:
+    """The environment of the demo's processes: this checkout's packages come first, whichever
+    clone the machine's editable install of kubecache points to (demo.sh never re-points it)."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + path if path else "")}
+
+
+def operator_environment() -> dict[str, str]:
+    """A shell's environment without the demo's own PYTHONPATH entry for this checkout."""
+    env = dict(os.environ)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p) != REPO]
+    if parts:
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
+def imports_this_checkout(script: str) -> bool:
+    """Whether the console script ``script`` runs this checkout's kubecache (its shebang's
+    interpreter, in an operator's environment)."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline().decode(errors="replace").strip()
+        interpreter = first[2:].split()[0] if first.startswith("#!") else sys.executable
+        found = subprocess.run(
+            [interpreter, "-c", "import kubecache; print(kubecache.__file__)"],
+            env=operator_environment(),
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return False
+    return bool(found) and Path(found).resolve().parent.parent == REPO.resolve()
+
+
+def cli_prefix() -> str:
+    """How to run this checkout's `kubecache` CLI from an operator's shell.
+
+    ``kubecache`` (as README says) when the console script on PATH runs this checkout; the
+    checkout's venv script when only that one does; otherwise this checkout through
+    ``PYTHONPATH``, in front of another install's ``kubecache`` or of ``python3 -m``.
+    """
+    on_path = shutil.which("kubecache")
+    if on_path and imports_this_checkout(on_path):
+        return "kubecache"
+    venv_script = REPO / ".venv" / "bin" / "kubecache"
+    if venv_script.exists() and imports_this_checkout(str(venv_script)):
+        return shlex.quote(str(venv_script))
+    prefix = f"PYTHONPATH={shlex.quote(str(REPO))} "
+    if on_path:
+        return prefix + "kubecache"
+    return prefix + f"{shlex.quote(sys.executable)} -m kubecache.cli"
+
+
+def venv_hint() -> str:
+    """A line telling to activate the venv the printed `kubecache` lives in, if any."""
+    on_path = shutil.which("kubecache")
+    if not on_path:
+        return ""
+    venv = Path(on_path).resolve().parent.parent
+    if (venv / "pyvenv.cfg").exists():
+        return f"\n  (kubecache is in the venv {venv}: . {venv}/bin/activate first)"
+    return ""
 
 
 def claim_state(state: Path) -> int:

@@ -56,12 +56,14 @@ class Rendered:
         return iter(self.manifests)
 
 
-def render(values: dict[str, Any] | None = None, *, namespace: str = NAMESPACE) -> Rendered:
+def render(
+    values: dict[str, Any] | None = None, *, namespace: str = NAMESPACE, release: str = RELEASE
+) -> Rendered:
     """Render the chart like ``helm template hub charts/kubecache -n jhub -f values``."""
     with helm.Chart.load(CHART_DIR) as chart:
         sources = chart.render(
             copy.deepcopy(values) if values is not None else None,
-            name=RELEASE,
+            name=release,
             namespace=namespace,
             is_install=True,
         )

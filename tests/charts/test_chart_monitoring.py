@@ -7,6 +7,7 @@ cacher in tests/cacher/integration/test_metrics_exposition.py.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsonschema
 import pytest
@@ -25,6 +26,7 @@ from tests.charts.rendering import render
 pytest.importorskip("promql_parser", reason="pip install promql-parser (test extra)")
 
 REQUIRED_ALERTS = {
+    "KubecacheCacherAbsent",
     "KubecacheCacheStale",
     "KubecacheNoLeader",
     "KubecacheWatchStalled",
@@ -41,6 +43,28 @@ def test_the_rule_file_has_the_prometheus_rule_file_shape_and_the_four_alerts() 
 def test_every_alert_expression_parses_and_selects_kubecache_metrics(alert: str) -> None:
     names = metric_names(alert_expressions()[alert])
     assert names and all(n.startswith("kubecache_") for n in names), names
+
+
+def test_an_alert_fires_when_no_cacher_metric_exists_at_all() -> None:
+    """The other alerts are computed from cacher series: with every cacher gone they have
+    nothing to fire on, so one rule must be absent() of a series every cacher exports."""
+    import promql_parser
+
+    absent = [
+        (alert, expr)
+        for alert, expr in alert_expressions().items()
+        if isinstance(tree := promql_parser.parse(expr), promql_parser.Call)
+        and tree.func.name == "absent"
+    ]
+    assert absent, "no absent() rule"
+    for alert, expr in absent:
+        names = metric_names(expr)
+        assert names == {"kubecache_cacher_leader"}, (alert, names)  # every replica exports it
+        assert rules_by_name()[alert]["labels"]["severity"] == "critical"
+
+
+def rules_by_name() -> dict[str, dict[str, Any]]:
+    return {r["alert"]: r for g in rules()["groups"] for r in g["rules"]}
 
 
 def test_a_broken_expression_is_caught() -> None:
