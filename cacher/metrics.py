@@ -56,6 +56,12 @@ class CacherMetrics:
         self.watch_restarts = Counter(
             p + "watch_restarts", "Watch reconnects by reason", ["resource", "reason"], registry=r
         )
+        self.watch_completions = Counter(
+            p + "watch_completions",
+            "Watches the API server ended cleanly at their timeout (progress on an idle cluster)",
+            ["resource"],
+            registry=r,
+        )
         self.write_latency = Histogram(
             p + "write_seconds",
             "Duration of one Redis write batch",
@@ -109,6 +115,17 @@ class CacherMetrics:
             p + "leader_transitions", "Leadership gained or lost", ["change"], registry=r
         )
         self.writes = Counter(p + "writes", "Redis writes by kind", ["kind"], registry=r)
+        self.reconciled_records = Counter(
+            p + "list_reconciled_records",
+            "What full pod LISTs found in Redis: unchanged, written, deleted, tombstone_removed",
+            ["outcome"],
+            registry=r,
+        )
+        self.tombstones_expired = Counter(
+            p + "tombstones_expired",
+            "Pod deletion tombstones removed by age or count (without a full list)",
+            registry=r,
+        )
         self.stale_writes = Counter(
             p + "stale_writes", "Writes skipped: Redis held newer data", ["kind"], registry=r
         )
@@ -200,6 +217,12 @@ class CacherMetrics:
 
     def writes_fenced(self) -> None:
         self.fenced_writes.inc()
+
+    def list_reconciled(self, outcome: str, n: int) -> None:
+        self.reconciled_records.labels(outcome).inc(n)
+
+    def tombstones_removed(self, n: int) -> None:
+        self.tombstones_expired.inc(n)
 
     def malformed_object(self, resource: str) -> None:
         self.malformed.labels(resource).inc()
