@@ -153,6 +153,14 @@ class CacherMetrics:
             ["resource"],
             registry=r,
         )
+        self.last_progress = Gauge(
+            p + "last_progress_timestamp_seconds",
+            "When the resource's watch last showed progress (a line, a bookmark, a list, a "
+            "watch the server ended at its timeout); readers distrust the cache past the "
+            "promise (leader only; 0 never)",
+            ["resource"],
+            registry=r,
+        )
         self.last_full_sync = Gauge(
             p + "last_full_sync_timestamp_seconds",
             "When the last full LIST of the resource was in Redis",
@@ -167,6 +175,7 @@ class CacherMetrics:
         )
         for resource in ("pods", "events"):  # present from the start, so alerts see them
             self.last_event.labels(resource)
+            self.last_progress.labels(resource)
             self.last_full_sync.labels(resource)
             self.watch_up.labels(resource)
         ProcessCollector(registry=r)
@@ -186,6 +195,11 @@ class CacherMetrics:
 
     def heartbeat_written(self) -> None:
         self.last_heartbeat.set(time.time())
+
+    def progress_age(self, resource: str, age: float | None) -> None:
+        """The resource's watch last progressed ``age`` seconds ago (None: not yet)."""
+        if age is not None:
+            self.last_progress.labels(resource).set(time.time() - age)
 
     def full_sync_done(self, resource: str) -> None:
         self.last_full_sync.labels(resource).set(time.time())
