@@ -240,3 +240,14 @@ def test_health_and_feed_with_bytes_that_are_not_utf8_are_contract_errors() -> N
         contract.CacheHealth.from_redis({b"schema": b"1", b"leader": b"\xff"})
     with pytest.raises(contract.ContractError):
         contract.decode_feed_entry({b"kind": b"\xff"})
+
+
+def test_status_names_a_pods_watch_without_progress_and_the_promise() -> None:
+    from kubecache.views import freshness_reason
+
+    health = _health(pods_progress_ms=1_000, progress_stale_ms=10_000)
+    reason = freshness_reason(
+        health, Freshness.STALE, now_ms=12_000, stale_after_ms=5_000, prefix="kubecache:"
+    )
+    assert reason.startswith("the cacher's pods watch has shown no progress for 11.0 s")
+    assert "limit 10 s" in reason and "watch ended by the API server on time" in reason
