@@ -661,8 +661,10 @@ class CacheWriter:
             [ScriptItem(self.keys.events(key), (key, rv)) for key, rv in expired],
         )
         done = len(replies)
-        for key, _ in expired[:done]:
-            self._tombstones.pop(key, None)
+        for key, rv in expired[:done]:
+            tracked = self._tombstones.get(key)
+            if tracked is not None and tracked[0] == rv:  # not a deletion made meanwhile
+                del self._tombstones[key]
         removed = sum(1 for r in replies if int(r) == scripts.WRITTEN)
         if removed:
             self.metrics.tombstones_removed(removed)
