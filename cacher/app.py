@@ -288,13 +288,16 @@ class Cacher:
         assert self.primary is not None
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
+            pods_age, events_age = pods.progress_age(), events.progress_age()
             result = await writer.heartbeat(
                 lag_ms=self.metrics.recent_lag_p99_ms(),
-                pods_progress_age=pods.progress_age(),
-                events_progress_age=events.progress_age(),
+                pods_progress_age=pods_age,
+                events_progress_age=events_age,
             )
             self.metrics.records.set(result.records)
             self.metrics.heartbeat_written()
+            self.metrics.progress_age("pods", pods_age)
+            self.metrics.progress_age("events", events_age)
             self.redis_ok = True
             await self.primary.check_sentinel(writer)
 

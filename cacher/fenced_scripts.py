@@ -32,6 +32,7 @@ class ScriptItem:
 SCRIPTS = {
     "write_pods": scripts.WRITE_PODS,
     "forget_pods": scripts.FORGET_PODS,
+    "expire_tombstones": scripts.EXPIRE_TOMBSTONES,
     "write_events": scripts.WRITE_EVENTS,
     "take_over": scripts.TAKE_OVER,
     "heartbeat": scripts.HEARTBEAT,

@@ -56,6 +56,12 @@ class CacherMetrics:
         self.watch_restarts = Counter(
             p + "watch_restarts", "Watch reconnects by reason", ["resource", "reason"], registry=r
         )
+        self.watch_completions = Counter(
+            p + "watch_completions",
+            "Watches the API server ended cleanly at their timeout (progress on an idle cluster)",
+            ["resource"],
+            registry=r,
+        )
         self.write_latency = Histogram(
             p + "write_seconds",
             "Duration of one Redis write batch",
@@ -109,6 +115,17 @@ class CacherMetrics:
             p + "leader_transitions", "Leadership gained or lost", ["change"], registry=r
         )
         self.writes = Counter(p + "writes", "Redis writes by kind", ["kind"], registry=r)
+        self.reconciled_records = Counter(
+            p + "list_reconciled_records",
+            "What full pod LISTs found in Redis: unchanged, written, deleted, tombstone_removed",
+            ["outcome"],
+            registry=r,
+        )
+        self.tombstones_expired = Counter(
+            p + "tombstones_expired",
+            "Pod deletion tombstones removed by age or count (without a full list)",
+            registry=r,
+        )
         self.stale_writes = Counter(
             p + "stale_writes", "Writes skipped: Redis held newer data", ["kind"], registry=r
         )
@@ -136,6 +153,14 @@ class CacherMetrics:
             ["resource"],
             registry=r,
         )
+        self.last_progress = Gauge(
+            p + "last_progress_timestamp_seconds",
+            "When the resource's watch last showed progress (a line, a bookmark, a list, a "
+            "watch the server ended at its timeout); readers distrust the cache past the "
+            "promise (leader only; 0 never)",
+            ["resource"],
+            registry=r,
+        )
         self.last_full_sync = Gauge(
             p + "last_full_sync_timestamp_seconds",
             "When the last full LIST of the resource was in Redis",
@@ -150,6 +175,7 @@ class CacherMetrics:
         )
         for resource in ("pods", "events"):  # present from the start, so alerts see them
             self.last_event.labels(resource)
+            self.last_progress.labels(resource)
             self.last_full_sync.labels(resource)
             self.watch_up.labels(resource)
         ProcessCollector(registry=r)
@@ -169,6 +195,11 @@ class CacherMetrics:
 
     def heartbeat_written(self) -> None:
         self.last_heartbeat.set(time.time())
+
+    def progress_age(self, resource: str, age: float | None) -> None:
+        """The resource's watch last progressed ``age`` seconds ago (None: not yet)."""
+        if age is not None:
+            self.last_progress.labels(resource).set(time.time() - age)
 
     def full_sync_done(self, resource: str) -> None:
         self.last_full_sync.labels(resource).set(time.time())
@@ -200,6 +231,12 @@ class CacherMetrics:
 
     def writes_fenced(self) -> None:
         self.fenced_writes.inc()
+
+    def list_reconciled(self, outcome: str, n: int) -> None:
+        self.reconciled_records.labels(outcome).inc(n)
+
+    def tombstones_removed(self, n: int) -> None:
+        self.tombstones_expired.inc(n)
 
     def malformed_object(self, resource: str) -> None:
         self.malformed.labels(resource).inc()

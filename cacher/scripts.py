@@ -157,38 +157,48 @@ return codes
 #: Keys absent from a full LIST (records and tombstones), one batch per call.
 #: KEYS: health, pods, pod-rv, feed, then the event log of each item's pod.
 #: ARGV: epoch, feed maxlen, event log ttl (s), list rv, then one pod key per item.
-#: Per item: 1 = record deleted (tombstone list rv), 2 = a tombstone older
-#: than the list pruned, 3 = record kept because it was written after the list
-#: (rv > list rv), 0 = nothing to do.
+#: Per item: 1 = record deleted, 2 = tombstone removed, 0 = nothing to do.
+#: The list is the whole truth: no resourceVersion is compared (they are opaque,
+#: and a cluster's history can restart below what Redis holds). Nothing writes
+#: pods while a list is reconciled (the watch starts after it), and the writer
+#: ignores watch changes up to the list's own resourceVersion afterwards.
 FORGET_PODS = (
     _FENCE
     + _FEED
-    + _RECORD_RV
     + """
-local list_rv = tonumber(ARGV[4])
 local codes = {}
 for i = 1, #ARGV - 4 do
   local key, log = ARGV[4 + i], KEYS[4 + i]
-  local stored = redis.call('HGET', KEYS[2], key)
-  if stored then
-    local current = record_rv(stored)
-    if current and current > list_rv then
-      codes[i] = 3
-    else
-      redis.call('HDEL', KEYS[2], key)
-      redis.call('HSET', KEYS[3], key, ARGV[4])
-      redis.call('EXPIRE', log, ARGV[3])
-      feed(KEYS[4], ARGV[2], 'gone', key, ARGV[4], ARGV[1])
-      codes[i] = 1
-    end
+  if redis.call('HDEL', KEYS[2], key) == 1 then
+    redis.call('HDEL', KEYS[3], key)
+    redis.call('EXPIRE', log, ARGV[3])
+    feed(KEYS[4], ARGV[2], 'gone', key, ARGV[4], ARGV[1])
+    codes[i] = 1
+  elseif redis.call('HDEL', KEYS[3], key) == 1 then
+    codes[i] = 2
   else
-    local tombstone = tonumber(redis.call('HGET', KEYS[3], key))
-    if tombstone and tombstone < list_rv then
-      redis.call('HDEL', KEYS[3], key)
-      codes[i] = 2
-    else
-      codes[i] = 0
-    end
+    codes[i] = 0
+  end
+end
+return codes
+"""
+)
+
+#: Expire deletion tombstones by age or count (no full list needed), one batch per call.
+#: KEYS: health, pod-rv, then the event log of each item's pod (unused: it names the
+#: item's slot). ARGV: epoch, then 2 per item: pod key, the tombstone's rv as written.
+#: Per item: 1 = removed, 0 = not there or another rv (a later deletion's).
+EXPIRE_TOMBSTONES = (
+    _FENCE
+    + """
+local codes = {}
+for i = 1, (#ARGV - 1) / 2 do
+  local key, rv = ARGV[2 * i], ARGV[2 * i + 1]
+  if redis.call('HGET', KEYS[2], key) == rv then
+    redis.call('HDEL', KEYS[2], key)
+    codes[i] = 1
+  else
+    codes[i] = 0
   end
 end
 return codes
@@ -376,6 +386,7 @@ return 1
 
 __all__ = [
     "AUDIT_PODS",
+    "EXPIRE_TOMBSTONES",
     "FAILED_OVER",
     "FENCED",
     "FORGET_PODS",

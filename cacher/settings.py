@@ -71,16 +71,22 @@ class Settings:
     def watch_timeout_seconds(self) -> float:
         """The timeoutSeconds asked of a watch: at most 2/3 of the progress promise (>= 4 s).
 
-        The API server sends a bookmark shortly before a watch's timeout (2 s
-        before, like kube-apiserver's watch cache), so an idle but healthy watch
-        shows progress within one timeout (+10 % jitter) plus a reconnect.
+        A watch the API server ends cleanly at its timeout is progress (a real
+        kube-apiserver sends an idle watch no bookmark), so an idle but healthy
+        watch shows progress within one timeout (+10 % jitter) plus a reconnect.
         """
         return max(4.0, min(self.watch_timeout, self.progress_stale_after * 2 / 3))
 
     @property
     def stall_seconds(self) -> float:
-        """Reconnect a silent watch after this long: never later than the promise."""
-        return min(self.stall_timeout, self.progress_stale_after)
+        """Reconnect a silent watch after this long (the client-side read timeout).
+
+        Never later than the promise, and never before the server had the chance
+        to end an idle watch at its timeout (+10 % jitter, +2 s): a healthy idle
+        watch must end cleanly, which is its sign of progress.
+        """
+        floor = self.watch_timeout_seconds * 1.1 + 2.0
+        return max(min(self.stall_timeout, self.progress_stale_after), floor)
 
 
 # --------------------------------------------------------------------------
@@ -382,7 +388,7 @@ def load_settings(
     if progress_stale_after < 6:
         raise SettingsError(
             f"{where('progress_stale_after')}: {progress_stale_after:g} s is too short for a "
-            "watch to show progress (bookmarks come 2 s before a watch times out); use 6 s or more"
+            "watch to show progress (a watch times out after 4 s at least); use 6 s or more"
         )
 
     return Settings(

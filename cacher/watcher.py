@@ -156,7 +156,8 @@ class TargetState:
     backoff: Backoff = field(default_factory=Backoff)
     failures: int = 0
     #: Monotonic time of the target's last sign of progress (a valid watch
-    #: line or bookmark, a completed list); None before the first.
+    #: line or bookmark, a completed list, a watch the server ended cleanly at
+    #: its timeout); None before the first.
     progress: float | None = None
 
 
@@ -282,14 +283,29 @@ class ResourceSync:
         return params
 
     async def watch_once(self, state: TargetState) -> WatchOutcome:
-        """One watch connection until it ends; changes go to the sink."""
+        """One watch connection until it ends; changes go to the sink.
+
+        A watch the server itself ends cleanly (end of stream, no ERROR) after keeping it
+        open for at least half the ``timeoutSeconds`` asked is progress too: the server
+        accepted the resume point and delivered (or, on the resume that follows, replays)
+        every change since; nothing else shows progress on an idle cluster, where a real
+        kube-apiserver sends no bookmark (see docs/cache-freshness.md).
+        """
         target = state.target
+        params = self.watch_params(state)
+        asked = float(params["timeoutSeconds"])
         try:
-            async with self.http.stream(target.path, params=self.watch_params(state)) as body:
+            async with self.http.stream(target.path, params=params) as body:
+                opened = time.monotonic()
                 state.backoff.reset()
                 state.failures = 0
                 await self.report("ok")
-                return await self._consume(state, body)
+                outcome = await self._consume(state, body)
+                ended = time.monotonic()
+                if outcome.reason == "closed" and ended - opened >= asked / 2:
+                    state.progress = ended
+                    self.metrics.watch_completions.labels(self.resource).inc()
+                return outcome
         except ApiStatusError as e:
             self.metrics.api_errors.labels(self.resource, str(e.status)).inc()
             return WatchOutcome(

@@ -28,6 +28,13 @@ class WriterMetrics(Protocol):
     def malformed_object(self, resource: str) -> None:
         """An object of ``resource`` could not be reduced and was skipped."""
 
+    def list_reconciled(self, outcome: str, n: int) -> None:
+        """A full pod LIST found ``n`` records ``unchanged``, ``written`` (new or different),
+        ``deleted`` (not listed) or a ``tombstone_removed``."""
+
+    def tombstones_removed(self, n: int) -> None:
+        """``n`` deletion tombstones expired by age or count."""
+
     def events_dropped(self, reason: str, n: int) -> None:
         """``n`` events never reached Redis (``untracked pod``, ``pending full``)."""
 
@@ -49,6 +56,12 @@ class _NoMetrics:
         pass
 
     def malformed_object(self, resource: str) -> None:
+        pass
+
+    def list_reconciled(self, outcome: str, n: int) -> None:
+        pass
+
+    def tombstones_removed(self, n: int) -> None:
         pass
 
     def events_dropped(self, reason: str, n: int) -> None:
@@ -76,6 +89,8 @@ class CountingMetrics:
     round_trips: Counter[str] = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
+    reconciled: Counter[str] = field(default_factory=Counter)
+    tombstones_expired: int = 0
 
     def records_written(self, kind: str, n: int) -> None:
         self.written[kind] += n
@@ -88,6 +103,12 @@ class CountingMetrics:
 
     def malformed_object(self, resource: str) -> None:
         self.malformed[resource] += 1
+
+    def list_reconciled(self, outcome: str, n: int) -> None:
+        self.reconciled[outcome] += n
+
+    def tombstones_removed(self, n: int) -> None:
+        self.tombstones_expired += n
 
     def events_dropped(self, reason: str, n: int) -> None:
         self.dropped[reason] += n

@@ -30,6 +30,7 @@ skipped; it never raises out of the writer.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -67,14 +68,11 @@ _POD_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 _PAYLOAD_LOG_LIMIT = 300
 
 
-
 @dataclass(frozen=True)
 class HeartbeatResult:
     now_ms: int  # Redis TIME of the heartbeat, ms
     epoch: int
     records: int  # pod records this writer tracks
-
-
 
 
 class CacheWriter:
@@ -95,6 +93,9 @@ class CacheWriter:
         pending_capacity: int = 10_000,
         progress_stale_ms: int = 0,
         audit_page: int = 1000,
+        tombstone_ttl: float = 600.0,
+        tombstone_cap: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -111,6 +112,12 @@ class CacheWriter:
         self._tracked: dict[str, str] = {}  # pod key -> uid
         self._event_rv: dict[str, int] = {}  # pod key -> newest event rv written
         self._pods_floor = 0  # rv of the last full list: older changes are stale
+        #: Deletion tombstones this epoch wrote in ``P pod-rv``: key -> (rv, when), oldest
+        #: first. Expired after ``tombstone_ttl`` seconds, or beyond ``tombstone_cap``.
+        self._tombstones: dict[str, tuple[str, float]] = {}
+        self.tombstone_ttl = tombstone_ttl
+        self.tombstone_cap = tombstone_cap
+        self._clock = clock
         self.progress_stale_ms = progress_stale_ms
         #: master_replid of the primary the epoch was taken on.
         self.primary_replid = ""
@@ -227,6 +234,7 @@ class CacheWriter:
         self._tracked.clear()
         self._event_rv.clear()
         self._mirror.clear()
+        self._tombstones.clear()
         self._pods_floor = 0
         log.info(
             "cacher %s took the cache over with epoch %d on Redis primary %s (replid %s)",
@@ -276,7 +284,8 @@ class CacheWriter:
 
     async def _write_pods(
         self, changes: Sequence[PodChange], *, listed: bool, force: bool = False
-    ) -> None:
+    ) -> list[int]:
+        """Write ``changes``; the script's code of each (WRITTEN, or STALE: not written)."""
         epoch = self._require_epoch()
         items = [self._pod_item(c, force=force) for c in changes]
         async with self._mirror.gate.writing():
@@ -291,13 +300,18 @@ class CacheWriter:
             for change, item, code, left in zip(changes, items, codes, replies[1::2], strict=False):
                 self._note_stored(change.key, item, code, left)
         appeared: list[tuple[str, str]] = []
+        now = self._clock()
         for change, code in zip(changes, codes, strict=False):
             key, uid = change.key, change.record["uid"]
             if change.deleted:
                 if code == scripts.WRITTEN:
                     self._tracked.pop(key, None)
                     self._event_rv.pop(key, None)
+                    self._tombstones.pop(key, None)  # re-inserted: newest last
+                    self._tombstones[key] = (str(change.record["rv"]), now)
                 continue
+            if code == scripts.WRITTEN or force:
+                self._tombstones.pop(key, None)  # a write removes the tombstone
             # A listed pod exists even when Redis already holds it newer.
             exists = code == scripts.WRITTEN or listed
             if exists and self._tracked.get(key) != uid:
@@ -309,6 +323,7 @@ class CacheWriter:
         if appeared:
             ready = [(key, e) for key, uid in appeared for e in self.pending.take(key, uid)]
             await self._write_events(ready)
+        return codes
 
     async def apply_pods(self, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Apply watch changes ``(type, raw pod)``: coalesced, reduced, fenced, batched."""
@@ -327,31 +342,41 @@ class CacheWriter:
         *,
         list_rv: str | Callable[[], str],
     ) -> None:
-        """After a full LIST at ``list_rv``: write every listed pod, forget the rest.
+        """After a full LIST at ``list_rv``: Redis holds exactly the listed pods.
 
-        With :attr:`rewrite_next_list` set (the cache diverged or failed over),
-        every listed pod's record is rewritten unless Redis holds the same
-        bytes, whatever its resourceVersion or tombstone says.
+        The list is the whole truth, whatever resourceVersions or tombstones Redis
+        holds (resourceVersions are opaque; a cluster's history can restart below
+        them: an etcd restore, a rebuilt cluster, a Redis and prefix reused for
+        another cluster). Every listed pod's record is written unless Redis holds
+        the same bytes; every record and tombstone of a pod not listed is removed.
+        Nothing else writes pods meanwhile (the watch starts after the list).
 
         ``listed`` is the listed pods, or an async iterable of pages of them:
         pages are reduced and written as they come, so the raw list is never
         held whole (memory at 50,000 pods). ``list_rv`` may be a function
         called once every page is consumed (a list over several namespaces
-        knows its resourceVersion only then).
+        knows its resourceVersion only then). A listed pod is never deleted,
+        even one that failed to reduce. Afterwards watch changes at ``list_rv``
+        or older (of this list's history) are stale: they predate the list.
 
-        Keys in ``P pods`` or ``P pod-rv`` (records and deletion tombstones)
-        that are not listed lose their record (tombstone ``list_rv``) unless
-        it was written after the list, or, when a tombstone older than the
-        list, are pruned. A listed pod is
-        never deleted, even one that failed to reduce. Afterwards changes
-        older than ``list_rv`` are stale: they predate the list.
+        Logs what it found, and counts it in ``list_reconciled`` (unchanged,
+        written, deleted, tombstone_removed).
         """
         epoch = self._require_epoch()
         self._expire_pending()
-        force = self.rewrite_next_list
         listed_keys: set[str] = set()
         unreduced: list[str] = []  # listed, malformed: a record of theirs stays as it is
         batch: list[PodChange] = []
+        found = {"unchanged": 0, "written": 0, "deleted": 0, "tombstone_removed": 0}
+
+        async def flush() -> None:
+            codes = await self._write_pods(
+                list(coalesce_pods(batch).values()), listed=True, force=True
+            )
+            written = codes.count(scripts.WRITTEN)
+            found["written"] += written
+            found["unchanged"] += len(codes) - written
+            batch.clear()
 
         async def take(raw: dict[str, Any]) -> None:
             key = object_key(raw)
@@ -364,10 +389,7 @@ class CacheWriter:
                 if key is not None:
                     unreduced.append(key)
             if len(batch) >= self.batch_size:
-                await self._write_pods(
-                    list(coalesce_pods(batch).values()), listed=True, force=force
-                )
-                batch.clear()
+                await flush()
 
         if isinstance(listed, AsyncIterable):
             async for page in listed:
@@ -377,14 +399,14 @@ class CacheWriter:
             for raw in listed:
                 await take(raw)
         if batch:
-            await self._write_pods(list(coalesce_pods(batch).values()), listed=True, force=force)
+            await flush()
         if unreduced:
             await self._adopt_stored(unreduced)
         list_rv = list_rv if isinstance(list_rv, str) else list_rv()
         try:
             floor = int(list_rv)
         except ValueError:
-            log.warning("list resourceVersion %r is not an integer: no pruning", list_rv)
+            log.warning("list resourceVersion %r is not an integer: no change is filtered", list_rv)
             floor = 0
         vanished: dict[str, None] = {}  # ordered set: HSCAN may repeat a field
         for hash_key in (self.keys.pods, self.keys.pod_rv):
@@ -393,13 +415,13 @@ class CacheWriter:
                 key = field.decode() if isinstance(field, bytes) else str(field)
                 if key not in listed_keys:
                     vanished[key] = None
-        if floor and vanished:
+        if vanished:
             async with self._mirror.gate.writing():
                 replies, stop = await self._batches(
                     "forget_pods",
                     "pods",
                     (self.keys.health, self.keys.pods, self.keys.pod_rv, self.keys.feed),
-                    (epoch, self.feed_maxlen, self.deleted_events_ttl, floor),
+                    (epoch, self.feed_maxlen, self.deleted_events_ttl, list_rv),
                     [ScriptItem(self.keys.events(key), (key,)) for key in vanished],
                 )
                 codes = [int(r) for r in replies]
@@ -410,18 +432,31 @@ class CacheWriter:
                 if code in (scripts.WRITTEN, 2):
                     self._tracked.pop(key, None)
                     self._event_rv.pop(key, None)
-            deleted = codes.count(scripts.WRITTEN)
-            if deleted:
-                self.metrics.records_written("gone", deleted)
+                    self._tombstones.pop(key, None)
+            found["deleted"] = codes.count(scripts.WRITTEN)
+            found["tombstone_removed"] = codes.count(2)
+            if found["deleted"]:
+                self.metrics.records_written("gone", found["deleted"])
             if stop is not None:
                 self._check(stop, "forgetting vanished pods")
-            log.info(
-                "reconciled %d listed pods at rv %s: %d vanished records deleted",
-                len(listed_keys),
-                list_rv,
-                deleted,
-            )
-        self._pods_floor = max(self._pods_floor, floor)
+        for outcome, n in found.items():
+            if n:
+                self.metrics.list_reconciled(outcome, n)
+        log.info(
+            "pod list at resourceVersion %s (epoch %d): %d pods listed; in Redis %d records "
+            "were already the same, %d written (new or different), %d records of pods not "
+            "in the list deleted, %d deletion tombstones removed",
+            list_rv,
+            self.epoch or 0,
+            len(listed_keys),
+            found["unchanged"],
+            found["written"],
+            found["deleted"],
+            found["tombstone_removed"],
+        )
+        # This list's history only: never max() with an earlier list's resourceVersion,
+        # which may belong to another history.
+        self._pods_floor = floor
         self.rewrite_next_list = False
         self._mirror.ready = True
 
@@ -588,7 +623,55 @@ class CacheWriter:
                 check, findings = await self._mirror.differences(int(reply[2]), self._audit_page)
                 if findings:
                     raise self._stop(CacheDiverged(check, findings))
+        await self.expire_tombstones()
         return HeartbeatResult(now_ms=int(reply[1]), epoch=int(epoch), records=self.records)
+
+    @property
+    def tombstones(self) -> int:
+        """Deletion tombstones this writer knows in ``P pod-rv``."""
+        return len(self._tombstones)
+
+    async def expire_tombstones(self) -> int:
+        """Remove tombstones older than ``tombstone_ttl`` or beyond ``tombstone_cap``.
+
+        A tombstone keeps a late write of an older resourceVersion from bringing a
+        deleted pod back; within one epoch the watch delivers a pod's changes in order
+        and resumes from the last resourceVersion seen, so one is needed only briefly.
+        Without expiry they would grow with every deleted pod until the next full list,
+        which a healthy leader never does. Each epoch's first list removes every
+        tombstone it did not write. Returns how many were removed.
+        """
+        if not self._tombstones:
+            return 0
+        epoch = self._require_epoch()
+        cutoff = self._clock() - self.tombstone_ttl
+        excess = len(self._tombstones) - self.tombstone_cap
+        expired: list[tuple[str, str]] = []
+        for key, (rv, when) in self._tombstones.items():  # oldest first
+            if when > cutoff and len(expired) >= excess:
+                break
+            expired.append((key, rv))
+        if not expired:
+            return 0
+        replies, stop = await self._batches(
+            "expire_tombstones",
+            "pods",
+            (self.keys.health, self.keys.pod_rv),
+            (epoch,),
+            [ScriptItem(self.keys.events(key), (key, rv)) for key, rv in expired],
+        )
+        done = len(replies)
+        for key, rv in expired[:done]:
+            tracked = self._tombstones.get(key)
+            if tracked is not None and tracked[0] == rv:  # not a deletion made meanwhile
+                del self._tombstones[key]
+        removed = sum(1 for r in replies if int(r) == scripts.WRITTEN)
+        if removed:
+            self.metrics.tombstones_removed(removed)
+            log.debug("expired %d pod deletion tombstones", removed)
+        if stop is not None:
+            self._check(stop, "expiring tombstones")
+        return removed
 
     async def _audit_page(self, cursor: str, count: int) -> Any:
         return await self._single("audit_pods", [self.keys.pods], [cursor, count])

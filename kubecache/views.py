@@ -236,7 +236,11 @@ def freshness_reason(
         return f"the cacher's pods watch cannot recover: {health.pods_watch}"
     progress = health.pods_progress_age_ms(now_ms)
     if progress is not None:
-        return f"the cacher's pods watch has shown no progress for {progress / 1000:.1f} s"
+        return (
+            f"the cacher's pods watch has shown no progress for {progress / 1000:.1f} s "
+            f"(limit {health.progress_stale_ms / 1000:g} s: no change, bookmark, list or "
+            "watch ended by the API server on time; a frozen or lost connection to the API?)"
+        )
     return freshness.value
 
 

@@ -118,6 +118,18 @@ def parser() -> argparse.ArgumentParser:
         "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
     )
     serve.add_argument(
+        "--legacy-bookmarks",
+        action="store_true",
+        help="send a bookmark whenever one is due, even when nothing changed (the old "
+        "kubesim behaviour; a real kube-apiserver sends one only when its watch cache moved)",
+    )
+    serve.add_argument(
+        "--no-consistent-list-from-cache",
+        action="store_true",
+        help="a LIST without resourceVersion does not trigger an etcd progress notification "
+        "(Kubernetes < 1.31, or etcd < 3.5.13)",
+    )
+    serve.add_argument(
         "--history",
         type=int,
         default=10_000,
@@ -155,6 +167,8 @@ async def serve(args: argparse.Namespace) -> None:
         port=args.port,
         token=args.token,
         bookmark_interval=args.bookmark_interval,
+        unconditional_bookmarks=args.legacy_bookmarks,
+        consistent_list_from_cache=not args.no_consistent_list_from_cache,
         history=args.history,
         event_history=args.event_history,
         fake_step_delay=args.fake_step_delay,

@@ -1,5 +1,8 @@
 """Fault injection: failing requests, added latency, stalled watches (POST /kubesim/faults).
 
+A stalled watch is a frozen connection: open and silent until cleared or dropped, not
+even ended by its timeout (see kubesim.watch).
+
 Pure state plus the decision of what a request suffers; the server applies it. Actions
 (JSON bodies): ``{"action": "fail", "verb": "list", "resource": "pods", "status": 503,
 "count": 3, "retry_after": 1}`` ("*"/absent verb or resource match all; count absent or -1 =

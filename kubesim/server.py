@@ -27,7 +27,7 @@ from kubesim.resources import RESOURCES, ResourceInfo
 from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.stats import Stats
 from kubesim.store import ObjectStore
-from kubesim.watch import WatchHub
+from kubesim.watch import ETCD_PROGRESS_NOTIFY_INTERVAL, WatchHub
 
 __all__ = ["KubeSimServer", "Kubelet"]
 
@@ -107,8 +107,7 @@ def parse_target(group: str, version: str, segments: list[str], path: str) -> Ta
     if info.namespaced and name is not None and namespace is None:
         raise _not_found_path(path)
     if sub is not None and not (
-        (sub == "status" and info.has_status)
-        or (sub in ("log", "exec") and info.plural == "pods")
+        (sub == "status" and info.has_status) or (sub in ("log", "exec") and info.plural == "pods")
     ):
         raise _not_found_path(path)
     return Target(info, namespace, name, sub, watch_path)
@@ -159,6 +158,9 @@ class KubeSimServer:
         bookmark_interval: float = 60.0,
         event_bookmark_interval: float | None = None,
         max_watch_queue: int = 10_000,
+        consistent_list_from_cache: bool = True,
+        progress_notify_interval: float | None = ETCD_PROGRESS_NOTIFY_INTERVAL,
+        unconditional_bookmarks: bool = False,
     ) -> None:
         self.store = store or ObjectStore()
         self.auth = auth
@@ -172,6 +174,9 @@ class KubeSimServer:
             bookmark_interval=bookmark_interval,
             event_bookmark_interval=event_bookmark_interval,
             max_queue=max_watch_queue,
+            consistent_list_from_cache=consistent_list_from_cache,
+            progress_notify_interval=progress_notify_interval,
+            unconditional_bookmarks=unconditional_bookmarks,
         )
         if kubelet is not None:
             kubelet.attach(self.store, self.auth)
@@ -357,6 +362,8 @@ class KubeSimServer:
         else:
             snapshot_rv = self.store.resource_version
             items = self.store.items(info.plural, target.namespace)
+            if not rv_text:
+                self.hub.consistent_read(info.plural)
         body = list_body(
             info,
             items,

@@ -25,6 +25,9 @@ class Stats:
         self.watches_closed_slow = 0
         self.watch_events_sent = 0
         self.bytes_sent = 0
+        #: due bookmarks sent, and withheld because the watch cache had not moved
+        self.bookmarks_sent = 0
+        self.bookmarks_withheld = 0
 
     def request(self, verb: str, resource: str, user: str = "") -> None:
         self.requests[verb][resource] += 1
@@ -47,6 +50,8 @@ class Stats:
             "watches_closed_slow": self.watches_closed_slow,
             "watch_events_sent": self.watch_events_sent,
             "bytes_sent": self.bytes_sent,
+            "bookmarks_sent": self.bookmarks_sent,
+            "bookmarks_withheld": self.bookmarks_withheld,
         }
 
     def reset(self) -> None:

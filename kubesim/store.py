@@ -105,6 +105,13 @@ class ObjectStore:
         # Set when a kubelet is attached: scheduled pods then terminate gracefully.
         self.graceful_pods = False
 
+    def start_history_at(self, rv: int) -> None:
+        """Start an empty store's revisions at ``rv`` (a cluster whose history is further
+        along, or a new one after an etcd restore without a revision bump)."""
+        if any(self._objects.values()) or rv < 1:
+            raise ValueError("only an empty store's history can be moved, to rv >= 1")
+        self._rv = rv
+
     # --- reading ---------------------------------------------------------------------------
 
     @property

@@ -25,6 +25,7 @@ from kubesim.kubeconfig import write_kubeconfig
 from kubesim.server import Kubelet, KubeSimServer
 from kubesim.store import ObjectStore
 from kubesim.tls import self_signed, server_context
+from kubesim.watch import ETCD_PROGRESS_NOTIFY_INTERVAL
 
 if TYPE_CHECKING:
     import kubernetes_asyncio.client
@@ -134,6 +135,10 @@ async def running_kubesim(
     namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease"),
     tls: bool = False,
     kubelet_root: Path | None = None,
+    consistent_list_from_cache: bool = True,
+    progress_notify_interval: float | None = ETCD_PROGRESS_NOTIFY_INTERVAL,
+    unconditional_bookmarks: bool = False,
+    first_resource_version: int | None = None,
 ) -> AsyncIterator[KubeSim]:
     """Serve kubesim on ``host:port`` (0 = a free port) until the block ends.
 
@@ -141,6 +146,8 @@ async def running_kubesim(
     only sends the bearer token over HTTPS.
     """
     store = ObjectStore(history=history, event_history=event_history)
+    if first_resource_version is not None:
+        store.start_history_at(first_resource_version)
     for name in namespaces:
         store.create("namespaces", None, {"metadata": {"name": name}})
     server = KubeSimServer(
@@ -152,6 +159,9 @@ async def running_kubesim(
         bookmark_interval=bookmark_interval,
         event_bookmark_interval=event_bookmark_interval,
         max_watch_queue=max_watch_queue,
+        consistent_list_from_cache=consistent_list_from_cache,
+        progress_notify_interval=progress_notify_interval,
+        unconditional_bookmarks=unconditional_bookmarks,
     )
     runner = web.AppRunner(server.app, handler_cancellation=True, access_log=None)
     await runner.setup()

@@ -13,7 +13,9 @@ import asyncio
 import logging
 import math
 import random
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -31,9 +33,12 @@ __all__ = ["WatchHub", "Watcher", "event_line", "next_bookmark_time"]
 log = logging.getLogger(__name__)
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-#: Like kube-apiserver's watch cache, a watch with bookmarks gets one this long
+#: Like kube-apiserver's watch cache, a watch with bookmarks is due one this long
 #: before its timeout, so a client resumes from a recent revision.
 PRE_TIMEOUT_BOOKMARK = 2.0
+#: etcd's default ``--experimental-watch-progress-notify-interval``: how often etcd sends a
+#: progress notification on an idle watch (kube-apiserver's watches ask for them).
+ETCD_PROGRESS_NOTIFY_INTERVAL = 600.0
 
 
 def next_bookmark_time(now: float, interval: float | None, end: float) -> float:
@@ -126,6 +131,10 @@ class Watcher:
         self.wake = asyncio.Event()
         self.closed = False
         self.close_reason = ""
+        #: The resourceVersion the watch started from (at least the watch cache's at the
+        #: start, and the newest initial event): the real cacheWatcher.process() sends a
+        #: bookmark only when its resourceVersion is newer than this.
+        self.start_rv = 0
 
     def matches(self, obj: dict[str, Any] | None) -> bool:
         if obj is None:
@@ -183,6 +192,10 @@ class WatchHub:
         bookmark_interval: float = 60.0,
         event_bookmark_interval: float | None = None,
         max_queue: int = 10_000,
+        consistent_list_from_cache: bool = True,
+        progress_notify_interval: float | None = ETCD_PROGRESS_NOTIFY_INTERVAL,
+        unconditional_bookmarks: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.stats = stats
@@ -190,6 +203,25 @@ class WatchHub:
         self.bookmark_interval = bookmark_interval
         self.event_bookmark_interval = event_bookmark_interval
         self.max_queue = max_queue
+        #: A LIST without resourceVersion (a consistent read) makes the resource's watch
+        #: cache ask etcd for a progress notification (ConsistentListFromCache, Kubernetes
+        #: >= 1.31 with etcd >= 3.5.13); False: such a LIST goes to etcd and leaves the
+        #: watch cache alone (older clusters).
+        self.consistent_list_from_cache = consistent_list_from_cache
+        #: etcd's periodic progress notification of an idle watch (None: never).
+        self.progress_notify_interval = progress_notify_interval
+        #: The old kubesim behaviour: a bookmark at every due time, at the store's revision,
+        #: whether or not the watch cache moved. Not what a real server does.
+        self.unconditional_bookmarks = unconditional_bookmarks
+        self._clock = clock
+        #: Each resource's watch cache revision (lastProcessedResourceVersion in the real
+        #: cacher): the last change of that resource, or the revision of the last etcd
+        #: progress notification. Only this is ever sent in a bookmark.
+        self._cache_rv: dict[str, int] = dict.fromkeys(RESOURCES, store.resource_version)
+        self._next_notify: dict[str, float] = dict.fromkeys(
+            RESOURCES, clock() + (progress_notify_interval or math.inf)
+        )
+        self.progress_notifications = 0
         self._watchers: dict[str, set[Watcher]] = {r: set() for r in RESOURCES}
         self._unstalled = asyncio.Event()
         self._unstalled.set()
@@ -197,7 +229,30 @@ class WatchHub:
 
     # --- fan-out ---------------------------------------------------------------------------
 
+    def cache_rv(self, resource: str) -> int:
+        """The resource's watch cache revision now (after any periodic etcd progress
+        notification that fell due)."""
+        interval = self.progress_notify_interval
+        now = self._clock()
+        if interval and now >= self._next_notify[resource]:
+            self._cache_rv[resource] = self.store.resource_version
+            self._next_notify[resource] = now + interval
+        return self._cache_rv[resource]
+
+    def progress_notify(self, resource: str) -> None:
+        """An etcd progress notification reached ``resource``'s watch cache: its revision
+        becomes etcd's current one (the global revision, which writes of any resource
+        advance). A consistent LIST triggers one (the progress requester of KEP-2340)."""
+        self._cache_rv[resource] = self.store.resource_version
+        self.progress_notifications += 1
+
+    def consistent_read(self, resource: str) -> None:
+        """A LIST without resourceVersion was served (see :attr:`consistent_list_from_cache`)."""
+        if self.consistent_list_from_cache:
+            self.progress_notify(resource)
+
     def _on_change(self, change: Change) -> None:
+        self._cache_rv[change.resource] = change.rv
         watchers = self._watchers[change.resource]
         if not watchers:
             return
@@ -274,6 +329,9 @@ class WatchHub:
             raise errors.bad_request(f"invalid timeoutSeconds: {err}") from err
 
         watcher = Watcher(resource, namespace, label, field, limit=self.max_queue)
+        # From the watch cache's current state (its revision), or from the client's
+        # resourceVersion and what was replayed since (cache_watcher.go processInterval).
+        watcher.start_rv = self.cache_rv(resource)
         initial: list[bytes] = []
         error: bytes | None = None
         if send_initial is False and rv_text in ("", "0"):
@@ -291,12 +349,14 @@ class WatchHub:
                 rv = int(rv_text)
             except ValueError as err:
                 raise errors.bad_request(f'invalid resource version "{rv_text}"') from err
+            watcher.start_rv = rv
             try:
                 changes = self.store.changes_since(resource, rv)
             except errors.ApiError as err:
                 error = event_line("ERROR", orjson.dumps(err.status()))
             else:
                 for change in changes:
+                    watcher.start_rv = max(watcher.start_rv, change.rv)
                     line = watcher.translate(change)
                     if line is not None:
                         initial.append(line)
@@ -325,6 +385,24 @@ class WatchHub:
             self.stats.open_watches -= 1
         return response
 
+    def _due_bookmark(self, watcher: Watcher) -> bytes | None:
+        """The bookmark line a watch gets when one falls due, or None (nothing new).
+
+        cacher.go's dispatchEvents offers every due watcher a bookmark at the watch cache's
+        revision (lastProcessedResourceVersion); cacheWatcher.process() drops it unless it
+        is newer than the revision the watch started from. So an idle watch gets none until
+        a change of the resource or an etcd progress notification moves the cache.
+        """
+        if self.unconditional_bookmarks:
+            self.stats.bookmarks_sent += 1
+            return bookmark_line(watcher.resource, self.store.resource_version)
+        rv = self.cache_rv(watcher.resource)
+        if rv <= watcher.start_rv:
+            self.stats.bookmarks_withheld += 1
+            return None
+        self.stats.bookmarks_sent += 1
+        return bookmark_line(watcher.resource, rv)
+
     async def _write(self, response: web.StreamResponse, lines: list[bytes]) -> None:
         chunk = b"".join(lines)
         await response.write(chunk)
@@ -345,13 +423,11 @@ class WatchHub:
         next_bookmark = next_bookmark_time(loop.time(), interval, end)
         while not watcher.closed:
             if not self._unstalled.is_set():
-                # Stalled: the stream stays open but silent until cleared, dropped or timed out.
+                # Stalled: a frozen connection (a stuck proxy, a half-open TCP connection).
+                # The stream stays open and silent until cleared or dropped; not even the
+                # watch's timeout ends it, so only a client-side read timeout notices.
                 watcher.wake.clear()
-                try:
-                    async with asyncio.timeout_at(end):
-                        await watcher.wake.wait()
-                except TimeoutError:
-                    return
+                await watcher.wake.wait()
                 continue
             if watcher.buffer:
                 lines = list(watcher.buffer)
@@ -362,11 +438,14 @@ class WatchHub:
             if now >= end:
                 return
             if now >= next_bookmark:
-                # Every change up to the current revision was queued synchronously and the
-                # buffer is empty, so this revision is safe to resume from.
-                rv = self.store.resource_version
-                await self._write(response, [bookmark_line(watcher.resource, rv)])
+                # Due (every interval, and 2 s before the timeout), as the real cacher
+                # schedules it; sent only when the watch cache moved past where the watch
+                # started. Every change up to that revision was queued synchronously and the
+                # buffer is empty, so it is safe to resume from.
                 next_bookmark = next_bookmark_time(now, interval, end)
+                line = self._due_bookmark(watcher)
+                if line is not None:
+                    await self._write(response, [line])
                 continue
             watcher.wake.clear()
             try:

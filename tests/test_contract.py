@@ -6,6 +6,7 @@ import pytest
 
 from kubecache import contract
 from kubecache.contract import CacheHealth, ContractError, Freshness, Keys
+from kubecache.views import freshness_reason
 
 
 def test_keys_live_under_the_prefix_so_deployments_do_not_collide() -> None:
@@ -240,3 +241,12 @@ def test_health_and_feed_with_bytes_that_are_not_utf8_are_contract_errors() -> N
         contract.CacheHealth.from_redis({b"schema": b"1", b"leader": b"\xff"})
     with pytest.raises(contract.ContractError):
         contract.decode_feed_entry({b"kind": b"\xff"})
+
+
+def test_status_names_a_pods_watch_without_progress_and_the_promise() -> None:
+    health = _health(pods_progress_ms=1_000, progress_stale_ms=10_000)
+    reason = freshness_reason(
+        health, Freshness.STALE, now_ms=12_000, stale_after_ms=5_000, prefix="kubecache:"
+    )
+    assert reason.startswith("the cacher's pods watch has shown no progress for 11.0 s")
+    assert "limit 10 s" in reason and "watch ended by the API server on time" in reason

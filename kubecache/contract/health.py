@@ -47,7 +47,9 @@ HEALTH_FIELDS = (
     "pod_selector",  # label selector of the pods the cacher tracks
     "lag_ms",  # recent event->Redis lag (p99 over the last heartbeat period), ms
     "records",  # number of pod records the leader holds
-    "pods_progress_ms",  # Redis time of the pods watch's last sign of progress (line, bookmark)
+    # Redis time of the pods watch's last sign of progress: a line, a bookmark, a list, a
+    # watch the API server ended cleanly at its timeout (docs/cache-freshness.md)
+    "pods_progress_ms",
     "events_progress_ms",  # the same for the events watch
     "progress_stale_ms",  # promise: a progressing watch shows a sign at least this often
     "primary_replid",  # master_replid of the Redis primary this epoch writes to ('' if unknown)

@@ -606,17 +606,17 @@ async def test_reconcile_deletes_only_records_of_pods_absent_from_the_list(
     await writer.apply_events([("ADDED", pods.event(pod="jupyter-b", pod_uid="jupyter-b"))])
     unreducible = pod(name="jupyter-c", uid="jupyter-c", rv=1400)
     unreducible["status"] = "broken"
-    new_after_list = pod(name="jupyter-e", uid="jupyter-e", rv=1600)
-    await writer.apply_pods([("ADDED", new_after_list)])
+    # a resourceVersion above the list's says nothing (opaque; maybe another history)
+    above_the_list = pod(name="jupyter-e", uid="jupyter-e", rv=1600)
+    await writer.apply_pods([("ADDED", above_the_list)])
     await writer.reconcile_pods(
         [pod(name="jupyter-a", uid="jupyter-a", rv=1300), unreducible], list_rv="1500"
     )
     assert sorted(k.decode() for k in await redis.hkeys(KEYS.pods)) == [
         "jhub/jupyter-a",
         "jhub/jupyter-c",
-        "jhub/jupyter-e",
     ]
-    assert await redis.hget(KEYS.pod_rv, "jhub/jupyter-b") == b"1500"
+    assert await redis.hlen(KEYS.pod_rv) == 0
     assert 0 < await redis.ttl(KEYS.events("jhub/jupyter-b")) <= 600
     assert ("gone", "jhub/jupyter-d", 1500) in await feed(redis)
     assert writer.tracked_uid("jhub/jupyter-b") is None
@@ -643,7 +643,7 @@ async def test_reconcile_streams_pages_and_reads_the_list_rv_at_the_end(
 
     await w.reconcile_pods(pages(), list_rv=list_rv)
     assert await redis.hlen(KEYS.pods) == 15
-    assert await redis.hget(KEYS.pod_rv, "jhub/jupyter-gone") == b"1500"
+    assert not await redis.hexists(KEYS.pods, "jhub/jupyter-gone")
     assert w.records == 15
 
 
@@ -664,6 +664,82 @@ async def test_reconcile_prunes_tombstones_older_than_the_list(
     await writer.apply_pods([("DELETED", pod(rv=1100))])
     await writer.reconcile_pods([], list_rv="1500")
     assert await redis.hexists(KEYS.pod_rv, ALICE) == 0
+
+
+async def test_a_list_of_a_new_history_replaces_whatever_redis_held(
+    redis: aioredis.Redis, writer: CacheWriter
+) -> None:
+    # Redis holds another history's records, far above the new cluster's resourceVersions.
+    await writer.apply_pods(
+        [("ADDED", pod(name=n, uid=n, rv=9_000_000 + i)) for i, n in enumerate("abc")]
+    )
+    await writer.apply_pods([("DELETED", pod(name="d", uid="d", rv=9_999_999))])
+    new_a = pod("pulling", name="a", uid="new-a", rv=150)
+    await writer.reconcile_pods([new_a, pod(name="e", uid="e", rv=160)], list_rv="200")
+    assert sorted(k.decode() for k in await redis.hkeys(KEYS.pods)) == ["jhub/a", "jhub/e"]
+    got = await record(redis, "jhub/a")
+    assert got is not None and (got["uid"], got["rv"]) == ("new-a", 150)
+    assert await redis.hlen(KEYS.pod_rv) == 0
+    assert counts(writer).reconciled == {"written": 2, "deleted": 2, "tombstone_removed": 1}
+    # the watch that follows, in the new history, is written
+    await writer.apply_pods([("ADDED", pod(name="d", uid="new-d", rv=250))])
+    await writer.apply_pods([("MODIFIED", pod("ready", name="a", uid="new-a", rv=260))])
+    got = await record(redis, "jhub/d")
+    assert got is not None and got["uid"] == "new-d"
+    got = await record(redis, "jhub/a")
+    assert got is not None and got["rv"] == 260
+    # a second list of the same history finds nothing to do
+    await writer.reconcile_pods(
+        [pod("ready", name="a", uid="new-a", rv=260), pod(name="e", uid="e", rv=160)],
+        list_rv="300",
+    )
+    assert await redis.hlen(KEYS.pods) == 2 and counts(writer).reconciled["unchanged"] == 2
+
+
+async def test_after_a_list_of_a_lower_history_its_watch_changes_are_not_stale(
+    redis: aioredis.Redis, writer: CacheWriter
+) -> None:
+    await writer.reconcile_pods([], list_rv="5000000")
+    await writer.reconcile_pods([], list_rv="200")  # a relist: the cluster's history restarted
+    await writer.apply_pods([("ADDED", pod(rv=250))])
+    assert await record(redis) is not None
+
+
+async def test_tombstones_level_off_at_their_cap_over_many_create_delete_cycles(
+    redis: aioredis.Redis,
+) -> None:
+    w = CacheWriter(redis, KEYS, identity="a", tombstone_cap=25, metrics=CountingMetrics())
+    await w.take_over()
+    await w.reconcile_pods([], list_rv="100")
+    sizes = []
+    for i in range(300):
+        name = f"jupyter-user{i}"  # a new user name each time, as in a soak
+        await w.apply_pods([("ADDED", pod(name=name, uid=name, rv=1000 + 2 * i))])
+        await w.apply_pods([("DELETED", pod(name=name, uid=name, rv=1001 + 2 * i))])
+        if i % 10 == 9:
+            await w.heartbeat()
+            sizes.append(await redis.hlen(KEYS.pod_rv))
+    assert max(sizes) <= 25 and sizes[-1] == 25, sizes
+    assert counts(w).tombstones_expired == 300 - 25
+    assert w.tombstones == 25
+
+
+async def test_tombstones_expire_by_age_and_a_later_deletion_keeps_its_own(
+    redis: aioredis.Redis,
+) -> None:
+    now = [1000.0]
+    w = CacheWriter(redis, KEYS, identity="a", tombstone_ttl=60.0, clock=lambda: now[0])
+    await w.take_over()
+    await w.reconcile_pods([], list_rv="100")
+    for i, name in enumerate(["jupyter-old", "jupyter-new"]):
+        await w.apply_pods([("ADDED", pod(name=name, uid=name, rv=1000 + 2 * i))])
+        await w.apply_pods([("DELETED", pod(name=name, uid=name, rv=1001 + 2 * i))])
+        now[0] += 40
+    await w.heartbeat()  # the first is 80 s old, the second 40 s
+    assert [k.decode() for k in await redis.hkeys(KEYS.pod_rv)] == ["jhub/jupyter-new"]
+    now[0] += 30
+    await w.heartbeat()
+    assert await redis.hlen(KEYS.pod_rv) == 0
 
 
 async def test_reconcile_by_a_deposed_writer_raises_fenced(

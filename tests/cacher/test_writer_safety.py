@@ -136,9 +136,11 @@ async def test_a_forced_rewrite_replaces_a_record_that_claims_to_be_newer(
 async def test_stale_writes_adopt_the_fingerprint_of_the_record_left_in_place(
     redis: aioredis.Redis, writer: CacheWriter
 ) -> None:
+    await writer.reconcile_pods([], list_rv="1450")
     await writer.apply_pods([("ADDED", pod(rv=1600))])
-    # A list older than the record: the record stays and the check agrees.
-    await writer.reconcile_pods([pod(rv=1400)], list_rv="1450")
+    # A change older than the record (within the list's history): the record stays and
+    # the check agrees.
+    await writer.apply_pods([("MODIFIED", pod("pulling", rv=1500))])
     stored = await redis.hget(KEYS.pods, ALICE)
     assert orjson.loads(stored)["rv"] == 1600
     await writer.heartbeat()

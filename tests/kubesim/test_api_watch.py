@@ -70,6 +70,10 @@ async def test_bookmarks_carry_only_kind_and_resource_version(ticking: KubeSim) 
         stream = await raw_watch(
             core.list_pod_for_all_namespaces, resource_version=rv, allow_watch_bookmarks=True
         )
+        # The pods watch cache moves past `rv` (else no bookmark): a write elsewhere, then a
+        # consistent list's progress notification.
+        await core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
+        await core.list_namespaced_pod("default", limit=1)
         event = await stream.next()
         assert event["type"] == "BOOKMARK"
         assert event["object"] == {

@@ -36,14 +36,14 @@ async def test_an_idle_watch_stays_fresh_and_a_stalled_one_turns_stale_within_th
     store = kubesim.store
     create_pods(store, names("idle", 5))
     checker = Checker(redis, store)
-    # An 8 s promise: watches time out after 5 s, with a bookmark 2 s before.
+    # An 8 s promise: watches time out after 5 s; each one the server ends is progress.
     settings = cacher_settings(
         kubesim, redis_server.url, progress_stale_after=8.0, stall_timeout=6.0
     )
     async with running_cacher(settings) as cacher:
         await checker.converged()
         await wait_for(lambda: all_ready(store), timeout=30, message="pods to be ready")
-        # Idle for 1.5 promises: bookmarks and bounded watches keep it fresh.
+        # Idle for 1.5 promises: no bookmark comes; watches the server ends keep it fresh.
         samples: list[Freshness] = []
         deadline = time.monotonic() + 12
         while time.monotonic() < deadline:

@@ -133,7 +133,11 @@ async def test_a_stalled_watch_is_detected_and_reconnected(
 ) -> None:
     store = kubesim.store
     checker = Checker(redis, store)
-    settings = cacher_settings(kubesim, redis_server.url, stall_timeout=1.0)
+    # The read timeout never cuts a watch before the server could end it (a 4 s watch here):
+    # 4 s + 10 % + 2 s.
+    settings = cacher_settings(
+        kubesim, redis_server.url, stall_timeout=1.0, progress_stale_after=6.0
+    )
     async with running_cacher(settings) as cacher:
         await checker.converged()
         await kubesim.fault({"action": "stall_watches"})
@@ -146,6 +150,7 @@ async def test_a_stalled_watch_is_detected_and_reconnected(
                 )
                 >= 1
             ),
+            timeout=6.4 + 5,
             message="the stalled pod watch to be detected",
         )
         await kubesim.fault({"action": "clear"})

@@ -145,4 +145,5 @@ def test_the_progress_promise_caps_the_watch_timeout_and_the_stall_timeout(
         ["--kubeconfig", kubeconfig, "--watch-timeout", "10", "--stall-timeout", "12"],
         env={"KUBECACHE_PROGRESS_STALE_AFTER": "1m"},
     )
-    assert (settings.watch_timeout_seconds, settings.stall_seconds) == (10, 12)
+    # the stall timeout never ends a watch before the server could (10 s + 10 % + 2 s)
+    assert (settings.watch_timeout_seconds, settings.stall_seconds) == (10, 13)

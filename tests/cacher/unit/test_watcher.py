@@ -28,12 +28,12 @@ class ScriptedApi:
     """LIST answers from ``lists``, WATCH answers from ``watches`` (popped in order).
 
     A watch step is ``(status, body_lines, hang)``: with hang the stream stays
-    open without data after the lines.
+    open without data after the lines (a number: for that many seconds, then ends).
     """
 
     def __init__(self) -> None:
         self.lists: list[tuple[int, dict[str, Any], dict[str, str]]] = []
-        self.watches: list[tuple[int, list[bytes], bool, dict[str, str]]] = []
+        self.watches: list[tuple[int, list[bytes], bool | float, dict[str, str]]] = []
         self.list_params: list[dict[str, str]] = []
         self.watch_params: list[dict[str, str]] = []
 
@@ -53,7 +53,7 @@ class ScriptedApi:
             for chunk in lines:
                 await response.write(chunk)
             if hang:
-                await asyncio.sleep(3600)
+                await asyncio.sleep(3600 if hang is True else hang)
             return response
         self.list_params.append(params)
         status, body, headers = self.lists.pop(0)
@@ -95,7 +95,14 @@ async def api() -> AsyncIterator[tuple[ScriptedApi, KubeHttp]]:
     await runner.cleanup()
 
 
-def make_sync(http: KubeHttp, sink: RecordingSink, delays: list[float]) -> ResourceSync:
+def make_sync(
+    http: KubeHttp,
+    sink: RecordingSink,
+    delays: list[float],
+    *,
+    watch_timeout: float = 300.0,
+    stall_timeout: float = 0.5,
+) -> ResourceSync:
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
 
@@ -104,7 +111,8 @@ def make_sync(http: KubeHttp, sink: RecordingSink, delays: list[float]) -> Resou
         [WatchTarget("pods", None, "component=singleuser-server")],
         sink,
         metrics=CacherMetrics(),
-        stall_timeout=0.5,
+        watch_timeout=watch_timeout,
+        stall_timeout=stall_timeout,
         page_size=2,
         sleep=sleep,
     )
@@ -209,6 +217,47 @@ async def test_a_stalled_watch_is_reconnected_and_counted(
         == 1
     )
     assert [p["resourceVersion"] for p in scripted.watch_params] == ["10", "11"]
+
+
+def completions(sync: ResourceSync) -> float:
+    return sync.metrics.value("kubecache_cacher_watch_completions_total", {"resource": "pods"})
+
+
+async def test_an_idle_watch_the_server_ends_at_its_timeout_is_progress(
+    api: tuple[ScriptedApi, KubeHttp],
+) -> None:
+    scripted, http = api
+    scripted.lists = [listing([], 10)]
+    # timeoutSeconds=1 is asked; the server keeps the silent watch 0.7 s, then ends it
+    scripted.watches = [(200, [], 0.7, {})]
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays, watch_timeout=1.0, stall_timeout=5.0)
+    await sync.relist("initial")
+    listed_at = sync.states[0].progress
+    outcome = await sync.watch_once(sync.states[0])
+    assert outcome.reason == "closed" and outcome.events == 0
+    assert listed_at is not None and sync.states[0].progress is not None
+    assert sync.states[0].progress - listed_at >= 0.5
+    assert completions(sync) == 1
+
+
+@pytest.mark.parametrize(
+    ("step", "why"),
+    [((200, [], False, {}), "closed at once"), ((200, [], True, {}), "cut by the read timeout")],
+)
+async def test_a_watch_ended_early_or_stalled_is_no_progress(
+    api: tuple[ScriptedApi, KubeHttp], step: tuple[int, list[bytes], bool, dict[str, str]], why: str
+) -> None:
+    scripted, http = api
+    scripted.lists = [listing([], 10)]
+    scripted.watches = [step]
+    sink, delays = RecordingSink(), []
+    sync = make_sync(http, sink, delays, watch_timeout=1.0, stall_timeout=0.6)
+    await sync.relist("initial")
+    listed_at = sync.states[0].progress
+    await sync.watch_once(sync.states[0])
+    assert sync.states[0].progress == listed_at, why
+    assert completions(sync) == 0
 
 
 async def test_a_watch_denied_again_and_again_reports_failed_and_keeps_trying(
