@@ -312,14 +312,23 @@ class KubeApi:
     ) -> bool:
         """Delete a pod with that grace period; False when it did not exist."""
         body = client.V1DeleteOptions(grace_period_seconds=grace_seconds)
+
+        async def request() -> dict[str, Any]:
+            # the returned pod is not parsed into client models, whose validation refuses
+            # e.g. a container status without imageID (the stop would fail on a deleted pod)
+            return await _json_body(
+                await self.core.delete_namespaced_pod(
+                    name,
+                    namespace,
+                    body=body,
+                    grace_period_seconds=grace_seconds,
+                    _preload_content=False,
+                ),
+                "pod",
+            )
+
         result = await self._call(
-            f"delete pod {namespace}/{name}",
-            "delete",
-            lambda: self.core.delete_namespaced_pod(
-                name, namespace, body=body, grace_period_seconds=grace_seconds
-            ),
-            timeouts,
-            accept=frozenset({404}),
+            f"delete pod {namespace}/{name}", "delete", request, timeouts, accept=frozenset({404})
         )
         return not isinstance(result, KubeApiError)
 

@@ -26,6 +26,7 @@ from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.config import KubeSpawner
 from spawner.hooks import call_hook
+from spawner.hub_log import EveryInterval
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.options import CacheSpawnerOptions
 from spawner.pod_reads import PodRead, PodReads
@@ -35,6 +36,8 @@ from spawner.trust import snapshot_freshness
 
 #: Attempts to create the pod when a leftover of the same name is in the way.
 CREATE_ATTEMPTS = 4
+#: A pod whose labels leave the hub's LIST selector is logged once per this many seconds.
+_unmatched_labels = EveryInterval(600.0)
 
 
 class SpawnError(Exception):
@@ -122,20 +125,42 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         pod reflector selects ``component=<component_label>``)."""
         return f"component={self.component_label}" if self.component_label else ""
 
-    async def read_pod_from_api(self, *, max_age: float) -> PodRead:
+    async def read_pod_from_api(
+        self, *, max_age: float, must_answer: bool = False, within: float | None = None
+    ) -> PodRead:
         """This pod from a (coalesced) API read sent at most ``max_age`` s ago.
 
-        Bounded by one ``k8s_api_request_timeout``; raises :class:`KubeApiError`.
+        Bounded by one ``k8s_api_request_timeout`` (or ``within`` seconds, when
+        less); raises :class:`KubeApiError`. ``must_answer``: a start or stop waits
+        on it, so a lone GET answers when the shared LIST cannot in time.
         """
         timeout = float(self.k8s_api_request_timeout)
-        reads = PodReads.of(await self._api())
-        return await reads.read(
+        if within is not None:
+            timeout = max(min(timeout, within), 0.001)
+        reads = PodReads.of(await self._api(), log=self.log)
+        read = await reads.read(
             self.namespace,
             self.pod_name,
             label_selector=self.pod_list_selector,
             timeouts=Timeouts(request=timeout, retry=timeout),
             max_age=max_age,
+            must_answer=must_answer,
         )
+        if read.unmatched_selector is not None:
+            held_back = _unmatched_labels.due()
+            if held_back is not None:
+                self.log.warning(
+                    "kubecache: pod of %s is not matched by the label selector %r (a "
+                    "modify_pod_hook changed its labels?): it was found without it, so reads "
+                    "of it when the cache cannot answer take a second request. Keep the "
+                    "label component=%s on the pod (%d more such reads since the last "
+                    "line like this).",
+                    self._log_id,
+                    read.unmatched_selector,
+                    self.component_label,
+                    held_back,
+                )
+        return read
 
     def _pod_wait(self) -> PodWait:
         """Reading and waiting for this spawner's pod (:mod:`spawner.pod_wait`)."""
@@ -318,7 +343,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             return result[0] == "failed"
 
         result = await self._pod_wait().wait(
-            watch, outcome, deadline=deadline, destructive=failed
+            watch, outcome, deadline=deadline, destructive=failed, last_word=False
         )
         if result is None:
             # out of time: the API has the last word (a stalled cache may have missed readiness)
@@ -332,8 +357,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                     else "the Kubernetes API did not answer"
                 )
                 why = (
-                    f"pod {self._pod_key} did not start in {self.start_timeout} seconds "
-                    f"({pending})"
+                    f"pod {self._pod_key} did not start in {self.start_timeout} seconds ({pending})"
                 )
                 raise TimeoutError(await self._with_warnings(why))
         if result[0] == "running":
