@@ -16,7 +16,6 @@ module only as :class:`KubeApiError`, translated once here.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -29,8 +28,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 
 from kubecache.backoff import Backoff, parse_retry_after
-
-log = logging.getLogger(__name__)
+from spawner.hub_log import Logger, hub_logger
 
 T = TypeVar("T")
 
@@ -128,17 +126,25 @@ class KubeApi:
     #: requests sent, by verb (tests and metrics)
     requests: dict[str, int]
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, *, log: Logger | None = None) -> None:
         self.api_client = api_client
+        #: the hub's logger (the ``log`` of the spawner that made this client)
+        self.log = hub_logger(log, __name__)
         # typed as Any: bodies are API JSON dicts, which the client accepts as well as models
         self.core: Any = client.CoreV1Api(api_client)
         self.requests = {}
 
     @classmethod
     async def shared(
-        cls, *, host: str = "", ssl_ca_cert: str = "", verify_ssl: bool | None = None
+        cls,
+        *,
+        host: str = "",
+        ssl_ca_cert: str = "",
+        verify_ssl: bool | None = None,
+        log: Logger | None = None,
     ) -> KubeApi:
-        """The client of this event loop for this API configuration."""
+        """The client of this event loop for this API configuration (``log``: the hub's
+        logger, used by the client made now)."""
         loop = asyncio.get_running_loop()
         key = (loop, host, ssl_ca_cert, verify_ssl, os.environ.get("KUBECONFIG", ""))
         api = cls._shared.get(key)
@@ -154,9 +160,9 @@ class KubeApi:
                 ) from e
             api = cls._shared.get(key)  # another spawner may have won the race
             if api is None:
-                api = cls(client.ApiClient(configuration))
+                api = cls(client.ApiClient(configuration), log=log)
                 cls._shared[key] = api
-                log.info("kubecache: Kubernetes API at %s", configuration.host)
+                api.log.info("kubecache: Kubernetes API at %s", configuration.host)
         return api
 
     @classmethod
@@ -214,7 +220,7 @@ class KubeApi:
                     f"(k8s_api_request_retry_timeout): {last}"
                 )
             wait = min(remaining, backoff.next_delay(pause))
-            log.info("kubecache: %s failed (%s); retrying in %.1f s", what, last, wait)
+            self.log.info("kubecache: %s failed (%s); retrying in %.1f s", what, last, wait)
             await asyncio.sleep(wait)
 
     def _json(self, model: Any) -> dict[str, Any]:

@@ -52,13 +52,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kubecache.selector import LabelSelector, SelectorError
+from spawner.hub_log import Logger, hub_logger
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 
 #: Pods per LIST page.
@@ -145,22 +145,20 @@ class PodReads:
         *,
         page_size: int = PAGE_SIZE,
         recent_seconds: float = RECENT_SECONDS,
-        log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        log: Logger | None = None,
     ) -> None:
         self.api = api
         self.page_size = page_size
         self.recent_seconds = recent_seconds
         self.stats = ReadStats()
         #: the hub's logger (the first spawner's ``self.log``)
-        self.log = log or logging.getLogger(__name__)
+        self.log = hub_logger(log, __name__)
         #: how long a GET of a pod took lately (None: none measured yet)
         self.get_seconds: float | None = None
         self._namespaces: dict[tuple[str, str], _Namespace] = {}
 
     @classmethod
-    def of(
-        cls, api: KubeApi, *, log: logging.Logger | logging.LoggerAdapter[Any] | None = None
-    ) -> PodReads:
+    def of(cls, api: KubeApi, *, log: Logger | None = None) -> PodReads:
         """The reads of this API client (one per hub process and API configuration)."""
         reads = cls._by_api.get(api)
         if reads is None:

@@ -78,7 +78,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         if target is None:
             target = self._cache_target = (self.redis_settings(), self.redis_key_prefix)
         settings, prefix = target
-        return CacheClient.shared(settings, prefix=prefix)
+        return CacheClient.shared(settings, prefix=prefix, log=self.log)
 
     @observe(
         "redis_url",
@@ -96,6 +96,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             host=self.k8s_api_host,
             ssl_ca_cert=self.k8s_api_ssl_ca_cert,
             verify_ssl=self.k8s_api_verify_ssl,
+            log=self.log,
         )
 
     def _timeouts(self) -> Timeouts:
