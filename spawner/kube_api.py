@@ -403,5 +403,30 @@ class KubeApi:
             f"list pods in {namespace}", "list", request, timeouts, accept=frozenset({410})
         )
 
+    async def list_events_page(
+        self,
+        namespace: str,
+        *,
+        field_selector: str,
+        limit: int,
+        continue_token: str | None,
+        timeouts: Timeouts,
+    ) -> dict[str, Any]:
+        """One page of an Event LIST as API JSON (parsed with orjson, not client models)."""
+
+        async def request() -> dict[str, Any]:
+            response = await self.core.list_namespaced_event(
+                namespace,
+                field_selector=field_selector or None,
+                limit=limit,
+                _continue=continue_token or None,
+                _preload_content=False,
+            )
+            return await _json_body(response, "event list")
+
+        result = await self._call(f"list events in {namespace}", "list", request, timeouts)
+        assert not isinstance(result, KubeApiError)
+        return result
+
 
 __all__ = ["KubeApi", "KubeApiError", "Timeouts"]

@@ -19,9 +19,10 @@ from typing import Any
 
 from traitlets import observe
 
-from kubecache.contract import PodRecord, pod_key
+from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
 from spawner import builders, manifests, pod_state, polling, urls
+from spawner.api_events import EventReads
 from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.config import KubeSpawner
@@ -36,6 +37,8 @@ from spawner.trust import snapshot_freshness
 
 #: Attempts to create the pod when a leftover of the same name is in the way.
 CREATE_ATTEMPTS = 4
+#: How often an open progress page reads the API's events while the cache cannot serve them.
+API_EVENTS_INTERVAL = 2.0
 #: A pod whose labels leave the hub's LIST selector is logged once per this many seconds.
 _unmatched_labels = EveryInterval(600.0)
 
@@ -370,11 +373,41 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         """``why`` plus the pod's last Warning events, e.g. the scheduler's explanation."""
         if not self._pod_uid:
             return why
-        try:
-            events = await self._cache().events(self._pod_key, self._pod_uid)
-        except (CacheUnavailable, ValueError):
-            return why
+        events, _ = await self._spawn_events(self._pod_uid)
         return pod_state.with_warnings(why, pod_state.warning_messages(events))
+
+    async def _spawn_events(self, pod_uid: str) -> tuple[list[EventRecord], bool]:
+        """This spawn's pod events, and whether they come from the API: the cache's event
+        log while the cache is trusted, else the API's (spawner.api_events; [] when neither
+        answers)."""
+        problem = ""
+        try:
+            cache = self._cache()
+            snapshot = await cache.get_pod(self._pod_key)
+            freshness = snapshot_freshness(self, snapshot, stale_after_ms=self._stale_after_ms)
+            if freshness.trusted:
+                return await cache.events(self._pod_key, pod_uid), False
+            problem = f"the cache is {freshness.value}"
+        except (CacheUnavailable, ValueError) as e:
+            problem = str(e)
+        timeout = float(self.k8s_api_request_timeout)
+        try:
+            reads = EventReads.of(await self._api(), log=self.log)
+            events = await reads.events(
+                self.namespace,
+                self.pod_name,
+                pod_uid,
+                timeouts=Timeouts(request=timeout, retry=timeout),
+            )
+        except KubeApiError as e:
+            self.log.debug(
+                "kubecache: %s: %s and its events could not be read from the API: %s",
+                self._log_id,
+                problem,
+                e,
+            )
+            return [], True
+        return events, True
 
     async def _clean_up_failed_start(self, api: KubeApi, error: BaseException) -> None:
         kind = "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
@@ -436,7 +469,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 yield event
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """This spawn's pod events from Redis, replayed then followed, until the start ends."""
+        """This spawn's pod events from Redis, replayed then followed, until the start ends;
+        from the API while the cache cannot serve them."""
         if not self.events_enabled:
             return
         tracker = ProgressTracker(namespace=self.namespace, pod_name=self.pod_name)
@@ -469,18 +503,18 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                         [slow_spawn_event(self.slow_spawn_message, elapsed)]
                     ):
                         yield shown
+                longest_wait = MAX_FEED_WAIT
                 if self._pod_uid:
-                    try:
-                        events = await cache.events(self._pod_key, self._pod_uid)
-                    except CacheUnavailable:
-                        events = []
+                    events, from_api = await self._spawn_events(self._pod_uid)
+                    if from_api:  # no feed tells of new events: read the API again soon
+                        longest_wait = API_EVENTS_INTERVAL
                     async for shown in self._filtered(tracker.new_events(events)):
                         yield shown
                 if finished:
                     return
                 next_message = timer.seconds_until_next(time.monotonic() - began)
                 await watch.wait(
-                    min(MAX_FEED_WAIT, next_message if next_message is not None else MAX_FEED_WAIT)
+                    min(longest_wait, next_message if next_message is not None else longest_wait)
                 )
 
     async def _filtered(self, events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
