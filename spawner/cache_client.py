@@ -47,7 +47,9 @@ from typing import Any, ClassVar
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kubecache.backoff import Backoff
 from kubecache.contract import (
@@ -518,8 +520,7 @@ class CacheClient:
             health = CacheHealth.from_redis(raw_health)
             now_ms = redis_time_ms(time_reply)
         except (RedisError, OSError, ContractError) as e:
-            if not isinstance(e, ContractError):
-                self._trip_breaker(e)
+            self._trip_breaker(e)
             error = CacheUnavailable(f"cannot read the cache at {redacted(self.settings.url)}: {e}")
             for futures in batch.values():
                 for future in futures:
@@ -592,6 +593,10 @@ class CacheClient:
             )
 
     def _trip_breaker(self, error: BaseException) -> None:
+        """Open the breaker when Redis did not answer (a refused command, e.g. NOPERM, or an
+        unusable record is an answer: those reads fail alone)."""
+        if not isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
+            return
         why = f"{type(error).__name__}: {error}"
         if not self.breaker.trip(why, time.monotonic()) or self._closed:
             return

@@ -30,6 +30,11 @@ T = TypeVar("T")
 
 #: Longest wait on the feed before re-checking that the cache is still trusted.
 MAX_FEED_WAIT = 10.0
+#: Pauses between API reads while the cache cannot answer: from the first to the longest.
+#: A pod Ready in the API is seen at most API_WAIT_MAX s late; the reads of many waits are
+#: coalesced (spawner.pod_reads), so a hub sends about one LIST per second for all of them.
+API_WAIT_FIRST = 0.5
+API_WAIT_MAX = 1.0
 #: The least time given to an API read close to a wait's deadline (seconds).
 MIN_READ_SECONDS = 0.5
 
@@ -126,7 +131,7 @@ class PodWait:
         so agrees: the cache may say "yes" alone, never "no". Reads end by
         ``deadline``; then, with ``last_word``, one more API read decides.
         """
-        fallback_wait = 0.5
+        fallback_wait = API_WAIT_FIRST
         woken = True
         while True:
             view = await self.read(until=deadline)
@@ -151,7 +156,7 @@ class PodWait:
                 wait = min(remaining, MAX_FEED_WAIT, max(self.cache_stale_after / 2, 0.5))
             else:
                 wait = min(remaining, fallback_wait)
-                fallback_wait = min(fallback_wait * 2, 5.0)
+                fallback_wait = min(fallback_wait * 2, API_WAIT_MAX)
             woken = await watch.wait(wait)
 
     async def _confirmed_result(
