@@ -247,6 +247,10 @@ class PodReads:
             ) from None
         except KubeApiError as e:
             if e.status != 403:
+                if must_answer and until - time.monotonic() >= MIN_GET_RESERVE:
+                    # the LIST failed (e.g. 503s until its retry time ran out): one GET
+                    self.stats.gets_instead_of_list += 1
+                    return await self._bounded_get(state, namespace, name, timeouts, until=until)
                 raise
             if not state.list_forbidden:
                 state.list_forbidden = True

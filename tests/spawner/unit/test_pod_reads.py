@@ -331,3 +331,33 @@ async def test_a_list_that_predates_the_pod_is_no_sign_of_changed_labels() -> No
     hooked = await ask(reads, "hooked", max_age=5)
     assert new.pod is not None and new.unmatched_selector is None
     assert hooked.pod is not None and hooked.unmatched_selector == SELECTOR
+
+
+class FailingListApi(FakeApi):
+    """GETs answer; a LIST waits for ``list_gate`` and then fails with 503."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(names)
+        self.list_gate = asyncio.Event()
+
+    async def list_pods_page(self, namespace: str, **kwargs: Any) -> Any:
+        self.pages.append((kwargs["label_selector"], kwargs["continue_token"]))
+        await self.list_gate.wait()
+        raise KubeApiError("list pods: HTTP 503", status=503)
+
+
+async def test_a_question_that_must_be_answered_reads_alone_when_its_list_fails() -> None:
+    api = FailingListApi(["a", "b", "c"])
+    api.gate = asyncio.Event()
+    reads = reads_of(api)
+    first = asyncio.ensure_future(ask(reads, "a"))  # the lone GET (held at the gate)
+    await wait_for(lambda: len(api.gets) == 1, message="the GET sent")
+    poll = asyncio.ensure_future(ask(reads, "b"))  # a LIST
+    started = asyncio.ensure_future(must_ask(reads, "c", budget=2.0))  # joins it
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    api.gate.set()
+    api.list_gate.set()
+    results = await asyncio.gather(first, poll, started, return_exceptions=True)
+    assert isinstance(results[1], KubeApiError)  # a poll keeps the server running instead
+    assert not isinstance(results[2], BaseException) and results[2].via == "get"
+    assert api.gets == ["a", "c"]
