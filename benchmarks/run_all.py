@@ -38,6 +38,9 @@ BENCHMARKS = {
     # spawner's own poll(), and the cost of KubeSpawner's client models at the public boundary
     "degraded": "degraded_bench.py",
     "manifest_models": "manifest_models.py",
+    # kubecache alone, not in the default set: hub REST/page latency, spawn and stop time with
+    # a healthy and a frozen (SIGSTOP) Redis, side by side (a real JupyterHub)
+    "frozen_redis": "frozen_redis_bench.py",
 }
 DEFAULT = ("compare", "cacher", "record_size")
 QUICK_FLAGS = {
@@ -47,6 +50,7 @@ QUICK_FLAGS = {
     "record_size": ["--pods", "2000"],
     "degraded": ["--servers", "1000", "--rounds", "2"],
     "manifest_models": ["--quick"],
+    "frozen_redis": ["--rounds", "2", "--requests", "5"],
 }
 
 

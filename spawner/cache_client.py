@@ -21,6 +21,17 @@ XREAD and XINFO STREAM (the feed), CLIENT SETNAME (redis-py names its
 connections), PING (health checks), on the keys ``<prefix>*``.
 
 No spawner holds a connection or runs a polling loop of its own.
+
+Degraded stays fast: reads use a short timeout (``READ_TIMEOUT``, no
+retries), and the first one that fails opens a circuit breaker
+(:mod:`spawner.cache_breaker`): until a background probe gets an answer from
+Redis again (or the feed reader does), every cache read fails at once with
+:class:`CacheUnavailable` and the spawners read the Kubernetes API. A frozen
+Redis costs the hub one timeout, not one per call.
+
+Logging goes through the hub's logger (the ``log`` of the spawner that made
+the client, see :mod:`spawner.hub_log`). A prefix that no cacher writes (no
+health record) is logged once per ``UNUSED_PREFIX_LOG_SECONDS``.
 """
 
 from __future__ import annotations
@@ -28,14 +39,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kubecache.backoff import Backoff
 from kubecache.contract import (
@@ -53,15 +67,19 @@ from kubecache.contract import (
     redis_time_ms,
 )
 from kubecache.redis_connection import RedisSettings, connect, redacted
+from spawner.cache_breaker import Breaker
+from spawner.hub_log import EveryInterval, Logger, hub_logger
 from spawner.replid_probe import ReplidProbe
-
-log = logging.getLogger(__name__)
 
 #: XREAD BLOCK time; the feed connection's socket timeout is this plus a margin.
 DEFAULT_BLOCK_SECONDS = 5.0
 _SOCKET_MARGIN_SECONDS = 5.0
 #: Entries read per XREAD.
 READ_COUNT = 1000
+#: Seconds a cache read (or connecting for one) may take before the hub reads the API.
+READ_TIMEOUT = 1.0
+#: A key prefix without a health record (no cacher writes it) is logged once per this.
+UNUSED_PREFIX_LOG_SECONDS = 300.0
 
 
 class CacheUnavailable(Exception):
@@ -155,9 +173,11 @@ class FeedReader:
         *,
         block_seconds: float = DEFAULT_BLOCK_SECONDS,
         count: int = READ_COUNT,
+        log: Logger | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
+        self.log = hub_logger(log, __name__)
         self.block_ms = int(block_seconds * 1000)
         self.count = count
         self.position: tuple[int, int] | None = None
@@ -218,7 +238,7 @@ class FeedReader:
             try:
                 entries.append(decode_feed_entry(fields))
             except ContractError as e:
-                log.warning("Skipping feed entry %s: %s", entry_id, e)
+                self.log.warning("kubecache: skipping feed entry %s: %s", entry_id, e)
         return FeedBatch(entries)
 
 
@@ -249,6 +269,8 @@ class ClientStats:
     feed_entries: int = 0
     reconnects: int = 0
     wake_all: int = 0
+    #: reads answered at once with CacheUnavailable while the breaker was open
+    fast_failures: int = 0
 
 
 class CacheClient:
@@ -262,20 +284,35 @@ class CacheClient:
         *,
         prefix: str,
         block_seconds: float = DEFAULT_BLOCK_SECONDS,
+        read_timeout: float = READ_TIMEOUT,
+        log: Logger | None = None,
     ) -> None:
         self.settings = settings
         self.keys = Keys(prefix)
         self.block_seconds = block_seconds
-        self.redis = connect(settings)
+        self.log = hub_logger(log, __name__)
+        # reads fail fast and are not retried: the breaker and the API take over
+        read_settings = dataclasses.replace(
+            settings,
+            socket_timeout=min(settings.socket_timeout, read_timeout),
+            connect_timeout=min(settings.connect_timeout, read_timeout),
+        )
+        self.redis = connect(read_settings)
+        self.redis.set_retry(Retry(NoBackoff(), 0))
+        self.breaker = Breaker()
+        self._probe: asyncio.Task[None] | None = None
+        self._unused_prefix = EveryInterval(UNUSED_PREFIX_LOG_SECONDS)
         feed_settings = dataclasses.replace(
             settings,
             socket_timeout=block_seconds + _SOCKET_MARGIN_SECONDS,
             client_name=settings.client_name + "-feed",
         )
         self._feed_redis = connect(feed_settings)
-        self.feed = FeedReader(self._feed_redis, self.keys, block_seconds=block_seconds)
+        self.feed = FeedReader(
+            self._feed_redis, self.keys, block_seconds=block_seconds, log=self.log
+        )
         self.stats = ClientStats()
-        self.replid_probe = ReplidProbe()
+        self.replid_probe = ReplidProbe(log=self.log)
         self.connected = False
         self._watches: dict[str, set[Watch]] = {}
         self._pending: dict[str, list[asyncio.Future[PodSnapshot]]] = {}
@@ -290,18 +327,26 @@ class CacheClient:
 
     @classmethod
     def shared(
-        cls, settings: RedisSettings, *, prefix: str, block_seconds: float = DEFAULT_BLOCK_SECONDS
+        cls,
+        settings: RedisSettings,
+        *,
+        prefix: str,
+        block_seconds: float = DEFAULT_BLOCK_SECONDS,
+        log: Logger | None = None,
     ) -> CacheClient:
-        """The client of this event loop for these settings, started on first use."""
+        """The client of this event loop for these settings, started on first use.
+
+        ``log``: the hub's logger (a spawner's ``self.log``), used by the client made now.
+        """
         loop = asyncio.get_running_loop()
         key = (loop, settings, prefix)
         client = cls._shared.get(key)
         if client is None or client._closed:
-            client = cls(settings, prefix=prefix, block_seconds=block_seconds)
+            client = cls(settings, prefix=prefix, block_seconds=block_seconds, log=log)
             client._registry_key = key
             cls._shared[key] = client
             client.start()
-            log.info(
+            client.log.info(
                 "kubecache: following the change feed %s at %s",
                 client.keys.feed,
                 redacted(settings.url),
@@ -326,6 +371,10 @@ class CacheClient:
         self._closed = True
         if self._registry_key is not None:
             self._shared.pop(self._registry_key, None)
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         if self._task is not None:
             self._task.cancel()
             # redis-py shields a running command from cancellation, so a blocked
@@ -388,7 +437,7 @@ class CacheClient:
                     return
                 delay = backoff.next_delay()
                 if self.connected or backoff.attempts == 1:
-                    log.warning(
+                    self.log.warning(
                         "kubecache: lost the change feed at %s (%s: %s); retrying in %.1f s",
                         redacted(self.settings.url),
                         type(e).__name__,
@@ -396,7 +445,7 @@ class CacheClient:
                         delay,
                     )
                 else:
-                    log.debug("kubecache: change feed still unreachable: %s", e)
+                    self.log.debug("kubecache: change feed still unreachable: %s", e)
                 if self.connected:
                     self.connected = False
                     self.stats.reconnects += 1
@@ -406,8 +455,9 @@ class CacheClient:
                 continue
             if not self.connected:
                 self.connected = True
+                self._close_breaker("the change feed answered")
                 if backoff.attempts:
-                    log.info(
+                    self.log.info(
                         "kubecache: change feed reachable again at %s", redacted(self.settings.url)
                     )
                     # waiters that fell back to the API go back to the cache now
@@ -415,7 +465,7 @@ class CacheClient:
             backoff.reset()
             self._positioned.set()
             if batch.wake_all:
-                log.debug("kubecache: waking every waiter: %s", batch.wake_all)
+                self.log.debug("kubecache: waking every waiter: %s", batch.wake_all)
                 self._wake_all(batch.wake_all)
             self.stats.feed_entries += len(batch.entries)
             for entry in batch.entries:
@@ -429,10 +479,12 @@ class CacheClient:
     async def get_pod(self, pod_key: str) -> PodSnapshot:
         """The pod's record, with health and Redis time; coalesced per loop tick.
 
-        Raises :class:`CacheUnavailable` when Redis cannot be read.
+        Raises :class:`CacheUnavailable` when Redis cannot be read (at once while the
+        breaker is open).
         """
         if self._closed:
             raise CacheUnavailable("the cache client is closed")
+        self._check_breaker()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PodSnapshot] = loop.create_future()
         self._pending.setdefault(pod_key, []).append(future)
@@ -468,12 +520,15 @@ class CacheClient:
             health = CacheHealth.from_redis(raw_health)
             now_ms = redis_time_ms(time_reply)
         except (RedisError, OSError, ContractError) as e:
+            self._trip_breaker(e)
             error = CacheUnavailable(f"cannot read the cache at {redacted(self.settings.url)}: {e}")
             for futures in batch.values():
                 for future in futures:
                     if not future.done():
                         future.set_exception(error)
             return
+        if health is None:
+            self._note_unused_prefix()
         node_replid = (
             self.replid_probe.answer(replies[3], time.monotonic(), redacted(self.settings.url))
             if ask_replid
@@ -485,7 +540,7 @@ class CacheClient:
                 record = decode_pod_record(raw, key=key) if raw is not None else None
                 result = PodSnapshot(key, record, health, now_ms, node_replid)
             except ContractError as e:
-                log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)
+                self.log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)
                 result = CacheUnavailable(f"the cached record of pod {key} is unusable: {e}")
             for future in batch[key]:
                 if future.done():
@@ -496,10 +551,16 @@ class CacheClient:
                     future.set_result(result)
 
     async def events(self, pod_key: str, pod_uid: str) -> list[EventRecord]:
-        """The pod's event log, oldest first, only entries of the pod with ``pod_uid``."""
+        """The pod's event log, oldest first, only entries of the pod with ``pod_uid``.
+
+        Raises :class:`CacheUnavailable` when Redis cannot be read (at once while the
+        breaker is open).
+        """
+        self._check_breaker()
         try:
             raw = await self.redis.lrange(self.keys.events(pod_key), 0, -1)
         except (RedisError, OSError) as e:
+            self._trip_breaker(e)
             raise CacheUnavailable(
                 f"cannot read the events of {pod_key} at {redacted(self.settings.url)}: {e}"
             ) from e
@@ -508,15 +569,94 @@ class CacheClient:
             try:
                 event = decode_event_record(item)
             except ContractError as e:
-                log.warning("kubecache: skipping an event of pod %s: %s", pod_key, e)
+                self.log.warning("kubecache: skipping an event of pod %s: %s", pod_key, e)
                 continue
             if event["pod_uid"] == pod_uid:
                 events.append(event)
         return events
 
+    # ---- the breaker
+
+    @property
+    def available(self) -> bool:
+        """False while the breaker is open (reads fail at once, the API answers)."""
+        return not self.breaker.open
+
+    def _check_breaker(self) -> None:
+        state = self.breaker.state
+        if state is not None:
+            self.stats.fast_failures += 1
+            raise CacheUnavailable(
+                f"the cache at {redacted(self.settings.url)} did not answer "
+                f"{time.monotonic() - state.opened:.1f} s ago ({state.why}); "
+                "reading the Kubernetes API until it does"
+            )
+
+    def _trip_breaker(self, error: BaseException) -> None:
+        """Open the breaker when Redis did not answer (a refused command, e.g. NOPERM, or an
+        unusable record is an answer: those reads fail alone)."""
+        if not isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
+            return
+        why = f"{type(error).__name__}: {error}"
+        if not self.breaker.trip(why, time.monotonic()) or self._closed:
+            return
+        self.log.warning(
+            "kubecache: the cache at %s did not answer (%s): polls, starts, stops and "
+            "progress read the Kubernetes API until it does (asked again in the background)",
+            redacted(self.settings.url),
+            why,
+        )
+        self._probe = asyncio.create_task(self._probe_until_answered(), name="kubecache-probe")
+
+    def _close_breaker(self, how: str) -> None:
+        state = self.breaker.close()
+        if state is None:
+            return
+        if self._probe is not None and self._probe is not asyncio.current_task():
+            self._probe.cancel()
+        self._probe = None
+        self.log.info(
+            "kubecache: the cache at %s answers again (%s) after %.1f s; reading it again",
+            redacted(self.settings.url),
+            how,
+            time.monotonic() - state.opened,
+        )
+        # waiters that fell back to the API go back to the cache now
+        self._wake_all("Redis answers again")
+
+    async def _probe_until_answered(self) -> None:
+        """PING (with the short read timeout) after a growing pause until Redis answers."""
+        while self.breaker.open and not self._closed:
+            await asyncio.sleep(self.breaker.next_probe_delay())
+            try:
+                await self.redis.ping()
+            except (RedisError, OSError) as e:
+                if self.breaker.state is not None:
+                    self.breaker.state.why = f"{type(e).__name__}: {e}"
+                continue
+            self._close_breaker("a probe was answered")
+            return
+
+    def _note_unused_prefix(self) -> None:
+        held_back = self._unused_prefix.due()
+        if held_back is None:
+            return
+        self.log.warning(
+            "kubecache: no cacher writes under the key prefix %r at %s (no %s record): every "
+            "poll, start and stop reads the Kubernetes API and progress shows the API's events. "
+            "Start the cacher, or give it and the hub the same prefix (cacher --key-prefix or "
+            "$KUBECACHE_KEY_PREFIX; c.KubeCacheSpawner.redis_key_prefix); `kubecache doctor` "
+            "names the prefixes it finds. (%d reads since the last such line.)",
+            self.keys.prefix,
+            redacted(self.settings.url),
+            self.keys.health,
+            held_back,
+        )
+
 
 __all__ = [
     "DEFAULT_BLOCK_SECONDS",
+    "READ_TIMEOUT",
     "CacheClient",
     "CacheUnavailable",
     "ClientStats",

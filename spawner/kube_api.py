@@ -16,7 +16,6 @@ module only as :class:`KubeApiError`, translated once here.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -29,8 +28,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 
 from kubecache.backoff import Backoff, parse_retry_after
-
-log = logging.getLogger(__name__)
+from spawner.hub_log import Logger, hub_logger
 
 T = TypeVar("T")
 
@@ -128,17 +126,25 @@ class KubeApi:
     #: requests sent, by verb (tests and metrics)
     requests: dict[str, int]
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, *, log: Logger | None = None) -> None:
         self.api_client = api_client
+        #: the hub's logger (the ``log`` of the spawner that made this client)
+        self.log = hub_logger(log, __name__)
         # typed as Any: bodies are API JSON dicts, which the client accepts as well as models
         self.core: Any = client.CoreV1Api(api_client)
         self.requests = {}
 
     @classmethod
     async def shared(
-        cls, *, host: str = "", ssl_ca_cert: str = "", verify_ssl: bool | None = None
+        cls,
+        *,
+        host: str = "",
+        ssl_ca_cert: str = "",
+        verify_ssl: bool | None = None,
+        log: Logger | None = None,
     ) -> KubeApi:
-        """The client of this event loop for this API configuration."""
+        """The client of this event loop for this API configuration (``log``: the hub's
+        logger, used by the client made now)."""
         loop = asyncio.get_running_loop()
         key = (loop, host, ssl_ca_cert, verify_ssl, os.environ.get("KUBECONFIG", ""))
         api = cls._shared.get(key)
@@ -154,9 +160,9 @@ class KubeApi:
                 ) from e
             api = cls._shared.get(key)  # another spawner may have won the race
             if api is None:
-                api = cls(client.ApiClient(configuration))
+                api = cls(client.ApiClient(configuration), log=log)
                 cls._shared[key] = api
-                log.info("kubecache: Kubernetes API at %s", configuration.host)
+                api.log.info("kubecache: Kubernetes API at %s", configuration.host)
         return api
 
     @classmethod
@@ -214,7 +220,7 @@ class KubeApi:
                     f"(k8s_api_request_retry_timeout): {last}"
                 )
             wait = min(remaining, backoff.next_delay(pause))
-            log.info("kubecache: %s failed (%s); retrying in %.1f s", what, last, wait)
+            self.log.info("kubecache: %s failed (%s); retrying in %.1f s", what, last, wait)
             await asyncio.sleep(wait)
 
     def _json(self, model: Any) -> dict[str, Any]:
@@ -312,14 +318,23 @@ class KubeApi:
     ) -> bool:
         """Delete a pod with that grace period; False when it did not exist."""
         body = client.V1DeleteOptions(grace_period_seconds=grace_seconds)
+
+        async def request() -> dict[str, Any]:
+            # the returned pod is not parsed into client models, whose validation refuses
+            # e.g. a container status without imageID (the stop would fail on a deleted pod)
+            return await _json_body(
+                await self.core.delete_namespaced_pod(
+                    name,
+                    namespace,
+                    body=body,
+                    grace_period_seconds=grace_seconds,
+                    _preload_content=False,
+                ),
+                "pod",
+            )
+
         result = await self._call(
-            f"delete pod {namespace}/{name}",
-            "delete",
-            lambda: self.core.delete_namespaced_pod(
-                name, namespace, body=body, grace_period_seconds=grace_seconds
-            ),
-            timeouts,
-            accept=frozenset({404}),
+            f"delete pod {namespace}/{name}", "delete", request, timeouts, accept=frozenset({404})
         )
         return not isinstance(result, KubeApiError)
 
@@ -387,6 +402,31 @@ class KubeApi:
         return await self._call(
             f"list pods in {namespace}", "list", request, timeouts, accept=frozenset({410})
         )
+
+    async def list_events_page(
+        self,
+        namespace: str,
+        *,
+        field_selector: str,
+        limit: int,
+        continue_token: str | None,
+        timeouts: Timeouts,
+    ) -> dict[str, Any]:
+        """One page of an Event LIST as API JSON (parsed with orjson, not client models)."""
+
+        async def request() -> dict[str, Any]:
+            response = await self.core.list_namespaced_event(
+                namespace,
+                field_selector=field_selector or None,
+                limit=limit,
+                _continue=continue_token or None,
+                _preload_content=False,
+            )
+            return await _json_body(response, "event list")
+
+        result = await self._call(f"list events in {namespace}", "list", request, timeouts)
+        assert not isinstance(result, KubeApiError)
+        return result
 
 
 __all__ = ["KubeApi", "KubeApiError", "Timeouts"]

@@ -30,6 +30,18 @@ once) before the answer is "absent": a ``modify_pod_hook`` may have changed
 its labels so the selector misses it, and absence is what stops a server.
 An empty selector lists every pod of the namespace.
 
+A question that must be answered (a waiting start or stop, its last read
+before the deadline: ``must_answer``) is answered by whichever read can
+answer it in time. Each namespace remembers how long its last LIST took; when
+the LIST that would answer the question (the one in flight, or the next one)
+cannot be expected to end within the question's time (``timeouts.retry``),
+the question is one GET of its pod instead, and a question that joined a
+LIST which has not answered by the time a GET still fits (twice the GETs'
+recent duration before the end, at least 0.3 s) sends that GET too. At
+5,000 pods and 400 ms per request a LIST takes over 4 s; a GET 0.4 s. Such
+GETs are bounded per namespace (``GETS_WITHOUT_LIST`` in flight). A poll is
+not such a question: it keeps a server running when no read answers in time.
+
 The least-privilege hub Role (docs/SECURITY.md) has no ``list`` on pods. A
 LIST refused with 403 is remembered for the namespace (logged once, with the
 grant that would make it one request), and its questions are answered by
@@ -39,15 +51,15 @@ GETs instead, at most ``GETS_WITHOUT_LIST`` in flight per namespace.
 from __future__ import annotations
 
 import asyncio
-import logging
+import dataclasses
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from kubecache.selector import LabelSelector, SelectorError
+from spawner.hub_log import Logger, hub_logger
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
-
-log = logging.getLogger(__name__)
 
 #: Pods per LIST page.
 PAGE_SIZE = 500
@@ -61,8 +73,13 @@ WAIT_MAX_AGE = 1.0
 RECENT_SECONDS = max(POLL_MAX_AGE, WAIT_MAX_AGE)
 #: Full restarts of one LIST whose continue token expired (410) before it gives up.
 LIST_RESTARTS = 3
-#: GETs in flight per namespace when the hub may not LIST pods there.
+#: GETs in flight per namespace when the hub may not LIST pods there, or when a LIST cannot
+#: answer a start's or stop's question in time.
 GETS_WITHOUT_LIST = 16
+#: What a GET is assumed to take before one was measured (seconds).
+DEFAULT_GET_SECONDS = 0.5
+#: The least time kept for a GET when a question waits on a LIST that may be late.
+MIN_GET_RESERVE = 0.3
 
 Pod = dict[str, Any]
 
@@ -74,6 +91,9 @@ class PodRead:
     pod: Pod | None
     started: float
     via: str  # "get", "list" or "recent" (a remembered LIST)
+    #: the selector of a LIST that missed this pod although it exists and its labels do not
+    #: match it (a modify_pod_hook changed them?); None otherwise
+    unmatched_selector: str | None = None
 
 
 @dataclass
@@ -86,6 +106,8 @@ class ReadStats:
     pages: int = 0
     from_recent: int = 0
     absent_confirmations: int = 0
+    #: questions answered by a GET because the shared LIST could not answer them in time
+    gets_instead_of_list: int = 0
 
 
 @dataclass
@@ -102,6 +124,8 @@ class _Namespace:
     in_flight: _Listing | None = None
     queued: _Listing | None = None
     recent: tuple[float, dict[str, Pod]] | None = None
+    #: how long the last complete LIST took (None: none finished yet)
+    list_seconds: float | None = None
     gets_in_flight: int = 0
     list_forbidden: bool = False
     get_slots: asyncio.Semaphore = field(
@@ -113,25 +137,32 @@ class _Namespace:
 class PodReads:
     """Coalesced pod reads of one hub; :meth:`of` gives the one of a :class:`KubeApi`."""
 
-    _by_api: ClassVar[weakref.WeakKeyDictionary[KubeApi, PodReads]] = (
-        weakref.WeakKeyDictionary()
-    )
+    _by_api: ClassVar[weakref.WeakKeyDictionary[KubeApi, PodReads]] = weakref.WeakKeyDictionary()
 
     def __init__(
-        self, api: KubeApi, *, page_size: int = PAGE_SIZE, recent_seconds: float = RECENT_SECONDS
+        self,
+        api: KubeApi,
+        *,
+        page_size: int = PAGE_SIZE,
+        recent_seconds: float = RECENT_SECONDS,
+        log: Logger | None = None,
     ) -> None:
         self.api = api
         self.page_size = page_size
         self.recent_seconds = recent_seconds
         self.stats = ReadStats()
+        #: the hub's logger (the first spawner's ``self.log``)
+        self.log = hub_logger(log, __name__)
+        #: how long a GET of a pod took lately (None: none measured yet)
+        self.get_seconds: float | None = None
         self._namespaces: dict[tuple[str, str], _Namespace] = {}
 
     @classmethod
-    def of(cls, api: KubeApi) -> PodReads:
+    def of(cls, api: KubeApi, *, log: Logger | None = None) -> PodReads:
         """The reads of this API client (one per hub process and API configuration)."""
         reads = cls._by_api.get(api)
         if reads is None:
-            reads = cls._by_api[api] = cls(api)
+            reads = cls._by_api[api] = cls(api, log=log)
         return reads
 
     async def read(
@@ -142,14 +173,39 @@ class PodReads:
         label_selector: str,
         timeouts: Timeouts,
         max_age: float,
+        must_answer: bool = False,
     ) -> PodRead:
         """The pod from a read started at most ``max_age`` s before now.
 
         Waits at most ``timeouts.retry`` seconds; raises :class:`KubeApiError`
-        when the API gave no answer by then.
+        when the API gave no answer by then. ``must_answer``: a start or stop
+        waits on the answer, so a GET is sent when the shared LIST cannot
+        answer in time.
         """
         asked = time.monotonic()
-        not_before = asked - max(max_age, 0.0)
+        return await self._read(
+            namespace,
+            name,
+            label_selector=label_selector,
+            timeouts=timeouts,
+            asked=asked,
+            not_before=asked - max(max_age, 0.0),
+            until=asked + timeouts.retry,
+            must_answer=must_answer,
+        )
+
+    async def _read(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        label_selector: str,
+        timeouts: Timeouts,
+        asked: float,
+        not_before: float,
+        until: float,
+        must_answer: bool,
+    ) -> PodRead:
         self.stats.questions += 1
         state = self._namespaces.setdefault((namespace, label_selector), _Namespace())
         if state.recent is not None:
@@ -162,28 +218,43 @@ class PodReads:
                     name,
                     label_selector,
                     timeouts,
+                    until=until,
+                    must_answer=must_answer,
                 )
             if started < asked - self.recent_seconds:
                 state.recent = None  # too old for anyone: let it go
         if state.list_forbidden:
-            return await self._bounded_get(state, namespace, name, timeouts)
+            return await self._bounded_get(state, namespace, name, timeouts, until=until)
+        reserve = self._get_reserve(until - asked)
+        if must_answer and not self._list_in_time(state, not_before, until - reserve):
+            self.stats.gets_instead_of_list += 1
+            return await self._bounded_get(state, namespace, name, timeouts, until=until)
         listing = self._listing_for(state, namespace, label_selector, timeouts, not_before)
         if listing is None:
-            return await self._get(state, namespace, name, timeouts)
+            return await self._get(state, namespace, name, _within(timeouts, until))
+        give_up = until - reserve if must_answer else until
         try:
-            async with asyncio.timeout(timeouts.retry):
+            async with asyncio.timeout(max(give_up - time.monotonic(), 0.0)):
                 pods = await asyncio.shield(listing.future)
         except TimeoutError:
+            if must_answer:
+                # the LIST is late: a GET still fits in the time left
+                self.stats.gets_instead_of_list += 1
+                return await self._bounded_get(state, namespace, name, timeouts, until=until)
             raise KubeApiError(
                 f"Could not list pods in {namespace} within {timeouts.retry:g} s "
                 "(k8s_api_request_retry_timeout)"
             ) from None
         except KubeApiError as e:
             if e.status != 403:
+                if must_answer and until - time.monotonic() >= MIN_GET_RESERVE:
+                    # the LIST failed (e.g. 503s until its retry time ran out): one GET
+                    self.stats.gets_instead_of_list += 1
+                    return await self._bounded_get(state, namespace, name, timeouts, until=until)
                 raise
             if not state.list_forbidden:
                 state.list_forbidden = True
-                log.warning(
+                self.log.warning(
                     "kubecache: the hub may not list pods in %s (%s); each pod is read alone "
                     "when the cache cannot answer (at most %d at once). Grant 'list' on pods "
                     "in the hub's Role to make a burst of such reads one request.",
@@ -191,7 +262,7 @@ class PodReads:
                     e,
                     GETS_WITHOUT_LIST,
                 )
-            return await self._bounded_get(state, namespace, name, timeouts)
+            return await self._bounded_get(state, namespace, name, timeouts, until=until)
         assert listing.started is not None
         return await self._answer(
             PodRead(pods.get(name), listing.started, "list"),
@@ -199,7 +270,31 @@ class PodReads:
             name,
             label_selector,
             timeouts,
+            until=until,
+            must_answer=must_answer,
         )
+
+    def _get_reserve(self, budget: float) -> float:
+        """The time kept for a GET at the end of a question's ``budget``."""
+        get_seconds = self.get_seconds if self.get_seconds is not None else DEFAULT_GET_SECONDS
+        return min(max(2 * get_seconds, MIN_GET_RESERVE), budget / 2)
+
+    @staticmethod
+    def _list_in_time(state: _Namespace, not_before: float, by: float) -> bool:
+        """Whether the LIST that would answer a question can be expected to end by ``by``
+        (True while no LIST of the namespace has finished: the wait on it is bounded)."""
+        took = state.list_seconds
+        if took is None:
+            return True
+        now = time.monotonic()
+        current = state.in_flight
+        if current is None or current.started is None:
+            ends = now + took
+        else:
+            current_ends = max(current.started + took, now)
+            # a question too new for the LIST in flight waits for the next one
+            ends = current_ends if current.started >= not_before else current_ends + took
+        return ends <= by
 
     def _listing_for(
         self,
@@ -245,6 +340,7 @@ class PodReads:
         except Exception as e:
             self._fail(listing, e)
         else:
+            state.list_seconds = time.monotonic() - listing.started
             state.recent = (listing.started, pods)
             if not listing.future.done():
                 listing.future.set_result(pods)
@@ -279,7 +375,7 @@ class PodReads:
                     timeouts=timeouts,
                 )
                 if isinstance(page, KubeApiError):  # 410: the continue token expired
-                    log.info("kubecache: listing pods in %s again: %s", namespace, page)
+                    self.log.info("kubecache: listing pods in %s again: %s", namespace, page)
                     break
                 for item in page.get("items") or []:
                     name = (item.get("metadata") or {}).get("name")
@@ -294,10 +390,21 @@ class PodReads:
         )
 
     async def _bounded_get(
-        self, state: _Namespace, namespace: str, name: str, timeouts: Timeouts
+        self, state: _Namespace, namespace: str, name: str, timeouts: Timeouts, *, until: float
     ) -> PodRead:
-        async with state.get_slots:
-            return await self._get(state, namespace, name, timeouts)
+        """One GET among at most ``GETS_WITHOUT_LIST`` of the namespace, done by ``until``."""
+        try:
+            async with asyncio.timeout(max(until - time.monotonic(), 0.0)):
+                await state.get_slots.acquire()
+        except TimeoutError:
+            raise KubeApiError(
+                f"Could not read pod {namespace}/{name} within {timeouts.retry:g} s: "
+                f"{GETS_WITHOUT_LIST} other reads of the namespace were in flight"
+            ) from None
+        try:
+            return await self._get(state, namespace, name, _within(timeouts, until))
+        finally:
+            state.get_slots.release()
 
     async def _get(
         self, state: _Namespace, namespace: str, name: str, timeouts: Timeouts
@@ -307,33 +414,68 @@ class PodReads:
         try:
             started = time.monotonic()
             pod = await self.api.read_pod(namespace, name, timeouts)
+            took = time.monotonic() - started
+            # the recent GETs' duration, smoothed: what a GET at the end of a question needs
+            self.get_seconds = (
+                took if self.get_seconds is None else (0.7 * self.get_seconds + 0.3 * took)
+            )
             return PodRead(pod, started, "get")
         finally:
             state.gets_in_flight -= 1
 
     async def _answer(
-        self, read: PodRead, namespace: str, name: str, label_selector: str, timeouts: Timeouts
+        self,
+        read: PodRead,
+        namespace: str,
+        name: str,
+        label_selector: str,
+        timeouts: Timeouts,
+        *,
+        until: float,
+        must_answer: bool,
     ) -> PodRead:
         """``read``, with a pod absent from a selective LIST confirmed by a read of every pod
         of the namespace (one GET alone, one LIST without selector for many at once)."""
         if read.pod is not None or read.via == "get" or not label_selector:
             return read
         self.stats.absent_confirmations += 1
-        confirmed = await self.read(
-            namespace, name, label_selector="", timeouts=timeouts, max_age=0.0
+        asked = time.monotonic()
+        confirmed = await self._read(
+            namespace,
+            name,
+            label_selector="",
+            timeouts=timeouts,
+            asked=asked,
+            not_before=asked,
+            until=until,
+            must_answer=must_answer,
         )
-        if confirmed.pod is not None:
-            log.warning(
-                "kubecache: pod %s/%s is not matched by the label selector %r (a "
-                "modify_pod_hook changed its labels?): it was found without it",
-                namespace,
-                name,
-                label_selector,
-            )
+        if confirmed.pod is not None and not _matches(confirmed.pod, label_selector):
+            # not a LIST that predates the pod: its labels really are outside the selector
+            return dataclasses.replace(confirmed, unmatched_selector=label_selector)
         return confirmed
 
 
+def _within(timeouts: Timeouts, until: float) -> Timeouts:
+    """``timeouts`` cut to end by ``until`` (monotonic): one attempt, no retry after it."""
+    left = max(until - time.monotonic(), 0.001)
+    return Timeouts(request=min(timeouts.request, left), retry=left)
+
+
+def _matches(pod: Pod, label_selector: str) -> bool:
+    """Whether the pod's labels match the selector (True when the selector cannot be read:
+    only a real mismatch is reported)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    try:
+        return LabelSelector.parse(label_selector).matches(
+            {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+        )
+    except SelectorError:
+        return True
+
+
 __all__ = [
+    "GETS_WITHOUT_LIST",
     "PAGE_SIZE",
     "POLL_MAX_AGE",
     "RECENT_SECONDS",

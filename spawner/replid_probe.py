@@ -11,14 +11,12 @@ connection would miss a node demoted under an open connection.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from redis.exceptions import NoPermissionError
 
 from kubecache.redis_connection import node_replid
-
-log = logging.getLogger(__name__)
+from spawner.hub_log import Logger, hub_logger
 
 
 class ReplidProbe:
@@ -29,8 +27,10 @@ class ReplidProbe:
     without the check and ask again every ``retry_seconds`` (ACLs change).
     """
 
-    def __init__(self, retry_seconds: float = 300.0) -> None:
+    def __init__(self, retry_seconds: float = 300.0, *, log: Logger | None = None) -> None:
         self.retry_seconds = retry_seconds
+        #: the hub's logger (the cache client's)
+        self.log = hub_logger(log, __name__)
         self.denied_until = 0.0
         self.warned = False
 
@@ -47,7 +47,7 @@ class ReplidProbe:
             if not self.warned:
                 self.warned = True
                 denied = isinstance(reply, NoPermissionError) or "NOPERM" in str(reply).upper()
-                log.warning(
+                self.log.warning(
                     "kubecache: the hub cannot run INFO at %s (%s): it cannot tell a promoted "
                     "replica from the primary the cacher wrote, so after a Redis failover the "
                     "cache is trusted before the cacher took over. %s",

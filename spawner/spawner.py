@@ -19,13 +19,15 @@ from typing import Any
 
 from traitlets import observe
 
-from kubecache.contract import PodRecord, pod_key
+from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
 from spawner import builders, manifests, pod_state, polling, urls
+from spawner.api_events import EventReads
 from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.config import KubeSpawner
 from spawner.hooks import call_hook
+from spawner.hub_log import EveryInterval
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.options import CacheSpawnerOptions
 from spawner.pod_reads import PodRead, PodReads
@@ -35,6 +37,10 @@ from spawner.trust import snapshot_freshness
 
 #: Attempts to create the pod when a leftover of the same name is in the way.
 CREATE_ATTEMPTS = 4
+#: How often an open progress page reads the API's events while the cache cannot serve them.
+API_EVENTS_INTERVAL = 2.0
+#: A pod whose labels leave the hub's LIST selector is logged once per this many seconds.
+_unmatched_labels = EveryInterval(600.0)
 
 
 class SpawnError(Exception):
@@ -75,7 +81,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         if target is None:
             target = self._cache_target = (self.redis_settings(), self.redis_key_prefix)
         settings, prefix = target
-        return CacheClient.shared(settings, prefix=prefix)
+        return CacheClient.shared(settings, prefix=prefix, log=self.log)
 
     @observe(
         "redis_url",
@@ -93,6 +99,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             host=self.k8s_api_host,
             ssl_ca_cert=self.k8s_api_ssl_ca_cert,
             verify_ssl=self.k8s_api_verify_ssl,
+            log=self.log,
         )
 
     def _timeouts(self) -> Timeouts:
@@ -122,20 +129,42 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         pod reflector selects ``component=<component_label>``)."""
         return f"component={self.component_label}" if self.component_label else ""
 
-    async def read_pod_from_api(self, *, max_age: float) -> PodRead:
+    async def read_pod_from_api(
+        self, *, max_age: float, must_answer: bool = False, within: float | None = None
+    ) -> PodRead:
         """This pod from a (coalesced) API read sent at most ``max_age`` s ago.
 
-        Bounded by one ``k8s_api_request_timeout``; raises :class:`KubeApiError`.
+        Bounded by one ``k8s_api_request_timeout`` (or ``within`` seconds, when
+        less); raises :class:`KubeApiError`. ``must_answer``: a start or stop waits
+        on it, so a lone GET answers when the shared LIST cannot in time.
         """
         timeout = float(self.k8s_api_request_timeout)
-        reads = PodReads.of(await self._api())
-        return await reads.read(
+        if within is not None:
+            timeout = max(min(timeout, within), 0.001)
+        reads = PodReads.of(await self._api(), log=self.log)
+        read = await reads.read(
             self.namespace,
             self.pod_name,
             label_selector=self.pod_list_selector,
             timeouts=Timeouts(request=timeout, retry=timeout),
             max_age=max_age,
+            must_answer=must_answer,
         )
+        if read.unmatched_selector is not None:
+            held_back = _unmatched_labels.due()
+            if held_back is not None:
+                self.log.warning(
+                    "kubecache: pod of %s is not matched by the label selector %r (a "
+                    "modify_pod_hook changed its labels?): it was found without it, so reads "
+                    "of it when the cache cannot answer take a second request. Keep the "
+                    "label component=%s on the pod (%d more such reads since the last "
+                    "line like this).",
+                    self._log_id,
+                    read.unmatched_selector,
+                    self.component_label,
+                    held_back,
+                )
+        return read
 
     def _pod_wait(self) -> PodWait:
         """Reading and waiting for this spawner's pod (:mod:`spawner.pod_wait`)."""
@@ -318,7 +347,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             return result[0] == "failed"
 
         result = await self._pod_wait().wait(
-            watch, outcome, deadline=deadline, destructive=failed
+            watch, outcome, deadline=deadline, destructive=failed, last_word=False
         )
         if result is None:
             # out of time: the API has the last word (a stalled cache may have missed readiness)
@@ -332,8 +361,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                     else "the Kubernetes API did not answer"
                 )
                 why = (
-                    f"pod {self._pod_key} did not start in {self.start_timeout} seconds "
-                    f"({pending})"
+                    f"pod {self._pod_key} did not start in {self.start_timeout} seconds ({pending})"
                 )
                 raise TimeoutError(await self._with_warnings(why))
         if result[0] == "running":
@@ -345,11 +373,41 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         """``why`` plus the pod's last Warning events, e.g. the scheduler's explanation."""
         if not self._pod_uid:
             return why
-        try:
-            events = await self._cache().events(self._pod_key, self._pod_uid)
-        except (CacheUnavailable, ValueError):
-            return why
+        events, _ = await self._spawn_events(self._pod_uid)
         return pod_state.with_warnings(why, pod_state.warning_messages(events))
+
+    async def _spawn_events(self, pod_uid: str) -> tuple[list[EventRecord], bool]:
+        """This spawn's pod events, and whether they come from the API: the cache's event
+        log while the cache is trusted, else the API's (spawner.api_events; [] when neither
+        answers)."""
+        problem = ""
+        try:
+            cache = self._cache()
+            snapshot = await cache.get_pod(self._pod_key)
+            freshness = snapshot_freshness(self, snapshot, stale_after_ms=self._stale_after_ms)
+            if freshness.trusted:
+                return await cache.events(self._pod_key, pod_uid), False
+            problem = f"the cache is {freshness.value}"
+        except (CacheUnavailable, ValueError) as e:
+            problem = str(e)
+        timeout = float(self.k8s_api_request_timeout)
+        try:
+            reads = EventReads.of(await self._api(), log=self.log)
+            events = await reads.events(
+                self.namespace,
+                self.pod_name,
+                pod_uid,
+                timeouts=Timeouts(request=timeout, retry=timeout),
+            )
+        except KubeApiError as e:
+            self.log.debug(
+                "kubecache: %s: %s and its events could not be read from the API: %s",
+                self._log_id,
+                problem,
+                e,
+            )
+            return [], True
+        return events, True
 
     async def _clean_up_failed_start(self, api: KubeApi, error: BaseException) -> None:
         kind = "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
@@ -411,7 +469,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 yield event
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """This spawn's pod events from Redis, replayed then followed, until the start ends."""
+        """This spawn's pod events from Redis, replayed then followed, until the start ends;
+        from the API while the cache cannot serve them."""
         if not self.events_enabled:
             return
         tracker = ProgressTracker(namespace=self.namespace, pod_name=self.pod_name)
@@ -444,18 +503,18 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                         [slow_spawn_event(self.slow_spawn_message, elapsed)]
                     ):
                         yield shown
+                longest_wait = MAX_FEED_WAIT
                 if self._pod_uid:
-                    try:
-                        events = await cache.events(self._pod_key, self._pod_uid)
-                    except CacheUnavailable:
-                        events = []
+                    events, from_api = await self._spawn_events(self._pod_uid)
+                    if from_api:  # no feed tells of new events: read the API again soon
+                        longest_wait = API_EVENTS_INTERVAL
                     async for shown in self._filtered(tracker.new_events(events)):
                         yield shown
                 if finished:
                     return
                 next_message = timer.seconds_until_next(time.monotonic() - began)
                 await watch.wait(
-                    min(MAX_FEED_WAIT, next_message if next_message is not None else MAX_FEED_WAIT)
+                    min(longest_wait, next_message if next_message is not None else longest_wait)
                 )
 
     async def _filtered(self, events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

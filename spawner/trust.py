@@ -9,7 +9,6 @@ untrusted (:data:`Freshness.UNCOVERED`), so the spawner reads the API instead.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from kubecache.contract import Freshness
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
     from spawner.cache_client import PodSnapshot
     from spawner.config import KubeSpawner
 
-log = logging.getLogger(__name__)
 _warned: set[tuple[str, str, str]] = set()
 
 
@@ -36,7 +34,7 @@ def snapshot_freshness(
     seen = (spawner.namespace, health.namespaces, health.pod_selector)
     if seen not in _warned:  # once per process and cacher configuration, not per poll
         _warned.add(seen)
-        log.error(
+        spawner.log.error(
             "kubecache: the cacher (%s) does not watch pod %s/%s: its namespaces (%s) and pod "
             "selector (%r) leave out namespace %s or labels %s. Every read of such pods goes to "
             "the Kubernetes API. Make the cacher's --namespaces and --pod-selector cover the "

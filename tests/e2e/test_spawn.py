@@ -12,6 +12,8 @@ from tests.e2e.support.stack import Cluster
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = "e2e-spawn"
+#: JupyterHub's log format: "[I 2026-12-06 12:00:00.123 JupyterHub module:line] message"
+HUB_LOG_LINE = re.compile(r"^\[[DIWEC] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+ ")
 #: KubeSpawner's progress message format: "{timestamp} [{type}] {message}"
 EVENT_MESSAGE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)? \[(Normal|Warning)\] .+"
@@ -73,3 +75,11 @@ async def test_spawn_through_the_rest_api_streams_pod_events_serves_through_the_
     assert await cluster.record(NAMESPACE, "jupyter-alice") is None
     status, _ = await api.get_through_proxy("/user/alice/api/status")
     assert status != 200
+
+    # kubecache logs through the hub's logger: its format (level, time), nothing bare, and
+    # its INFO lines kept (issue 20: a module logger wrote bare lines and lost INFO)
+    lines = [line for line in hub.replicas["hub"].log_text().splitlines() if "kubecache:" in line]
+    assert any("following the change feed" in line for line in lines), lines
+    assert any("creating pod for alice" in line for line in lines), lines
+    bare = [line for line in lines if not HUB_LOG_LINE.match(line)]
+    assert bare == [], bare

@@ -31,7 +31,7 @@ class ApiStub:
         self.reads = 0
         self.answer: dict[str, Any] | KubeApiError | None = KubeApiError("API unreachable")
 
-    async def read(self, *, max_age: float) -> PodRead:
+    async def read(self, *, max_age: float, **_: Any) -> PodRead:
         self.reads += 1
         if isinstance(self.answer, KubeApiError):
             raise self.answer

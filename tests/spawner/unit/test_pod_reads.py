@@ -79,9 +79,7 @@ def reads_of(api: FakeApi, **options: Any) -> PodReads:
 
 
 async def ask(reads: PodReads, name: str, *, max_age: float = 2.0) -> Any:
-    return await reads.read(
-        NS, name, label_selector=SELECTOR, timeouts=TIMEOUTS, max_age=max_age
-    )
+    return await reads.read(NS, name, label_selector=SELECTOR, timeouts=TIMEOUTS, max_age=max_age)
 
 
 async def test_a_lone_question_is_one_get() -> None:
@@ -246,3 +244,120 @@ async def test_other_list_failures_still_reach_the_caller() -> None:
     api.gate.set()
     results = await asyncio.gather(first, second, return_exceptions=True)
     assert all(isinstance(r, KubeApiError) and r.status == 503 for r in results)
+
+
+class SlowListApi(FakeApi):
+    """Each LIST page takes ``page_seconds``, a GET ``get_seconds`` (as under API latency)."""
+
+    def __init__(self, names: list[str], *, page_seconds: float, get_seconds: float) -> None:
+        super().__init__(names)
+        self.page_seconds = page_seconds
+        self.get_seconds = get_seconds
+
+    async def read_pod(self, namespace: str, name: str, timeouts: Timeouts) -> Any:
+        self.gets.append(name)
+        try:
+            async with asyncio.timeout(timeouts.retry):
+                await asyncio.sleep(self.get_seconds)
+        except TimeoutError:
+            raise KubeApiError(f"read pod {name}: no answer") from None
+        return self.pods.get(name)
+
+    async def list_pods_page(self, namespace: str, **kwargs: Any) -> Any:
+        await asyncio.sleep(self.page_seconds)
+        return await super().list_pods_page(namespace, **kwargs)
+
+
+async def must_ask(reads: PodReads, name: str, *, max_age: float = 1.0, budget: float = 1.0) -> Any:
+    return await reads.read(
+        NS,
+        name,
+        label_selector=SELECTOR,
+        timeouts=Timeouts(request=budget, retry=budget),
+        max_age=max_age,
+        must_answer=True,
+    )
+
+
+async def test_a_question_that_must_be_answered_is_a_get_when_the_list_cannot_end_in_time() -> None:
+    """issue 19: at 5,000 pods and 400 ms a request, a LIST of 10 pages never fit in 3 s."""
+    names = [f"p{i}" for i in range(10)]
+    api = SlowListApi(names, page_seconds=0.3, get_seconds=0.01)
+    reads = reads_of(api, page_size=2)  # 5 pages: 1.5 s
+    # polls keep a LIST in flight, as a hub whose cache cannot answer does
+    polls = [asyncio.ensure_future(ask(reads, n)) for n in names]
+    await asyncio.gather(*polls, return_exceptions=True)
+    assert reads._namespaces[(NS, SELECTOR)].list_seconds is not None
+    more_polls = [asyncio.ensure_future(ask(reads, n, max_age=0)) for n in names]
+    await wait_for(lambda: len(api.pages) > 5, message="the next LIST sent")
+    gets_before = len(api.gets)
+    read = await must_ask(reads, "p3", budget=1.0)
+    assert read.pod is not None and read.via == "get"
+    assert len(api.gets) == gets_before + 1
+    assert reads.stats.gets_instead_of_list == 1
+    await asyncio.gather(*more_polls, return_exceptions=True)
+
+
+async def test_a_question_on_a_late_list_sends_a_get_while_one_still_fits() -> None:
+    names = ["a", "b", "c"]
+    api = SlowListApi(names, page_seconds=0.0, get_seconds=0.01)
+    api.gate = asyncio.Event()  # LIST pages hang: the first LIST's length is not known yet
+    reads = reads_of(api)
+    first = asyncio.ensure_future(ask(reads, "a"))  # the lone GET (not gated in this fake)
+    second = asyncio.ensure_future(ask(reads, "b"))  # a LIST
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    read = await must_ask(reads, "c", max_age=1.0, budget=0.6)  # joins it, then GETs
+    assert read.via == "get" and read.pod is not None
+    assert reads.stats.gets_instead_of_list == 1
+    # a poll is no such question: it keeps waiting on the LIST and gives up in time
+    api.gate.set()
+    await asyncio.gather(first, second)
+
+
+async def test_a_list_that_predates_the_pod_is_no_sign_of_changed_labels() -> None:
+    api = FakeApi(["a", "b"])
+    api.gate = asyncio.Event()
+    reads = reads_of(api)
+    pending = [asyncio.ensure_future(ask(reads, n)) for n in ("a", "b")]
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    api.gate.set()
+    await asyncio.gather(*pending)
+    # created after the LIST: absent from it, found by the confirmation, labels match
+    api.pods["new"] = raw_pod("new")
+    api.pods["new"]["metadata"]["labels"] = {"component": "singleuser-server"}
+    api.pods["hooked"] = raw_pod("hooked")
+    api.pods["hooked"]["metadata"]["labels"] = {"component": "something-else"}
+    new = await ask(reads, "new", max_age=5)
+    hooked = await ask(reads, "hooked", max_age=5)
+    assert new.pod is not None and new.unmatched_selector is None
+    assert hooked.pod is not None and hooked.unmatched_selector == SELECTOR
+
+
+class FailingListApi(FakeApi):
+    """GETs answer; a LIST waits for ``list_gate`` and then fails with 503."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(names)
+        self.list_gate = asyncio.Event()
+
+    async def list_pods_page(self, namespace: str, **kwargs: Any) -> Any:
+        self.pages.append((kwargs["label_selector"], kwargs["continue_token"]))
+        await self.list_gate.wait()
+        raise KubeApiError("list pods: HTTP 503", status=503)
+
+
+async def test_a_question_that_must_be_answered_reads_alone_when_its_list_fails() -> None:
+    api = FailingListApi(["a", "b", "c"])
+    api.gate = asyncio.Event()
+    reads = reads_of(api)
+    first = asyncio.ensure_future(ask(reads, "a"))  # the lone GET (held at the gate)
+    await wait_for(lambda: len(api.gets) == 1, message="the GET sent")
+    poll = asyncio.ensure_future(ask(reads, "b"))  # a LIST
+    started = asyncio.ensure_future(must_ask(reads, "c", budget=2.0))  # joins it
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    api.gate.set()
+    api.list_gate.set()
+    results = await asyncio.gather(first, poll, started, return_exceptions=True)
+    assert isinstance(results[1], KubeApiError)  # a poll keeps the server running instead
+    assert not isinstance(results[2], BaseException) and results[2].via == "get"
+    assert api.gets == ["a", "c"]
