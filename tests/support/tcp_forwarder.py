@@ -29,10 +29,16 @@ PASSING, BLACKHOLE, REFUSING = "passing", "blackhole", "refusing"
 
 
 class TcpForwarder:
-    def __init__(self, target: Target | Callable[[], Target | None], *, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        target: Target | Callable[[], Target | None],
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> None:
         self._target = target
         self.host = host
-        self.port = free_port(host)
+        self.port = port or free_port(host)
         self.mode = PASSING
         self.connections = 0
         self._loop = asyncio.new_event_loop()
