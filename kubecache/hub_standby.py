@@ -221,7 +221,7 @@ async def hold_lease(lease: RedisLease, state: StandbyState | None = None) -> Le
         except (RedisError, OSError, TimeoutError) as e:
             if state is not None:
                 state.renew_failures.inc()
-            log.warning("renewing lease %s failed: %s; retrying", lease.key, e or "timed out")
+            log.warning("renewing lease %s failed: %s; retrying", lease.key, str(e) or "timed out")
             continue
         if not ours:
             holder = None
