@@ -354,7 +354,9 @@ async def cmd_hub_standby(
             )
             return EXIT_USAGE
     try:
-        return await main_async(command, lease, stop_grace=args.stop_grace, state=state)
+        return await main_async(
+            command, lease, stop_grace=args.stop_grace, state=state, preload=args.preload
+        )
     finally:
         if server is not None:
             await server.close()

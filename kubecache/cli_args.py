@@ -282,6 +282,13 @@ def build_parser(*, json_errors: bool = False) -> Parser:
         help="seconds between SIGTERM and SIGKILL (default 30)",
     )
     standby.add_argument(
+        "--preload",
+        action="store_true",
+        help="import JupyterHub and the spawner while standing by, so a takeover starts the "
+        "hub without that wait (COMMAND must be `jupyterhub ...` or `python -m jupyterhub "
+        "...`; nothing is configured, opened or bound before the lease is held)",
+    )
+    standby.add_argument(
         "--metrics-port",
         type=_port,
         default=os.environ.get(ENV_PREFIX + "HUB_METRICS_PORT"),

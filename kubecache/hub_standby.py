@@ -43,6 +43,7 @@ import os
 import random
 import signal
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from kubecache.contract import redis_time_ms
+from kubecache.hub_preload import GO
 from kubecache.hub_standby_state import LeaseRecord, StandbyState, decode_lease
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,43 @@ class RedisLease:
     async def holder(self) -> str | None:
         record = await self.record()
         return None if record is None else record.holder
+
+
+def preload_command(command: Sequence[str]) -> list[str] | None:
+    """``command`` run through :mod:`kubecache.hub_preload`, or None when it is not a
+    JupyterHub (``jupyterhub ARGS`` or ``PYTHON -m jupyterhub ARGS``)."""
+    if command and os.path.basename(command[0]) == "jupyterhub":
+        return [sys.executable, "-m", "kubecache.hub_preload", "jupyterhub", *command[1:]]
+    if len(command) >= 3 and list(command[1:3]) == ["-m", "jupyterhub"]:
+        return [command[0], "-m", "kubecache.hub_preload", "jupyterhub", *command[3:]]
+    return None
+
+
+async def _start_preloaded(command: Sequence[str]) -> asyncio.subprocess.Process | None:
+    """Start the hub's imports now (a standby's idle time); None when ``command`` is no hub."""
+    preload = preload_command(command)
+    if preload is None:
+        log.warning("--preload: %s is not jupyterhub; it starts only on takeover", command[0])
+        return None
+    log.info("preloading the hub: %s", " ".join(preload[:4]))
+    return await asyncio.create_subprocess_exec(
+        *preload, stdin=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent
+    )
+
+
+async def _go(preloaded: asyncio.subprocess.Process | None) -> bool:
+    """Let a preloaded hub start; False when there is none (it failed, or no preload)."""
+    if preloaded is None or preloaded.returncode is not None or preloaded.stdin is None:
+        if preloaded is not None:
+            log.warning("the preloaded hub exited with %s: starting it anew", preloaded.returncode)
+        return False
+    try:
+        preloaded.stdin.write(GO)
+        await preloaded.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        log.warning("the preloaded hub went away: starting it anew")
+        return False
+    return True
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -244,9 +283,20 @@ async def run_standby(
     *,
     stop_grace: float = 30.0,
     state: StandbyState | None = None,
+    preload: bool = False,
 ) -> int:
-    """Wait for the lease, run ``command`` while holding it; the exit status to use."""
-    previous = await wait_for_lease(lease, state)
+    """Wait for the lease, run ``command`` while holding it; the exit status to use.
+
+    ``preload``: import JupyterHub while standing by (:mod:`kubecache.hub_preload`).
+    """
+    preloaded = await _start_preloaded(command) if preload else None
+    try:
+        previous = await wait_for_lease(lease, state)
+    except BaseException:
+        if preloaded is not None and preloaded.returncode is None:
+            preloaded.kill()
+            await preloaded.wait()
+        raise
     if previous is None:
         log.info("acquired lease %s as %s: starting %s", lease.key, lease.identity, command[0])
     else:
@@ -259,7 +309,10 @@ async def run_standby(
         )
     if state is not None:
         state.acquired()
-    process = await asyncio.create_subprocess_exec(*command, preexec_fn=_die_with_parent)
+    if preloaded is not None and await _go(preloaded):
+        process = preloaded
+    else:
+        process = await asyncio.create_subprocess_exec(*command, preexec_fn=_die_with_parent)
     if state is not None:
         state.hub_running(True)
     holding = asyncio.create_task(hold_lease(lease, state))
@@ -334,10 +387,13 @@ async def main_async(
     *,
     stop_grace: float,
     state: StandbyState | None = None,
+    preload: bool = False,
 ) -> int:
     """run_standby, ended cleanly by SIGTERM or SIGINT."""
     loop = asyncio.get_running_loop()
-    runner = asyncio.create_task(run_standby(command, lease, stop_grace=stop_grace, state=state))
+    runner = asyncio.create_task(
+        run_standby(command, lease, stop_grace=stop_grace, state=state, preload=preload)
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.cancel)
     try:

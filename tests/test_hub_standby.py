@@ -336,3 +336,49 @@ def test_status_and_metrics_show_the_active_replica_and_the_last_takeover(
         check=False,
     ).stdout
     assert "active hub" in text and "hub-b" in text and "took over from hub-a" in text, text
+
+
+def test_a_preloading_standby_imports_jupyterhub_early_and_runs_it_only_with_the_lease(
+    redis_server: RedisServer, redis_client, tmp_path: Path
+) -> None:
+    redis_client.set(LEASE_KEY, "someone-else", px=60_000)
+    out = tmp_path / "hub.out"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kubecache.cli",
+            "--redis-url",
+            redis_server.url,
+            "hub-standby",
+            "--identity",
+            "hub-a",
+            "--preload",
+            *FAST,
+            "--",
+            sys.executable,
+            "-m",
+            "jupyterhub",
+            "--version",
+        ],
+        stdout=out.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(
+            lambda: "JupyterHub imported in" in out.read_text(),
+            timeout=120,
+            message="JupyterHub to be imported while standing by",
+        )
+        assert "standing by: the hub runs on someone-else" in out.read_text()
+        import jupyterhub
+
+        assert jupyterhub.__version__ not in out.read_text().split("imported in")[1]
+        redis_client.delete(LEASE_KEY)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    after_takeover = out.read_text().split("acquired lease", 1)[1]
+    assert f"\n{jupyterhub.__version__}\n" in after_takeover, after_takeover

@@ -59,6 +59,8 @@ LONG = os.environ.get("KUBECACHE_HA_LONG") == "1"
 SERVERS = int(os.environ.get("KUBECACHE_HA_SERVERS", "200" if LONG else "30"))
 SPAWNS = int(os.environ.get("KUBECACHE_HA_SPAWNS", "50" if LONG else "10"))
 STOPS = int(os.environ.get("KUBECACHE_HA_STOPS", "20" if LONG else "5"))
+#: the replicas import JupyterHub while standing by (hub-standby --preload); 0: they do not
+PRELOAD = os.environ.get("KUBECACHE_HA_PRELOAD", "1") == "1"
 NAMESPACE = "e2e-ha"
 LEASE_DURATION = float(STANDBY_TIMING[1])
 TINY_SERVER = str(Path(__file__).parent / "support" / "tiny_server.py")
@@ -90,8 +92,10 @@ class Phase:
     #: pod LISTs + WATCHes of the new hub since it started (the deposed one may fall back
     #: to the API when its Redis is cut: that is by design, see docs/spawner-safety.md)
     pod_list_watch: int = 0
-    #: polls of the new hub that confirmed with the API that a pod is absent
-    absent_confirmed: int = 0
+    #: pod LISTs + WATCHes of the new hub from its start until it first answered
+    pod_list_watch_at_answer: int = 0
+    #: absent pods and stopped servers the new hub confirmed with the API
+    confirmations: int = 0
     overlaps: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -128,7 +132,13 @@ class HaDeployment:
             standby=True,
             kubeconfig=kubeconfig,
             redis_url=f"redis://{forwarder.address}/0",
-            standby_args=("--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1"),
+            standby_args=(
+                *(("--preload",) if PRELOAD else ()),
+                "--metrics-port",
+                str(metrics_port),
+                "--metrics-host",
+                "127.0.0.1",
+            ),
         )
         replica = Replica(name, process, forwarder, metrics_port)
         self.replicas[name] = replica
@@ -249,9 +259,11 @@ class HaDeployment:
         )
         return verbs.get("list", {}).get("pods", 0), verbs.get("watch", {}).get("pods", 0)
 
-    def absent_confirmations(self, replica: str) -> int:
-        """Polls in which ``replica``'s hub confirmed with the API that a pod is absent."""
-        return self.replicas[replica].process.log_text().count("the API says the pod is absent")
+    def confirmations(self, replica: str) -> int:
+        """Verdicts ``replica``'s hub confirmed with the API, as it must before giving a
+        server up (docs/spawner-safety.md): a pod absent in a poll, a pod gone in a stop."""
+        log = self.replicas[replica].process.log_text()
+        return log.count("the API says the pod is absent") + log.count(") stopped\n")
 
 
 async def gather_bounded(calls: list[Awaitable[Any]], limit: int = 25) -> list[Any]:
@@ -321,6 +333,7 @@ async def run_phase(
         lambda: ha.new_hub_answers(active), timeout=90, message=f"a new hub after {fault}"
     )
     phase.takeover_s = round(time.monotonic() - injected, 2)
+    phase.pod_list_watch_at_answer = sum(await ha.list_watch((await ha.active()).name))
     await rest_done
 
     # Every in-flight spawn ends ready or gone (cleanly failed), every stop done or not.
@@ -384,14 +397,15 @@ async def run_phase(
     phase.new_hub = new.name
     lists, watches = await ha.list_watch(new.name)
     phase.pod_list_watch = lists + watches
-    phase.absent_confirmed = ha.absent_confirmations(new.name)
+    phase.confirmations = ha.confirmations(new.name)
     phase.overlaps = len(ha.service.overlaps) - overlaps_before
-    # Servers the cache knows as running cost the new hub no API read at all; a pod the cache
-    # says is absent (a spawn the old hub never got to create) is confirmed with the API
-    # before the server is given up (docs/spawner-safety.md): one (coalesced) LIST at most
-    # per such poll, and never a WATCH.
+    # Taking over costs the new hub no LIST or WATCH: servers the cache knows as running are
+    # answered from Redis. Afterwards, a pod the cache says is absent (a spawn the old hub
+    # never got to create) or gone (a stop) is confirmed with the API before the server is
+    # given up (docs/spawner-safety.md): a GET, or one LIST for several at once; never a WATCH.
+    assert phase.pod_list_watch_at_answer == 0, "the new hub listed pods to take over"
     assert watches == 0, "the new hub watched pods"
-    assert lists <= phase.absent_confirmed, (lists, phase.absent_confirmed)
+    assert lists <= phase.confirmations, (lists, phase.confirmations)
     assert phase.overlaps == 0, ha.service.overlaps[overlaps_before:]
     return phase
 
@@ -495,6 +509,7 @@ async def test_failover_in_the_middle_of_a_burst_loses_no_server_and_leaves_noth
         "spawns": SPAWNS,
         "stops": STOPS,
         "lease": " ".join(STANDBY_TIMING),
+        "preload": PRELOAD,
         "phases": [p.__dict__ for p in phases],
     }
     out = REPO / "test-artifacts" / "ha-takeover.json"
