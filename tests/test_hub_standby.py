@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import redis as syncredis
 
 from kubecache.contract import Keys
 from kubecache.hub_standby import EXIT_LEASE_LOST
-from kubecache.hub_standby_state import decode_lease
+from kubecache.hub_standby_state import StandbyState, decode_lease
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.tcp_forwarder import TcpForwarder
 from tests.support.waiting import wait_until
@@ -382,3 +383,18 @@ def test_a_preloading_standby_imports_jupyterhub_early_and_runs_it_only_with_the
             process.wait(10)
     after_takeover = out.read_text().split("acquired lease", 1)[1]
     assert f"\n{jupyterhub.__version__}\n" in after_takeover, after_takeover
+
+
+def test_the_monitoring_doc_lists_every_hub_standby_metric() -> None:
+    state = StandbyState("jupyterhub", "hub-a")
+    state.saw_holder("hub-b")
+    state.stepped_down("taken")
+    exported = {
+        sample.name
+        for family in state.registry.collect()
+        for sample in family.samples
+        if sample.name.startswith("kubecache_hub_standby_") and not sample.name.endswith("_created")
+    }
+    doc = (Path(__file__).parents[1] / "docs" / "monitoring.md").read_text()
+    documented = set(re.findall(r"`(kubecache_hub_standby_[a-z_]+)", doc))
+    assert documented == exported
