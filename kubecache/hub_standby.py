@@ -210,7 +210,7 @@ async def wait_for_lease(lease: RedisLease, state: StandbyState | None = None) -
             holder = await lease.holder()
             if state is not None:
                 state.saw_holder(holder)
-            if holder != last_holder:
+            if holder is not None and holder != last_holder:  # None: it just became free
                 log.info("standing by: the hub runs on %s (lease %s)", holder, lease.key)
                 last_holder = holder
         except (RedisError, OSError) as e:
