@@ -53,14 +53,15 @@ from tests.e2e.support.stack import REPO, STANDBY_TIMING, Cluster, Hub, Proxy
 from tests.support.redis_server import free_port
 from tests.support.tcp_forwarder import TcpForwarder
 
-pytestmark = pytest.mark.e2e
-
 LONG = os.environ.get("KUBECACHE_HA_LONG") == "1"
 SERVERS = int(os.environ.get("KUBECACHE_HA_SERVERS", "200" if LONG else "30"))
 SPAWNS = int(os.environ.get("KUBECACHE_HA_SPAWNS", "50" if LONG else "10"))
 STOPS = int(os.environ.get("KUBECACHE_HA_STOPS", "20" if LONG else "5"))
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600 if LONG else 1200)]
 #: the replicas import JupyterHub while standing by (hub-standby --preload); 0: they do not
 PRELOAD = os.environ.get("KUBECACHE_HA_PRELOAD", "1") == "1"
+#: PostgreSQL's idle_in_transaction_session_timeout (ms) for the hubs' sessions; 0: off
+IDLE_TX_TIMEOUT_MS = int(os.environ.get("KUBECACHE_HA_PG_IDLE_TX_TIMEOUT_MS", "0"))
 NAMESPACE = "e2e-ha"
 LEASE_DURATION = float(STANDBY_TIMING[1])
 #: how long the SIGSTOP phase freezes the active replica: longer than the lease
@@ -298,7 +299,12 @@ async def deployment(cluster: Cluster, hub_db_url: str) -> AsyncIterator[HaDeplo
         "hub",
         proxy,
         namespace=NAMESPACE,
-        db_url=hub_db_url,
+        db_url=hub_db_url
+        + (
+            f"?options=-c%20idle_in_transaction_session_timeout%3D{IDLE_TX_TIMEOUT_MS}"
+            if IDLE_TX_TIMEOUT_MS
+            else ""
+        ),
         hub_connect_url=service.url,
         server_cmd=[sys.executable, "-S", TINY_SERVER],
     )
@@ -524,6 +530,7 @@ async def test_failover_in_the_middle_of_a_burst_loses_no_server_and_leaves_noth
         "stops": STOPS,
         "lease": " ".join(STANDBY_TIMING),
         "preload": PRELOAD,
+        "idle_in_transaction_session_timeout_ms": IDLE_TX_TIMEOUT_MS,
         "phases": [p.__dict__ for p in phases],
     }
     out = REPO / "test-artifacts" / "ha-takeover.json"
