@@ -74,7 +74,9 @@ async def cluster(
     redis = aioredis.Redis.from_url(redis_server.url)
     await redis.flushall()
     try:
-        async with running_kubesim(kubelet="process") as sim:
+        # a test module may size the simulated cluster (KUBESIM_NODES: a list of NodeSpec)
+        nodes = getattr(request.module, "KUBESIM_NODES", None)
+        async with running_kubesim(kubelet="process", nodes=nodes) as sim:
             made = Cluster(sim, redis, redis_server.url, tmp_path)
             try:
                 await made.start_cacher()

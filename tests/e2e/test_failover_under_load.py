@@ -46,6 +46,7 @@ import orjson
 import pytest
 
 from kubecache.hub_standby_state import decode_lease
+from kubesim.cluster import default_nodes
 from kubesim.kubeconfig import write_kubeconfig
 from tests.e2e.support.hub_service import HubService
 from tests.e2e.support.processes import ManagedProcess
@@ -63,6 +64,8 @@ PRELOAD = os.environ.get("KUBECACHE_HA_PRELOAD", "1") == "1"
 #: PostgreSQL's idle_in_transaction_session_timeout (ms) for the hubs' sessions; 0: off
 IDLE_TX_TIMEOUT_MS = int(os.environ.get("KUBECACHE_HA_PG_IDLE_TX_TIMEOUT_MS", "0"))
 NAMESPACE = "e2e-ha"
+#: room for every server of the long run (a quarter CPU each) and the bursts' retries
+KUBESIM_NODES = default_nodes(4, cpu="64", memory="256Gi", pods="250")
 LEASE_DURATION = float(STANDBY_TIMING[1])
 #: how long the SIGSTOP phase freezes the active replica: longer than the lease
 FREEZE = LEASE_DURATION + 5
