@@ -347,8 +347,8 @@ async def run_phase(
     first = [ha.spawn(u, deadline=deadline) for u in spawns[: SPAWNS // 2]]
     first += [ha.stop(u, deadline=deadline) for u in stops[: STOPS // 2]]
     await gather_bounded(first)
+    await inject(active)  # its last step is the fault itself (a rolling update: the SIGTERM)
     injected = time.monotonic()
-    await inject(active)
     rest = [ha.spawn(u, deadline=deadline) for u in spawns[SPAWNS // 2 :]]
     rest += [ha.stop(u, deadline=deadline) for u in stops[STOPS // 2 :]]
     rest_done = asyncio.ensure_future(gather_bounded(rest))
