@@ -94,6 +94,9 @@ class RedisLease:
 
     def __init__(self, redis: aioredis.Redis, key: str, identity: str, timing: LeaseTiming) -> None:
         self.redis, self.key, self.identity, self.timing = redis, key, identity, timing
+        #: monotonic time the last successful take or renewal was sent: the lease lasts
+        #: at least ``timing.duration`` from then
+        self.confirmed: float | None = None
 
     @property
     def _ttl_ms(self) -> int:
@@ -103,7 +106,9 @@ class RedisLease:
         """Take the lease when it is free (or already ours); ``previous``: its last holder seen."""
         now_ms = redis_time_ms(await self.redis.time())
         record = LeaseRecord(self.identity, since_ms=now_ms, previous=previous)
+        sent = asyncio.get_running_loop().time()
         if await self.redis.set(self.key, record.encode(), nx=True, px=self._ttl_ms):
+            self.confirmed = sent
             return True
         return await self.renew()
 
@@ -124,7 +129,11 @@ class RedisLease:
         return bool(result)
 
     async def renew(self) -> bool:
-        return await self._if_ours("PEXPIRE", self._ttl_ms)
+        sent = asyncio.get_running_loop().time()
+        if await self._if_ours("PEXPIRE", self._ttl_ms):
+            self.confirmed = sent
+            return True
+        return False
 
     async def release(self) -> bool:
         """Delete the lease if it is still ours; whether it was."""
@@ -233,7 +242,7 @@ async def hold_lease(lease: RedisLease, state: StandbyState | None = None) -> Le
     process was frozen past it)."""
     loop = asyncio.get_running_loop()
     timing = lease.timing
-    confirmed = loop.time()
+    confirmed = loop.time() if lease.confirmed is None else lease.confirmed
     while True:
         deadline = confirmed + timing.renew_deadline
         await asyncio.sleep(max(0.0, min(timing.retry_period, deadline - loop.time())))
@@ -254,9 +263,8 @@ async def hold_lease(lease: RedisLease, state: StandbyState | None = None) -> Le
                 since,
             )
             return LeaseLost("unrenewable", confirmed)
-        sent = loop.time()
         try:
-            ours = await asyncio.wait_for(lease.renew(), max(0.05, deadline - sent))
+            ours = await asyncio.wait_for(lease.renew(), max(0.05, deadline - loop.time()))
         except (RedisError, OSError, TimeoutError) as e:
             if state is not None:
                 state.renew_failures.inc()
@@ -268,7 +276,7 @@ async def hold_lease(lease: RedisLease, state: StandbyState | None = None) -> Le
                 holder = await asyncio.wait_for(lease.holder(), timing.retry_period)
             log.error("lease %s was taken by %s", lease.key, holder)
             return LeaseLost("taken", confirmed, holder)
-        confirmed = sent
+        confirmed = lease.confirmed if lease.confirmed is not None else confirmed
 
 
 def _grace_left(lost: LeaseLost, timing: LeaseTiming, stop_grace: float) -> float:
