@@ -53,6 +53,7 @@ from kubecache.contract import (
 )
 from kubecache.doctor import run_checks
 from kubecache.hub_standby import LeaseTiming, RedisLease, default_identity, main_async
+from kubecache.hub_standby_state import MetricsServer, StandbyState, decode_lease
 from kubecache.redis_connection import (
     RedisConfigError,
     RedisSettings,
@@ -184,6 +185,13 @@ async def cmd_status(
         records=await redis.hlen(keys.pods),
         feed_length=await redis.xlen(keys.feed),
         prefix=keys.prefix,
+    )
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(keys.hub_lease(args.lease_name))
+        pipe.pttl(keys.hub_lease(args.lease_name))
+        raw_lease, lease_ttl_ms = await pipe.execute()
+    summary["hub_lease"] = views.hub_lease_summary(
+        args.lease_name, decode_lease(raw_lease), ttl_ms=lease_ttl_ms, now_ms=view.now_ms
     )
     if not view.trusted:
         summary["reason"] = views.freshness_reason(
@@ -330,10 +338,28 @@ async def cmd_hub_standby(
         out.diagnostic("error", f"kubecache hub-standby: {problem}")
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    lease = RedisLease(
-        redis, keys.hub_lease(args.lease_name), args.identity or default_identity(), timing
-    )
-    return await main_async(command, lease, stop_grace=args.stop_grace)
+    identity = args.identity or default_identity()
+    lease = RedisLease(redis, keys.hub_lease(args.lease_name), identity, timing)
+    state = StandbyState(args.lease_name, identity)
+    server = None
+    if args.metrics_port:
+        server = MetricsServer(state, host=args.metrics_host, port=args.metrics_port)
+        try:
+            await server.start()
+        except OSError as e:
+            out.diagnostic(
+                "error",
+                f"kubecache hub-standby: cannot serve metrics on {args.metrics_host}:"
+                f"{args.metrics_port}: {e}; choose a free --metrics-port",
+            )
+            return EXIT_USAGE
+    try:
+        return await main_async(
+            command, lease, stop_grace=args.stop_grace, state=state, preload=args.preload
+        )
+    finally:
+        if server is not None:
+            await server.close()
 
 
 COMMANDS = {

@@ -81,6 +81,7 @@ ENVIRONMENT = (
     ("REDIS_PASSWORD", "the Redis password (prefer --redis-password-file)"),
     ("HUB_LEASE_NAME", "hub-standby --lease-name"),
     ("HUB_IDENTITY", "hub-standby --identity"),
+    ("HUB_METRICS_PORT", "hub-standby --metrics-port"),
 )
 
 EPILOG = f"""\
@@ -133,6 +134,16 @@ def _positive(text: str) -> float:
         value = -1.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
     return value
 
 
@@ -203,10 +214,17 @@ def build_parser(*, json_errors: bool = False) -> Parser:
         _add_global_options(sub, top_level=False)
         return sub
 
-    command(
+    status = command(
         "status",
-        "cache health: leader, epoch, synced, heartbeat age, lag, record counts",
+        "cache health: leader, epoch, synced, heartbeat age, lag, record counts; "
+        "which hub replica holds the hub-standby lease",
         "example: kubecache status --json",
+    )
+    status.add_argument(
+        "--lease-name",
+        default=os.environ.get(ENV_PREFIX + "HUB_LEASE_NAME", DEFAULT_LEASE_NAME),
+        help=f"the hub-standby lease to report (default: {DEFAULT_LEASE_NAME}) "
+        f"[{ENV_PREFIX}HUB_LEASE_NAME]",
     )
     servers = command(
         "servers",
@@ -265,6 +283,23 @@ def build_parser(*, json_errors: bool = False) -> Parser:
         type=_positive,
         default=30.0,
         help="seconds between SIGTERM and SIGKILL (default 30)",
+    )
+    standby.add_argument(
+        "--preload",
+        action="store_true",
+        help="import JupyterHub and the spawner while standing by, so a takeover starts the "
+        "hub without that wait (COMMAND must be `jupyterhub ...` or `python -m jupyterhub "
+        "...`; nothing is configured, opened or bound before the lease is held)",
+    )
+    standby.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=os.environ.get(ENV_PREFIX + "HUB_METRICS_PORT"),
+        help="serve this replica's state on http://HOST:PORT/metrics (Prometheus) and /state "
+        f"(JSON); off unless given [{ENV_PREFIX}HUB_METRICS_PORT]",
+    )
+    standby.add_argument(
+        "--metrics-host", default="0.0.0.0", help="address of --metrics-port (default 0.0.0.0)"
     )
     standby.add_argument(
         "hub_command",

@@ -20,6 +20,7 @@ from kubecache.contract import (
     name_was_cut,
     user_and_server,
 )
+from kubecache.hub_standby_state import LeaseRecord
 from kubecache.terminal import display_width, pad, printable
 
 #: Shown after a name the record keeps only the start of (the match is still exact).
@@ -158,6 +159,41 @@ def status_summary(
     return summary
 
 
+def hub_lease_summary(
+    name: str, record: LeaseRecord | None, *, ttl_ms: int, now_ms: int
+) -> dict[str, Any]:
+    """The hub-standby lease ``name``: which replica runs the hub, since when, after whom."""
+    if record is None:
+        return {"name": name, "active": None}
+    return {
+        "name": name,
+        "active": record.holder,
+        "since_s_ago": None
+        if record.since_ms is None
+        else round(max(0, now_ms - record.since_ms) / 1000, 1),
+        "took_over_from": record.previous,
+        "expires_in_s": round(ttl_ms / 1000, 1) if ttl_ms >= 0 else None,
+    }
+
+
+def hub_lease_text(lease: dict[str, Any]) -> str:
+    """One line: ``hub-a since 2m (took over from hub-b), lease expires in 12.9 s``."""
+    if lease.get("active") is None:
+        return (
+            f"none holds lease {lease['name']!r} (no `kubecache hub-standby` replica runs "
+            "the hub under this name)"
+        )
+    since = lease.get("since_s_ago")
+    text = str(lease["active"])
+    if since is not None:
+        text += f", active for {human_age(int(since))}"
+    previous = lease.get("took_over_from")
+    text += f", took over from {previous}" if previous else ", took a free lease"
+    if lease.get("expires_in_s") is not None:
+        text += f"; lease expires in {lease['expires_in_s']} s unless renewed"
+    return text
+
+
 def status_text(summary: dict[str, Any]) -> str:
     labels = [
         ("freshness", "cache"),
@@ -176,13 +212,17 @@ def status_text(summary: dict[str, Any]) -> str:
         ("pod_selector", "pod selector"),
         ("redis_primary", "redis primary"),
         ("prefix", "key prefix"),
+        ("hub_lease", "active hub"),
         ("reason", "why not fresh"),
     ]
     width = max(len(label) for _, label in labels)
+    shown = dict(summary)
+    if isinstance(shown.get("hub_lease"), dict):
+        shown["hub_lease"] = hub_lease_text(shown["hub_lease"])
     return "\n".join(
-        f"{label.ljust(width)}  {printable(str(summary[key]))}"
+        f"{label.ljust(width)}  {printable(str(shown[key]))}"
         for key, label in labels
-        if key in summary
+        if key in shown
     )
 
 

@@ -152,7 +152,8 @@ def update_server_url(spawner: KubeCacheSpawner, record: PodRecord) -> None:
     server = spawner.server
     if not server or not pod_state.is_running(record):
         return
-    if not spawner._notebook_port and getattr(server, "port", None):
+    if not spawner._notebook_port and getattr(server, "port", None) and _recorded(server):
+        # a hub restarted since the spawn: the port JupyterHub recorded from start()'s URL
         spawner._notebook_port = int(server.port)
     # Building and parsing both URLs was a third of a poll at 10,000 servers; they only
     # change with the pod's address or the hub's record of it, so compare those first.
@@ -172,6 +173,16 @@ def update_server_url(spawner: KubeCacheSpawner, record: PodRecord) -> None:
         server.port = pod_url.port
         spawner.db.commit()
     spawner._checked_address = (record.get("ip"), server.ip, server.port, spawner._notebook_port)
+
+
+def _recorded(server: Any) -> bool:
+    """Whether JupyterHub recorded where the server runs (start() returned its URL).
+
+    A spawn interrupted by a hub crash or failover never returned: its database row
+    still holds no address and a random port, not the pod's; the spawner's port is
+    the pod's then, as KubeSpawner reads it from the pod's ``notebook-port``.
+    """
+    return getattr(server, "ip", "") not in ("", "0.0.0.0", "::", None)
 
 
 def start_polling(spawner: KubeCacheSpawner) -> None:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from kubesim.testing import running_kubesim
 from tests.e2e.support.artifacts import artifact_dir, failed
 from tests.e2e.support.stack import Cluster
+from tests.support.postgres import PostgresServer, postgres_bin_dir
 from tests.support.redis_server import RedisServer
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -38,6 +39,31 @@ def pytest_runtest_makereport(
     setattr(item, f"report_{report.when}", report)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Generator[PostgresServer, None, None]:
+    """PostgreSQL 15 from Debian's packages on 127.0.0.1, for the session (see
+    tests.support.postgres); each HA test gets a database of its own (``hub_db_url``)."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/15/bin/initdb): the HA tests "
+            "run the hub on PostgreSQL; run `bash scripts/install.sh` (apt-get install postgresql)"
+        )
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def hub_db_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL database for the hub replicas of one test (SQLAlchemy URL)."""
+    hub_db_url.count = getattr(hub_db_url, "count", 0) + 1  # type: ignore[attr-defined]
+    return postgres.create_database(f"hub{hub_db_url.count}")  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 async def cluster(
     redis_server: RedisServer, tmp_path: Path, request: pytest.FixtureRequest
@@ -48,7 +74,9 @@ async def cluster(
     redis = aioredis.Redis.from_url(redis_server.url)
     await redis.flushall()
     try:
-        async with running_kubesim(kubelet="process") as sim:
+        # a test module may size the simulated cluster (KUBESIM_NODES: a list of NodeSpec)
+        nodes = getattr(request.module, "KUBESIM_NODES", None)
+        async with running_kubesim(kubelet="process", nodes=nodes) as sim:
             made = Cluster(sim, redis, redis_server.url, tmp_path)
             try:
                 await made.start_cacher()

@@ -1,8 +1,10 @@
 """Hub high availability: a standby hub takes over a crashed one without listing the cluster.
 
 Two replicas of one hub deployment run under ``kubecache hub-standby`` (a
-Redis lease); they share the database, the hub URL and an external
-configurable-http-proxy, as two hub pods behind one Service would.
+Redis lease); they share the database (PostgreSQL, as two hub pods must), the
+hub URL and an external configurable-http-proxy, as two hub pods behind one
+Service would. Failover under load and under each fault:
+``test_failover_under_load.py``.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ async def answer_through_the_proxy(hub: Hub, users: tuple[str, ...]) -> dict[str
 
 
 async def test_a_standby_hub_takes_over_every_server_without_a_single_pod_list_or_watch(
-    cluster: Cluster,
+    cluster: Cluster, hub_db_url: str
 ) -> None:
     proxy = await cluster.start_proxy()
-    hub = cluster.hub("hub", proxy, namespace=NAMESPACE)
+    hub = cluster.hub("hub", proxy, namespace=NAMESPACE, db_url=hub_db_url)
     a = cluster.start_replica(hub, "a", standby=True)
     await cluster.wait(hub.api.answers, timeout=90, message="hub A to answer", watching=[a])
     b = cluster.start_replica(hub, "b", standby=True)

@@ -20,9 +20,12 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821
 s = json.loads(Path(os.environ["KUBECACHE_E2E_HUB"]).read_text())
 
 c.JupyterHub.spawner_class = s.get("spawner_class", "kubecache")
+replica = os.environ.get("KUBECACHE_E2E_REPLICA", "hub")
 c.JupyterHub.bind_url = s["public_url"]
-c.JupyterHub.hub_bind_url = s["hub_url"]
-c.JupyterHub.db_url = "sqlite:///" + s["db_path"]
+c.JupyterHub.hub_bind_url = (s.get("replica_hub_urls") or {}).get(replica, s["hub_url"])
+if s.get("hub_connect_url"):
+    c.JupyterHub.hub_connect_url = s["hub_connect_url"]
+c.JupyterHub.db_url = s.get("db_url") or "sqlite:///" + s["db_path"]
 c.JupyterHub.cookie_secret_file = s["cookie_secret_file"]
 c.JupyterHub.cleanup_servers = False
 c.JupyterHub.log_level = "DEBUG" if s.get("debug") else "INFO"
@@ -51,8 +54,8 @@ c.JupyterHub.load_roles = [
 c.KubeSpawner.namespace = s["namespace"]
 c.KubeSpawner.common_labels = s["common_labels"]
 c.KubeSpawner.image = "quay.io/jupyter/base-notebook:2025-01-06"
-c.KubeSpawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
-if os.geteuid() == 0:
+c.KubeSpawner.cmd = s.get("server_cmd") or [sys.executable, "-m", "jupyterhub.singleuser"]
+if os.geteuid() == 0 and not s.get("server_cmd"):
     c.KubeSpawner.args = ["--allow-root"]
 c.KubeSpawner.start_timeout = 90
 c.KubeSpawner.http_timeout = 60
@@ -149,11 +152,11 @@ if s.get("profile_list"):
     c.KubeSpawner.profile_list = s["profile_list"]
 
 # kubecache's own options: where the cache is.
-c.KubeCacheSpawner.redis_url = s["redis_url"]
+c.KubeCacheSpawner.redis_url = os.environ.get("KUBECACHE_E2E_REDIS_URL") or s["redis_url"]
 
 poll_log = s.get("poll_log")
 if poll_log:
-    poll_log = poll_log.format(replica=os.environ.get("KUBECACHE_E2E_REPLICA", "hub"))
+    poll_log = poll_log.format(replica=replica)
 
     # Count this hub's polls (OutpostSpawner's pre-poll hook; True = poll as usual).
     def record_poll(spawner):  # type: ignore[no-untyped-def]

@@ -75,6 +75,14 @@ class HubSettings:
     z2jh_like: bool = False
     #: replaces the configuration's profile_list when given
     profile_list: list[dict[str, Any]] | None = None
+    #: the hub database (SQLAlchemy URL, e.g. PostgreSQL); sqlite at ``db_path`` when None
+    db_url: str | None = None
+    #: where the user servers and the proxy reach the hub (the hub Service); hub_url if None
+    hub_connect_url: str | None = None
+    #: each replica's own bind URL (two pods, two addresses); hub_url for the others
+    replica_hub_urls: dict[str, str] = field(default_factory=dict)
+    #: the user servers' command instead of jupyterhub-singleuser (e.g. tiny_server.py)
+    server_cmd: list[str] | None = None
 
 
 class Proxy:
@@ -333,11 +341,20 @@ class Cluster:
         return hub
 
     def start_replica(
-        self, hub: Hub, replica: str, *, standby: bool = False, kubeconfig: Path | None = None
+        self,
+        hub: Hub,
+        replica: str,
+        *,
+        standby: bool = False,
+        kubeconfig: Path | None = None,
+        redis_url: str | None = None,
+        standby_args: tuple[str, ...] = (),
     ) -> ManagedProcess:
         """Run the hub: plainly, or under ``kubecache hub-standby`` (a Redis lease).
 
         ``kubeconfig``: the hub's credentials when not kubesim's admin token (e.g. a Role's).
+        ``redis_url``: this replica's way to Redis (wrapper and hub), e.g. through a forwarder
+        the test can cut. ``standby_args``: more ``hub-standby`` options (e.g. metrics).
         """
         command = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
         if standby:
@@ -346,7 +363,7 @@ class Cluster:
                 "-m",
                 "kubecache.cli",
                 "--redis-url",
-                self.redis_url,
+                redis_url or self.redis_url,
                 "hub-standby",
                 "--lease-name",
                 hub.name,
@@ -355,6 +372,7 @@ class Cluster:
                 *STANDBY_TIMING,
                 "--stop-grace",
                 "5",
+                *standby_args,
                 "--",
                 *command,
             ]
@@ -365,6 +383,7 @@ class Cluster:
                 **self.python_env,
                 "KUBECACHE_E2E_HUB": str(hub.settings_path),
                 "KUBECACHE_E2E_REPLICA": replica,
+                "KUBECACHE_E2E_REDIS_URL": redis_url or self.redis_url,
                 "KUBECONFIG": str(kubeconfig or self.sim.kubeconfig_path),
             },
             cwd=hub.state_dir,
