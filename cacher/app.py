@@ -15,6 +15,17 @@ follow, and a heartbeat runs every couple of seconds. A term ends when
   the writer wrote (CacheDiverged): the term restarts with a new epoch and
   every record is rewritten from a full list;
 - the process is asked to stop (SIGTERM): watches stop, the lease is released.
+
+Faults that end a term are paced (:class:`~cacher.term_pacing.TermPacer`): a
+few restarts are immediate, then they back off, each with a log line saying
+what was seen. A leader whose Redis writes fail for the write deadline (the
+renew deadline: the same bound as for the Lease) gives the Lease up
+(:class:`~cacher.term_pacing.WriteDeadline`) and campaigns again only once
+Redis answers; a standby campaigns only while Redis answers, so the Lease
+goes to a replica that can write. Two deployments on one prefix are named
+and settle (:mod:`cacher.prefix_owner`); Redis evictions are named and
+repaired (:mod:`cacher.evictions`); a key of a foreign type is named
+(:mod:`kubecache.foreign_keys`).
 """
 
 from __future__ import annotations
@@ -23,18 +34,22 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 
+from cacher.evictions import EvictionsSeen, EvictionWatch
 from cacher.health_server import HealthServer, Readiness
 from cacher.kube import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
 from cacher.metrics import CacherMetrics
+from cacher.prefix_owner import Owner, PrefixOwnership, collision
 from cacher.primary import PrimaryWatch, UnsupportedRedis
 from cacher.settings import Settings
+from cacher.term_pacing import TermPacer, WriteDeadline
 from cacher.watcher import (
     Listing,
     Resource,
@@ -47,6 +62,7 @@ from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced
 from cacher.writer import CacheWriter
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
+from kubecache.foreign_keys import advice, foreign_keys, is_wrongtype
 from kubecache.redis_connection import connect, redacted
 
 log = logging.getLogger(__name__)
@@ -167,6 +183,28 @@ class Cacher:
         self.syncs_of_term: tuple[ResourceSync, ResourceSync] | None = None
         self.primary: PrimaryWatch | None = None  # the Redis primary written to
         self.rewrite_next = False  # the next list rewrites every record
+        self.pacer = TermPacer()
+        self.write_deadline = WriteDeadline(give_way_after=self.give_way_after)
+        self.ownership: PrefixOwnership | None = None
+        self.evictions: EvictionWatch | None = None
+        self.conflict = ""  # why this leader refuses to write (another deployment's prefix)
+        self.redis_answers = True  # the last PING of a standby
+        self.progress_at = time.monotonic()  # the control loop's last sign of life
+
+    @property
+    def give_way_after(self) -> float:
+        """Seconds without a successful Redis write after which the leader gives way.
+
+        The renew deadline (a leader that cannot renew its Lease for as long has
+        lost it), at least two heartbeats; the standby takes over one retry
+        period later, within the lease duration.
+        """
+        return max(self.settings.renew_deadline, 2 * self.settings.heartbeat_interval)
+
+    @property
+    def wedged_after(self) -> float:
+        """Seconds without any progress of the control loop after which /healthz fails."""
+        return max(60.0, 4 * self.settings.lease_duration, 3 * self.settings.redis.socket_timeout)
 
     # ------------------------------------------------------------------
     # Readiness
@@ -183,9 +221,15 @@ class Cacher:
                 return Readiness(
                     False, f"standby cannot reach the lease: {self.last_error}", details
                 )
+            if not self.redis_answers:
+                return Readiness(False, f"standby cannot reach Redis: {self.last_error}", details)
             return Readiness(True, "standby", details)
+        if self.role == "gave way":
+            return Readiness(False, f"gave the lease up: {self.last_error}", details)
         if self.role != "leader" or self.sink is None:
             return Readiness(False, self.role, details)
+        if self.conflict:
+            return Readiness(False, self.conflict, details)
         if not self.redis_ok:
             return Readiness(False, f"Redis unavailable: {self.last_error}", details)
         for resource, state in self.sink.watch_states.items():
@@ -194,6 +238,34 @@ class Cacher:
         if not self.sink.pods_synced.is_set():
             return Readiness(False, "leader, initial sync running", details)
         return Readiness(True, "leader, synced and writing", details)
+
+    def liveness(self) -> Readiness:
+        """Whether the process still does its job (/healthz; a failure restarts the pod).
+
+        Fails only when the process is wedged: the control loop (campaigning,
+        renewing, heartbeats, waiting for Redis) made no progress for
+        :attr:`wedged_after`, or a leader has not written to Redis far past the
+        write deadline and still holds the Lease (it should have given way). A
+        Redis or API outage alone never fails it: restarting every replica
+        would not bring Redis back, and a standby that cannot reach Redis does
+        not campaign.
+        """
+        now = time.monotonic()
+        last = max(self.progress_at, self.elector.last_attempt if self.elector else 0.0)
+        if now - last > self.wedged_after:
+            return Readiness(False, f"no progress of the control loop for {now - last:.0f} s")
+        holding = self.elector is not None and self.elector.is_leader and self.role == "leader"
+        limit = (
+            self.give_way_after
+            + self.settings.lease_duration
+            + 2 * self.settings.redis.socket_timeout
+        )
+        if holding and not self.conflict and self.write_deadline.silent_for() > limit:
+            return Readiness(
+                False,
+                f"leader holds the lease but {self.write_deadline.why()}; it should have given way",
+            )
+        return Readiness(True, "alive")
 
     # ------------------------------------------------------------------
     # Setup
@@ -213,6 +285,21 @@ class Cacher:
             renew_deadline=self.settings.renew_deadline,
             retry_period=self.settings.retry_period,
             metrics=self.metrics,
+        )
+        owner = Owner(
+            self.settings.identity,
+            f"{self.settings.lease_namespace}/{self.settings.lease_name}",
+            ",".join(self.settings.namespaces),
+            self.settings.pod_selector,
+        )
+        self.ownership = PrefixOwnership(
+            self.redis,
+            self.keys,
+            owner,
+            stale_after=max(2 * self.settings.lease_duration, 5 * self.settings.heartbeat_interval),
+        )
+        self.evictions = EvictionWatch(
+            self.redis, self.metrics, where=redacted(self.settings.redis.url)
         )
 
     async def close(self) -> None:
@@ -260,17 +347,27 @@ class Cacher:
     # ------------------------------------------------------------------
     # A term as leader
 
-    async def _with_redis(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run ``call`` until Redis answers (back-off with jitter)."""
+    async def _with_redis(
+        self, what: str, call: Callable[[], Awaitable[Any]], *, write: bool = True
+    ) -> Any:
+        """Run ``call`` until Redis answers (back-off with jitter).
+
+        A successful ``write`` counts for the write deadline; while it fails,
+        the deadline runs out and :meth:`campaign_and_lead` gives the Lease up
+        (this loop is then cancelled): it does not retry forever as leader.
+        """
         backoff = Backoff(initial=0.2, maximum=10)
         while True:
             try:
                 result = await call()
                 self.redis_ok = True
+                if write:
+                    self.write_deadline.ok()
                 return result
             except (RedisError, OSError) as e:
                 self.redis_ok = False
                 self.last_error = f"{type(e).__name__}: {e}"
+                self.write_deadline.failed(self.last_error)
                 self.metrics.redis_error(what)
                 delay = backoff.next_delay()
                 log.warning(
@@ -286,6 +383,8 @@ class Cacher:
         self, writer: CacheWriter, pods: ResourceSync, events: ResourceSync
     ) -> None:
         assert self.primary is not None
+        beats = 0
+        every = max(1, round(5.0 / max(0.05, self.settings.heartbeat_interval)))  # ~5 s
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             result = await writer.heartbeat(
@@ -296,7 +395,95 @@ class Cacher:
             self.metrics.records.set(result.records)
             self.metrics.heartbeat_written()
             self.redis_ok = True
+            self.write_deadline.ok()
+            self.progress_at = time.monotonic()
             await self.primary.check_sentinel(writer)
+            beats += 1
+            if beats % every == 0:
+                await self._look_around(writer)
+
+    async def _look_around(self, writer: CacheWriter) -> None:
+        """Every few heartbeats: evictions, and another deployment wanting the prefix."""
+        assert self.evictions is not None and self.ownership is not None
+        try:
+            await self.evictions.check()
+        except EvictionsSeen:
+            writer.epoch = None  # no further write of this epoch
+            raise
+        other = await self.ownership.contender()
+        if other is None:
+            self.metrics.prefix_conflict.set(0)
+            return
+        self.metrics.prefix_conflict.set(1)
+        now = time.monotonic()
+        if now - self._contender_logged > 60:
+            self._contender_logged = now
+            log.error("%s", collision(self.keys.prefix, self.ownership.me, other, refusing=False))
+
+    _contender_logged = -1e9
+
+    async def _wait_for_the_prefix(self, *, once: bool) -> None:
+        """Refuse to take over while another deployment writes this prefix (back-off)."""
+        assert self.ownership is not None
+        ownership = self.ownership
+        backoff = Backoff(initial=max(1.0, self.settings.heartbeat_interval), maximum=30.0)
+        while True:
+            other = await self._with_redis("prefix owner", ownership.owner_elsewhere, write=False)
+            self.write_deadline.ok()  # refusing is this leader's job now
+            self.progress_at = time.monotonic()
+            if other is None:
+                if self.conflict:
+                    log.info("key prefix %r is free again: taking the cache over", self.keys.prefix)
+                self.conflict = ""
+                self.metrics.prefix_conflict.set(0)
+                return
+            self.conflict = collision(self.keys.prefix, ownership.me, other, refusing=True)
+            self.metrics.prefix_conflict.set(1)
+            if once:
+                raise UnsupportedRedis(self.conflict)
+            await self._with_redis("prefix contender", ownership.contend, write=False)
+            delay = max(0.5, backoff.next_delay())
+            log.error("%s; checking again in %.1f s", self.conflict, delay)
+            self.write_deadline.pause(delay)
+            await asyncio.sleep(delay)
+
+    async def _fenced_by_another_deployment(self) -> bool:
+        """After a fence: whether the new owner is another deployment (then refuse)."""
+        assert self.ownership is not None
+        try:
+            other = await self.ownership.owner_elsewhere()
+        except (RedisError, OSError):
+            return False
+        if other is None:
+            return False
+        self.metrics.prefix_conflict.set(1)
+        log.error("%s", collision(self.keys.prefix, self.ownership.me, other, refusing=True))
+        return True
+
+    async def _name_foreign_keys(self, error: ResponseError) -> None:
+        """A WRONGTYPE reply: name the keys of a foreign type and what to do."""
+        try:
+            found = await foreign_keys(self.redis, self.keys)  # type: ignore[arg-type]
+        except (RedisError, OSError):
+            found = []
+        self.last_error = advice(found, self.keys)
+        self.metrics.redis_error("wrongtype")
+        log.error("Redis refused a write with WRONGTYPE (%s): %s", error, self.last_error)
+
+    async def _pace(self, seen: str) -> None:
+        """Wait before the next term after a fault (see TermPacer); say what was seen."""
+        delay = self.pacer.next_delay()
+        self.metrics.term_delay.set(delay)
+        if delay:
+            log.warning(
+                "%s; next full resync in %.1f s (%d restarts after faults in the last %g s)",
+                seen,
+                delay,
+                self.pacer.recent(),
+                self.pacer.window,
+            )
+            self.write_deadline.pause(delay)
+            await asyncio.sleep(delay)
 
     async def lead(self, *, once: bool = False) -> None:
         """Write the cache as the leader until cancelled or fenced.
@@ -309,10 +496,14 @@ class Cacher:
             sink = TermSink(writer, self.metrics, per_namespace=len(self.settings.namespaces) > 1)
             self.sink = sink
             self.terms += 1
-            assert self.primary is not None
+            assert self.primary is not None and self.evictions is not None
+            assert self.ownership is not None
             primary = self.primary
+            await self._wait_for_the_prefix(once=once)
             take_over = functools.partial(primary.take_over, writer)
             epoch = await self._with_redis("take_over", take_over)
+            await self._with_redis("claim", functools.partial(self.ownership.claim, epoch))
+            await self._with_redis("maxmemory-policy", self.evictions.check_policy, write=False)
             log.info(
                 "leading as %s with epoch %s on Redis primary %s",
                 self.settings.identity,
@@ -336,23 +527,47 @@ class Cacher:
             except FailedOver as e:
                 primary.noticed(writer, e, writer.taken_epoch)
                 await primary.after_failover()
+                await self._pace(f"Redis failed over ({e})")
+            except Fenced as e:
+                if not await self._fenced_by_another_deployment():
+                    raise
+                await self._pace(f"fenced by another deployment ({e})")
+            except EvictionsSeen as e:
+                writer.rewrite_next_list = True
+                log.warning("%s: new epoch, records and event logs rewritten from a full list", e)
+                await self._pace("Redis evicted keys")
             except CacheDiverged as e:
                 writer.rewrite_next_list = True
                 self.metrics.heals.labels(e.check).inc()
                 self.metrics.relists.labels("pods", "cache-diverged").inc()
                 log.warning(
                     "the records in Redis are not what this cacher wrote (%s): new epoch, "
-                    "every record is rewritten from a full list",
+                    "every record is rewritten from a full list%s",
                     e,
+                    await self.evictions.explain(),
                 )
+                await self._pace(f"the records in Redis diverged ({e.check})")
             except CacheLost as e:
-                log.warning("Redis lost the cache (%s): full resync", e)
+                log.warning(
+                    "Redis lost the cache (%s): full resync%s", e, await self.evictions.explain()
+                )
                 self.metrics.relists.labels("pods", "cache-lost").inc()
+                await self._pace(f"the cache health record vanished ({e})")
             except ReadOnlyError as e:
                 # The node we write to became a replica (with a plain URL the next
                 # take-over waits until the address is a primary again).
                 primary.noticed(writer, f"READONLY from {primary.addr}: {e}", writer.taken_epoch)
                 await primary.after_failover()
+            except ResponseError as e:
+                self.redis_ok = False
+                if is_wrongtype(e):
+                    await self._name_foreign_keys(e)
+                else:
+                    self.last_error = f"{type(e).__name__}: {e}"
+                    self.metrics.redis_error("write")
+                    log.warning("Redis refused a write (%s): resync", self.last_error)
+                self.write_deadline.failed(self.last_error)
+                await self._pace(f"Redis refused a write ({e})")
             except RedisError as e:
                 self.redis_ok = False
                 self.last_error = f"{type(e).__name__}: {e}"
@@ -360,7 +575,8 @@ class Cacher:
                 log.warning(
                     "Redis failed while writing (%s): resync once it answers", self.last_error
                 )
-                await self._with_redis("ping", self.redis.ping)  # type: ignore[union-attr]
+                await self._with_redis("ping", self.redis.ping, write=False)  # type: ignore[union-attr]
+                await self._pace(f"Redis failed while writing ({self.last_error})")
             self.rewrite_next = writer.rewrite_next_list
             self.metrics.synced.set(0)
 
@@ -380,16 +596,23 @@ class Cacher:
             self.role = "standby"
             await self._acquire()
             self.role = "leader"
+            self.write_deadline.restart()
             lead = asyncio.create_task(self.lead(), name="lead")
             hold = asyncio.create_task(self.elector.hold(), name="hold")
+            deadline = asyncio.create_task(self._write_deadline_passed(), name="write-deadline")
             try:
-                await asyncio.wait([lead, hold], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([lead, hold, deadline], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 if not lead.done():
                     await cancel_and_wait(lead)  # stop writing at once
                 await cancel_and_wait(hold)
+                if not deadline.done():
+                    await cancel_and_wait(deadline)
             self.sink = None
             self.metrics.synced.set(0)
+            if deadline.done() and not deadline.cancelled():
+                await self._give_way(deadline.result())
+                continue
             error = lead.exception() if lead.done() and not lead.cancelled() else None
             if isinstance(error, UnsupportedRedis):
                 raise error
@@ -405,9 +628,62 @@ class Cacher:
             elif hold.done():
                 log.warning("lost leadership (%s): stopped writing", hold.result())
 
+    async def _write_deadline_passed(self) -> str:
+        """Return why once no Redis write succeeded for the write deadline."""
+        check = min(1.0, self.give_way_after / 4)
+        while True:
+            if self.write_deadline.overdue():
+                return self.write_deadline.why()
+            # a clock to watch, not an event to wait for: a hung write sets nothing
+            await asyncio.sleep(check)
+
+    async def _give_way(self, why: str) -> None:
+        """Release the Lease (a standby that reaches Redis takes over); wait for Redis."""
+        assert self.elector is not None
+        self.role = "gave way"
+        self.last_error = why
+        self.redis_answers = False  # until a PING says otherwise
+        self.metrics.gave_way.inc()
+        log.error(
+            "giving up lease %s/%s: %s (write deadline %g s); a standby that reaches Redis "
+            "takes over. Check the network between this pod and Redis %s",
+            self.settings.lease_namespace,
+            self.settings.lease_name,
+            why,
+            self.give_way_after,
+            redacted(self.settings.redis.url),
+        )
+        await self.elector.release()
+        await self._pace("gave the lease up")
+
+    async def _redis_answers(self) -> bool:
+        """One bounded PING: a standby campaigns only while Redis answers."""
+        assert self.redis is not None
+        try:
+            async with asyncio.timeout(self.settings.redis.socket_timeout):
+                await self.redis.ping()
+        except (RedisError, OSError, TimeoutError) as e:
+            if self.redis_answers:
+                log.warning(
+                    "Redis %s does not answer (%s): not campaigning for the lease until it does",
+                    redacted(self.settings.redis.url),
+                    f"{type(e).__name__}: {e}",
+                )
+            self.redis_answers = False
+            self.last_error = f"{type(e).__name__}: {e}"
+            return False
+        if not self.redis_answers:
+            log.info("Redis %s answers again", redacted(self.settings.redis.url))
+        self.redis_answers = True
+        return True
+
     async def _acquire(self) -> None:
         assert self.elector is not None
         while True:
+            self.progress_at = time.monotonic()
+            if not await self._redis_answers():
+                await asyncio.sleep(self.settings.retry_period)
+                continue
             try:
                 if await self.elector.try_acquire_or_renew():
                     self.lease_ok = True
@@ -425,6 +701,7 @@ class Cacher:
         self.health = HealthServer(
             metrics=self.metrics,
             readiness=self.readiness,
+            liveness=self.liveness,
             host=self.settings.health_host,
             port=self.settings.health_port,
         )
