@@ -79,11 +79,11 @@ class Owner:
 def collision(prefix: str, me: Owner, other: Owner, *, refusing: bool) -> str:
     """The error both sides log: the colliding settings and the fix."""
     differ = [
-        f"{name} {mine or '-'} here, {theirs or '-'} there"
-        for name, mine, theirs in (
-            ("Lease", me.lease, other.lease),
-            ("namespaces", me.namespaces, other.namespaces),
-            ("pod selector", me.pod_selector, other.pod_selector),
+        f"{name} {mine or empty} here, {theirs or empty} there"
+        for name, mine, theirs, empty in (
+            ("Lease", me.lease, other.lease, "?"),
+            ("namespaces", me.namespaces, other.namespaces, "all"),
+            ("pod selector", me.pod_selector, other.pod_selector, "none"),
         )
         if mine != theirs
     ]

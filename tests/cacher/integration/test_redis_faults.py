@@ -159,3 +159,50 @@ async def test_a_key_of_a_foreign_type_is_named_with_what_to_do(
         await redis.delete(KEYS.pod_rv)
         await wait_for(lambda: leads_synced(redis, "cacher-a"), timeout=60, message="healed")
         assert cacher.terms < 12  # paced, not a hot loop
+
+
+async def test_two_deployments_on_one_prefix_are_named_on_both_sides_and_settle(
+    kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = kubesim.store
+    create_pods(store, ["alice", "bob"])
+    create_pods(store, ["carol"], namespace="other")
+    caplog.set_level(logging.INFO)
+    settings_a = cacher_settings(kubesim, redis_server.url, identity="release-a-0")
+    settings_b = cacher_settings(
+        kubesim,
+        redis_server.url,
+        identity="release-b-0",
+        lease_name="release-b-cacher",
+        namespaces=("other",),
+    )
+    async with running_cacher(settings_a) as a:
+        await wait_for(lambda: leads_synced(redis, "release-a-0"), timeout=30, message="a")
+        health = await health_of(redis)
+        assert health is not None
+        epoch = health.epoch
+        async with running_cacher(settings_b) as b:
+            await wait_for(
+                lambda: "two kubecache deployments" in b.readiness().reason,
+                timeout=30,
+                message="b to refuse",
+            )
+            await wait_for(
+                lambda: a.metrics.value("kubecache_cacher_prefix_conflict") == 1,
+                timeout=30,
+                message="a to see b",
+            )
+            messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+            on_b = [m for m in messages if "this cacher 'release-b-0'" in m]
+            on_a = [m for m in messages if "this cacher 'release-a-0'" in m]
+            assert on_b and on_a, messages
+            for text in (on_b[0], on_a[0]):
+                assert "default/kubecache-cacher" in text and "default/release-b-cacher" in text
+                assert "--key-prefix" in text
+            # settled: a keeps its epoch, b never took over
+            health = await health_of(redis)
+            assert health is not None and (health.leader, health.epoch) == ("release-a-0", epoch)
+            assert b.terms <= 1 and a.terms == 1
+        # a goes away: b takes the prefix over once a's heartbeat is stale
+    async with running_cacher(settings_b) as b:
+        await wait_for(lambda: leads_synced(redis, "release-b-0"), timeout=30, message="b")
