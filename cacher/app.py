@@ -406,7 +406,7 @@ class Cacher:
         """Every few heartbeats: evictions, and another deployment wanting the prefix."""
         assert self.evictions is not None and self.ownership is not None
         try:
-            await self.evictions.check()
+            await self.evictions.check(self.keys, writer.logged_pods())
         except EvictionsSeen:
             writer.epoch = None  # no further write of this epoch
             raise

@@ -4,7 +4,9 @@ At each take-over the leader reads ``maxmemory-policy``
 (:mod:`kubecache.redis_memory`) and logs what it means (an error for an
 ``allkeys-*`` policy, a warning when it cannot be read); every few heartbeats
 it reads ``evicted_keys``. When that counter grew and the policy may evict
-kubecache's keys, the term ends with :class:`EvictionsSeen`: the next term
+kubecache's keys, the leader checks that the event logs it wrote still exist
+(records and the health record are checked every heartbeat by the writer);
+when some are gone, the term ends with :class:`EvictionsSeen`: the next term
 lists pods and events again, which rewrites evicted records and restores
 evicted event logs from the API (as far as the API still holds the Events),
 paced by :class:`cacher.term_pacing.TermPacer` so sustained pressure is not a
@@ -16,11 +18,13 @@ evictions to that message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from cacher.metrics import CacherMetrics
 from cacher.write_errors import WriterStopped
+from kubecache.contract import Keys
 from kubecache.redis_memory import (
     EVICTING_POLICIES_HINT,
     MemoryPolicy,
@@ -83,8 +87,8 @@ class EvictionWatch:
             return 0
         return now - before
 
-    async def check(self) -> None:
-        """Raise :class:`EvictionsSeen` when Redis evicted keys that may be kubecache's."""
+    async def check(self, keys: Keys, logged_pods: Sequence[str]) -> None:
+        """Raise :class:`EvictionsSeen` when Redis evicted event logs of ``logged_pods``."""
         evicted = await self.newly_evicted()
         if not evicted:
             return
@@ -97,12 +101,37 @@ class EvictionWatch:
                 self.policy.policy,
             )
             return
+        lost = await self._missing_logs(keys, logged_pods)
+        if not lost:
+            log.warning(
+                "Redis %s evicted %d keys (maxmemory-policy %s), none of the %d event logs "
+                "this cacher wrote; %s",
+                self.where,
+                evicted,
+                self.policy.policy or "unknown",
+                len(logged_pods),
+                EVICTING_POLICIES_HINT,
+            )
+            return
         self.metrics.relists.labels("pods", "evictions").inc()
+        self.metrics.events_dropped("evicted", len(lost))
         raise EvictionsSeen(
             f"Redis {self.where} evicted {evicted} keys (maxmemory-policy "
-            f"{self.policy.policy or 'unknown'}): records and event logs may be gone; "
-            f"{EVICTING_POLICIES_HINT}"
+            f"{self.policy.policy or 'unknown'}), the event logs of {len(lost)} pods among "
+            f"them (e.g. {lost[0]}); {EVICTING_POLICIES_HINT}"
         )
+
+    async def _missing_logs(self, keys: Keys, pods: Sequence[str]) -> list[str]:
+        missing: list[str] = []
+        for start in range(0, len(pods), 1000):
+            chunk = pods[start : start + 1000]
+            pipe = self.redis.pipeline(transaction=False)
+            for pod in chunk:
+                pipe.exists(keys.events(pod))
+            for pod, exists in zip(chunk, await pipe.execute(), strict=True):
+                if not exists:
+                    missing.append(pod)
+        return missing
 
     async def explain(self) -> str:
         """' (Redis evicted N keys …)' when evictions may explain a lost cache, else ''."""
