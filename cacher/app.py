@@ -384,7 +384,7 @@ class Cacher:
     ) -> None:
         assert self.primary is not None
         beats = 0
-        every = max(1, round(5.0 / max(0.05, self.settings.heartbeat_interval)))  # ~5 s
+        every = max(1, round(2.0 / max(0.05, self.settings.heartbeat_interval)))  # ~2 s
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             result = await writer.heartbeat(
@@ -405,11 +405,13 @@ class Cacher:
     async def _look_around(self, writer: CacheWriter) -> None:
         """Every few heartbeats: evictions, and another deployment wanting the prefix."""
         assert self.evictions is not None and self.ownership is not None
-        try:
-            await self.evictions.check(self.keys, writer.logged_pods())
-        except EvictionsSeen:
-            writer.epoch = None  # no further write of this epoch
-            raise
+        self._looks += 1
+        if self._looks % 3 == 0:  # INFO stats every ~6 s
+            try:
+                await self.evictions.check(self.keys, writer.logged_pods())
+            except EvictionsSeen:
+                writer.epoch = None  # no further write of this epoch
+                raise
         other = await self.ownership.contender()
         if other is None:
             self.metrics.prefix_conflict.set(0)
@@ -421,6 +423,7 @@ class Cacher:
             log.error("%s", collision(self.keys.prefix, self.ownership.me, other, refusing=False))
 
     _contender_logged = -1e9
+    _looks = 0
 
     async def _wait_for_the_prefix(self, *, once: bool) -> None:
         """Refuse to take over while another deployment writes this prefix (back-off)."""
