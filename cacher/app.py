@@ -67,6 +67,10 @@ from kubecache.redis_connection import connect, redacted
 
 log = logging.getLogger(__name__)
 
+#: Seconds past its lease's expiry that a leader which did not step down stays "alive"
+#: (client-go's ``maxTolerableExpiredLease``; kube-controller-manager uses 20 s).
+LEASE_EXPIRY_TOLERANCE = 20.0
+
 
 def _rv(obj: dict[str, Any]) -> int:
     try:
@@ -254,6 +258,15 @@ class Cacher:
         last = max(self.progress_at, self.elector.last_attempt if self.elector else 0.0)
         if now - last > self.wedged_after:
             return Readiness(False, f"no progress of the control loop for {now - last:.0f} s")
+        elector = self.elector
+        if elector is not None and elector.is_leader:
+            # client-go's LeaderElector.Check: a leader whose lease expired long ago
+            # should have stopped (a deadlock, kubernetes#70819)
+            expired = now - elector.last_renew - self.settings.lease_duration
+            if expired > LEASE_EXPIRY_TOLERANCE:
+                return Readiness(
+                    False, f"leader's lease expired {expired:.0f} s ago and it did not step down"
+                )
         holding = self.elector is not None and self.elector.is_leader and self.role == "leader"
         limit = (
             self.give_way_after

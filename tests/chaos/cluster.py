@@ -11,6 +11,7 @@ the fault is in place, and ``heal`` (where a fault has an end) undoes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from kubecache.contract import CacheHealth, Keys
 from kubecache.redis_connection import RedisSettings, connect
@@ -227,27 +229,35 @@ class ChaosCluster:
             if cacher.link is not None:
                 cacher.link.heal()
 
-    async def eviction_pressure(self, seconds: float) -> int:
-        """allkeys-lru and maxmemory just above what Redis holds, then junk for ``seconds``;
-        returns the keys Redis evicted."""
+    async def eviction_pressure(self) -> tuple[int, asyncio.Task[None]]:
+        """allkeys-lru and maxmemory just above what Redis holds, and junk written until
+        the returned task is cancelled; returns evicted_keys before, and the task."""
         before = int((await self.redis.info("stats"))["evicted_keys"])
         used = int((await self.redis.info("memory"))["used_memory"])
         await self.redis.config_set("maxmemory-policy", "allkeys-lru")
         await self.redis.config_set("maxmemory", str(used + 300_000))
-        began = asyncio.get_running_loop().time()
-        junk = 0
-        while asyncio.get_running_loop().time() - began < seconds:
-            await self.redis.set(f"chaos-junk:{junk % 5000}", b"x" * 2000)
-            junk += 1
-            await asyncio.sleep(0.005)  # load pacing, not synchronisation
-        return int((await self.redis.info("stats"))["evicted_keys"]) - before
 
-    async def end_eviction_pressure(self) -> None:
+        async def junk() -> None:
+            n = 0
+            while True:
+                await self.redis.set(f"chaos-junk:{n % 5000}", b"x" * 2000)
+                n += 1
+                await asyncio.sleep(0.005)  # load pacing, not synchronisation
+
+        return before, asyncio.create_task(junk(), name="eviction-pressure")
+
+    async def end_eviction_pressure(self, pressure: asyncio.Task[None], before: int) -> int:
+        """Stop the junk, lift the limit; returns the keys evicted meanwhile."""
+        pressure.cancel()
+        with contextlib.suppress(asyncio.CancelledError, RedisError):
+            await pressure
+        evicted = int((await self.redis.info("stats"))["evicted_keys"]) - before
         await self.redis.config_set("maxmemory", "0")
         await self.redis.config_set("maxmemory-policy", "noeviction")
         keys = [k async for k in self.redis.scan_iter(match="chaos-junk:*", count=1000)]
         if keys:
             await self.redis.delete(*keys)
+        return evicted
 
     def start_other_deployment(self) -> CacherProcess:
         """A second deployment (another Lease and namespace) on the same prefix."""

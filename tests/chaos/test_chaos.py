@@ -122,14 +122,14 @@ def _cut_leader(how: str) -> Callable[[ChaosCluster], Awaitable[tuple[str, Heal]
 
 async def _eviction_pressure(cluster: ChaosCluster) -> tuple[str, Heal]:
     relists = _relists(cluster)
-    evicted = await cluster.eviction_pressure(EVICTION_SECONDS)
-    what = "allkeys-lru and maxmemory just above the data, junk written"
+    before, pressure = await cluster.eviction_pressure()
+    what = "allkeys-lru eviction pressure (maxmemory just above the data, junk written)"
 
     async def heal() -> None:
-        await cluster.end_eviction_pressure()
+        evicted = await cluster.end_eviction_pressure(pressure, before)
         cluster.notes.append(
-            f"{what} for {EVICTION_SECONDS:g} s: {evicted} keys evicted, "
-            f"{_relists(cluster) - relists} term restarts (full relists) by the cachers"
+            f"{what}: {evicted} keys evicted, {_relists(cluster) - relists} take-overs "
+            "(each a full relist) by the cachers"
         )
 
     return what, heal
@@ -164,8 +164,6 @@ async def _two_deployments(cluster: ChaosCluster) -> tuple[str, Heal]:
     return what, heal
 
 
-EVICTION_SECONDS = 8.0
-
 FAULTS: list[Fault] = [
     Fault(kill_leader),
     Fault(_stop_leader, hold=4.0),  # longer than the lease (2 s)
@@ -179,7 +177,7 @@ FAULTS: list[Fault] = [
     Fault(_del),
     Fault(_cut_leader("reset"), hold=6.0),  # longer than the write deadline (1.5 s)
     Fault(_cut_leader("drop"), hold=8.0),  # + the socket timeout of a hung write
-    Fault(_eviction_pressure),  # held by the pressure itself (EVICTION_SECONDS)
+    Fault(_eviction_pressure, hold=10.0),
     Fault(_two_deployments, hold=10.0),
 ]
 
