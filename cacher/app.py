@@ -395,7 +395,9 @@ class Cacher:
     async def _heartbeat_loop(
         self, writer: CacheWriter, pods: ResourceSync, events: ResourceSync
     ) -> None:
-        assert self.primary is not None
+        assert self.primary is not None and self.evictions is not None
+        # read at each take-over, once the list is under way (it is not delayed)
+        await self.evictions.check_policy()
         beats = 0
         every = max(1, round(2.0 / max(0.05, self.settings.heartbeat_interval)))  # ~2 s
         while True:
@@ -519,7 +521,6 @@ class Cacher:
             take_over = functools.partial(primary.take_over, writer)
             epoch = await self._with_redis("take_over", take_over)
             await self._with_redis("claim", functools.partial(self.ownership.claim, epoch))
-            await self._with_redis("maxmemory-policy", self.evictions.check_policy, write=False)
             log.info(
                 "leading as %s with epoch %s on Redis primary %s",
                 self.settings.identity,

@@ -36,22 +36,36 @@ def is_wrongtype(error: BaseException) -> bool:
 async def foreign_keys(
     redis: aioredis.Redis, keys: Keys, *, scan_limit: int = 10_000
 ) -> list[ForeignKey]:
-    """Keys under ``keys.prefix`` whose type is not kubecache's (absent keys are fine)."""
+    """Keys under ``keys.prefix`` whose type is not kubecache's (absent keys are fine).
+
+    The fixed keys, then the event logs of at most ``scan_limit`` pods named in
+    ``P pods`` and ``P pod-rv`` (HSCAN: kubecache's ACL users may not SCAN the
+    keyspace, by design).
+    """
     found: list[ForeignKey] = []
-    for key, expected in expected_types(keys).items():
+    fixed = expected_types(keys)
+    for key, expected in fixed.items():
         kind = decoded(await redis.type(key))
         if kind not in ("none", expected):
             found.append(ForeignKey(key, kind, expected))
-    seen = 0
-    async for raw in redis.scan_iter(match=keys.events_pattern, count=1000):
-        seen += 1
-        if seen > scan_limit:
-            break
-        kind = decoded(await redis.type(raw))
-        if kind not in ("none", "list"):
-            found.append(ForeignKey(decoded(raw), kind, "list"))
-            if len(found) >= 10:
+    pods: dict[str, None] = {}
+    for hash_key in (keys.pods, keys.pod_rv):
+        if any(f.key == hash_key for f in found):
+            continue  # not a hash: HSCAN would fail the same way
+        async for field, _ in redis.hscan_iter(hash_key, count=1000):
+            pods[decoded(field)] = None
+            if len(pods) >= scan_limit:
                 break
+    names = list(pods)
+    for start in range(0, len(names), 500):
+        pipe = redis.pipeline(transaction=False)
+        for pod in names[start : start + 500]:
+            pipe.type(keys.events(pod))
+        for pod, kind in zip(names[start : start + 500], await pipe.execute(), strict=True):
+            if decoded(kind) not in ("none", "list"):
+                found.append(ForeignKey(keys.events(pod), decoded(kind), "list"))
+                if len(found) >= 10:
+                    return found
     return found
 
 
@@ -60,8 +74,10 @@ def advice(found: list[ForeignKey], keys: Keys) -> str:
     if not found:
         return (
             f"a key under {keys.prefix!r} is of another type than kubecache writes, but none "
-            "was found among the fixed keys and the first event logs: give this deployment a "
-            "prefix of its own (--key-prefix, KUBECACHE_KEY_PREFIX)"
+            "was found among the fixed keys and the event logs of the pods in the cache; as a "
+            f"Redis admin, list them (redis-cli --scan --pattern '{keys.prefix}*' and TYPE "
+            "each) and delete the foreign ones, or give this deployment a prefix of its own "
+            "(--key-prefix, KUBECACHE_KEY_PREFIX; the chart's keyPrefix)"
         )
     named = ", ".join(f"{f.key!r} is a {f.found} (kubecache writes a {f.expected})" for f in found)
     first = found[0].key

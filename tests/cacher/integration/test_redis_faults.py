@@ -207,3 +207,15 @@ async def test_two_deployments_on_one_prefix_are_named_on_both_sides_and_settle(
         # a goes away: b takes the prefix over once a's heartbeat is stale
     async with running_cacher(settings_b) as b:
         await wait_for(lambda: leads_synced(redis, "release-b-0"), timeout=30, message="b")
+
+
+async def test_doctor_names_an_event_log_of_a_foreign_type_without_scanning_the_keyspace(
+    redis: aioredis.Redis,
+) -> None:
+    await redis.hset(KEYS.pods, "jhub/alice", "{}")
+    await redis.hset(KEYS.events("jhub/alice"), "left", "by another tool")
+    checks = {c.name: c for c in await run_checks(redis, KEYS, stale_after_ms=5000)}
+    types = checks["key types"]
+    assert not types.ok and KEYS.events("jhub/alice") in types.detail
+    assert "is a hash, kubecache writes a list" in types.detail
+    assert "redis-cli DEL" in types.fix and "kubecache doctor" not in types.fix
