@@ -110,9 +110,7 @@ def test_the_probes_restart_a_wedged_cacher_and_hand_the_lease_over_within_its_d
     # cannot serve; never /readyz, which fails for a Redis outage on every replica alike
     assert liveness["httpGet"]["path"] == "/healthz"
     assert readiness["httpGet"]["path"] == "/readyz"
-    restart_after = (
-        cacher.wedged_after + liveness["periodSeconds"] * liveness["failureThreshold"]
-    )
+    restart_after = cacher.wedged_after + liveness["periodSeconds"] * liveness["failureThreshold"]
     assert restart_after <= 120
     # a short stall (a GC, a big initial list) is not a restart
     assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 20
