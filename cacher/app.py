@@ -16,6 +16,8 @@ follow, and a heartbeat runs every couple of seconds. A term ends when
   every record is rewritten from a full list;
 - the process is asked to stop (SIGTERM): watches stop, the lease is released.
 
+The leader's handling of Redis faults is :mod:`cacher.term_faults`; one
+term's list/watch output reaches its writer through :mod:`cacher.term_sink`.
 Faults that end a term are paced (:class:`~cacher.term_pacing.TermPacer`): a
 few restarts are immediate, then they back off, each with a log line saying
 what was seen. A leader whose Redis writes fail for the write deadline (the
@@ -46,13 +48,13 @@ from cacher.health_server import HealthServer, Readiness
 from cacher.kube import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
 from cacher.metrics import CacherMetrics
-from cacher.prefix_owner import Owner, PrefixOwnership, collision
+from cacher.prefix_owner import Owner, PrefixOwnership
 from cacher.primary import PrimaryWatch, UnsupportedRedis
 from cacher.settings import Settings
+from cacher.term_faults import LeaderFaults
 from cacher.term_pacing import TermPacer, WriteDeadline
+from cacher.term_sink import TermSink
 from cacher.watcher import (
-    Listing,
-    Resource,
     ResourceSync,
     cancel_and_wait,
     run_together,
@@ -62,7 +64,7 @@ from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced
 from cacher.writer import CacheWriter
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
-from kubecache.foreign_keys import advice, foreign_keys, is_wrongtype
+from kubecache.foreign_keys import is_wrongtype
 from kubecache.redis_connection import connect, redacted
 
 log = logging.getLogger(__name__)
@@ -72,96 +74,7 @@ log = logging.getLogger(__name__)
 LEASE_EXPIRY_TOLERANCE = 20.0
 
 
-def _rv(obj: dict[str, Any]) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError, AttributeError):
-        return 0
-
-
-def last_change_per_object(
-    changes: list[tuple[str, dict[str, Any]]],
-) -> list[tuple[str, dict[str, Any]]]:
-    """Keep each object's last change of a burst (before any reduction work)."""
-    if len(changes) < 2:
-        return changes
-    last: dict[tuple[Any, Any], tuple[str, dict[str, Any]]] = {}
-    for change in changes:
-        metadata = change[1].get("metadata")
-        if isinstance(metadata, dict):
-            key = (metadata.get("namespace"), metadata.get("name"))
-            last.pop(key, None)  # re-insert: the order of last changes is kept
-            last[key] = change
-        else:
-            last[(id(change), None)] = change  # malformed: the writer counts it
-    return list(last.values())
-
-
-class TermSink:
-    """Delivers one term's list/watch output to its writer (a WatchSink)."""
-
-    def __init__(self, writer: CacheWriter, metrics: CacherMetrics, *, per_namespace: bool) -> None:
-        self.writer = writer
-        self.metrics = metrics
-        self.per_namespace = per_namespace
-        self.watch_states: dict[str, str] = {"pods": "starting", "events": "starting"}
-        self.pods_synced = asyncio.Event()
-        # Highest event rv delivered, per namespace when watched per namespace:
-        # a relist after 410 only re-sends events newer than that.
-        self.event_rv: dict[str, int] = {}
-
-    def _event_scope(self, event: dict[str, Any]) -> str:
-        if not self.per_namespace:
-            return ""
-        return str((event.get("metadata") or {}).get("namespace") or "")
-
-    def _note_events(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            scope = self._event_scope(event)
-            self.event_rv[scope] = max(self.event_rv.get(scope, 0), _rv(event))
-
-    async def listed(self, resource: Resource, pages: Listing, reason: str) -> None:
-        if resource == "pods":
-            # Pages are written as they arrive: the raw list is never held whole.
-            await self.writer.reconcile_pods(pages, list_rv=lambda: pages.resource_version)
-            self.metrics.records.set(self.writer.records)
-            await self.writer.mark_synced("pods", pages.resource_version)
-            self.metrics.synced.set(1)
-            self.metrics.full_sync_done("pods")
-            self.pods_synced.set()
-            log.info("pods listed (%s): %d tracked pods in Redis", reason, self.writer.records)
-            return
-        relist = reason != "initial"
-        total = 0
-        async for page in pages:
-            fresh = [
-                e for e in page if not relist or _rv(e) > self.event_rv.get(self._event_scope(e), 0)
-            ]
-            if fresh:
-                await self.writer.apply_events([("ADDED", e) for e in fresh])
-                self._note_events(fresh)
-                total += len(fresh)
-        await self.writer.mark_synced("events", pages.resource_version)
-        self.metrics.full_sync_done("events")
-        log.info("pod events listed (%s): %d new events", reason, total)
-
-    async def changed(
-        self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
-    ) -> None:
-        if resource == "pods":
-            await self.writer.apply_pods(last_change_per_object(changes))
-        else:
-            await self.writer.apply_events(changes)
-            self._note_events([obj for _, obj in changes])
-        self.metrics.observe_lag(resource, received)
-
-    async def state(self, resource: Resource, state: str) -> None:
-        self.watch_states[resource] = state
-        self.metrics.watch_state(resource, state)
-        await self.writer.set_watch_state(resource, state)
-
-
-class Cacher:
+class Cacher(LeaderFaults):
     def __init__(
         self,
         settings: Settings,
@@ -194,16 +107,6 @@ class Cacher:
         self.conflict = ""  # why this leader refuses to write (another deployment's prefix)
         self.redis_answers = True  # the last PING of a standby
         self.progress_at = time.monotonic()  # the control loop's last sign of life
-
-    @property
-    def give_way_after(self) -> float:
-        """Seconds without a successful Redis write after which the leader gives way.
-
-        The renew deadline (a leader that cannot renew its Lease for as long has
-        lost it), at least two heartbeats; the standby takes over one retry
-        period later, within the lease duration.
-        """
-        return max(self.settings.renew_deadline, 2 * self.settings.heartbeat_interval)
 
     @property
     def wedged_after(self) -> float:
@@ -417,92 +320,6 @@ class Cacher:
             if beats % every == 0:
                 await self._look_around(writer)
 
-    async def _look_around(self, writer: CacheWriter) -> None:
-        """Every few heartbeats: evictions, and another deployment wanting the prefix."""
-        assert self.evictions is not None and self.ownership is not None
-        self._looks += 1
-        if self._looks % 3 == 0:  # INFO stats every ~6 s
-            try:
-                await self.evictions.check(self.keys, writer.logged_pods())
-            except EvictionsSeen:
-                writer.epoch = None  # no further write of this epoch
-                raise
-        other = await self.ownership.contender()
-        if other is None:
-            self.metrics.prefix_conflict.set(0)
-            return
-        self.metrics.prefix_conflict.set(1)
-        now = time.monotonic()
-        if now - self._contender_logged > 60:
-            self._contender_logged = now
-            log.error("%s", collision(self.keys.prefix, self.ownership.me, other, refusing=False))
-
-    _contender_logged = -1e9
-    _looks = 0
-
-    async def _wait_for_the_prefix(self, *, once: bool) -> None:
-        """Refuse to take over while another deployment writes this prefix (back-off)."""
-        assert self.ownership is not None
-        ownership = self.ownership
-        backoff = Backoff(initial=max(1.0, self.settings.heartbeat_interval), maximum=30.0)
-        while True:
-            other = await self._with_redis("prefix owner", ownership.owner_elsewhere, write=False)
-            self.write_deadline.ok()  # refusing is this leader's job now
-            self.progress_at = time.monotonic()
-            if other is None:
-                if self.conflict:
-                    log.info("key prefix %r is free again: taking the cache over", self.keys.prefix)
-                self.conflict = ""
-                self.metrics.prefix_conflict.set(0)
-                return
-            self.conflict = collision(self.keys.prefix, ownership.me, other, refusing=True)
-            self.metrics.prefix_conflict.set(1)
-            if once:
-                raise UnsupportedRedis(self.conflict)
-            await self._with_redis("prefix contender", ownership.contend, write=False)
-            delay = max(0.5, backoff.next_delay())
-            log.error("%s; checking again in %.1f s", self.conflict, delay)
-            self.write_deadline.pause(delay)
-            await asyncio.sleep(delay)
-
-    async def _fenced_by_another_deployment(self) -> bool:
-        """After a fence: whether the new owner is another deployment (then refuse)."""
-        assert self.ownership is not None
-        try:
-            other = await self.ownership.owner_elsewhere()
-        except (RedisError, OSError):
-            return False
-        if other is None:
-            return False
-        self.metrics.prefix_conflict.set(1)
-        log.error("%s", collision(self.keys.prefix, self.ownership.me, other, refusing=True))
-        return True
-
-    async def _name_foreign_keys(self, error: ResponseError) -> None:
-        """A WRONGTYPE reply: name the keys of a foreign type and what to do."""
-        try:
-            found = await foreign_keys(self.redis, self.keys)  # type: ignore[arg-type]
-        except (RedisError, OSError):
-            found = []
-        self.last_error = advice(found, self.keys)
-        self.metrics.redis_error("wrongtype")
-        log.error("Redis refused a write with WRONGTYPE (%s): %s", error, self.last_error)
-
-    async def _pace(self, seen: str) -> None:
-        """Wait before the next term after a fault (see TermPacer); say what was seen."""
-        delay = self.pacer.next_delay()
-        self.metrics.term_delay.set(delay)
-        if delay:
-            log.warning(
-                "%s; next full resync in %.1f s (%d restarts after faults in the last %g s)",
-                seen,
-                delay,
-                self.pacer.recent(),
-                self.pacer.window,
-            )
-            self.write_deadline.pause(delay)
-            await asyncio.sleep(delay)
-
     async def lead(self, *, once: bool = False) -> None:
         """Write the cache as the leader until cancelled or fenced.
 
@@ -644,55 +461,6 @@ class Cacher:
                 await asyncio.sleep(crash_backoff.next_delay())
             elif hold.done():
                 log.warning("lost leadership (%s): stopped writing", hold.result())
-
-    async def _write_deadline_passed(self) -> str:
-        """Return why once no Redis write succeeded for the write deadline."""
-        check = min(1.0, self.give_way_after / 4)
-        while True:
-            if self.write_deadline.overdue():
-                return self.write_deadline.why()
-            # a clock to watch, not an event to wait for: a hung write sets nothing
-            await asyncio.sleep(check)
-
-    async def _give_way(self, why: str) -> None:
-        """Release the Lease (a standby that reaches Redis takes over); wait for Redis."""
-        assert self.elector is not None
-        self.role = "gave way"
-        self.last_error = why
-        self.redis_answers = False  # until a PING says otherwise
-        self.metrics.gave_way.inc()
-        log.error(
-            "giving up lease %s/%s: %s (write deadline %g s); a standby that reaches Redis "
-            "takes over. Check the network between this pod and Redis %s",
-            self.settings.lease_namespace,
-            self.settings.lease_name,
-            why,
-            self.give_way_after,
-            redacted(self.settings.redis.url),
-        )
-        await self.elector.release()
-        await self._pace("gave the lease up")
-
-    async def _redis_answers(self) -> bool:
-        """One bounded PING: a standby campaigns only while Redis answers."""
-        assert self.redis is not None
-        try:
-            async with asyncio.timeout(self.settings.redis.socket_timeout):
-                await self.redis.ping()
-        except (RedisError, OSError, TimeoutError) as e:
-            if self.redis_answers:
-                log.warning(
-                    "Redis %s does not answer (%s): not campaigning for the lease until it does",
-                    redacted(self.settings.redis.url),
-                    f"{type(e).__name__}: {e}",
-                )
-            self.redis_answers = False
-            self.last_error = f"{type(e).__name__}: {e}"
-            return False
-        if not self.redis_answers:
-            log.info("Redis %s answers again", redacted(self.settings.redis.url))
-        self.redis_answers = True
-        return True
 
     async def _acquire(self) -> None:
         assert self.elector is not None

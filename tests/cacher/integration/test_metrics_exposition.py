@@ -78,6 +78,12 @@ async def test_a_leader_exports_what_operators_alert_on(
             )
             return samples if all(v and v >= started - 1 for v in wanted) else None
 
+        # after the initial list (a pod created before it is listed, not watched)
+        await wait_for(
+            lambda: cacher.readiness().reason == "leader, synced and writing",
+            timeout=20,
+            message="the leader synced",
+        )
         create_pods(kubesim.store, ["metrics-c"])  # a change the pods watch delivers
         samples = await wait_for(timestamps_set, timeout=20, message="timestamp gauges")
         families, samples = await scrape(port)
