@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from cacher.app import running_cacher
@@ -57,8 +58,10 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 async def test_a_leader_exports_what_operators_alert_on(
-    kubesim: Any, redis_server: RedisServer
+    kubesim: Any, redis_server: RedisServer, redis: aioredis.Redis
 ) -> None:
+    # ``redis`` flushes the session's Redis: records of an earlier test's kubesim (another
+    # cluster history, higher resourceVersions) would survive the list and diverge
     create_pods(kubesim.store, ["metrics-a", "metrics-b"])
     started = time.time()
     async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
