@@ -65,7 +65,7 @@ from cacher.writer import CacheWriter
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
 from kubecache.foreign_keys import is_wrongtype
-from kubecache.redis_connection import connect, redacted
+from kubecache.redis_connection import connect, redacted, topology_problem
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +334,12 @@ class Cacher(LeaderFaults):
             assert self.primary is not None and self.evictions is not None
             assert self.ownership is not None
             primary = self.primary
+            # a Redis kubecache cannot use is refused before any read of the prefix
+            problem = await self._with_redis(
+                "topology", functools.partial(topology_problem, primary.redis), write=False
+            )
+            if problem:
+                raise UnsupportedRedis(f"{redacted(self.settings.redis.url)}: {problem}")
             await self._wait_for_the_prefix(once=once)
             take_over = functools.partial(primary.take_over, writer)
             epoch = await self._with_redis("take_over", take_over)
