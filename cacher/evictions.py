@@ -3,9 +3,10 @@
 At each take-over the leader reads ``maxmemory-policy``
 (:mod:`kubecache.redis_memory`) and logs what it means (an error for an
 ``allkeys-*`` policy, a warning when it cannot be read); every few heartbeats
-it reads ``evicted_keys``. When that counter grew and the policy may evict
-kubecache's keys, the leader checks that the event logs it wrote still exist
-(records and the health record are checked every heartbeat by the writer);
+it reads ``evicted_keys``. When that counter grew (whatever the policy says
+now: it may have been changed at runtime), the leader checks that the event
+logs it wrote still exist (records and the health record are checked every
+heartbeat by the writer);
 when some are gone, the term ends with :class:`EvictionsSeen`: the next term
 lists pods and events again, which rewrites evicted records and restores
 evicted event logs from the API (as far as the API still holds the Events),
@@ -92,25 +93,19 @@ class EvictionWatch:
         evicted = await self.newly_evicted()
         if not evicted:
             return
-        if not self.policy.may_evict:
-            log.info(
-                "Redis %s evicted %d keys (maxmemory-policy %s: only keys with a TTL, the "
-                "event logs of deleted pods)",
-                self.where,
-                evicted,
-                self.policy.policy,
-            )
-            return
+        await self.check_policy()  # it may have changed since the take-over (CONFIG SET)
+        # whatever the policy says now, the keys are gone: check the logs this leader wrote
         lost = await self._missing_logs(keys, logged_pods)
         if not lost:
-            log.warning(
-                "Redis %s evicted %d keys (maxmemory-policy %s), none of the %d event logs "
-                "this cacher wrote; %s",
+            log.log(
+                logging.WARNING if self.policy.may_evict else logging.INFO,
+                "Redis %s evicted %d keys (maxmemory-policy %s now), none of the %d event "
+                "logs this cacher wrote%s",
                 self.where,
                 evicted,
                 self.policy.policy or "unknown",
                 len(logged_pods),
-                EVICTING_POLICIES_HINT,
+                f"; {EVICTING_POLICIES_HINT}" if self.policy.may_evict else "",
             )
             return
         self.metrics.relists.labels("pods", "evictions").inc()
@@ -141,6 +136,7 @@ class EvictionWatch:
             return ""
         if not evicted:
             return ""
+        await self.check_policy()
         return (
             f" (Redis evicted {evicted} keys meanwhile, maxmemory-policy "
             f"{self.policy.policy or 'unknown'}: {EVICTING_POLICIES_HINT})"

@@ -154,10 +154,10 @@ async def _two_deployments(cluster: ChaosCluster) -> tuple[str, Heal]:
         taken = other.log_count("took the cache over with epoch")
         await asyncio.to_thread(other.stop)  # a graceful stop needs kubesim: off the loop
         kept = after is not None and after.leader != other.identity
+        own = "" if after is None or after.epoch == epoch else ", after a restart of its own"
         cluster.notes.append(
             f"{what}: {taken} take-overs by it, the cache kept by "
-            f"{'the first deployment' if kept else 'the newcomer'} "
-            f"(epoch {'unchanged' if after is not None and after.epoch == epoch else 'changed'}); "
+            f"{'the first deployment' if kept else 'the newcomer'}{own}; "
             f"the collision named {refused} times by the newcomer and {named} by the owner"
         )
 
