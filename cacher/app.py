@@ -105,6 +105,7 @@ class Cacher(LeaderFaults):
         self.ownership: PrefixOwnership | None = None
         self.evictions: EvictionWatch | None = None
         self.conflict = ""  # why this leader refuses to write (another deployment's prefix)
+        self.epoch: int | None = None  # the last epoch this replica took over
         self.redis_answers = True  # the last PING of a standby
         self.progress_at = time.monotonic()  # the control loop's last sign of life
 
@@ -212,7 +213,9 @@ class Cacher(LeaderFaults):
             self.redis,
             self.keys,
             owner,
-            stale_after=max(2 * self.settings.lease_duration, 5 * self.settings.heartbeat_interval),
+            # a leader waits up to the pacer's longest back-off without a heartbeat
+            stale_after=max(2 * self.settings.lease_duration, 5 * self.settings.heartbeat_interval)
+            + self.pacer.maximum,
         )
         self.evictions = EvictionWatch(
             self.redis, self.metrics, where=redacted(self.settings.redis.url)
@@ -343,6 +346,7 @@ class Cacher(LeaderFaults):
             await self._wait_for_the_prefix(once=once)
             take_over = functools.partial(primary.take_over, writer)
             epoch = await self._with_redis("take_over", take_over)
+            self.epoch = epoch
             await self._with_redis("claim", functools.partial(self.ownership.claim, epoch))
             log.info(
                 "leading as %s with epoch %s on Redis primary %s",
@@ -512,6 +516,8 @@ class Cacher(LeaderFaults):
             await cancel_and_wait(stop)
             self.role = "stopping"
             if self.elector is not None:
+                if self.elector.is_leader and self.epoch is not None and self.ownership:
+                    await self._release_prefix(self.ownership, self.epoch)
                 await self.elector.release()
             await self.health.close()
             await self.close()

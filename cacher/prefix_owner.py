@@ -15,7 +15,10 @@ full relist. The owner of the cache is therefore named in ``P health``
   time, the one whose take-over came last keeps the cache and the other
   refuses (no fight);
 - the owner reads ``contender`` and logs the same error on its side (once a
-  minute), so both deployments' logs name the collision and the fix.
+  minute), so both deployments' logs name the collision and the fix;
+- a leader stopping gracefully clears ``lease`` (the prefix is free at once);
+  otherwise "fresh" allows for the longest restart back-off, during which a
+  leader writes no heartbeat.
 
 The checks are reads and one HSET of a field, and only when ``P health``
 exists (nothing here creates it: a missing health record means an empty cache).
@@ -38,6 +41,13 @@ log = logging.getLogger(__name__)
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease', ARGV[2])
+return 1
+"""
+
+#: KEYS: health. ARGV: epoch. A graceful stop: no owner (the prefix is free at once).
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'lease', '')
 return 1
 """
 
@@ -108,6 +118,7 @@ class PrefixOwnership:
         self.stale_after_ms = int(stale_after * 1000)
         self._claim = redis.register_script(_CLAIM)
         self._contend = redis.register_script(_CONTEND)
+        self._release = redis.register_script(_RELEASE)
 
     async def owner_elsewhere(self) -> Owner | None:
         """The other deployment writing this prefix now, or None (free, ours, stale)."""
@@ -132,6 +143,10 @@ class PrefixOwnership:
     async def claim(self, epoch: int) -> None:
         """Name this deployment's Lease in the health record of ``epoch``."""
         await self._claim(keys=[self.keys.health], args=[str(epoch), self.me.lease])
+
+    async def release(self, epoch: int) -> None:
+        """A graceful stop: name no owner, so another deployment need not wait."""
+        await self._release(keys=[self.keys.health], args=[str(epoch)])
 
     async def contend(self) -> None:
         """Leave this deployment's description for the owner to log."""

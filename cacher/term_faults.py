@@ -159,6 +159,14 @@ class LeaderFaults:
             self.write_deadline.pause(delay)
             await asyncio.sleep(delay)
 
+    async def _release_prefix(self, ownership: PrefixOwnership, epoch: int) -> None:
+        """On a graceful stop: the prefix is free for another deployment at once."""
+        try:
+            async with asyncio.timeout(self.settings.redis.socket_timeout):
+                await ownership.release(epoch)
+        except (RedisError, OSError, TimeoutError) as e:
+            log.info("could not mark key prefix %r free (%s)", self.keys.prefix, e)
+
     async def _write_deadline_passed(self) -> str:
         """Return why once no Redis write succeeded for the write deadline."""
         check = min(1.0, self.give_way_after / 4)

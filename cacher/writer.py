@@ -67,14 +67,11 @@ _POD_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 _PAYLOAD_LOG_LIMIT = 300
 
 
-
 @dataclass(frozen=True)
 class HeartbeatResult:
     now_ms: int  # Redis TIME of the heartbeat, ms
     epoch: int
     records: int  # pod records this writer tracks
-
-
 
 
 class CacheWriter:
