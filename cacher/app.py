@@ -15,6 +15,19 @@ follow, and a heartbeat runs every couple of seconds. A term ends when
   the writer wrote (CacheDiverged): the term restarts with a new epoch and
   every record is rewritten from a full list;
 - the process is asked to stop (SIGTERM): watches stop, the lease is released.
+
+The leader's handling of Redis faults is :mod:`cacher.term_faults`; one
+term's list/watch output reaches its writer through :mod:`cacher.term_sink`.
+Faults that end a term are paced (:class:`~cacher.term_pacing.TermPacer`): a
+few restarts are immediate, then they back off, each with a log line saying
+what was seen. A leader whose Redis writes fail for the write deadline (the
+renew deadline: the same bound as for the Lease) gives the Lease up
+(:class:`~cacher.term_pacing.WriteDeadline`) and campaigns again only once
+Redis answers; a standby campaigns only while Redis answers, so the Lease
+goes to a replica that can write. Two deployments on one prefix are named
+and settle (:mod:`cacher.prefix_owner`); Redis evictions are named and
+repaired (:mod:`cacher.evictions`); a key of a foreign type is named
+(:mod:`kubecache.foreign_keys`).
 """
 
 from __future__ import annotations
@@ -23,21 +36,25 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 
+from cacher.evictions import EvictionsSeen, EvictionWatch
 from cacher.health_server import HealthServer, Readiness
 from cacher.kube import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
 from cacher.metrics import CacherMetrics
+from cacher.prefix_owner import Owner, PrefixOwnership
 from cacher.primary import PrimaryWatch, UnsupportedRedis
 from cacher.settings import Settings
+from cacher.term_faults import LeaderFaults
+from cacher.term_pacing import TermPacer, WriteDeadline
+from cacher.term_sink import TermSink
 from cacher.watcher import (
-    Listing,
-    Resource,
     ResourceSync,
     cancel_and_wait,
     run_together,
@@ -47,101 +64,17 @@ from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced
 from cacher.writer import CacheWriter
 from kubecache.backoff import Backoff
 from kubecache.contract import Keys
-from kubecache.redis_connection import connect, redacted
+from kubecache.foreign_keys import is_wrongtype
+from kubecache.redis_connection import connect, redacted, topology_problem
 
 log = logging.getLogger(__name__)
 
-
-def _rv(obj: dict[str, Any]) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError, AttributeError):
-        return 0
+#: Seconds past its lease's expiry that a leader which did not step down stays "alive"
+#: (client-go's ``maxTolerableExpiredLease``; kube-controller-manager uses 20 s).
+LEASE_EXPIRY_TOLERANCE = 20.0
 
 
-def last_change_per_object(
-    changes: list[tuple[str, dict[str, Any]]],
-) -> list[tuple[str, dict[str, Any]]]:
-    """Keep each object's last change of a burst (before any reduction work)."""
-    if len(changes) < 2:
-        return changes
-    last: dict[tuple[Any, Any], tuple[str, dict[str, Any]]] = {}
-    for change in changes:
-        metadata = change[1].get("metadata")
-        if isinstance(metadata, dict):
-            key = (metadata.get("namespace"), metadata.get("name"))
-            last.pop(key, None)  # re-insert: the order of last changes is kept
-            last[key] = change
-        else:
-            last[(id(change), None)] = change  # malformed: the writer counts it
-    return list(last.values())
-
-
-class TermSink:
-    """Delivers one term's list/watch output to its writer (a WatchSink)."""
-
-    def __init__(self, writer: CacheWriter, metrics: CacherMetrics, *, per_namespace: bool) -> None:
-        self.writer = writer
-        self.metrics = metrics
-        self.per_namespace = per_namespace
-        self.watch_states: dict[str, str] = {"pods": "starting", "events": "starting"}
-        self.pods_synced = asyncio.Event()
-        # Highest event rv delivered, per namespace when watched per namespace:
-        # a relist after 410 only re-sends events newer than that.
-        self.event_rv: dict[str, int] = {}
-
-    def _event_scope(self, event: dict[str, Any]) -> str:
-        if not self.per_namespace:
-            return ""
-        return str((event.get("metadata") or {}).get("namespace") or "")
-
-    def _note_events(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            scope = self._event_scope(event)
-            self.event_rv[scope] = max(self.event_rv.get(scope, 0), _rv(event))
-
-    async def listed(self, resource: Resource, pages: Listing, reason: str) -> None:
-        if resource == "pods":
-            # Pages are written as they arrive: the raw list is never held whole.
-            await self.writer.reconcile_pods(pages, list_rv=lambda: pages.resource_version)
-            self.metrics.records.set(self.writer.records)
-            await self.writer.mark_synced("pods", pages.resource_version)
-            self.metrics.synced.set(1)
-            self.metrics.full_sync_done("pods")
-            self.pods_synced.set()
-            log.info("pods listed (%s): %d tracked pods in Redis", reason, self.writer.records)
-            return
-        relist = reason != "initial"
-        total = 0
-        async for page in pages:
-            fresh = [
-                e for e in page if not relist or _rv(e) > self.event_rv.get(self._event_scope(e), 0)
-            ]
-            if fresh:
-                await self.writer.apply_events([("ADDED", e) for e in fresh])
-                self._note_events(fresh)
-                total += len(fresh)
-        await self.writer.mark_synced("events", pages.resource_version)
-        self.metrics.full_sync_done("events")
-        log.info("pod events listed (%s): %d new events", reason, total)
-
-    async def changed(
-        self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
-    ) -> None:
-        if resource == "pods":
-            await self.writer.apply_pods(last_change_per_object(changes))
-        else:
-            await self.writer.apply_events(changes)
-            self._note_events([obj for _, obj in changes])
-        self.metrics.observe_lag(resource, received)
-
-    async def state(self, resource: Resource, state: str) -> None:
-        self.watch_states[resource] = state
-        self.metrics.watch_state(resource, state)
-        await self.writer.set_watch_state(resource, state)
-
-
-class Cacher:
+class Cacher(LeaderFaults):
     def __init__(
         self,
         settings: Settings,
@@ -167,6 +100,19 @@ class Cacher:
         self.syncs_of_term: tuple[ResourceSync, ResourceSync] | None = None
         self.primary: PrimaryWatch | None = None  # the Redis primary written to
         self.rewrite_next = False  # the next list rewrites every record
+        self.pacer = TermPacer()
+        self.write_deadline = WriteDeadline(give_way_after=self.give_way_after)
+        self.ownership: PrefixOwnership | None = None
+        self.evictions: EvictionWatch | None = None
+        self.conflict = ""  # why this leader refuses to write (another deployment's prefix)
+        self.epoch: int | None = None  # the last epoch this replica took over
+        self.redis_answers = True  # the last PING of a standby
+        self.progress_at = time.monotonic()  # the control loop's last sign of life
+
+    @property
+    def wedged_after(self) -> float:
+        """Seconds without any progress of the control loop after which /healthz fails."""
+        return max(60.0, 4 * self.settings.lease_duration, 3 * self.settings.redis.socket_timeout)
 
     # ------------------------------------------------------------------
     # Readiness
@@ -183,9 +129,15 @@ class Cacher:
                 return Readiness(
                     False, f"standby cannot reach the lease: {self.last_error}", details
                 )
+            if not self.redis_answers:
+                return Readiness(False, f"standby cannot reach Redis: {self.last_error}", details)
             return Readiness(True, "standby", details)
+        if self.role == "gave way":
+            return Readiness(False, f"gave the lease up: {self.last_error}", details)
         if self.role != "leader" or self.sink is None:
             return Readiness(False, self.role, details)
+        if self.conflict:
+            return Readiness(False, self.conflict, details)
         if not self.redis_ok:
             return Readiness(False, f"Redis unavailable: {self.last_error}", details)
         for resource, state in self.sink.watch_states.items():
@@ -194,6 +146,43 @@ class Cacher:
         if not self.sink.pods_synced.is_set():
             return Readiness(False, "leader, initial sync running", details)
         return Readiness(True, "leader, synced and writing", details)
+
+    def liveness(self) -> Readiness:
+        """Whether the process still does its job (/healthz; a failure restarts the pod).
+
+        Fails only when the process is wedged: the control loop (campaigning,
+        renewing, heartbeats, waiting for Redis) made no progress for
+        :attr:`wedged_after`, or a leader has not written to Redis far past the
+        write deadline and still holds the Lease (it should have given way). A
+        Redis or API outage alone never fails it: restarting every replica
+        would not bring Redis back, and a standby that cannot reach Redis does
+        not campaign.
+        """
+        now = time.monotonic()
+        last = max(self.progress_at, self.elector.last_attempt if self.elector else 0.0)
+        if now - last > self.wedged_after:
+            return Readiness(False, f"no progress of the control loop for {now - last:.0f} s")
+        elector = self.elector
+        if elector is not None and elector.is_leader:
+            # client-go's LeaderElector.Check: a leader whose lease expired long ago
+            # should have stopped (a deadlock, kubernetes#70819)
+            expired = now - elector.last_renew - self.settings.lease_duration
+            if expired > LEASE_EXPIRY_TOLERANCE:
+                return Readiness(
+                    False, f"leader's lease expired {expired:.0f} s ago and it did not step down"
+                )
+        holding = self.elector is not None and self.elector.is_leader and self.role == "leader"
+        limit = (
+            self.give_way_after
+            + self.settings.lease_duration
+            + 2 * self.settings.redis.socket_timeout
+        )
+        if holding and not self.conflict and self.write_deadline.silent_for() > limit:
+            return Readiness(
+                False,
+                f"leader holds the lease but {self.write_deadline.why()}; it should have given way",
+            )
+        return Readiness(True, "alive")
 
     # ------------------------------------------------------------------
     # Setup
@@ -213,6 +202,23 @@ class Cacher:
             renew_deadline=self.settings.renew_deadline,
             retry_period=self.settings.retry_period,
             metrics=self.metrics,
+        )
+        owner = Owner(
+            self.settings.identity,
+            f"{self.settings.lease_namespace}/{self.settings.lease_name}",
+            ",".join(self.settings.namespaces),
+            self.settings.pod_selector,
+        )
+        self.ownership = PrefixOwnership(
+            self.redis,
+            self.keys,
+            owner,
+            # a leader waits up to the pacer's longest back-off without a heartbeat
+            stale_after=max(2 * self.settings.lease_duration, 5 * self.settings.heartbeat_interval)
+            + self.pacer.maximum,
+        )
+        self.evictions = EvictionWatch(
+            self.redis, self.metrics, where=redacted(self.settings.redis.url)
         )
 
     async def close(self) -> None:
@@ -260,17 +266,27 @@ class Cacher:
     # ------------------------------------------------------------------
     # A term as leader
 
-    async def _with_redis(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run ``call`` until Redis answers (back-off with jitter)."""
+    async def _with_redis(
+        self, what: str, call: Callable[[], Awaitable[Any]], *, write: bool = True
+    ) -> Any:
+        """Run ``call`` until Redis answers (back-off with jitter).
+
+        A successful ``write`` counts for the write deadline; while it fails,
+        the deadline runs out and :meth:`campaign_and_lead` gives the Lease up
+        (this loop is then cancelled): it does not retry forever as leader.
+        """
         backoff = Backoff(initial=0.2, maximum=10)
         while True:
             try:
                 result = await call()
                 self.redis_ok = True
+                if write:
+                    self.write_deadline.ok()
                 return result
             except (RedisError, OSError) as e:
                 self.redis_ok = False
                 self.last_error = f"{type(e).__name__}: {e}"
+                self.write_deadline.failed(self.last_error)
                 self.metrics.redis_error(what)
                 delay = backoff.next_delay()
                 log.warning(
@@ -285,7 +301,11 @@ class Cacher:
     async def _heartbeat_loop(
         self, writer: CacheWriter, pods: ResourceSync, events: ResourceSync
     ) -> None:
-        assert self.primary is not None
+        assert self.primary is not None and self.evictions is not None
+        # read at each take-over, once the list is under way (it is not delayed)
+        await self.evictions.check_policy()
+        beats = 0
+        every = max(1, round(2.0 / max(0.05, self.settings.heartbeat_interval)))  # ~2 s
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             pods_age, events_age = pods.progress_age(), events.progress_age()
@@ -299,7 +319,12 @@ class Cacher:
             self.metrics.progress_age("pods", pods_age)
             self.metrics.progress_age("events", events_age)
             self.redis_ok = True
+            self.write_deadline.ok()
+            self.progress_at = time.monotonic()
             await self.primary.check_sentinel(writer)
+            beats += 1
+            if beats % every == 0:
+                await self._look_around(writer)
 
     async def lead(self, *, once: bool = False) -> None:
         """Write the cache as the leader until cancelled or fenced.
@@ -312,10 +337,20 @@ class Cacher:
             sink = TermSink(writer, self.metrics, per_namespace=len(self.settings.namespaces) > 1)
             self.sink = sink
             self.terms += 1
-            assert self.primary is not None
+            assert self.primary is not None and self.evictions is not None
+            assert self.ownership is not None
             primary = self.primary
+            # a Redis kubecache cannot use is refused before any read of the prefix
+            problem = await self._with_redis(
+                "topology", functools.partial(topology_problem, primary.redis), write=False
+            )
+            if problem:
+                raise UnsupportedRedis(f"{redacted(self.settings.redis.url)}: {problem}")
+            await self._wait_for_the_prefix(once=once)
             take_over = functools.partial(primary.take_over, writer)
             epoch = await self._with_redis("take_over", take_over)
+            self.epoch = epoch
+            await self._with_redis("claim", functools.partial(self.ownership.claim, epoch))
             log.info(
                 "leading as %s with epoch %s on Redis primary %s",
                 self.settings.identity,
@@ -339,23 +374,47 @@ class Cacher:
             except FailedOver as e:
                 primary.noticed(writer, e, writer.taken_epoch)
                 await primary.after_failover()
+                await self._pace(f"Redis failed over ({e})")
+            except Fenced as e:
+                if not await self._fenced_by_another_deployment():
+                    raise
+                await self._pace(f"fenced by another deployment ({e})")
+            except EvictionsSeen as e:
+                writer.rewrite_next_list = True
+                log.warning("%s: new epoch, records and event logs rewritten from a full list", e)
+                await self._pace("Redis evicted keys")
             except CacheDiverged as e:
                 writer.rewrite_next_list = True
                 self.metrics.heals.labels(e.check).inc()
                 self.metrics.relists.labels("pods", "cache-diverged").inc()
                 log.warning(
                     "the records in Redis are not what this cacher wrote (%s): new epoch, "
-                    "every record is rewritten from a full list",
+                    "every record is rewritten from a full list%s",
                     e,
+                    await self.evictions.explain(),
                 )
+                await self._pace(f"the records in Redis diverged ({e.check})")
             except CacheLost as e:
-                log.warning("Redis lost the cache (%s): full resync", e)
+                log.warning(
+                    "Redis lost the cache (%s): full resync%s", e, await self.evictions.explain()
+                )
                 self.metrics.relists.labels("pods", "cache-lost").inc()
+                await self._pace(f"the cache health record vanished ({e})")
             except ReadOnlyError as e:
                 # The node we write to became a replica (with a plain URL the next
                 # take-over waits until the address is a primary again).
                 primary.noticed(writer, f"READONLY from {primary.addr}: {e}", writer.taken_epoch)
                 await primary.after_failover()
+            except ResponseError as e:
+                self.redis_ok = False
+                if is_wrongtype(e):
+                    await self._name_foreign_keys(e)
+                else:
+                    self.last_error = f"{type(e).__name__}: {e}"
+                    self.metrics.redis_error("write")
+                    log.warning("Redis refused a write (%s): resync", self.last_error)
+                self.write_deadline.failed(self.last_error)
+                await self._pace(f"Redis refused a write ({e})")
             except RedisError as e:
                 self.redis_ok = False
                 self.last_error = f"{type(e).__name__}: {e}"
@@ -363,7 +422,8 @@ class Cacher:
                 log.warning(
                     "Redis failed while writing (%s): resync once it answers", self.last_error
                 )
-                await self._with_redis("ping", self.redis.ping)  # type: ignore[union-attr]
+                await self._with_redis("ping", self.redis.ping, write=False)  # type: ignore[union-attr]
+                await self._pace(f"Redis failed while writing ({self.last_error})")
             self.rewrite_next = writer.rewrite_next_list
             self.metrics.synced.set(0)
 
@@ -383,16 +443,23 @@ class Cacher:
             self.role = "standby"
             await self._acquire()
             self.role = "leader"
+            self.write_deadline.restart()
             lead = asyncio.create_task(self.lead(), name="lead")
             hold = asyncio.create_task(self.elector.hold(), name="hold")
+            deadline = asyncio.create_task(self._write_deadline_passed(), name="write-deadline")
             try:
-                await asyncio.wait([lead, hold], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([lead, hold, deadline], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 if not lead.done():
                     await cancel_and_wait(lead)  # stop writing at once
                 await cancel_and_wait(hold)
+                if not deadline.done():
+                    await cancel_and_wait(deadline)
             self.sink = None
             self.metrics.synced.set(0)
+            if deadline.done() and not deadline.cancelled():
+                await self._give_way(deadline.result())
+                continue
             error = lead.exception() if lead.done() and not lead.cancelled() else None
             if isinstance(error, UnsupportedRedis):
                 raise error
@@ -411,6 +478,10 @@ class Cacher:
     async def _acquire(self) -> None:
         assert self.elector is not None
         while True:
+            self.progress_at = time.monotonic()
+            if not await self._redis_answers():
+                await asyncio.sleep(self.settings.retry_period)
+                continue
             try:
                 if await self.elector.try_acquire_or_renew():
                     self.lease_ok = True
@@ -428,6 +499,7 @@ class Cacher:
         self.health = HealthServer(
             metrics=self.metrics,
             readiness=self.readiness,
+            liveness=self.liveness,
             host=self.settings.health_host,
             port=self.settings.health_port,
         )
@@ -447,6 +519,8 @@ class Cacher:
             await cancel_and_wait(stop)
             self.role = "stopping"
             if self.elector is not None:
+                if self.elector.is_leader and self.epoch is not None and self.ownership:
+                    await self._release_prefix(self.ownership, self.epoch)
                 await self.elector.release()
             await self.health.close()
             await self.close()

@@ -1,7 +1,11 @@
 """HTTP endpoints for Kubernetes probes and Prometheus.
 
-- ``/healthz``: 200 while the process runs and its event loop is responsive
-  (a ticker task has run recently); 503 otherwise.
+- ``/healthz`` (the liveness probe: a failure restarts the container): 200
+  while the process does its job; 503 when its event loop is unresponsive (a
+  ticker task has not run recently) or the ``liveness`` check fails (see
+  :meth:`cacher.app.Cacher.liveness`: a wedged control loop, or a leader that
+  cannot write to Redis and still holds the Lease). Never for an outage of
+  Redis or the API alone: restarting would not end it.
 - ``/readyz``: 200 when the replica is a leader that is synced and writing, or
   a healthy standby; 503 with a JSON reason otherwise (a failed watch, Redis
   down, not yet synced).
@@ -36,6 +40,7 @@ class HealthServer:
         *,
         metrics: CacherMetrics,
         readiness: Callable[[], Readiness],
+        liveness: Callable[[], Readiness] | None = None,
         host: str = "0.0.0.0",
         port: int = 8080,
         tick: float = 1.0,
@@ -43,6 +48,7 @@ class HealthServer:
     ) -> None:
         self.metrics = metrics
         self.readiness = readiness
+        self.liveness = liveness
         self.host = host
         self.port = port
         self.tick = tick
@@ -62,6 +68,10 @@ class HealthServer:
         age = time.monotonic() - self.last_tick
         if age > self.unresponsive_after:
             return _json(503, {"ok": False, "reason": f"event loop stalled for {age:.1f} s"})
+        if self.liveness is not None:
+            state = self.liveness()
+            if not state.ready:
+                return _json(503, {"ok": False, "reason": state.reason})
         return _json(200, {"ok": True})
 
     async def readyz(self, request: web.Request) -> web.Response:

@@ -104,6 +104,7 @@ class LeaderElector:
         self.observed: LeaseView | None = None
         self.observed_at = 0.0
         self.last_renew = 0.0
+        self.last_attempt = clock()  # when a lease request was last sent (liveness)
 
     @property
     def path(self) -> str:
@@ -139,6 +140,7 @@ class LeaderElector:
 
         API errors other than a lost race propagate as :class:`ApiStatusError`.
         """
+        self.last_attempt = self.clock()
         try:
             current = await self.http.request("GET", self.path, timeout=self.request_timeout)
         except ApiStatusError as e:

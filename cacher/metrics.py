@@ -173,6 +173,33 @@ class CacherMetrics:
             ["resource"],
             registry=r,
         )
+        self.maxmemory_policy = Gauge(
+            p + "redis_maxmemory_policy",
+            "1 for Redis's maxmemory-policy ('unknown' when it cannot be read); "
+            "evicting is 1 for a policy that may evict kubecache's keys (allkeys-*)",
+            ["policy", "evicting"],
+            registry=r,
+        )
+        self.evicted_keys = Gauge(
+            p + "redis_evicted_keys",
+            "evicted_keys of Redis INFO stats at the leader's last look (server-wide)",
+            registry=r,
+        )
+        self.prefix_conflict = Gauge(
+            p + "prefix_conflict",
+            "1 while another deployment (another Lease) writes or wants this key prefix",
+            registry=r,
+        )
+        self.gave_way = Counter(
+            p + "gave_way",
+            "Leases given up because Redis writes failed for the write deadline",
+            registry=r,
+        )
+        self.term_delay = Gauge(
+            p + "term_restart_delay_seconds",
+            "Back-off before the current restart of the leader's term after a fault",
+            registry=r,
+        )
         for resource in ("pods", "events"):  # present from the start, so alerts see them
             self.last_event.labels(resource)
             self.last_progress.labels(resource)
@@ -220,6 +247,10 @@ class CacherMetrics:
         """Name the primary written to (the info metric holds one series)."""
         self.primary.clear()
         self.primary.labels(addr, replid).set(1)
+
+    def set_maxmemory_policy(self, policy: str, evicting: bool) -> None:
+        self.maxmemory_policy.clear()
+        self.maxmemory_policy.labels(policy, "1" if evicting else "0").set(1)
 
     # The writer's WriterMetrics protocol (cacher.write_metrics).
 

@@ -138,6 +138,10 @@ class CacheWriter:
     def tracked_uid(self, key: str) -> str | None:
         return self._tracked.get(key)
 
+    def logged_pods(self) -> list[str]:
+        """Keys of the tracked pods whose event log this writer wrote (eviction checks)."""
+        return [key for key in self._event_rv if key in self._tracked]
+
     def _require_epoch(self) -> str:
         if self.epoch is None:
             raise Fenced(f"cacher {self.identity} holds no epoch: call take_over() before writing")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import shlex
@@ -52,6 +53,7 @@ from kubecache.contract import (
     redis_time_ms,
 )
 from kubecache.doctor import run_checks
+from kubecache.foreign_keys import advice, foreign_keys, is_wrongtype
 from kubecache.hub_standby import LeaseTiming, RedisLease, default_identity, main_async
 from kubecache.hub_standby_state import MetricsServer, StandbyState, decode_lease
 from kubecache.redis_connection import (
@@ -392,10 +394,19 @@ async def run(args: argparse.Namespace) -> int:
     except StdoutClosed:  # the reader has what it wanted; nothing to say, and no one to say it
         return EXIT_FAILED
     except (RedisError, OSError) as e:
+        if is_wrongtype(e):
+            hint = advice([], keys)
+            with contextlib.suppress(RedisError, OSError):
+                hint = advice(await foreign_keys(redis, keys), keys)
+            out.diagnostic("error", f"kubecache: {e}: {hint}")
+            return EXIT_FAILED
+        hint = (
+            "check --redis-url, that Redis runs and that this host may reach it"
+            if args.command == "doctor"
+            else "run `kubecache doctor` for what to check"
+        )
         out.diagnostic(
-            "error",
-            f"kubecache: cannot read Redis at {redacted(settings.url)}: {e} "
-            "(run `kubecache doctor` for what to check)",
+            "error", f"kubecache: cannot read Redis at {redacted(settings.url)}: {e} ({hint})"
         )
         return EXIT_FAILED
     except ContractError as e:  # a reply no command expected; never a traceback

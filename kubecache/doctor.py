@@ -18,7 +18,9 @@ from kubecache.contract import (
     health_freshness,
     redis_time_ms,
 )
+from kubecache.foreign_keys import advice, foreign_keys
 from kubecache.redis_connection import node_replid
+from kubecache.redis_memory import EVICTING_POLICIES_HINT, evicted_keys, memory_policy
 from kubecache.terminal import decoded
 
 #: The commands a spawner runs, with the key each needs (checked for ACL denials).
@@ -62,6 +64,11 @@ async def run_checks(redis: aioredis.Redis, keys: Keys, *, stale_after_ms: int) 
         ]
     checks.append(Check("redis reachable", True, "PING answered"))
     checks.append(await _check_permissions(redis, keys))
+    types = await _check_key_types(redis, keys)
+    checks.append(types)
+    checks.append(await _check_memory(redis))
+    if not types.ok and keys.health in types.detail:
+        return checks  # the health record is not a hash: nothing more to read
     health_check, health = await _check_prefix(redis, keys)
     checks.append(health_check)
     if health is not None:
@@ -95,6 +102,35 @@ async def _check_permissions(redis: aioredis.Redis, keys: Keys) -> Check:
             + setuser_command("cli", "<user>", prefix=keys.prefix),
         )
     return Check("credentials and ACL", True, "the reads a spawner makes are allowed")
+
+
+async def _check_key_types(redis: aioredis.Redis, keys: Keys) -> Check:
+    """Keys under the prefix of another type than kubecache's (WRONGTYPE for the cacher)."""
+    try:
+        found = await foreign_keys(redis, keys)
+    except NoPermissionError as e:
+        return Check("key types", True, f"not checked: {e}")
+    if found:
+        named = "; ".join(f"{f.key} is a {f.found}, kubecache writes a {f.expected}" for f in found)
+        return Check("key types", False, named, advice(found, keys))
+    return Check("key types", True, f"the keys under {keys.prefix} are of kubecache's types")
+
+
+async def _check_memory(redis: aioredis.Redis) -> Check:
+    """maxmemory-policy (kubecache's keys must not be evicted) and evictions so far."""
+    policy = await memory_policy(redis)
+    evicted = await evicted_keys(redis)
+    seen = "" if evicted is None else f"; {evicted} keys evicted since Redis started"
+    if policy.problem:
+        return Check("eviction policy", False, policy.problem + seen, EVICTING_POLICIES_HINT)
+    if not policy.policy:
+        return Check(
+            "eviction policy",
+            True,
+            f"maxmemory-policy cannot be read ({policy.unreadable}){seen}",
+            "ask the Redis operator to confirm maxmemory-policy noeviction (or volatile-*)",
+        )
+    return Check("eviction policy", True, f"maxmemory-policy {policy.policy}{seen}")
 
 
 async def _check_prefix(redis: aioredis.Redis, keys: Keys) -> tuple[Check, CacheHealth | None]:

@@ -230,7 +230,7 @@ async def cluster_with_acl_users(
     )
     async with running_cacher(settings):
         await wait_for(
-            lambda: asyncio.to_thread(admin.hget, KEYS.health, "synced"),
+            lambda: asyncio.to_thread(lambda: admin.hget(KEYS.health, "synced") in (b"1", "1")),
             timeout=20,
             message="the cacher (as its ACL user) to sync",
         )

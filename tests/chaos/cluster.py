@@ -11,6 +11,7 @@ the fault is in place, and ``heal`` (where a fault has an end) undoes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from kubecache.contract import CacheHealth, Keys
 from kubecache.redis_connection import RedisSettings, connect
@@ -32,6 +34,7 @@ from tests.cacher.integration.checker import Checker
 from tests.support.fleet import NAMESPACE
 from tests.support.redis_server import RedisServer
 from tests.support.sentinel import SentinelDeployment, client, wait_until
+from tests.support.tcp_cut import TcpCut
 
 KEYS = Keys()
 
@@ -46,6 +49,9 @@ class CacherProcess:
     log_dir: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    link: TcpCut | None = None  # its own network path to Redis, one the suite can cut
+    lease_name: str = "kubecache-cacher"
+    namespaces: str = "jhub"
 
     @property
     def log_path(self) -> Path:
@@ -57,8 +63,9 @@ class CacherProcess:
             "--kubeconfig", str(self.kubeconfig),
             "--redis-url", self.redis_url,
             "--identity", self.identity,
-            "--namespaces", "jhub",
+            "--namespaces", self.namespaces,
             "--lease-namespace", "default",
+            "--lease-name", self.lease_name,
             "--lease-duration", "2",
             "--renew-deadline", "1.5",
             "--retry-period", "0.2",
@@ -105,6 +112,11 @@ class CacherProcess:
             return 0
         return self.log_path.read_bytes().count(b"Traceback (most recent call last)")
 
+    def log_count(self, text: str) -> int:
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_bytes().count(text.encode())
+
 
 @dataclass
 class ChaosCluster:
@@ -114,6 +126,7 @@ class ChaosCluster:
     redis_server: RedisServer | None = None  # the single redis-server, or
     sentinel: SentinelDeployment | None = None  # the Sentinel deployment
     cachers: list[CacherProcess] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what some faults measured, for the report
 
     async def differences(self) -> list[str]:
         """How the pod records on the primary differ from the API (empty: converged).
@@ -200,6 +213,64 @@ class ChaosCluster:
         if fields:
             await self.redis.hdel(KEYS.pods, *fields)
         return f"HDEL of {len(fields)} records"
+
+    async def cut_leader_from_redis(self, how: str) -> tuple[str, CacherProcess | None]:
+        """Cut the leader's own path to Redis (``reset`` or a silent ``drop``); the
+        standby still reaches Redis. Healed by :meth:`heal_links`."""
+        leader = await self.leader()
+        if leader is None or leader.link is None:
+            return "no leader to cut off", None
+        leader.link.reset() if how == "reset" else leader.link.drop()
+        verb = "connections reset" if how == "reset" else "packets dropped"
+        return f"leader cut off from Redis ({verb}) while the standby reaches it", leader
+
+    def heal_links(self) -> None:
+        for cacher in self.cachers:
+            if cacher.link is not None:
+                cacher.link.heal()
+
+    async def eviction_pressure(self) -> tuple[int, asyncio.Task[None]]:
+        """allkeys-lru and maxmemory just above what Redis holds, and junk written until
+        the returned task is cancelled; returns evicted_keys before, and the task."""
+        before = int((await self.redis.info("stats"))["evicted_keys"])
+        used = int((await self.redis.info("memory"))["used_memory"])
+        await self.redis.config_set("maxmemory-policy", "allkeys-lru")
+        await self.redis.config_set("maxmemory", str(used + 300_000))
+
+        async def junk() -> None:
+            n = 0
+            while True:
+                await self.redis.set(f"chaos-junk:{n % 5000}", b"x" * 2000)
+                n += 1
+                await asyncio.sleep(0.005)  # load pacing, not synchronisation
+
+        return before, asyncio.create_task(junk(), name="eviction-pressure")
+
+    async def end_eviction_pressure(self, pressure: asyncio.Task[None], before: int) -> int:
+        """Stop the junk, lift the limit; returns the keys evicted meanwhile."""
+        pressure.cancel()
+        with contextlib.suppress(asyncio.CancelledError, RedisError):
+            await pressure
+        evicted = int((await self.redis.info("stats"))["evicted_keys"]) - before
+        await self.redis.config_set("maxmemory", "0")
+        await self.redis.config_set("maxmemory-policy", "noeviction")
+        keys = [k async for k in self.redis.scan_iter(match="chaos-junk:*", count=1000)]
+        if keys:
+            await self.redis.delete(*keys)
+        return evicted
+
+    def start_other_deployment(self) -> CacherProcess:
+        """A second deployment (another Lease and namespace) on the same prefix."""
+        other = CacherProcess(
+            "other-release",
+            self.cachers[0].kubeconfig,
+            self.redis_url,
+            self.cachers[0].log_dir,
+            lease_name="other-release-cacher",
+            namespaces="other-release",
+        )
+        other.start()
+        return other
 
     async def stall_watches(self) -> str:
         await self.fault({"action": "stall_watches"})
@@ -309,6 +380,9 @@ class ChaosCluster:
         self.thaw_redis()
         for cacher in self.cachers:
             cacher.stop()
+        for cacher in self.cachers:
+            if cacher.link is not None:
+                cacher.link.reset()
         if self.sentinel is not None:
             self.sentinel.close()
         if self.redis_server is not None:
@@ -341,7 +415,15 @@ async def chaos_cluster(log_dir: Path, *, sentinel: bool = False) -> AsyncIterat
         cluster = ChaosCluster(sim, url, redis, redis_server=redis_server, sentinel=deployment)
         await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
         for identity in ("chaos-a", "chaos-b"):
-            cluster.cachers.append(CacherProcess(identity, sim.kubeconfig_path, url, log_dir))
+            link: TcpCut | None = None
+            if redis_server is not None:  # each cacher's own path to Redis, to cut
+                link = TcpCut(redis_server.port)
+                await link.start()
+            cluster.cachers.append(
+                CacherProcess(
+                    identity, sim.kubeconfig_path, link.url if link else url, log_dir, link=link
+                )
+            )
         cluster.ensure_cachers_running()
         try:
             yield cluster
@@ -349,6 +431,9 @@ async def chaos_cluster(log_dir: Path, *, sentinel: bool = False) -> AsyncIterat
             await CacheClient.close_all()
             await KubeApi.close_all()
             cluster.close()
+            for cacher in cluster.cachers:
+                if cacher.link is not None:
+                    await cacher.link.close()
             await redis.aclose()
 
 

@@ -237,6 +237,7 @@ async def run_scenario(cluster: ChaosCluster, faults: list[Fault]) -> dict[str, 
             for r in results
         ],
         "details": figures.details[:20],
+        "notes": cluster.notes,
     }
 
 
@@ -276,33 +277,35 @@ def report_section(title: str, setup: str, report: dict[str, Any]) -> str:
         + " |"
         for name, times in per_fault.items()
     )
+    notes = "".join(f"\n- {note}" for note in report.get("notes", []))
+    notes = f"\nMeasured during these faults:\n{notes}\n" if notes else ""
     return f"""## {title}
 
 {setup}.
 
-{report['seconds']} s of faults on a 2-core machine shared with other work;
-{report['steady_servers']} steady servers and {report['churning_users']} users starting
+{report["seconds"]} s of faults on a 2-core machine shared with other work;
+{report["steady_servers"]} steady servers and {report["churning_users"]} users starting
 and stopping theirs through one hub's KubeCacheSpawners; kubesim with its fake kubelet.
 `poll()` of every server Running in the API sampled every {SAMPLE_EVERY} s throughout.
 
 | figure | value | must be |
 | --- | --- | --- |
-| polls sampled | {report['polls']} | |
-| false "stopped" verdicts | {report['false_stopped']} | 0 |
-| starts / failed starts | {report['starts']} / {report['failed_starts']} | |
-| failed starts of pods Ready in the API | {report['failed_starts_of_ready_pods']} | 0 |
-| unhandled exceptions in the hub | {report['unhandled_exceptions']} | 0 |
+| polls sampled | {report["polls"]} | |
+| false "stopped" verdicts | {report["false_stopped"]} | 0 |
+| starts / failed starts | {report["starts"]} / {report["failed_starts"]} | |
+| failed starts of pods Ready in the API | {report["failed_starts_of_ready_pods"]} | 0 |
+| unhandled exceptions in the hub | {report["unhandled_exceptions"]} | 0 |
 | faults not converged within {CONVERGE_WITHIN:g} s of their end | \
-{sum(1 for f in report['faults'] if f['converged_s'] is None)} | 0 |
-| records missing or stale at the end | {report['records_missing_or_stale_at_end']} | 0 |
-| cacher tracebacks | {report['cacher_tracebacks']} | 0 |
+{sum(1 for f in report["faults"] if f["converged_s"] is None)} | 0 |
+| records missing or stale at the end | {report["records_missing_or_stale_at_end"]} | 0 |
+| cacher tracebacks | {report["cacher_tracebacks"]} | 0 |
 | other tracebacks in the test process (kubesim) | \
-{len(report['other_tracebacks_in_process'])} | |
+{len(report["other_tracebacks_in_process"])} | |
 
 | fault | held | injected | converged after injection |
 | --- | --- | --- | --- |
 {rows}
-"""
+{notes}"""
 
 
 def write_report(path: Path, key: str, section: str) -> None:

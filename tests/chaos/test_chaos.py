@@ -6,7 +6,9 @@ servers that run throughout, and churning users that start, hold and stop
 theirs. While that goes on, one fault after another: kill -9 and SIGSTOP of
 the leader cacher, Redis restarted empty or frozen (SIGSTOP), FLUSHALL, stalled watches,
 expired watches (410), 429/5xx bursts with latency, HDEL of records and DEL
-of the pod hash. ``poll()`` of every server Running in the API is sampled
+of the pod hash, the leader cut off from Redis (connections reset, packets
+dropped) while the standby reaches it, allkeys-lru eviction pressure, and a
+second deployment on the same prefix. ``poll()`` of every server Running in the API is sampled
 every 0.3 s throughout (tests/support/safety.py). The Sentinel failovers are
 the second scenario, test_sentinel_chaos.py; the run itself is scenario.py.
 
@@ -24,8 +26,10 @@ after each fault.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -94,6 +98,72 @@ async def _del(cluster: ChaosCluster) -> tuple[str, Heal]:
     return await cluster.delete_pod_hash(), None
 
 
+def _cut_leader(how: str) -> Callable[[ChaosCluster], Awaitable[tuple[str, Heal]]]:
+    async def inject(cluster: ChaosCluster) -> tuple[str, Heal]:
+        what, leader = await cluster.cut_leader_from_redis(how)
+        gave_way = leader.log_count("giving up lease") if leader is not None else 0
+
+        async def heal() -> None:
+            if leader is not None:
+                health = await cluster.health()
+                new = health.leader if health is not None else "?"
+                gave = leader.log_count("giving up lease") - gave_way
+                cluster.notes.append(
+                    f"{what}: the cut-off leader gave the Lease up {gave} time(s); "
+                    f"{'the standby' if new != leader.identity else 'still the cut-off one'} "
+                    "led at the end of the cut"
+                )
+            cluster.heal_links()
+
+        return what, heal
+
+    return inject
+
+
+async def _eviction_pressure(cluster: ChaosCluster) -> tuple[str, Heal]:
+    relists = _relists(cluster)
+    before, pressure = await cluster.eviction_pressure()
+    what = "allkeys-lru eviction pressure (maxmemory just above the data, junk written)"
+
+    async def heal() -> None:
+        evicted = await cluster.end_eviction_pressure(pressure, before)
+        cluster.notes.append(
+            f"{what}: {evicted} keys evicted, {_relists(cluster) - relists} take-overs "
+            "(each a full relist) by the cachers"
+        )
+
+    return what, heal
+
+
+def _relists(cluster: ChaosCluster) -> int:
+    return sum(c.log_count("took the cache over with epoch") for c in cluster.cachers)
+
+
+async def _two_deployments(cluster: ChaosCluster) -> tuple[str, Heal]:
+    before = await cluster.health()
+    epoch = before.epoch if before is not None else 0
+    other = cluster.start_other_deployment()
+    what = "a second deployment (another Lease and namespace) on the same prefix"
+
+    async def heal() -> None:
+        after = await cluster.health()
+        refused = other.log_count("two kubecache deployments use key prefix")
+        named = sum(
+            c.log_count("two kubecache deployments use key prefix") for c in cluster.cachers
+        )
+        taken = other.log_count("took the cache over with epoch")
+        await asyncio.to_thread(other.stop)  # a graceful stop needs kubesim: off the loop
+        kept = after is not None and after.leader != other.identity
+        own = "" if after is None or after.epoch == epoch else ", after a restart of its own"
+        cluster.notes.append(
+            f"{what}: {taken} take-overs by it, the cache kept by "
+            f"{'the first deployment' if kept else 'the newcomer'}{own}; "
+            f"the collision named {refused} times by the newcomer and {named} by the owner"
+        )
+
+    return what, heal
+
+
 FAULTS: list[Fault] = [
     Fault(kill_leader),
     Fault(_stop_leader, hold=4.0),  # longer than the lease (2 s)
@@ -105,6 +175,10 @@ FAULTS: list[Fault] = [
     Fault(_api_errors, hold=5.0),
     Fault(_hdel),
     Fault(_del),
+    Fault(_cut_leader("reset"), hold=6.0),  # longer than the write deadline (1.5 s)
+    Fault(_cut_leader("drop"), hold=8.0),  # + the socket timeout of a hung write
+    Fault(_eviction_pressure, hold=10.0),
+    Fault(_two_deployments, hold=10.0),
 ]
 
 

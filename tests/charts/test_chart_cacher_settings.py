@@ -92,3 +92,26 @@ def test_lease_timings_that_could_overlap_two_leaders_are_refused_with_the_reaso
     bad = {"cacher": {"leaderElection": {"leaseDuration": "10s", "renewDeadline": "10s"}}}
     with pytest.raises(cacher_settings.SettingsError, match="renew deadline"):
         load(bad, in_a_pod)
+
+
+def test_the_probes_restart_a_wedged_cacher_and_hand_the_lease_over_within_its_duration(
+    in_a_pod: Path,
+) -> None:
+    from cacher.app import Cacher
+    from tests.charts.rendering import cacher_deployment, render
+
+    settings = load({}, in_a_pod)
+    cacher = Cacher(settings)
+    # a leader cut off from Redis gives the Lease up, a standby takes it a retry later
+    assert cacher.give_way_after + settings.retry_period < settings.lease_duration
+    (container,) = cacher_deployment(render())["spec"]["template"]["spec"]["containers"]
+    liveness, readiness = container["livenessProbe"], container["readinessProbe"]
+    # liveness (a restart) is /healthz: a wedged process, or a leader that kept a Lease it
+    # cannot serve; never /readyz, which fails for a Redis outage on every replica alike
+    assert liveness["httpGet"]["path"] == "/healthz"
+    assert readiness["httpGet"]["path"] == "/readyz"
+    restart_after = cacher.wedged_after + liveness["periodSeconds"] * liveness["failureThreshold"]
+    assert restart_after <= 120
+    # a short stall (a GC, a big initial list) is not a restart
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 20
+    assert liveness["timeoutSeconds"] >= 2

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from cacher.app import running_cacher
@@ -57,8 +58,10 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 async def test_a_leader_exports_what_operators_alert_on(
-    kubesim: Any, redis_server: RedisServer
+    kubesim: Any, redis_server: RedisServer, redis: aioredis.Redis
 ) -> None:
+    # ``redis`` flushes the session's Redis: records of an earlier test's kubesim (another
+    # cluster history, higher resourceVersions) would survive the list and diverge
     create_pods(kubesim.store, ["metrics-a", "metrics-b"])
     started = time.time()
     async with running_cacher(cacher_settings(kubesim, redis_server.url)) as cacher:
@@ -78,6 +81,12 @@ async def test_a_leader_exports_what_operators_alert_on(
             )
             return samples if all(v and v >= started - 1 for v in wanted) else None
 
+        # after the initial list (a pod created before it is listed, not watched)
+        await wait_for(
+            lambda: cacher.readiness().reason == "leader, synced and writing",
+            timeout=20,
+            message="the leader synced",
+        )
         create_pods(kubesim.store, ["metrics-c"])  # a change the pods watch delivers
         samples = await wait_for(timestamps_set, timeout=20, message="timestamp gauges")
         families, samples = await scrape(port)

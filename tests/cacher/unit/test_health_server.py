@@ -69,3 +69,27 @@ async def test_metrics_are_exposed_in_prometheus_format(
     assert 'kubecache_cacher_relists_total{reason="expired",resource="pods"} 1.0' in text
     assert "kubecache_cacher_event_lag_seconds_bucket" in text
     assert health.metrics.recent_lag_p99_ms() == 2
+
+
+async def test_healthz_fails_when_the_liveness_check_says_the_process_is_wedged() -> None:
+    alive = Switch()
+    alive.state = Readiness(True, "alive")
+    health = HealthServer(
+        metrics=CacherMetrics(),
+        readiness=Switch(),
+        liveness=alive,
+        host="127.0.0.1",
+        port=0,
+    )
+    await health.start()
+    url = f"http://127.0.0.1:{health.port}/healthz"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as response:
+                assert response.status == 200  # not ready is not dead
+            alive.state = Readiness(False, "leader holds the lease but no Redis write succeeded")
+            async with session.get(url) as response:
+                assert response.status == 503
+                assert "no Redis write" in (await response.json())["reason"]
+    finally:
+        await health.close()
