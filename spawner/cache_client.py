@@ -8,7 +8,11 @@ Redis settings and key prefix, like KubeSpawner's shared reflectors):
   socket timeout exceeds the block time (redis-py's default of 5 s would
   cut a longer block). Reading from an id, not pub/sub, means nothing is
   missed across a reconnect; a feed trimmed past that id (a gap) or gone
-  (Redis restarted empty) wakes every waiter, as do ``health`` entries;
+  (Redis restarted empty) wakes every waiter, as do ``health`` entries.
+  The feed's head is looked at (XINFO STREAM) only when that can have
+  happened: on (re)connecting, after a quiet block and after a read of at
+  least ``MIN_FEED_MAXLEN`` entries; not before every read, which cost a
+  round trip on each wake-up;
 - waiters (:class:`Watch`, one asyncio.Event each) are keyed by pod key;
 - concurrent :meth:`CacheClient.get_pod` calls of one loop tick become one
   pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``,
@@ -39,6 +43,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from kubecache.backoff import Backoff
 from kubecache.contract import (
+    MIN_FEED_MAXLEN,
     CacheHealth,
     ContractError,
     EventRecord,
@@ -86,6 +91,19 @@ class PodSnapshot:
             stale_after_ms=stale_after_ms,
             node_replid=self.node_replid,
         )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What one pipelined read says about every pod it read."""
+
+    health: CacheHealth | None
+    now_ms: int
+    node_replid: str | None
+
+
+#: One pod's raw record (None: no record) and the read it came from.
+_RawPod = tuple[bytes | None, _Read]
 
 
 class Watch:
@@ -146,6 +164,16 @@ class FeedReader:
 
     ``position`` is the id of the last entry handled; ``(0, 0)`` reads
     the feed from its first entry.
+
+    When the feed's head is looked at (:meth:`check`, one XINFO STREAM): before
+    the first read and after a failed one (Redis may have restarted or
+    flushed), after a read that found nothing in the block time (a feed
+    recreated with smaller ids, or gone, shows only this way), and after a
+    read of at least :data:`~kubecache.contract.MIN_FEED_MAXLEN` entries (the
+    reader lags: the trim may have passed the position it read from). A
+    shorter read cannot have raced a trim: the writer keeps at least that
+    many entries, so entries trimmed after the position would leave at least
+    that many to read.
     """
 
     def __init__(
@@ -161,6 +189,10 @@ class FeedReader:
         self.block_ms = int(block_seconds * 1000)
         self.count = count
         self.position: tuple[int, int] | None = None
+        #: look at the feed's head before the next read
+        self.recheck = True
+        #: XINFO STREAM sent (tests, benchmarks)
+        self.checks = 0
 
     async def _stream_info(self) -> dict[str, Any] | None:
         try:
@@ -178,6 +210,8 @@ class FeedReader:
         reset, gap), or None when reading on from the position misses nothing.
         """
         info = await self._stream_info()
+        self.checks += 1
+        self.recheck = False
         if self.position is None:
             self.position = _parse_id(info["last-generated-id"]) if info else _START
             return "connected to the change feed"
@@ -204,22 +238,48 @@ class FeedReader:
         return None
 
     async def step(self) -> FeedBatch:
-        """Check for a gap, then block up to the block time for new entries."""
-        why = await self.check()
-        if why:
-            return FeedBatch([], why)
+        """Block up to the block time for new entries; check for a gap when one may be."""
+        if self.position is None or self.recheck:
+            why = await self.check()
+            if why:
+                return FeedBatch([], why)
         assert self.position is not None
+        read_from = self.position
+        self.recheck = True  # until this read has succeeded
         reply = await self.redis.xread(
-            {self.keys.feed: _format_id(self.position)}, count=self.count, block=self.block_ms
+            {self.keys.feed: _format_id(read_from)}, count=self.count, block=self.block_ms
         )
+        raw = _stream_entries(reply)
         entries: list[FeedEntry] = []
-        for entry_id, fields in _stream_entries(reply):
+        for entry_id, fields in raw:
             self.position = _parse_id(entry_id)
             try:
                 entries.append(decode_feed_entry(fields))
             except ContractError as e:
                 log.warning("Skipping feed entry %s: %s", entry_id, e)
+        # quiet: look before blocking again; long: the trim may have passed read_from
+        self.recheck = not raw
+        if len(raw) >= min(self.count, MIN_FEED_MAXLEN) and read_from != _START:
+            why = await self._trimmed_past(read_from)
+            if why:
+                return FeedBatch(entries, why)
         return FeedBatch(entries)
+
+    async def _trimmed_past(self, read_from: tuple[int, int]) -> str | None:
+        """Why every waiter must re-read when the feed's first entry is now past
+        ``read_from`` (entries after it may have been trimmed before the read)."""
+        info = await self._stream_info()
+        self.checks += 1
+        if info is None:
+            self.position = _START
+            return "the change feed is gone (Redis restarted or flushed)"
+        first_raw = info.get("recorded-first-entry-id")
+        if first_raw is None and info.get("first-entry"):
+            first_raw = info["first-entry"][0]
+        if first_raw is not None and _parse_id(first_raw) > read_from:
+            # false positives only when the reader lags by the feed's length
+            return "the change feed was trimmed past the last entry read (gap)"
+        return None
 
 
 def _stream_entries(reply: Any) -> list[tuple[bytes | str, Mapping[Any, Any]]]:
@@ -278,7 +338,7 @@ class CacheClient:
         self.replid_probe = ReplidProbe()
         self.connected = False
         self._watches: dict[str, set[Watch]] = {}
-        self._pending: dict[str, list[asyncio.Future[PodSnapshot]]] = {}
+        self._pending: dict[str, list[asyncio.Future[_RawPod]]] = {}
         self._flush_scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -307,6 +367,10 @@ class CacheClient:
                 redacted(settings.url),
             )
         return client
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @classmethod
     async def close_all(cls) -> None:
@@ -434,12 +498,25 @@ class CacheClient:
         if self._closed:
             raise CacheUnavailable("the cache client is closed")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[PodSnapshot] = loop.create_future()
+        future: asyncio.Future[_RawPod] = loop.create_future()
         self._pending.setdefault(pod_key, []).append(future)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._start_flush)
-        return await future
+        raw, read = await future
+        # Decoded here, by the caller, not for the whole batch in _flush: a hub polling
+        # 10,000 servers at once would otherwise hold 10,000 decoded records at a time,
+        # and the garbage collector would walk them over and over.
+        record = None
+        if raw is not None:
+            try:
+                record = decode_pod_record(raw, key=pod_key)
+            except ContractError as e:
+                log.warning("kubecache: the cached record of pod %s is unusable: %s", pod_key, e)
+                raise CacheUnavailable(
+                    f"the cached record of pod {pod_key} is unusable: {e}"
+                ) from e
+        return PodSnapshot(pod_key, record, read.health, read.now_ms, read.node_replid)
 
     def _start_flush(self) -> None:
         self._flush_scheduled = False
@@ -449,7 +526,7 @@ class CacheClient:
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
 
-    async def _flush(self, batch: dict[str, list[asyncio.Future[PodSnapshot]]]) -> None:
+    async def _flush(self, batch: dict[str, list[asyncio.Future[_RawPod]]]) -> None:
         keys = list(batch)
         self.stats.pipelines += 1
         ask_replid = self.replid_probe.due(time.monotonic())
@@ -479,20 +556,11 @@ class CacheClient:
             if ask_replid
             else None
         )
+        read = _Read(health, now_ms, node_replid)
         for key, raw in zip(keys, raw_records, strict=True):
-            result: PodSnapshot | CacheUnavailable
-            try:
-                record = decode_pod_record(raw, key=key) if raw is not None else None
-                result = PodSnapshot(key, record, health, now_ms, node_replid)
-            except ContractError as e:
-                log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)
-                result = CacheUnavailable(f"the cached record of pod {key} is unusable: {e}")
+            result = (raw, read)
             for future in batch[key]:
-                if future.done():
-                    continue
-                if isinstance(result, CacheUnavailable):
-                    future.set_exception(result)
-                else:
+                if not future.done():
                     future.set_result(result)
 
     async def events(self, pod_key: str, pod_uid: str) -> list[EventRecord]:
