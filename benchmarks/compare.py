@@ -498,6 +498,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     sizes = [1000] if quick else [1000, 3000, 10000]
     rss_points = [0, 1000] if quick else [0, 1000, 3000, 6000, 10000]
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes.split(",")]
+    if args.rss_points is not None:
+        rss_points = [int(n) for n in args.rss_points.split(",") if n]
     hub_rss: dict[str, Any] = {}
     results: dict[str, Any] = {"machine": machine(), "quick": quick, "started": time.time()}
     only = set(args.only.split(",")) if args.only else None
@@ -538,6 +542,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 5 minutes)")
     parser.add_argument("--only", default="", help="comma-separated phases")
+    parser.add_argument("--sizes", default="", help="fresh-hub sizes, e.g. 3000,10000")
+    parser.add_argument(
+        "--rss-points", default=None, help="hub-RSS sweep points ('' for none), e.g. 0,1000"
+    )
     parser.add_argument(
         "--idle-window",
         type=float,

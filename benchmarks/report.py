@@ -152,6 +152,14 @@ def fresh_hub_rows(data: dict[str, Any]) -> list[Row]:
                 _mb(get(kc, "api", "bytes")),
             )
         )
+        rows.append(
+            row(f"{scale}: hub CPU while polling, s (the wall time above waits for a core)",
+                ks.get("poll_cpu_s"), kc.get("poll_cpu_s"))
+        )  # fmt: skip
+        rows.append(
+            row(f"{scale}:   of which the garbage collector, s (collections gen0/1/2)",
+                _gc(ks), _gc(kc))
+        )  # fmt: skip
         rows.append(row(f"{scale}: polls not 'running'", _not_running(ks), _not_running(kc)))
         rows.append(row(f"{scale}: hub RSS MB", ks.get("rss_mb"), kc.get("rss_mb")))
         rows.append(
@@ -162,6 +170,13 @@ def fresh_hub_rows(data: dict[str, Any]) -> list[Row]:
             )
         )
     return rows
+
+
+def _gc(result: dict[str, Any]) -> str | None:
+    if result.get("gc_cpu_s") is None:
+        return None
+    counts = "/".join(str(n) for n in result.get("gc_collections") or [])
+    return f"{result['gc_cpu_s']:.2f} ({counts})"
 
 
 def _loads(*results: dict[str, Any]) -> list[Any]:

@@ -42,6 +42,9 @@ def test_readiness_rows_judge_kubecache_against_its_goals_and_divide_kubespawner
 def test_the_ten_thousand_server_poll_goal_needs_zero_requests_and_one_second() -> None:
     kubecache = {
         "all_answered_s": 1.4,
+        "poll_cpu_s": 0.6,
+        "gc_cpu_s": 0.2,
+        "gc_collections": [400, 36, 1],
         "answers": {"running": 10_000},
         "api": {"by_resource": {"get leases": 3}, "bytes": 0},
     }
@@ -53,11 +56,16 @@ def test_the_ten_thousand_server_poll_goal_needs_zero_requests_and_one_second() 
     row = {"events": 35_000, "kubespawner": kubespawner, "kubecache": kubecache}
     data = {"fresh_hub": {"10000": row}}
     rows = fresh_hub_rows(data)
-    answered, requests, megabytes, not_running = rows[0], rows[1], rows[2], rows[3]
+    answered, requests, megabytes = rows[0], rows[1], rows[2]
+    not_running = next(r for r in rows if "not 'running'" in r["metric"])
     assert (answered["verdict"], requests["verdict"]) == ("MISSED", "met")
     assert requests["kubespawner"] == "1 / 1"
     assert megabytes["kubespawner"] == 40.0
     assert not_running["kubespawner"] == 1
+    cpu = next(r for r in rows if "hub CPU while polling" in r["metric"])
+    collector = next(r for r in rows if "garbage collector" in r["metric"])
+    assert (cpu["kubespawner"], cpu["kubecache"]) == (None, 0.6)
+    assert collector["kubecache"] == "0.20 (400/36/1)"
     # kubecache's 0 makes no ratio: "∞x" would say nothing about how little it is
     assert megabytes["ratio"] is None and "∞" not in table(rows, markdown=True)
 
