@@ -13,6 +13,13 @@ Redis settings and key prefix, like KubeSpawner's shared reflectors):
   happened: on (re)connecting, after a quiet block and after a read of at
   least ``MIN_FEED_MAXLEN`` entries; not before every read, which cost a
   round trip on each wake-up;
+- a waiter woken by its pod's entry gets the pod's snapshot with the
+  wake-up: while up to ``PREFETCH_KEYS`` pods have waiters, the blocking
+  XREAD is pipelined with ``HMGET P pods <their keys>``, ``HGETALL P
+  health`` and ``TIME``, which Redis runs as soon as the XREAD returns, in
+  the same round trip. The snapshot is what :meth:`CacheClient.get_pod`
+  would read right after the entry (every entry's record was written with
+  it, in one step), without a second round trip after the wake-up;
 - waiters (:class:`Watch`, one asyncio.Event each) are keyed by pod key;
 - concurrent :meth:`CacheClient.get_pod` calls of one loop tick become one
   pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``,
@@ -67,6 +74,9 @@ DEFAULT_BLOCK_SECONDS = 5.0
 _SOCKET_MARGIN_SECONDS = 5.0
 #: Entries read per XREAD.
 READ_COUNT = 1000
+#: Most pods whose records are read along with each XREAD (the pods with waiters: starts
+#: and stops in progress); with more waiters they read after waking, as before.
+PREFETCH_KEYS = 64
 
 
 class CacheUnavailable(Exception):
@@ -107,16 +117,27 @@ _RawPod = tuple[bytes | None, _Read]
 
 
 class Watch:
-    """A waiter woken when the feed mentions its pod (or every pod)."""
+    """A waiter woken when the feed mentions its pod (or every pod).
+
+    ``snapshot``: the pod as read with the feed entry that woke it (see
+    :data:`PREFETCH_KEYS`), None when it must read the pod itself; take it
+    with :meth:`take_snapshot`.
+    """
 
     def __init__(self, key: str) -> None:
         self.key = key
         self._event = asyncio.Event()
         self.why: str = ""
+        self.snapshot: PodSnapshot | None = None
 
-    def wake(self, why: str) -> None:
+    def wake(self, why: str, snapshot: PodSnapshot | None = None) -> None:
         self.why = why
+        self.snapshot = snapshot
         self._event.set()
+
+    def take_snapshot(self) -> PodSnapshot | None:
+        snapshot, self.snapshot = self.snapshot, None
+        return snapshot
 
     async def wait(self, timeout: float | None) -> bool:
         """True when woken since the last wait, False after ``timeout`` seconds."""
@@ -157,6 +178,8 @@ _START = (0, 0)
 class FeedBatch:
     entries: list[FeedEntry]
     wake_all: str | None = None  # why every waiter must re-read, if it must
+    #: the prefetched pods the entries mention (read right after them)
+    snapshots: dict[str, PodSnapshot] = dataclasses.field(default_factory=dict)
 
 
 class FeedReader:
@@ -237,8 +260,12 @@ class FeedReader:
             return "the change feed was trimmed past the last entry read (gap)"
         return None
 
-    async def step(self) -> FeedBatch:
-        """Block up to the block time for new entries; check for a gap when one may be."""
+    async def step(self, prefetch: list[str] | None = None) -> FeedBatch:
+        """Block up to the block time for new entries; check for a gap when one may be.
+
+        ``prefetch``: pod keys whose records (with the health and Redis time) are
+        read in the same round trip, right after the XREAD returns.
+        """
         if self.position is None or self.recheck:
             why = await self.check()
             if why:
@@ -246,9 +273,20 @@ class FeedReader:
         assert self.position is not None
         read_from = self.position
         self.recheck = True  # until this read has succeeded
-        reply = await self.redis.xread(
-            {self.keys.feed: _format_id(read_from)}, count=self.count, block=self.block_ms
-        )
+        streams: dict[Any, Any] = {self.keys.feed: _format_id(read_from)}
+        prefetched: list[Any] | None = None
+        if prefetch:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xread(streams, count=self.count, block=self.block_ms)
+                pipe.hmget(self.keys.pods, prefetch)
+                pipe.hgetall(self.keys.health)
+                pipe.time()
+                replies = await pipe.execute(raise_on_error=False)
+            if isinstance(replies[0], Exception):
+                raise replies[0]
+            reply, prefetched = replies[0], replies[1:]
+        else:
+            reply = await self.redis.xread(streams, count=self.count, block=self.block_ms)
         raw = _stream_entries(reply)
         entries: list[FeedEntry] = []
         for entry_id, fields in raw:
@@ -259,11 +297,12 @@ class FeedReader:
                 log.warning("Skipping feed entry %s: %s", entry_id, e)
         # quiet: look before blocking again; long: the trim may have passed read_from
         self.recheck = not raw
+        snapshots = _snapshots(prefetch, prefetched, entries) if prefetched else {}
         if len(raw) >= min(self.count, MIN_FEED_MAXLEN) and read_from != _START:
             why = await self._trimmed_past(read_from)
             if why:
                 return FeedBatch(entries, why)
-        return FeedBatch(entries)
+        return FeedBatch(entries, snapshots=snapshots)
 
     async def _trimmed_past(self, read_from: tuple[int, int]) -> str | None:
         """Why every waiter must re-read when the feed's first entry is now past
@@ -280,6 +319,31 @@ class FeedReader:
             # false positives only when the reader lags by the feed's length
             return "the change feed was trimmed past the last entry read (gap)"
         return None
+
+
+def _snapshots(
+    keys: list[str] | None, replies: list[Any], entries: list[FeedEntry]
+) -> dict[str, PodSnapshot]:
+    """Snapshots of the prefetched pods the entries mention; none when a part of the read
+    failed or breaks the contract (their waiters then read the pod themselves)."""
+    mentioned = {e["key"] for e in entries if e["kind"] in ("pod", "gone")}
+    if not keys or not mentioned.intersection(keys):
+        return {}
+    raw_records, raw_health, time_reply = replies
+    if any(isinstance(r, Exception) for r in replies):
+        return {}
+    try:
+        health = CacheHealth.from_redis(raw_health)
+        now_ms = redis_time_ms(time_reply)
+        out: dict[str, PodSnapshot] = {}
+        for key, raw in zip(keys, raw_records, strict=True):
+            if key in mentioned:
+                record = decode_pod_record(raw, key=key) if raw is not None else None
+                out[key] = PodSnapshot(key, record, health, now_ms)
+        return out
+    except (ContractError, ValueError, TypeError) as e:
+        log.debug("kubecache: not using the records read with the feed: %s", e)
+        return {}
 
 
 def _stream_entries(reply: Any) -> list[tuple[bytes | str, Mapping[Any, Any]]]:
@@ -430,9 +494,15 @@ class CacheClient:
                 if not watches:
                     del self._watches[pod_key]
 
-    def _wake_key(self, key: str, why: str) -> None:
+    def _wake_key(self, key: str, why: str, snapshot: PodSnapshot | None = None) -> None:
         for watch in self._watches.get(key, ()):
-            watch.wake(why)
+            watch.wake(why, snapshot)
+
+    def _prefetch_keys(self) -> list[str] | None:
+        """The pods to read along with the next XREAD: those with waiters, if few."""
+        if not self._watches or len(self._watches) > PREFETCH_KEYS:
+            return None
+        return list(self._watches)
 
     def _wake_all(self, why: str) -> None:
         self.stats.wake_all += 1
@@ -444,7 +514,7 @@ class CacheClient:
         backoff = Backoff(initial=0.1, maximum=10.0)
         while not self._closed:
             try:
-                batch = await self.feed.step()
+                batch = await self.feed.step(self._prefetch_keys())
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, ContractError, KeyError, ValueError) as e:
@@ -486,7 +556,8 @@ class CacheClient:
                 if entry["kind"] == "health":
                     self._wake_all("cache health changed")
                 else:
-                    self._wake_key(entry["key"], entry["kind"])
+                    key = entry["key"]
+                    self._wake_key(key, entry["kind"], batch.snapshots.get(key))
 
     # ---- reads
 

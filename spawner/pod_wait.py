@@ -79,11 +79,16 @@ class PodWait:
         record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
         return PodView(record, confirmed=read.started >= asked)
 
-    async def read(self) -> PodView:
-        """The pod from a trusted cache, else from a bounded API read, else UNKNOWN."""
+    async def read(self, snapshot: PodSnapshot | None = None) -> PodView:
+        """The pod from a trusted cache, else from a bounded API read, else UNKNOWN.
+
+        ``snapshot``: the pod as read with the feed entry that woke the waiter (the
+        cache is not read again; it is trusted or not by the same rule).
+        """
         problem = ""
         try:
-            snapshot = await self.cache().get_pod(self.pod_key)
+            if snapshot is None:
+                snapshot = await self.cache().get_pod(self.pod_key)
             freshness = self.trust(snapshot)
             if freshness.trusted:
                 return PodView(snapshot.record, confirmed=False, from_cache=True)
@@ -115,8 +120,9 @@ class PodWait:
         """
         fallback_wait = 0.5
         woken = True
+        snapshot: PodSnapshot | None = None
         while True:
-            view = await self.read()
+            view = await self.read(snapshot)
             if view.from_cache and not woken:
                 # a quiet trusted cache: look at the API too (a stalled watch sends nothing)
                 api_view = await self.read_api_view(
@@ -136,6 +142,7 @@ class PodWait:
                 wait = min(remaining, fallback_wait)
                 fallback_wait = min(fallback_wait * 2, 5.0)
             woken = await watch.wait(wait)
+            snapshot = watch.take_snapshot() if woken else None
 
     async def _confirmed_result(
         self,

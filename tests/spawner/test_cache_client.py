@@ -57,6 +57,27 @@ async def test_a_waiter_wakes_on_a_feed_entry_for_its_pod_only(
         assert not await other.wait(0.05)
 
 
+async def test_a_waiter_is_woken_with_its_pod_read_in_the_same_round_trip(
+    client: CacheClient, writer: CacheWriterDouble, redis: aioredis.Redis
+) -> None:
+    async with client.watch(KEY) as mine, client.watch("jhub/jupyter-bob") as other:
+        # the read blocked before the waiters came reads no record; the next ones do
+        await writer.put_pod(pod(name="jupyter-bob"))
+        assert await other.wait(10)
+        await redis.config_resetstat()
+        reads_before = client.stats.pipelines
+        await writer.put_pod(running(rv=42))
+        assert await mine.wait(10)
+        snapshot = mine.take_snapshot()
+        assert snapshot is not None and snapshot.record is not None
+        assert snapshot.record["rv"] == 42 and snapshot.record["ready"]
+        assert snapshot.freshness(stale_after_ms=STALE_AFTER_MS) is Freshness.FRESH
+        assert mine.take_snapshot() is None  # taken once
+        assert client.stats.pipelines == reads_before  # no read after the wake-up
+        stats = await redis.info("commandstats")
+        assert "cmdstat_xinfo" not in stats
+
+
 async def test_a_health_entry_wakes_every_waiter(
     client: CacheClient, writer: CacheWriterDouble
 ) -> None:
