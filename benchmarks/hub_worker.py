@@ -135,8 +135,8 @@ def time_feed_reads(spawner: Any) -> dict[str, list[float]]:
     reads: dict[str, list[float]] = {}
     step = client.feed.step
 
-    async def timed_step() -> Any:
-        batch = await step()
+    async def timed_step(*args: Any, **kwargs: Any) -> Any:
+        batch = await step(*args, **kwargs)
         now = time.monotonic()
         for entry in batch.entries:
             if entry["kind"] == "pod":
