@@ -510,7 +510,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await stack.start()
         try:
             phases: list[tuple[str, Any]] = [
-                ("readiness", lambda: bench_readiness(stack, quick)),
+                ("readiness", lambda: bench_readiness(stack, quick and not args.full_readiness)),
                 ("fresh_hub", lambda: bench_fresh_hub(stack, sizes, rss_points, hub_rss)),
                 (
                     "idle_hubs",
@@ -543,6 +543,9 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 5 minutes)")
     parser.add_argument("--only", default="", help="comma-separated phases")
     parser.add_argument("--sizes", default="", help="fresh-hub sizes, e.g. 3000,10000")
+    parser.add_argument(
+        "--full-readiness", action="store_true", help="the full run's readiness rounds with --quick"
+    )
     parser.add_argument(
         "--rss-points", default=None, help="hub-RSS sweep points ('' for none), e.g. 0,1000"
     )
