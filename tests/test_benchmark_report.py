@@ -170,9 +170,9 @@ def kubecache_only_rows_from(cacher: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_idle_rows_show_the_cachers_small_traffic_as_a_number_and_the_window() -> None:
-    ks = {"window_s": 60.2, "cacher_running": False, "list_per_min": 10.0,
+    ks = {"window_s": 60.2, "cacher_running": False, "list_per_min": 10.0, "requests_per_min": 26.0,
           "watch_per_min": 16.0, "bytes_per_min": 182 * 2**20, "open_watches": 4}  # fmt: skip
-    kc = {"window_s": 60.1, "cacher_running": True, "list_per_min": 0.0,
+    kc = {"window_s": 60.1, "cacher_running": True, "list_per_min": 0.0, "requests_per_min": 66.0,
           "watch_per_min": 6.0, "bytes_per_min": 3_100, "open_watches": 2}  # fmt: skip
     rows = idle_rows({"idle_hubs": {"servers": 3000, "window_s": 60.0,
                                     "1": {"kubespawner": ks, "kubecache": kc}}})  # fmt: skip
@@ -184,6 +184,8 @@ def test_idle_rows_show_the_cachers_small_traffic_as_a_number_and_the_window() -
     assert mb["ratio"] == pytest.approx(182 * 2**20 / 3_100)
     lists = next(r for r in rows if "LIST per min" in r["metric"])
     assert lists["ratio"] is None  # 10 against 0: no ratio
+    requests = next(r for r in rows if "all API requests per min" in r["metric"])
+    assert (requests["kubespawner"], requests["kubecache"]) == (26.0, 66.0)
     older = {
         "servers": 3000,
         "window_s": 10.0,
