@@ -250,6 +250,10 @@ def idle_rows(data: dict[str, Any]) -> list[Row]:
         rows.append(row(f"{what}: LIST per min", ks.get("list_per_min"), kc.get("list_per_min")))
         rows.append(row(f"{what}: WATCH per min", ks.get("watch_per_min"), kc.get("watch_per_min")))
         rows.append(
+            row(f"{what}: all API requests per min (kubecache: the cacher's, its Lease "
+                "renewals included)", ks.get("requests_per_min"), kc.get("requests_per_min"))
+        )  # fmt: skip
+        rows.append(
             row(
                 f"{what}: MB per min from the API (kubecache: what its cacher is sent)",
                 _per_min_mb(ks),
