@@ -66,7 +66,7 @@ def run(names: list[str], quick: bool, failed: list[str]) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (about 10 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (15 min at load 5-12)")
     parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated names")
     parser.add_argument("--no-run", action="store_true", help="report existing results only")
     args = parser.parse_args()
