@@ -232,6 +232,7 @@ async def bench_ingest(changes: int, pods: int) -> dict[str, Any]:
 
 
 async def bench_lag(rate: int, seconds: float, pods: int) -> dict[str, Any]:
+    load_before = os.getloadavg()
     server = RedisServer()
     server.start()
     redis = aioredis.Redis.from_url(server.url)
@@ -290,6 +291,7 @@ async def bench_lag(rate: int, seconds: float, pods: int) -> dict[str, Any]:
             "rate": rate,
             "seconds": seconds,
             "measured": len(lags),
+            "load_average": [load_before, os.getloadavg()],
             "p50_ms": pct(0.50),
             "p99_ms": pct(0.99),
             "max_ms": round(lags[-1] * 1000, 2),
@@ -434,9 +436,7 @@ async def main() -> None:
         "goals": {"events_per_second": 10_000, "p99_lag_ms": 10, "rss_mb_at_50000": 150},
     }
     results["ingest"] = await bench_ingest(20_000 if quick else 100_000, 10_000)
-    results["lags"] = [
-        await bench_lag(rate, 3 if quick else 20, 10_000) for rate in (500, 5_000)
-    ]
+    results["lags"] = [await bench_lag(rate, 3 if quick else 20, 10_000) for rate in (500, 5_000)]
     results["lag"] = results["lags"][0]
     results["rss"] = [
         await bench_rss(

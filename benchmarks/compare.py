@@ -114,7 +114,7 @@ class Stack:
         self.session = aiohttp.ClientSession()
         await self.start_cacher()
 
-    async def start_cacher(self) -> None:
+    async def start_cacher(self, pods: int = 0) -> None:
         self.cacher = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "cacher",
             "--kubeconfig", str(self.kubeconfig), "--redis-url", self.redis.url,
@@ -123,7 +123,7 @@ class Stack:
             "--log-level", "WARNING",
             cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        await self.wait_synced(0)
+        await self.wait_synced(pods)
 
     async def stop_cacher(self) -> None:
         if self.cacher is not None and self.cacher.returncode is None:
@@ -220,9 +220,7 @@ async def readiness_round(
     stack: Stack, spawner: str, users: int, concurrency: int, prefix: str
 ) -> dict[str, Any]:
     await stack.reset()
-    hub = await stack.run_hub(
-        "start", spawner, users=users, concurrency=concurrency, prefix=prefix
-    )
+    hub = await stack.run_hub("start", spawner, users=users, concurrency=concurrency, prefix=prefix)
     ready = await stack.sim_call("GET", "/bench/ready")
     lags = [t - ready[key] for key, t in hub["returned"].items() if key in ready]
     return {"lags": lags, "errors": hub["errors"], "feed_read": hub["feed_read"], "ready": ready}
@@ -238,6 +236,7 @@ async def bench_readiness(stack: Stack, quick: bool) -> dict[str, Any]:
     ):
         lags: dict[str, list[float]] = {s: [] for s in SPAWNERS}
         errors: dict[str, list[str]] = {s: [] for s in SPAWNERS}
+        load_before = os.getloadavg()
         for r in range(rounds):
             order = SPAWNERS if r % 2 == 0 else SPAWNERS[::-1]
             for spawner in order:
@@ -252,6 +251,7 @@ async def bench_readiness(stack: Stack, quick: bool) -> dict[str, Any]:
             for s in SPAWNERS
         }
         out[label]["samples_s"] = lags
+        out[label]["load_average"] = [load_before, os.getloadavg()]
     out["breakdown"] = await readiness_breakdown(stack, 4 if quick else 16)
     return out
 
@@ -259,6 +259,7 @@ async def bench_readiness(stack: Stack, quick: bool) -> dict[str, Any]:
 async def readiness_breakdown(stack: Stack, users: int) -> dict[str, Any]:
     """kubecache, sequential, with a second watcher and feed reader timing each hop."""
     await stack.reset()
+    load_before = os.getloadavg()
     async with stack.background_hub("observe", "kubecache") as observed:
         hub = await stack.run_hub("start", "kubecache", users=users, prefix="hop")
     ready = await stack.sim_call("GET", "/bench/ready")
@@ -286,6 +287,7 @@ async def readiness_breakdown(stack: Stack, users: int) -> dict[str, Any]:
         hops["commit -> start() returns"].append(returned - committed)
     return {
         "hops": {name: summary_ms(values) for name, values in hops.items()},
+        "load_average": [load_before, os.getloadavg()],
         "cacher_lag": await cacher_lag_buckets(stack),
     }
 
@@ -333,9 +335,7 @@ async def grow_cluster(stack: Stack, servers: int) -> None:
     have = stack.servers
     if servers > have:
         await stack.sim_call("POST", f"/bench/pods?n={servers - have}&prefix=srv&start={have}")
-        await stack.sim_call(
-            "POST", f"/bench/events?n={int((servers - have) * EVENTS_PER_SERVER)}"
-        )
+        await stack.sim_call("POST", f"/bench/events?n={int((servers - have) * EVENTS_PER_SERVER)}")
         await stack.wait_synced(servers)
         stack.servers = servers
 
@@ -347,8 +347,10 @@ def namespace_state(stack: Stack) -> dict[str, int]:
 
 async def fresh_hub(stack: Stack, spawner: str, servers: int, **options: Any) -> dict[str, Any]:
     before = await stack.stats()
+    load_before = os.getloadavg()
     result = await stack.run_hub("poll", spawner, users=servers, prefix="srv", **options)
     result["api"] = api_load(before, await stack.stats())
+    result["load_average"] = [load_before, os.getloadavg()]
     return result
 
 
@@ -383,28 +385,47 @@ async def bench_fresh_hub(
 
 
 async def bench_idle_hubs(stack: Stack, counts: list[int], servers: int, window: float) -> Any:
+    """Idle hubs for ``window`` s each: what the API serves them per minute.
+
+    During KubeSpawner's windows the cacher is stopped, so its requests are not counted
+    there; during kubecache's it runs and everything it asks of the API (one watch per
+    resource, Lease renewals) is counted in kubecache's column. ``window`` should cover
+    several of the cacher's watch timeouts (20 s by default), or its WATCH per minute
+    depends on where the window falls in the cycle.
+    """
     await grow_cluster(stack, servers)
     out: dict[str, Any] = {"servers": servers, "window_s": window}
     out["namespace"] = namespace_state(stack)
     for i, hubs in enumerate(counts):
         row: dict[str, Any] = {}
         for spawner in SPAWNERS if i % 2 == 0 else SPAWNERS[::-1]:
+            if spawner == "kubespawner":
+                await stack.stop_cacher()
+            elif stack.cacher is None:
+                await stack.start_cacher(stack.servers)
             async with _hubs(stack, spawner, hubs, servers) as results:
                 before = await stack.stats()
+                began = time.monotonic()
                 await asyncio.sleep(window)
                 load = api_load(before, await stack.stats())
-            per_minute = 60 / window
+                elapsed = time.monotonic() - began
+            per_minute = 60 / elapsed
             row[spawner] = {
-                "list_per_min": round(load["by_verb"].get("list", 0) * per_minute, 1),
-                "watch_per_min": round(load["by_verb"].get("watch", 0) * per_minute, 1),
-                "requests_per_min": round(load["requests"] * per_minute, 1),
-                "mb_per_min": round(load["bytes"] / 2**20 * per_minute, 2),
+                "window_s": round(elapsed, 1),
+                "cacher_running": stack.cacher is not None,
+                "list_per_min": round(load["by_verb"].get("list", 0) * per_minute, 2),
+                "watch_per_min": round(load["by_verb"].get("watch", 0) * per_minute, 2),
+                "requests_per_min": round(load["requests"] * per_minute, 2),
+                "bytes_per_min": round(load["bytes"] * per_minute),
+                "mb_per_min": load["bytes"] / 2**20 * per_minute,
                 "open_watches": load["open_watches"],
                 "by_resource": load["by_resource"],
                 "hub_rss_mb": [r.get("rss_mb") for r in results],
             }
-            print(f"  idle hubs {hubs} {spawner}: {row[spawner]}")
+            print(f"  idle hubs {hubs} {spawner}: {row[spawner]}", flush=True)
         out[str(hubs)] = row
+    if stack.cacher is None:
+        await stack.start_cacher(stack.servers)
     return out
 
 
@@ -454,7 +475,7 @@ async def bench_degraded(stack: Stack, servers: int, stale_after: float) -> dict
         stack, "kubecache", servers, redis_url=closed, poll_timeout=30
     )
     print(f"  degraded redis down {servers}: {out['redis_down']}")
-    await stack.start_cacher()
+    await stack.start_cacher(stack.servers)
     return out
 
 
@@ -477,6 +498,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     sizes = [1000] if quick else [1000, 3000, 10000]
     rss_points = [0, 1000] if quick else [0, 1000, 3000, 6000, 10000]
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes.split(",")]
+    if args.rss_points is not None:
+        rss_points = [int(n) for n in args.rss_points.split(",") if n]
     hub_rss: dict[str, Any] = {}
     results: dict[str, Any] = {"machine": machine(), "quick": quick, "started": time.time()}
     only = set(args.only.split(",")) if args.only else None
@@ -485,7 +510,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await stack.start()
         try:
             phases: list[tuple[str, Any]] = [
-                ("readiness", lambda: bench_readiness(stack, quick)),
+                ("readiness", lambda: bench_readiness(stack, quick and not args.full_readiness)),
                 ("fresh_hub", lambda: bench_fresh_hub(stack, sizes, rss_points, hub_rss)),
                 (
                     "idle_hubs",
@@ -493,7 +518,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         stack,
                         [1, 4] if quick else [1, 2, 4, 8],
                         sizes[0] if quick else sizes[1],
-                        10.0 if quick else 30.0,
+                        args.idle_window,
                     ),
                 ),
                 ("degraded", lambda: bench_degraded(stack, sizes[0], 15.0)),
@@ -517,6 +542,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 5 minutes)")
     parser.add_argument("--only", default="", help="comma-separated phases")
+    parser.add_argument("--sizes", default="", help="fresh-hub sizes, e.g. 3000,10000")
+    parser.add_argument(
+        "--full-readiness", action="store_true", help="the full run's readiness rounds with --quick"
+    )
+    parser.add_argument(
+        "--rss-points", default=None, help="hub-RSS sweep points ('' for none), e.g. 0,1000"
+    )
+    parser.add_argument(
+        "--idle-window",
+        type=float,
+        default=60.0,
+        help="seconds each set of idle hubs is measured (>= 60: the cacher's watches renew "
+        "every ~20 s, a shorter window counts their WATCHes by chance)",
+    )
     parsed = parser.parse_args()
     got = asyncio.run(main(parsed))
     RESULTS.mkdir(exist_ok=True)

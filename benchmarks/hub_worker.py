@@ -41,6 +41,24 @@ from benchmarks.sim_host import pod_ip  # noqa: E402
 NAMESPACE = "jhub"
 
 
+class GcClock:
+    """CPU seconds in Python's cyclic garbage collector, and collections per generation
+    (``gc.callbacks``; CPU time: on a shared machine a preempted collection would count
+    the other processes' turn)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._began
+            self.collections[info["generation"]] += 1
+
+
 def rss_mb() -> float:
     gc.collect()
     return round(psutil.Process().memory_info().rss / 2**20, 1)
@@ -117,8 +135,8 @@ def time_feed_reads(spawner: Any) -> dict[str, list[float]]:
     reads: dict[str, list[float]] = {}
     step = client.feed.step
 
-    async def timed_step() -> Any:
-        batch = await step()
+    async def timed_step(*args: Any, **kwargs: Any) -> Any:
+        batch = await step(*args, **kwargs)
         now = time.monotonic()
         for entry in batch.entries:
             if entry["kind"] == "pod":
@@ -206,17 +224,24 @@ async def scenario_poll(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.users)
     ]
     made = time.perf_counter()
+    made_cpu = time.process_time()
     profile = None
     if args.profile:
         import cProfile
 
         profile = cProfile.Profile()
         profile.enable()
-    durations, answers = await poll_all(spawners, args.poll_timeout)
+    gc_clock = GcClock()
+    gc.callbacks.append(gc_clock)
+    try:
+        durations, answers = await poll_all(spawners, args.poll_timeout)
+    finally:
+        gc.callbacks.remove(gc_clock)
     if profile is not None:
         profile.disable()
         profile.dump_stats(args.profile)
     done = time.perf_counter()
+    poll_cpu = time.process_time() - made_cpu
     durations.sort()
     result = {
         "servers": args.users,
@@ -226,6 +251,11 @@ async def scenario_poll(args: argparse.Namespace) -> dict[str, Any]:
         "poll_p50_ms": round(statistics.median(durations) * 1000, 1) if durations else None,
         "poll_max_ms": round(durations[-1] * 1000, 1) if durations else None,
         "answers": answers,
+        # this process's CPU while the polls ran (the machine is shared: wall time waits
+        # for a core), and the cyclic garbage collector's part of it
+        "poll_cpu_s": round(poll_cpu, 3),
+        "gc_cpu_s": round(gc_clock.seconds, 3),
+        "gc_collections": gc_clock.collections,
         "rss_mb": rss_mb(),
         "rss_before_mb": baseline,
     }

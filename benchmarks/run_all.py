@@ -54,7 +54,7 @@ QUICK_FLAGS = {
 }
 
 
-def run(names: list[str], quick: bool) -> dict[str, float]:
+def run(names: list[str], quick: bool, failed: list[str]) -> dict[str, float]:
     seconds: dict[str, float] = {}
     for name in names:
         argv = [sys.executable, str(HERE / BENCHMARKS[name]), *(QUICK_FLAGS[name] if quick else [])]
@@ -63,13 +63,14 @@ def run(names: list[str], quick: bool) -> dict[str, float]:
         result = subprocess.run(argv, cwd=HERE.parent, check=False)
         seconds[name] = round(time.monotonic() - started, 1)
         if result.returncode != 0:
+            failed.append(name)
             print(f"!!! {name} exited with {result.returncode}", flush=True)
     return seconds
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (under 5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (15 min at load 5-12)")
     parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated names")
     parser.add_argument("--no-run", action="store_true", help="report existing results only")
     args = parser.parse_args()
@@ -79,12 +80,17 @@ def main() -> int:
         parser.error(f"unknown benchmarks {sorted(unknown)}; choose from {sorted(BENCHMARKS)}")
     RESULTS.mkdir(exist_ok=True)
     began = time.monotonic()
-    seconds = {} if args.no_run else run(names, args.quick)
+    failed: list[str] = []
+    seconds = {} if args.no_run else run(names, args.quick, failed)
     print()
     report.main()
     if seconds:
         total = round(time.monotonic() - began)
         print(f"seconds per benchmark: {seconds}; total {total} s")
+    if failed:
+        # the table holds what the others measured, and earlier results of these
+        print(f"!!! failed: {', '.join(failed)} (their rows, if any, are from an earlier run)")
+        return 1
     return 0
 
 

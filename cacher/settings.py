@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cacher import __version__, credentials
-from kubecache.contract import DEFAULT_EVENT_LOG_CAP, DEFAULT_FEED_MAXLEN, prefix_problem
+from kubecache.contract import (
+    DEFAULT_EVENT_LOG_CAP,
+    DEFAULT_FEED_MAXLEN,
+    MIN_FEED_MAXLEN,
+    prefix_problem,
+)
 from kubecache.redis_connection import DEFAULT_URL, RedisConfigError, RedisSettings
 from kubecache.selector import selector_problem
 
@@ -399,7 +404,7 @@ def load_settings(
         namespaces=namespaces,
         pod_selector=pod_selector,
         event_log_cap=integer("event_log_cap", DEFAULT_EVENT_LOG_CAP, minimum=1, maximum=10_000),
-        feed_maxlen=integer("feed_maxlen", DEFAULT_FEED_MAXLEN, minimum=100),
+        feed_maxlen=integer("feed_maxlen", DEFAULT_FEED_MAXLEN, minimum=MIN_FEED_MAXLEN),
         lease_name=lease_name,
         lease_namespace=lease_namespace,
         lease_duration=lease_duration,

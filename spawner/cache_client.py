@@ -8,7 +8,18 @@ Redis settings and key prefix, like KubeSpawner's shared reflectors):
   socket timeout exceeds the block time (redis-py's default of 5 s would
   cut a longer block). Reading from an id, not pub/sub, means nothing is
   missed across a reconnect; a feed trimmed past that id (a gap) or gone
-  (Redis restarted empty) wakes every waiter, as do ``health`` entries;
+  (Redis restarted empty) wakes every waiter, as do ``health`` entries.
+  The feed's head is looked at (XINFO STREAM) only when that can have
+  happened: on (re)connecting, after a quiet block and after a read of at
+  least ``MIN_FEED_MAXLEN`` entries; not before every read, which cost a
+  round trip on each wake-up;
+- a waiter woken by its pod's entry gets the pod's snapshot with the
+  wake-up: while up to ``PREFETCH_KEYS`` pods have waiters, the blocking
+  XREAD is pipelined with ``HMGET P pods <their keys>``, ``HGETALL P
+  health`` and ``TIME``, which Redis runs as soon as the XREAD returns, in
+  the same round trip. The snapshot is what :meth:`CacheClient.get_pod`
+  would read right after the entry (every entry's record was written with
+  it, in one step), without a second round trip after the wake-up;
 - waiters (:class:`Watch`, one asyncio.Event each) are keyed by pod key;
 - concurrent :meth:`CacheClient.get_pod` calls of one loop tick become one
   pipelined read: ``HMGET P pods k1 k2 ...``, ``HGETALL P health``, ``TIME``,
@@ -53,6 +64,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kubecache.backoff import Backoff
 from kubecache.contract import (
+    MIN_FEED_MAXLEN,
     CacheHealth,
     ContractError,
     EventRecord,
@@ -80,6 +92,9 @@ READ_COUNT = 1000
 READ_TIMEOUT = 1.0
 #: A key prefix without a health record (no cacher writes it) is logged once per this.
 UNUSED_PREFIX_LOG_SECONDS = 300.0
+#: Most pods whose records are read along with each XREAD (the pods with waiters: starts
+#: and stops in progress); with more waiters they read after waking, as before.
+PREFETCH_KEYS = 64
 
 
 class CacheUnavailable(Exception):
@@ -106,17 +121,41 @@ class PodSnapshot:
         )
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What one pipelined read says about every pod it read."""
+
+    health: CacheHealth | None
+    now_ms: int
+    node_replid: str | None
+
+
+#: One pod's raw record (None: no record) and the read it came from.
+_RawPod = tuple[bytes | None, _Read]
+
+
 class Watch:
-    """A waiter woken when the feed mentions its pod (or every pod)."""
+    """A waiter woken when the feed mentions its pod (or every pod).
+
+    ``snapshot``: the pod as read with the feed entry that woke it (see
+    :data:`PREFETCH_KEYS`), None when it must read the pod itself; take it
+    with :meth:`take_snapshot`.
+    """
 
     def __init__(self, key: str) -> None:
         self.key = key
         self._event = asyncio.Event()
         self.why: str = ""
+        self.snapshot: PodSnapshot | None = None
 
-    def wake(self, why: str) -> None:
+    def wake(self, why: str, snapshot: PodSnapshot | None = None) -> None:
         self.why = why
+        self.snapshot = snapshot
         self._event.set()
+
+    def take_snapshot(self) -> PodSnapshot | None:
+        snapshot, self.snapshot = self.snapshot, None
+        return snapshot
 
     async def wait(self, timeout: float | None) -> bool:
         """True when woken since the last wait, False after ``timeout`` seconds."""
@@ -157,6 +196,8 @@ _START = (0, 0)
 class FeedBatch:
     entries: list[FeedEntry]
     wake_all: str | None = None  # why every waiter must re-read, if it must
+    #: the prefetched pods the entries mention (read right after them)
+    snapshots: dict[str, PodSnapshot] = dataclasses.field(default_factory=dict)
 
 
 class FeedReader:
@@ -164,6 +205,16 @@ class FeedReader:
 
     ``position`` is the id of the last entry handled; ``(0, 0)`` reads
     the feed from its first entry.
+
+    When the feed's head is looked at (:meth:`check`, one XINFO STREAM): before
+    the first read and after a failed one (Redis may have restarted or
+    flushed), after a read that found nothing in the block time (a feed
+    recreated with smaller ids, or gone, shows only this way), and after a
+    read of at least :data:`~kubecache.contract.MIN_FEED_MAXLEN` entries (the
+    reader lags: the trim may have passed the position it read from). A
+    shorter read cannot have raced a trim: the writer keeps at least that
+    many entries, so entries trimmed after the position would leave at least
+    that many to read.
     """
 
     def __init__(
@@ -181,6 +232,10 @@ class FeedReader:
         self.block_ms = int(block_seconds * 1000)
         self.count = count
         self.position: tuple[int, int] | None = None
+        #: look at the feed's head before the next read
+        self.recheck = True
+        #: XINFO STREAM sent (tests, benchmarks)
+        self.checks = 0
 
     async def _stream_info(self) -> dict[str, Any] | None:
         try:
@@ -198,6 +253,8 @@ class FeedReader:
         reset, gap), or None when reading on from the position misses nothing.
         """
         info = await self._stream_info()
+        self.checks += 1
+        self.recheck = False
         if self.position is None:
             self.position = _parse_id(info["last-generated-id"]) if info else _START
             return "connected to the change feed"
@@ -223,23 +280,90 @@ class FeedReader:
             return "the change feed was trimmed past the last entry read (gap)"
         return None
 
-    async def step(self) -> FeedBatch:
-        """Check for a gap, then block up to the block time for new entries."""
-        why = await self.check()
-        if why:
-            return FeedBatch([], why)
+    async def step(self, prefetch: list[str] | None = None) -> FeedBatch:
+        """Block up to the block time for new entries; check for a gap when one may be.
+
+        ``prefetch``: pod keys whose records (with the health and Redis time) are
+        read in the same round trip, right after the XREAD returns.
+        """
+        if self.position is None or self.recheck:
+            why = await self.check()
+            if why:
+                return FeedBatch([], why)
         assert self.position is not None
-        reply = await self.redis.xread(
-            {self.keys.feed: _format_id(self.position)}, count=self.count, block=self.block_ms
-        )
+        read_from = self.position
+        self.recheck = True  # until this read has succeeded
+        streams: dict[Any, Any] = {self.keys.feed: _format_id(read_from)}
+        prefetched: list[Any] | None = None
+        if prefetch:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xread(streams, count=self.count, block=self.block_ms)
+                pipe.hmget(self.keys.pods, prefetch)
+                pipe.hgetall(self.keys.health)
+                pipe.time()
+                replies = await pipe.execute(raise_on_error=False)
+            if isinstance(replies[0], Exception):
+                raise replies[0]
+            reply, prefetched = replies[0], replies[1:]
+        else:
+            reply = await self.redis.xread(streams, count=self.count, block=self.block_ms)
+        raw = _stream_entries(reply)
         entries: list[FeedEntry] = []
-        for entry_id, fields in _stream_entries(reply):
+        for entry_id, fields in raw:
             self.position = _parse_id(entry_id)
             try:
                 entries.append(decode_feed_entry(fields))
             except ContractError as e:
                 self.log.warning("kubecache: skipping feed entry %s: %s", entry_id, e)
-        return FeedBatch(entries)
+        # quiet: look before blocking again; long: the trim may have passed read_from
+        self.recheck = not raw
+        snapshots = _snapshots(prefetch, prefetched, entries, self.log) if prefetched else {}
+        if len(raw) >= min(self.count, MIN_FEED_MAXLEN) and read_from != _START:
+            why = await self._trimmed_past(read_from)
+            if why:
+                return FeedBatch(entries, why)
+        return FeedBatch(entries, snapshots=snapshots)
+
+    async def _trimmed_past(self, read_from: tuple[int, int]) -> str | None:
+        """Why every waiter must re-read when the feed's first entry is now past
+        ``read_from`` (entries after it may have been trimmed before the read)."""
+        info = await self._stream_info()
+        self.checks += 1
+        if info is None:
+            self.position = _START
+            return "the change feed is gone (Redis restarted or flushed)"
+        first_raw = info.get("recorded-first-entry-id")
+        if first_raw is None and info.get("first-entry"):
+            first_raw = info["first-entry"][0]
+        if first_raw is not None and _parse_id(first_raw) > read_from:
+            # false positives only when the reader lags by the feed's length
+            return "the change feed was trimmed past the last entry read (gap)"
+        return None
+
+
+def _snapshots(
+    keys: list[str] | None, replies: list[Any], entries: list[FeedEntry], log: Logger
+) -> dict[str, PodSnapshot]:
+    """Snapshots of the prefetched pods the entries mention; none when a part of the read
+    failed or breaks the contract (their waiters then read the pod themselves)."""
+    mentioned = {e["key"] for e in entries if e["kind"] in ("pod", "gone")}
+    if not keys or not mentioned.intersection(keys):
+        return {}
+    raw_records, raw_health, time_reply = replies
+    if any(isinstance(r, Exception) for r in replies):
+        return {}
+    try:
+        health = CacheHealth.from_redis(raw_health)
+        now_ms = redis_time_ms(time_reply)
+        out: dict[str, PodSnapshot] = {}
+        for key, raw in zip(keys, raw_records, strict=True):
+            if key in mentioned:
+                record = decode_pod_record(raw, key=key) if raw is not None else None
+                out[key] = PodSnapshot(key, record, health, now_ms)
+        return out
+    except (ContractError, ValueError, TypeError) as e:
+        log.debug("kubecache: not using the records read with the feed: %s", e)
+        return {}
 
 
 def _stream_entries(reply: Any) -> list[tuple[bytes | str, Mapping[Any, Any]]]:
@@ -315,7 +439,7 @@ class CacheClient:
         self.replid_probe = ReplidProbe(log=self.log)
         self.connected = False
         self._watches: dict[str, set[Watch]] = {}
-        self._pending: dict[str, list[asyncio.Future[PodSnapshot]]] = {}
+        self._pending: dict[str, list[asyncio.Future[_RawPod]]] = {}
         self._flush_scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -352,6 +476,10 @@ class CacheClient:
                 redacted(settings.url),
             )
         return client
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @classmethod
     async def close_all(cls) -> None:
@@ -415,9 +543,15 @@ class CacheClient:
                 if not watches:
                     del self._watches[pod_key]
 
-    def _wake_key(self, key: str, why: str) -> None:
+    def _wake_key(self, key: str, why: str, snapshot: PodSnapshot | None = None) -> None:
         for watch in self._watches.get(key, ()):
-            watch.wake(why)
+            watch.wake(why, snapshot)
+
+    def _prefetch_keys(self) -> list[str] | None:
+        """The pods to read along with the next XREAD: those with waiters, if few."""
+        if not self._watches or len(self._watches) > PREFETCH_KEYS:
+            return None
+        return list(self._watches)
 
     def _wake_all(self, why: str) -> None:
         self.stats.wake_all += 1
@@ -429,7 +563,7 @@ class CacheClient:
         backoff = Backoff(initial=0.1, maximum=10.0)
         while not self._closed:
             try:
-                batch = await self.feed.step()
+                batch = await self.feed.step(self._prefetch_keys())
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, ContractError, KeyError, ValueError) as e:
@@ -472,7 +606,8 @@ class CacheClient:
                 if entry["kind"] == "health":
                     self._wake_all("cache health changed")
                 else:
-                    self._wake_key(entry["key"], entry["kind"])
+                    key = entry["key"]
+                    self._wake_key(key, entry["kind"], batch.snapshots.get(key))
 
     # ---- reads
 
@@ -486,12 +621,27 @@ class CacheClient:
             raise CacheUnavailable("the cache client is closed")
         self._check_breaker()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[PodSnapshot] = loop.create_future()
+        future: asyncio.Future[_RawPod] = loop.create_future()
         self._pending.setdefault(pod_key, []).append(future)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._start_flush)
-        return await future
+        raw, read = await future
+        # Decoded here, by the caller, not for the whole batch in _flush: a hub polling
+        # 10,000 servers at once would otherwise hold 10,000 decoded records at a time,
+        # and the garbage collector would walk them over and over.
+        record = None
+        if raw is not None:
+            try:
+                record = decode_pod_record(raw, key=pod_key)
+            except ContractError as e:
+                self.log.warning(
+                    "kubecache: the cached record of pod %s is unusable: %s", pod_key, e
+                )
+                raise CacheUnavailable(
+                    f"the cached record of pod {pod_key} is unusable: {e}"
+                ) from e
+        return PodSnapshot(pod_key, record, read.health, read.now_ms, read.node_replid)
 
     def _start_flush(self) -> None:
         self._flush_scheduled = False
@@ -501,7 +651,7 @@ class CacheClient:
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
 
-    async def _flush(self, batch: dict[str, list[asyncio.Future[PodSnapshot]]]) -> None:
+    async def _flush(self, batch: dict[str, list[asyncio.Future[_RawPod]]]) -> None:
         keys = list(batch)
         self.stats.pipelines += 1
         ask_replid = self.replid_probe.due(time.monotonic())
@@ -534,20 +684,11 @@ class CacheClient:
             if ask_replid
             else None
         )
+        read = _Read(health, now_ms, node_replid)
         for key, raw in zip(keys, raw_records, strict=True):
-            result: PodSnapshot | CacheUnavailable
-            try:
-                record = decode_pod_record(raw, key=key) if raw is not None else None
-                result = PodSnapshot(key, record, health, now_ms, node_replid)
-            except ContractError as e:
-                self.log.warning("kubecache: the cached record of pod %s is unusable: %s", key, e)
-                result = CacheUnavailable(f"the cached record of pod {key} is unusable: {e}")
+            result = (raw, read)
             for future in batch[key]:
-                if future.done():
-                    continue
-                if isinstance(result, CacheUnavailable):
-                    future.set_exception(result)
-                else:
+                if not future.done():
                     future.set_result(result)
 
     async def events(self, pod_key: str, pod_uid: str) -> list[EventRecord]:

@@ -8,6 +8,7 @@ cacher and the ``kubecache`` CLI read, so one Secret can configure all.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -321,20 +322,56 @@ class CacheSpawnerOptions(HasTraits):
         _checked_stale_after(self.cache_stale_after)
 
     def redis_settings(self) -> RedisSettings:
-        """The Redis connection settings these options describe (validated)."""
-        settings = RedisSettings(
-            url=self.redis_url,
-            username=self.redis_username,
-            password=self.redis_password,
-            password_file=self.redis_password_file,
-            ca_file=self.redis_ca_file,
-            client_name="kubecache-hub",
-        )
-        settings.validate()
-        problem = prefix_problem(self.redis_key_prefix)
-        if problem:
-            raise ValueError(f"KubeCacheSpawner.redis_key_prefix: {problem}")
-        return settings
+        """The Redis connection settings these options describe (validated).
+
+        Built and validated once per configuration for the whole hub, not per
+        spawner object: a hub makes one spawner object per server and asks
+        each for its settings on its first poll.
+        """
+        return _redis_settings(tuple(self._option_value(name) for name in _REDIS_OPTIONS))
+
+    def _option_value(self, name: str) -> Any:
+        """The option's value, without storing its default on this object.
+
+        An option nobody set (most of them: they default to the environment) would
+        otherwise be materialised on every spawner object, with its change
+        notification: a sixth of a fresh hub's first poll of each server (cProfile,
+        10,000 servers, benchmarks/poll_profile.py).
+        """
+        if self.trait_has_value(name):
+            return getattr(self, name)
+        return self.trait_defaults(name)
+
+
+#: The options redis_settings() is made of, in the order _redis_settings unpacks them.
+_REDIS_OPTIONS = (
+    "redis_url",
+    "redis_username",
+    "redis_password",
+    "redis_password_file",
+    "redis_ca_file",
+    "redis_key_prefix",
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _redis_settings(options: tuple[Any, ...]) -> RedisSettings:
+    """The validated settings of one configuration, the values of :data:`_REDIS_OPTIONS`
+    (settings that fail are not cached: every call raises)."""
+    url, username, password, password_file, ca_file, prefix = options
+    settings = RedisSettings(
+        url=url,
+        username=username,
+        password=password,
+        password_file=password_file,
+        ca_file=ca_file,
+        client_name="kubecache-hub",
+    )
+    settings.validate()
+    problem = prefix_problem(prefix)
+    if problem:
+        raise ValueError(f"KubeCacheSpawner.redis_key_prefix: {problem}")
+    return settings
 
 
 __all__ = ["DEFAULT_CANCELLING_EVENT", "CacheSpawnerOptions"]

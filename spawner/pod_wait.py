@@ -95,11 +95,19 @@ class PodWait:
         record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
         return PodView(record, confirmed=read.started >= asked)
 
-    async def read(self, *, until: float | None = None) -> PodView:
-        """The pod from a trusted cache, else from a bounded API read, else UNKNOWN."""
+    async def read(
+        self, snapshot: PodSnapshot | None = None, *, until: float | None = None
+    ) -> PodView:
+        """The pod from a trusted cache, else from a bounded API read, else UNKNOWN.
+
+        ``snapshot``: the pod as read with the feed entry that woke the waiter (the
+        cache is not read again; it is trusted or not by the same rule). ``until``:
+        the API read ends by then (monotonic).
+        """
         problem = ""
         try:
-            snapshot = await self.cache().get_pod(self.pod_key)
+            if snapshot is None:
+                snapshot = await self.cache().get_pod(self.pod_key)
             freshness = self.trust(snapshot)
             if freshness.trusted:
                 return PodView(snapshot.record, confirmed=False, from_cache=True)
@@ -133,8 +141,9 @@ class PodWait:
         """
         fallback_wait = API_WAIT_FIRST
         woken = True
+        snapshot: PodSnapshot | None = None
         while True:
-            view = await self.read(until=deadline)
+            view = await self.read(snapshot, until=deadline)
             if view.from_cache and not woken:
                 # a quiet trusted cache: look at the API too (a stalled watch sends nothing)
                 api_view = await self.read_api_view(
@@ -158,6 +167,7 @@ class PodWait:
                 wait = min(remaining, fallback_wait)
                 fallback_wait = min(fallback_wait * 2, API_WAIT_MAX)
             woken = await watch.wait(wait)
+            snapshot = watch.take_snapshot() if woken else None
 
     async def _confirmed_result(
         self,

@@ -160,9 +160,10 @@ def update_server_url(spawner: KubeCacheSpawner, record: PodRecord) -> None:
     address = (record.get("ip"), server.ip, server.port, spawner._notebook_port)
     if address == spawner._checked_address:
         return
-    pod_url = urls.normalized(spawner._get_pod_url(record))
-    server_url = urls.normalized(server.url)
-    if server_url.netloc != pod_url.netloc:
+    pod_url_text, server_url_text = spawner._get_pod_url(record), server.url
+    if urls.netloc(server_url_text) != urls.netloc(pod_url_text):
+        pod_url = urls.normalized(pod_url_text)
+        server_url = urls.normalized(server_url_text)
         spawner.log.warning(
             "kubecache: pod %s url changed! %s -> %s",
             spawner._pod_key,

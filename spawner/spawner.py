@@ -70,6 +70,10 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self._cache_target: tuple[RedisSettings, str] | None = None
         #: (pod IP, server ip, server port, notebook port) last found consistent by poll
         self._checked_address: tuple[Any, ...] | None = None
+        #: the shared cache client last returned by _cache, with its event loop
+        self._cache_client: tuple[asyncio.AbstractEventLoop, CacheClient] | None = None
+        #: the pod's labels for the cache coverage check (see coverage_labels)
+        self._coverage_labels: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ clients
 
@@ -77,11 +81,17 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         # Every poll and wake-up comes here: building and validating the settings each
         # time was a quarter of a poll at 10,000 servers. Rebuilt when a redis_* option
         # changes. (getattr: traitlets may call in before __init__ has set the attribute.)
+        loop = asyncio.get_running_loop()
+        held = getattr(self, "_cache_client", None)
+        if held is not None and held[0] is loop and not held[1].closed:
+            return held[1]
         target = getattr(self, "_cache_target", None)
         if target is None:
             target = self._cache_target = (self.redis_settings(), self.redis_key_prefix)
         settings, prefix = target
-        return CacheClient.shared(settings, prefix=prefix, log=self.log)
+        client = CacheClient.shared(settings, prefix=prefix, log=self.log)
+        self._cache_client = (loop, client)
+        return client
 
     @observe(
         "redis_url",
@@ -93,6 +103,31 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
     )
     def _redis_option_changed(self, change: dict[str, Any]) -> None:
         self._cache_target = None
+        self._cache_client = None
+
+    def coverage_labels(self) -> dict[str, str]:
+        """The labels of this spawner's pod, for the cache coverage check (spawner.trust).
+
+        Computed once, not on every poll (expanding the templates was a sixth of a poll
+        at 10,000 servers); again after an option they depend on is set, and at every
+        start (a hook may have changed them in place).
+        """
+        labels = getattr(self, "_coverage_labels", None)
+        if labels is None:
+            labels = manifests.pod_labels(self, self._expand_all(self.extra_labels))
+            self._coverage_labels = labels
+        return labels
+
+    @observe(
+        "extra_labels",
+        "common_labels",
+        "component_label",
+        "namespace",
+        "slug_scheme",
+        "user",
+    )
+    def _label_option_changed(self, change: dict[str, Any]) -> None:
+        self._coverage_labels = None
 
     async def _api(self) -> KubeApi:
         return await KubeApi.shared(
@@ -189,6 +224,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
 
     async def _start(self) -> str:
         self._pod_uid = None
+        self._coverage_labels = None
         self._cancelling = False
         if self.check_allowed:
             await call_hook(self.check_allowed, self, self.user_options)
@@ -594,11 +630,13 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.load_names_state(state)
+        self._coverage_labels = None  # templates may name {pod_name}, {pvc_name}
 
     def clear_state(self) -> None:
         super().clear_state()
         self.reset_transient_names()
         self._pod_uid = None
+        self._coverage_labels = None
 
 
 __all__ = ["KubeCacheSpawner", "SpawnError"]

@@ -12,23 +12,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kubecache.contract import Freshness
-from spawner import manifests
 
 if TYPE_CHECKING:
     from spawner.cache_client import PodSnapshot
-    from spawner.config import KubeSpawner
+    from spawner.spawner import KubeCacheSpawner
 
 _warned: set[tuple[str, str, str]] = set()
 
 
 def snapshot_freshness(
-    spawner: KubeSpawner, snapshot: PodSnapshot, *, stale_after_ms: int
+    spawner: KubeCacheSpawner, snapshot: PodSnapshot, *, stale_after_ms: int
 ) -> Freshness:
     freshness = snapshot.freshness(stale_after_ms=stale_after_ms)
     health = snapshot.health
     if freshness is not Freshness.FRESH or health is None:
         return freshness
-    labels = manifests.pod_labels(spawner, spawner._expand_all(spawner.extra_labels))
+    labels = spawner.coverage_labels()
     if health.covers(spawner.namespace, labels):
         return freshness
     seen = (spawner.namespace, health.namespaces, health.pod_selector)

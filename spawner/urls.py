@@ -28,9 +28,10 @@ def pod_url(
         proto, hostname = "http", dns_name
     else:
         proto, hostname = "http", pod_ip
-        with contextlib.suppress(ValueError):
-            if isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address):
-                hostname = f"[{hostname}]"
+        if ":" in hostname:  # only an IPv6 address can be one (skips parsing every IPv4)
+            with contextlib.suppress(ValueError):
+                if isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address):
+                    hostname = f"[{hostname}]"
     if pod_connect_ip:
         hostname = ".".join(expand(s) if "{" in s else s for s in pod_connect_ip.split("."))
     return f"{proto}://{hostname}:{port}"
@@ -54,4 +55,32 @@ def normalized(url: str) -> ParseResult:
     return parsed
 
 
-__all__ = ["normalized", "notebook_port", "pod_url"]
+def netloc(url: str) -> str:
+    """``normalized(url).netloc``, without parsing the plain ``scheme://host:port/...`` URLs
+    JupyterHub and the spawner build (every poll of a fresh hub compares two of them).
+
+    Anything else (no explicit port, user info, non-ASCII, whitespace or control
+    characters, a port out of range) goes through :func:`normalized`.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.isalpha() and rest.isascii() and rest.isprintable() and " " not in rest:
+        end = len(rest)
+        for stop in "/?#":
+            at = rest.find(stop, 0, end)
+            if at != -1:
+                end = at
+        host = rest[:end]
+        name, colon, port = host.rpartition(":")
+        if (
+            colon
+            and name
+            and "@" not in host
+            and port.isdigit()
+            and int(port) <= 65535
+            and (name.endswith("]") or ":" not in name)
+        ):
+            return host
+    return normalized(url).netloc
+
+
+__all__ = ["netloc", "normalized", "notebook_port", "pod_url"]

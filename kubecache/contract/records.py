@@ -37,6 +37,9 @@ MAX_MESSAGE = 1024
 DEFAULT_EVENT_LOG_CAP = 50
 #: Default approximate length of the change feed.
 DEFAULT_FEED_MAXLEN = 100_000
+#: The shortest feed a writer may keep (its approximate MAXLEN never goes below). Readers
+#: rely on it: a read of fewer entries than this cannot have raced a trim of the feed.
+MIN_FEED_MAXLEN = 100
 
 
 class ContainerSummary(TypedDict):

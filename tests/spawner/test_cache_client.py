@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from kubecache.contract import Freshness, Keys
+from kubecache.contract import MIN_FEED_MAXLEN, Freshness, Keys
 from kubecache.redis_connection import RedisSettings
 from spawner.cache_client import CacheClient, CacheUnavailable, FeedReader
 from tests.spawner.support import CacheWriterDouble
@@ -55,6 +55,27 @@ async def test_a_waiter_wakes_on_a_feed_entry_for_its_pod_only(
         assert await mine.wait(10)
         assert mine.why == "pod"
         assert not await other.wait(0.05)
+
+
+async def test_a_waiter_is_woken_with_its_pod_read_in_the_same_round_trip(
+    client: CacheClient, writer: CacheWriterDouble, redis: aioredis.Redis
+) -> None:
+    async with client.watch(KEY) as mine, client.watch("jhub/jupyter-bob") as other:
+        # the read blocked before the waiters came reads no record; the next ones do
+        await writer.put_pod(pod(name="jupyter-bob"))
+        assert await other.wait(10)
+        await redis.config_resetstat()
+        reads_before = client.stats.pipelines
+        await writer.put_pod(running(rv=42))
+        assert await mine.wait(10)
+        snapshot = mine.take_snapshot()
+        assert snapshot is not None and snapshot.record is not None
+        assert snapshot.record["rv"] == 42 and snapshot.record["ready"]
+        assert snapshot.freshness(stale_after_ms=STALE_AFTER_MS) is Freshness.FRESH
+        assert mine.take_snapshot() is None  # taken once
+        assert client.stats.pipelines == reads_before  # no read after the wake-up
+        stats = await redis.info("commandstats")
+        assert "cmdstat_xinfo" not in stats
 
 
 async def test_a_health_entry_wakes_every_waiter(
@@ -156,28 +177,28 @@ async def test_waiters_wake_after_a_redis_restart_and_see_new_entries(
 
 
 async def test_a_feed_trimmed_past_the_last_entry_read_is_a_gap(redis: aioredis.Redis) -> None:
-    writer = CacheWriterDouble(redis, feed_maxlen=2)
+    writer = CacheWriterDouble(redis, feed_maxlen=MIN_FEED_MAXLEN)
     await writer.put_pod(pod())
     reader = FeedReader(redis, Keys(), block_seconds=0.1)
     assert await reader.check() == "connected to the change feed"
     assert (await reader.step()).entries == []
-    for rv in range(5):
+    for rv in range(MIN_FEED_MAXLEN + 5):
         await writer.put_pod(pod(rv=rv))
-    batch = await reader.step()
+    batch = await reader.step()  # after a quiet read: the feed is looked at first
     assert batch.wake_all is not None and "gap" in batch.wake_all
     after = await reader.step()
-    assert len(after.entries) == 2  # what the feed still holds
+    assert len(after.entries) == MIN_FEED_MAXLEN  # what the feed still holds
 
 
 async def test_a_gap_wakes_every_waiter_of_the_client(
     redis_server: RedisServer, redis: aioredis.Redis
 ) -> None:
-    writer = CacheWriterDouble(redis, feed_maxlen=1)
+    writer = CacheWriterDouble(redis, feed_maxlen=MIN_FEED_MAXLEN)
     await writer.put_pod(pod(name="jupyter-bob"))
     client = CacheClient(RedisSettings(url=redis_server.url), prefix="kubecache:v1:")
     try:
         await client.feed.check()  # positioned, not yet following: entries pile up
-        for _ in range(3):
+        for _ in range(MIN_FEED_MAXLEN + 3):
             await writer.put_pod(pod(name="jupyter-bob"))
         async with client.watch(KEY) as watch:
             client.start()
@@ -185,6 +206,34 @@ async def test_a_gap_wakes_every_waiter_of_the_client(
             assert "gap" in watch.why
     finally:
         await client.close()
+
+
+async def test_a_reader_keeping_up_reads_without_looking_at_the_feed_each_time(
+    redis: aioredis.Redis,
+) -> None:
+    writer = CacheWriterDouble(redis, feed_maxlen=MIN_FEED_MAXLEN)
+    reader = FeedReader(redis, Keys(), block_seconds=5.0)
+    assert await reader.check() == "connected to the change feed"
+    for rv in range(3 * MIN_FEED_MAXLEN):  # the feed is trimmed all along: no gap for us
+        await writer.put_pod(pod(rv=rv))
+        batch = await reader.step()
+        assert [e["rv"] for e in batch.entries] == [rv] and batch.wake_all is None
+    assert reader.checks == 1  # the XINFO STREAM of connecting, none per read
+
+
+async def test_a_quiet_read_looks_at_the_feed_before_blocking_again(
+    redis: aioredis.Redis,
+) -> None:
+    writer = CacheWriterDouble(redis)
+    await writer.put_pod(pod(rv=5))
+    reader = FeedReader(redis, Keys(), block_seconds=0.05)
+    await reader.check()
+    assert (await reader.step()).entries == []
+    await redis.delete(Keys().feed)  # flushed while the reader blocked
+    await writer.put_pod(pod(rv=6))
+    batch = await reader.step()
+    assert batch.wake_all is not None  # every waiter re-reads
+    assert reader.checks == 2
 
 
 async def test_closing_wakes_waiters_and_ends_the_reader(redis_server: RedisServer) -> None:

@@ -66,3 +66,43 @@ def test_a_good_configuration_constructs(monkeypatch: pytest.MonkeyPatch) -> Non
     )
     assert spawner.redis_key_prefix == "team-a:v1:"
     assert spawner.cache_stale_after == 7.5
+
+
+def test_spawners_of_one_configuration_share_one_validated_settings_object() -> None:
+    first, second = configured(), configured()
+    assert first.redis_settings() is second.redis_settings()
+    # the environment-derived options were not stored on the objects to get there
+    assert not first.trait_has_value("redis_password")
+    other = configured(redis_url="redis://elsewhere:6379/0")
+    assert other.redis_settings().url == "redis://elsewhere:6379/0"
+    assert other.redis_settings() is not first.redis_settings()
+
+
+def test_an_option_set_on_the_object_is_used_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECACHE_REDIS_USERNAME", "from-env")
+    spawner = configured()
+    assert spawner.redis_settings().username == "from-env"
+    spawner.redis_username = "set-here"
+    assert spawner.redis_settings().username == "set-here"
+
+
+def test_the_coverage_labels_are_computed_once_and_again_when_their_options_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spawner import manifests
+
+    spawner = configured()
+    calls = []
+    real = manifests.pod_labels
+    monkeypatch.setattr(manifests, "pod_labels", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = spawner.coverage_labels()
+    assert spawner.coverage_labels() is first and len(calls) == 1
+    spawner.extra_labels = {"team": "{username}"}
+    assert spawner.coverage_labels()["team"] == "alice" and len(calls) == 2
+    spawner.component_label = "other"
+    assert spawner.coverage_labels()["component"] == "other"
+    spawner.load_state({})
+    spawner.coverage_labels()
+    assert len(calls) == 4

@@ -59,3 +59,25 @@ def test_the_notebook_port_comes_from_the_manifest() -> None:
 def test_normalized_urls_always_carry_a_port() -> None:
     assert normalized("http://10.0.0.7/user/alice/").netloc == "10.0.0.7:80"
     assert normalized("https://hub.example/").netloc == "hub.example:443"
+
+
+def test_the_fast_netloc_agrees_with_parsing_the_url() -> None:
+    from spawner.urls import netloc
+
+    for text in (
+        "http://10.0.0.1:8888/user/x/",
+        "http://10.0.0.1/user/x/",
+        "https://h.example:443",
+        "http://[::1]:8888/a",
+        "http://[::1]/a",
+        "http://u@h:1/",
+        "http://H.EXAMPLE:80/",
+        "http://h:80?x",
+        "http://h:80#f",
+        "http+unix://%2Fsock/x",
+        "http://h:/x",
+        " http://h:1/",
+        "http://h:1\n/",
+        "http://jupyter-a.jhub.svc.cluster.local:8888",
+    ):
+        assert netloc(text) == normalized(text).netloc, text
