@@ -93,7 +93,9 @@ async def test_a_stale_cache_answers_a_thousand_polls_with_one_list(
     redis_server: RedisServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spawners = make_spawners(redis_server.url, SERVERS)
+    # exact answers are asserted, so the shared LIST must finish: on a loaded 2-core machine
+    # a 1,000-pod LIST outlived the default 3 s and the safe answer ("running") came back
+    spawners = make_spawners(redis_server.url, SERVERS, k8s_api_request_timeout=15)
     await create_running_pods(sim, spawners)
     async with running_cacher(cacher_settings(sim, redis_server.url)):
         await wait_for(lambda: cache_is_fresh(redis), timeout=30, message="a fresh cache")
