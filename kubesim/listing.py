@@ -1,5 +1,9 @@
 """LIST responses: selection, pagination and continue tokens. Pure: items in, bytes out.
 
+Items carry no ``kind``/``apiVersion`` (the list does), as the API server sends them
+(kubernetes/kubernetes#3030, still open; kubectl fills them in itself, in cli-runtime's
+printers/typesetter.go). Watch events and single GETs keep both.
+
 A continue token encodes, like the real server's, the snapshot revision and the key after
 which the next page starts: base64url of ``{"v":"meta.k8s.io/v1","rv":N,"start":"ns/name\\x00"}``.
 """
@@ -18,7 +22,7 @@ from kubesim import errors
 from kubesim.resources import ResourceInfo
 from kubesim.selectors import FieldSelector, LabelSelector
 
-__all__ = ["decode_continue", "encode_continue", "list_body"]
+__all__ = ["decode_continue", "encode_continue", "list_body", "list_item"]
 
 Key = tuple[str, str]
 
@@ -37,6 +41,27 @@ def decode_continue(token: str) -> tuple[int, Key]:
         return int(data["rv"]), (namespace, name)
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise errors.bad_request(f"continue key is not valid: {err}") from err
+
+
+def list_item(info: ResourceInfo, raw: bytes) -> bytes:
+    """A stored object's bytes as a list item: without its ``kind`` and ``apiVersion``.
+
+    Stored objects mostly begin with both (create fills them first when the client sent
+    neither); otherwise the object is decoded and re-encoded.
+    """
+    kind = info.kind.encode()
+    version = info.api_version.encode()
+    for prefix in (
+        b'{"kind":"' + kind + b'","apiVersion":"' + version + b'",',
+        b'{"apiVersion":"' + version + b'","kind":"' + kind + b'",',
+    ):
+        if raw.startswith(prefix):
+            return b"{" + raw[len(prefix) :]
+    obj = orjson.loads(raw)
+    if isinstance(obj, dict):
+        obj.pop("kind", None)
+        obj.pop("apiVersion", None)
+    return orjson.dumps(obj)
 
 
 def list_body(
@@ -71,7 +96,7 @@ def list_body(
                 break
             remaining = len(items) - len(chosen)
             break
-        chosen.append(raw)
+        chosen.append(list_item(info, raw))
         last_key = key
     meta = b'{"resourceVersion":"' + str(snapshot_rv).encode() + b'"'
     if remaining and last_key is not None:

@@ -134,18 +134,21 @@ async def running_kubesim(
     namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease"),
     tls: bool = False,
     kubelet_root: Path | None = None,
+    anonymous_auth: bool = True,
 ) -> AsyncIterator[KubeSim]:
     """Serve kubesim on ``host:port`` (0 = a free port) until the block ends.
 
     ``tls=True`` serves HTTPS with a self-signed certificate (in the kubeconfig): kubectl
-    only sends the bearer token over HTTPS.
+    only sends the bearer token over HTTPS. ``anonymous_auth``: a request without a token is
+    ``system:anonymous`` and gets 403, as kube-apiserver's default ``--anonymous-auth=true``;
+    False answers 401 (ignored when ``auth`` is given: its own ``anonymous`` decides).
     """
     store = ObjectStore(history=history, event_history=event_history)
     for name in namespaces:
         store.create("namespaces", None, {"metadata": {"name": name}})
     server = KubeSimServer(
         store,
-        auth=auth or Authenticator.single(token),
+        auth=auth or Authenticator.single(token, anonymous=anonymous_auth),
         kubelet=make_kubelet(
             kubelet, nodes, fake_step_delay=fake_step_delay, kubelet_root=kubelet_root
         ),
