@@ -43,25 +43,31 @@ def decode_continue(token: str) -> tuple[int, Key]:
         raise errors.bad_request(f"continue key is not valid: {err}") from err
 
 
-def list_item(info: ResourceInfo, raw: bytes) -> bytes:
-    """A stored object's bytes as a list item: without its ``kind`` and ``apiVersion``.
+def _type_meta_prefix(info: ResourceInfo) -> bytes:
+    return (
+        b'{"kind":"' + info.kind.encode() + b'","apiVersion":"' + info.api_version.encode() + b'",'
+    )
 
-    Stored objects mostly begin with both (create fills them first when the client sent
-    neither); otherwise the object is decoded and re-encoded.
+
+def list_item_body(info: ResourceInfo, raw: bytes, prefix: bytes | None = None) -> memoryview:
+    """A stored object as a list item, without its ``kind``, ``apiVersion`` and opening brace.
+
+    Stored objects begin with both (the store writes them first, as the Go types encode
+    them): that is a slice, not a copy. Anything else is decoded and re-encoded.
     """
-    kind = info.kind.encode()
-    version = info.api_version.encode()
-    for prefix in (
-        b'{"kind":"' + kind + b'","apiVersion":"' + version + b'",',
-        b'{"apiVersion":"' + version + b'","kind":"' + kind + b'",',
-    ):
-        if raw.startswith(prefix):
-            return b"{" + raw[len(prefix) :]
+    prefix = prefix if prefix is not None else _type_meta_prefix(info)
+    if raw.startswith(prefix):
+        return memoryview(raw)[len(prefix) :]
     obj = orjson.loads(raw)
     if isinstance(obj, dict):
         obj.pop("kind", None)
         obj.pop("apiVersion", None)
-    return orjson.dumps(obj)
+    return memoryview(orjson.dumps(obj))[1:]
+
+
+def list_item(info: ResourceInfo, raw: bytes) -> bytes:
+    """A stored object's bytes as a list item: without its ``kind`` and ``apiVersion``."""
+    return b"{" + bytes(list_item_body(info, raw))
 
 
 def list_body(
@@ -82,7 +88,8 @@ def list_body(
     if after is not None:
         items = items[bisect.bisect_right(items, after, key=lambda item: item[0]) :]
     filtered = not (label.empty and field.empty)
-    chosen: list[bytes] = []
+    prefix = _type_meta_prefix(info)
+    chosen: list[memoryview] = []
     last_key: Key | None = None
     remaining = 0
     for key, obj, raw in items:
@@ -96,7 +103,7 @@ def list_body(
                 break
             remaining = len(items) - len(chosen)
             break
-        chosen.append(list_item(info, raw))
+        chosen.append(list_item_body(info, raw, prefix))
         last_key = key
     meta = b'{"resourceVersion":"' + str(snapshot_rv).encode() + b'"'
     if remaining and last_key is not None:
@@ -111,6 +118,6 @@ def list_body(
         + b'","metadata":'
         + meta
         + b'},"items":['
-        + b",".join(chosen)
+        + (b"{" + b",{".join(chosen) if chosen else b"")
         + b"]}"
     )

@@ -283,11 +283,20 @@ _DEFAULTERS = {
 }
 
 
+def _set_type_meta(obj: dict[str, Any], info: ResourceInfo) -> None:
+    """kind and apiVersion, first, in place: the order the Go types encode them in, which
+    also lets a LIST drop them from the stored bytes by slicing (listing.list_item)."""
+    rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+    obj.clear()
+    obj["kind"] = info.kind
+    obj["apiVersion"] = info.api_version
+    obj.update(rest)
+
+
 def apply_create_defaults(resource: str, obj: dict[str, Any]) -> None:
     """Fill in place what the server defaults on create (kind/apiVersion, spec/status defaults)."""
     info = RESOURCES[resource]
-    obj["kind"] = info.kind
-    obj["apiVersion"] = info.api_version
+    _set_type_meta(obj, info)
     defaulter = _DEFAULTERS.get(resource)
     if defaulter is not None:
         defaulter(obj)
@@ -333,8 +342,7 @@ def prepare_update(
             updated["status"] = copy.deepcopy(old["status"])
         else:
             updated.pop("status", None)
-    updated["kind"] = info.kind
-    updated["apiVersion"] = info.api_version
+    _set_type_meta(updated, info)
     if resource == "pods" and isinstance(updated.get("spec"), dict):
         # Admission runs on updates too (the plugin handles Create and Update).
         add_default_tolerations(updated["spec"])
