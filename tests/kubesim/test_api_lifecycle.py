@@ -56,34 +56,36 @@ async def test_a_running_pod_terminates_gracefully_then_is_deleted(kubesim: Kube
 async def test_a_graceful_delete_is_modified_with_deletion_timestamp_then_terminated_then_deleted(
     kubelet: Literal["fake", "process"],
 ) -> None:
-    async with running_kubesim(kubelet=kubelet, fake_step_delay=0.01) as sim:
-        async with sim.api_client() as api:
-            core = client.CoreV1Api(api)
-            manifest = pod_manifest("graceful")
-            if kubelet == "process":  # a real process, which SIGTERM ends
-                manifest["spec"]["containers"][0]["command"] = [
-                    sys.executable,
-                    "-c",
-                    "import time; time.sleep(120)",
-                ]
-            await core.create_namespaced_pod("default", manifest)
+    async with (
+        running_kubesim(kubelet=kubelet, fake_step_delay=0.01) as sim,
+        sim.api_client() as api,
+    ):
+        core = client.CoreV1Api(api)
+        manifest = pod_manifest("graceful")
+        if kubelet == "process":  # a real process, which SIGTERM ends
+            manifest["spec"]["containers"][0]["command"] = [
+                sys.executable,
+                "-c",
+                "import time; time.sleep(120)",
+            ]
+        await core.create_namespaced_pod("default", manifest)
 
-            async def running() -> bool:
-                pod = await core.read_namespaced_pod("graceful", "default")
-                return pod.status.phase == "Running"
-
-            await wait_for(running, timeout=60, message="pod graceful running")
+        async def running() -> bool:
             pod = await core.read_namespaced_pod("graceful", "default")
-            stream = await raw_watch(
-                core.list_namespaced_pod,
-                "default",
-                resource_version=pod.metadata.resource_version,
-            )
-            await core.delete_namespaced_pod("graceful", "default", grace_period_seconds=20)
-            events: list[dict[str, Any]] = []
-            while not events or events[-1]["type"] != "DELETED":
-                events.append(await asyncio.wait_for(stream.next(), 60))
-            stream.close()
+            return pod.status.phase == "Running"
+
+        await wait_for(running, timeout=60, message="pod graceful running")
+        pod = await core.read_namespaced_pod("graceful", "default")
+        stream = await raw_watch(
+            core.list_namespaced_pod,
+            "default",
+            resource_version=pod.metadata.resource_version,
+        )
+        await core.delete_namespaced_pod("graceful", "default", grace_period_seconds=20)
+        events: list[dict[str, Any]] = []
+        while not events or events[-1]["type"] != "DELETED":
+            events.append(await asyncio.wait_for(stream.next(), 60))
+        stream.close()
     first, *middle, last = events
     # 1. The API server's own write: deletionTimestamp and deletionGracePeriodSeconds, nothing
     #    else changed yet (the container still runs).
