@@ -127,6 +127,13 @@ class KubeHttp:
             )
         return self._session
 
+    def _refused(self, status: int, sent: Mapping[str, str]) -> None:
+        """Re-read the credentials before the next request when the server refused ours:
+        401, or 403 for a request sent without any (an empty token file): with anonymous
+        auth on (kube-apiserver's default) that is system:anonymous, forbidden, not 401."""
+        if status == 401 or (status == 403 and "Authorization" not in sent):
+            self.authorizer.invalidate()
+
     async def headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "kubecache-cacher"}
         authorization = await self.authorizer.header()
@@ -160,8 +167,7 @@ class KubeHttp:
             ) as response:
                 raw = await response.read()
                 if response.status >= 300:
-                    if response.status == 401:
-                        self.authorizer.invalidate()
+                    self._refused(response.status, headers)
                     raise status_error(response.status, raw, response.headers)
         except (aiohttp.ClientError, TimeoutError) as e:
             raise ApiStatusError(0, type(e).__name__, str(e) or "request failed") from e
@@ -190,8 +196,7 @@ class KubeHttp:
             raise ApiStatusError(0, type(e).__name__, str(e) or "connect failed") from e
         try:
             if response.status != 200:
-                if response.status == 401:
-                    self.authorizer.invalidate()
+                self._refused(response.status, headers)
                 try:
                     raw = await response.read()
                 except (aiohttp.ClientError, TimeoutError):

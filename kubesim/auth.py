@@ -3,6 +3,13 @@
 Without rules a valid token may do everything. With rules, a request is allowed when any
 rule of its token matches its verb, resource and namespace ("*" matches anything; a rule
 without namespaces matches every namespace and the cluster scope). Pure: no I/O.
+
+A request without credentials is, as on kube-apiserver with ``--anonymous-auth=true`` (its
+default, and kubeadm's), the user ``system:anonymous``, which no RBAC binding of a default
+cluster lets read resources or discovery: 403. With ``anonymous=False`` it is 401. A bearer
+token the server does not know is 401 either way (the anonymous authenticator only runs when
+the token authenticator found no credentials, ``union.NewFailOnError`` in
+pkg/kubeapiserver/authenticator/config.go).
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ from dataclasses import dataclass, field
 
 from kubesim import errors
 
-__all__ = ["Authenticator", "Rule"]
+__all__ = ["ANONYMOUS", "ANONYMOUS_USER", "Authenticator", "Rule"]
+
+#: The "token" of a request without credentials (when anonymous requests are enabled).
+ANONYMOUS = ""
+ANONYMOUS_USER = "system:anonymous"
 
 
 @dataclass(frozen=True)
@@ -44,10 +55,13 @@ class Authenticator:
 
     users: dict[str, str] = field(default_factory=dict)  # token -> user name
     rules: dict[str, list[Rule]] = field(default_factory=dict)  # token -> rules (absent = all)
+    anonymous: bool = True  # requests without credentials are system:anonymous (else 401)
 
     @classmethod
-    def single(cls, token: str, user: str = "kubesim-admin") -> Authenticator:
-        return cls(users={token: user})
+    def single(
+        cls, token: str, user: str = "kubesim-admin", *, anonymous: bool = True
+    ) -> Authenticator:
+        return cls(users={token: user}, anonymous=anonymous)
 
     def add_token(self, token: str, user: str, rules: Iterable[Rule] | None = None) -> None:
         self.users[token] = user
@@ -65,18 +79,31 @@ class Authenticator:
         return token
 
     def authenticate(self, headers: Mapping[str, str]) -> str:
-        """The token of an ``Authorization: Bearer`` header; 401 when missing or unknown."""
+        """The token of an ``Authorization: Bearer`` header, or :data:`ANONYMOUS`.
+
+        401 for a bearer token kubesim does not know; without a bearer token, ANONYMOUS when
+        anonymous requests are enabled, else 401.
+        """
         header = headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or token not in self.users:
+        if scheme.lower() == "bearer" and token:
+            if token not in self.users:
+                raise errors.unauthorized()
+            return token
+        if not self.anonymous:
             raise errors.unauthorized()
-        return token
+        return ANONYMOUS
+
+    def user(self, token: str) -> str:
+        return ANONYMOUS_USER if token == ANONYMOUS else self.users.get(token, "")
 
     def authorize(
         self, token: str, verb: str, resource: str, namespace: str | None, *, group: str = ""
     ) -> None:
         """403 Forbidden (the RBAC wording) when the token's rules deny the request."""
+        if token == ANONYMOUS:
+            raise errors.forbidden(ANONYMOUS_USER, verb, resource, namespace, group=group)
         rules = self.rules.get(token)
         if rules is None or any(rule.allows(verb, resource, namespace) for rule in rules):
             return

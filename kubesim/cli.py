@@ -47,8 +47,10 @@ def _nodes(path: str | None) -> list[Any] | None:
     try:
         return [NodeSpec(**item) for item in data]
     except TypeError as e:
-        raise StartupError(f"--nodes {path}: {e}; the keys are name, cpu, memory, pods, "
-                           "ephemeral_storage, extended, labels, taints") from None
+        raise StartupError(
+            f"--nodes {path}: {e}; the keys are name, cpu, memory, pods, "
+            "ephemeral_storage, extended, labels, taints"
+        ) from None
 
 
 def _check_startup(args: argparse.Namespace) -> None:
@@ -100,6 +102,13 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--token", default="kubesim-token", help="bearer token clients send (in the kubeconfig)"
+    )
+    serve.add_argument(
+        "--anonymous-auth",
+        choices=("true", "false"),
+        default="true",
+        help="true (kube-apiserver's default): a request without a token is system:anonymous "
+        "and gets 403; false: 401",
     )
     serve.add_argument(
         "--kubelet",
@@ -175,6 +184,7 @@ async def serve(args: argparse.Namespace) -> None:
         kubeconfig_path=args.kubeconfig_out,
         tls=args.tls,
         kubelet_root=args.kubelet_root,
+        anonymous_auth=args.anonymous_auth == "true",
     ) as sim:
         log.info(
             "kubesim serving %s (kubelet: %s); kubeconfig: %s",

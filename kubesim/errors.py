@@ -20,8 +20,10 @@ __all__ = [
     "gone",
     "internal_error",
     "invalid",
+    "invalid_resource_version",
     "method_not_allowed",
     "not_found",
+    "parse_resource_version",
     "qualified_resource",
     "service_unavailable",
     "too_many_requests",
@@ -286,3 +288,43 @@ def internal_error(message: str) -> ApiError:
 def service_unavailable(message: str) -> ApiError:
     """503 ServiceUnavailable."""
     return ApiError(503, "ServiceUnavailable", message)
+
+
+_MAX_UINT64 = 2**64 - 1
+
+
+def invalid_resource_version(text: str) -> str | None:
+    """Why ``text`` is not a resourceVersion the storage versioner parses, else None.
+
+    ``APIObjectVersioner.ParseResourceVersion`` (apiserver storage/etcd3): "" and "0" are
+    0, anything else goes through ``strconv.ParseUint(text, 10, 64)``; a failure is a
+    ``storage.InvalidError`` reading ``resourceVersion: Invalid value: "abc":
+    strconv.ParseUint: parsing "abc": invalid syntax``.
+    """
+    if text in ("", "0"):
+        return None
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if not text.isascii() or not text.isdigit():
+        problem = "invalid syntax"
+    elif int(text) > _MAX_UINT64:
+        problem = "value out of range"
+    else:
+        return None
+    return (
+        f"resourceVersion: Invalid value: {quoted}: strconv.ParseUint: parsing {quoted}: {problem}"
+    )
+
+
+def parse_resource_version(text: str, *, watch: bool) -> int:
+    """A request's ``resourceVersion`` as a number, or the API server's error for it.
+
+    A WATCH gets the versioner's error unconverted: no API status, so the handler answers
+    500 with it as the message and no reason (``responsewriters.ErrorToAPIStatus``). A LIST
+    gets 400 ``invalid resource version: <error>`` (etcd3 ``store.GetList``).
+    """
+    problem = invalid_resource_version(text)
+    if problem is None:
+        return int(text or 0)
+    if watch:
+        raise ApiError(500, "", problem)
+    raise bad_request(f"invalid resource version: {problem}")

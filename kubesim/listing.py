@@ -1,5 +1,9 @@
 """LIST responses: selection, pagination and continue tokens. Pure: items in, bytes out.
 
+Items carry no ``kind``/``apiVersion`` (the list does), as the API server sends them
+(kubernetes/kubernetes#3030, still open; kubectl fills them in itself, in cli-runtime's
+printers/typesetter.go). Watch events and single GETs keep both.
+
 A continue token encodes, like the real server's, the snapshot revision and the key after
 which the next page starts: base64url of ``{"v":"meta.k8s.io/v1","rv":N,"start":"ns/name\\x00"}``.
 """
@@ -18,7 +22,7 @@ from kubesim import errors
 from kubesim.resources import ResourceInfo
 from kubesim.selectors import FieldSelector, LabelSelector
 
-__all__ = ["decode_continue", "encode_continue", "list_body"]
+__all__ = ["decode_continue", "encode_continue", "list_body", "list_item"]
 
 Key = tuple[str, str]
 
@@ -39,6 +43,33 @@ def decode_continue(token: str) -> tuple[int, Key]:
         raise errors.bad_request(f"continue key is not valid: {err}") from err
 
 
+def _type_meta_prefix(info: ResourceInfo) -> bytes:
+    return (
+        b'{"kind":"' + info.kind.encode() + b'","apiVersion":"' + info.api_version.encode() + b'",'
+    )
+
+
+def list_item_body(info: ResourceInfo, raw: bytes, prefix: bytes | None = None) -> memoryview:
+    """A stored object as a list item, without its ``kind``, ``apiVersion`` and opening brace.
+
+    Stored objects begin with both (the store writes them first, as the Go types encode
+    them): that is a slice, not a copy. Anything else is decoded and re-encoded.
+    """
+    prefix = prefix if prefix is not None else _type_meta_prefix(info)
+    if raw.startswith(prefix):
+        return memoryview(raw)[len(prefix) :]
+    obj = orjson.loads(raw)
+    if isinstance(obj, dict):
+        obj.pop("kind", None)
+        obj.pop("apiVersion", None)
+    return memoryview(orjson.dumps(obj))[1:]
+
+
+def list_item(info: ResourceInfo, raw: bytes) -> bytes:
+    """A stored object's bytes as a list item: without its ``kind`` and ``apiVersion``."""
+    return b"{" + bytes(list_item_body(info, raw))
+
+
 def list_body(
     info: ResourceInfo,
     items: Sequence[tuple[Key, dict[str, Any], bytes]],
@@ -57,7 +88,8 @@ def list_body(
     if after is not None:
         items = items[bisect.bisect_right(items, after, key=lambda item: item[0]) :]
     filtered = not (label.empty and field.empty)
-    chosen: list[bytes] = []
+    prefix = _type_meta_prefix(info)
+    chosen: list[memoryview] = []
     last_key: Key | None = None
     remaining = 0
     for key, obj, raw in items:
@@ -71,7 +103,7 @@ def list_body(
                 break
             remaining = len(items) - len(chosen)
             break
-        chosen.append(raw)
+        chosen.append(list_item_body(info, raw, prefix))
         last_key = key
     meta = b'{"resourceVersion":"' + str(snapshot_rv).encode() + b'"'
     if remaining and last_key is not None:
@@ -86,6 +118,6 @@ def list_body(
         + b'","metadata":'
         + meta
         + b'},"items":['
-        + b",".join(chosen)
+        + (b"{" + b",{".join(chosen) if chosen else b"")
         + b"]}"
     )

@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "RESOURCES",
     "ResourceInfo",
+    "add_default_tolerations",
     "apply_create_defaults",
     "by_group_version",
     "prepare_update",
@@ -160,6 +161,48 @@ def _qos_class(spec: dict[str, Any]) -> str:
     return "Burstable" if requests_any else "BestEffort"
 
 
+#: The DefaultTolerationSeconds admission plugin's tolerations, in the order it appends them
+#: (plugin/pkg/admission/defaulttolerationseconds/admission.go; 300 s is the default of
+#: --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds).
+DEFAULT_TOLERATIONS = (
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+)
+
+
+def add_default_tolerations(spec: dict[str, Any]) -> None:
+    """The DefaultTolerationSeconds admission plugin (on by default), in place.
+
+    Appends the not-ready and unreachable NoExecute tolerations unless the pod already
+    tolerates that taint: a toleration whose key is the taint's or empty, and whose effect
+    is NoExecute or empty, counts (as in the plugin's Admit; the operator is not looked at).
+    """
+    tolerations = spec.get("tolerations")
+    if tolerations is not None and not isinstance(tolerations, list):
+        return  # not decodable: validation answers it
+    present = [t for t in tolerations or [] if isinstance(t, dict)]
+    added = []
+    for default in DEFAULT_TOLERATIONS:
+        if not any(
+            (t.get("key") or "") in ("", default["key"])
+            and (t.get("effect") or "") in ("", "NoExecute")
+            for t in present
+        ):
+            added.append(dict(default))
+    if added:
+        spec["tolerations"] = [*(tolerations or []), *added]
+
+
 def _default_pod(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("restartPolicy", "Always")
@@ -173,6 +216,7 @@ def _default_pod(obj: dict[str, Any]) -> None:
     # The ServiceAccount admission plugin.
     spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    add_default_tolerations(spec)
     for key in ("containers", "initContainers"):
         for container in spec.get(key) or []:
             if isinstance(container, dict):
@@ -239,11 +283,20 @@ _DEFAULTERS = {
 }
 
 
+def _set_type_meta(obj: dict[str, Any], info: ResourceInfo) -> None:
+    """kind and apiVersion, first, in place: the order the Go types encode them in, which
+    also lets a LIST drop them from the stored bytes by slicing (listing.list_item)."""
+    rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+    obj.clear()
+    obj["kind"] = info.kind
+    obj["apiVersion"] = info.api_version
+    obj.update(rest)
+
+
 def apply_create_defaults(resource: str, obj: dict[str, Any]) -> None:
     """Fill in place what the server defaults on create (kind/apiVersion, spec/status defaults)."""
     info = RESOURCES[resource]
-    obj["kind"] = info.kind
-    obj["apiVersion"] = info.api_version
+    _set_type_meta(obj, info)
     defaulter = _DEFAULTERS.get(resource)
     if defaulter is not None:
         defaulter(obj)
@@ -289,8 +342,10 @@ def prepare_update(
             updated["status"] = copy.deepcopy(old["status"])
         else:
             updated.pop("status", None)
-    updated["kind"] = info.kind
-    updated["apiVersion"] = info.api_version
+    _set_type_meta(updated, info)
+    if resource == "pods" and isinstance(updated.get("spec"), dict):
+        # Admission runs on updates too (the plugin handles Create and Update).
+        add_default_tolerations(updated["spec"])
     if "generation" in meta and updated.get("spec") != old.get("spec"):
         updated_meta["generation"] = int(meta["generation"]) + 1
     return updated

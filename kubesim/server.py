@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from kubesim import discovery, errors, tables
-from kubesim.auth import Authenticator
+from kubesim.auth import ANONYMOUS, ANONYMOUS_USER, Authenticator
 from kubesim.exec_stream import exec_request, serve_exec
 from kubesim.faults import Faults
 from kubesim.kubelet_runtime import ExecRefused, ExecRequest, ExecRunner
@@ -27,6 +27,7 @@ from kubesim.resources import RESOURCES, ResourceInfo
 from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.stats import Stats
 from kubesim.store import ObjectStore
+from kubesim.unknown_fields import StrictDecodingError, check_fields, field_validation
 from kubesim.watch import ETCD_PROGRESS_NOTIFY_INTERVAL, WatchHub
 
 __all__ = ["KubeSimServer", "Kubelet"]
@@ -63,6 +64,34 @@ def json_response(
     return web.Response(body=orjson.dumps(body), status=status, content_type=JSON, headers=headers)
 
 
+def _with_warnings(response: web.Response, warnings: list[str]) -> web.Response:
+    """One ``Warning: 299 - "<text>"`` header per warning, as apiserver's warning recorder."""
+    for text in warnings:
+        response.headers.add("Warning", f"299 - {_go_quote(text)}")
+    return response
+
+
+def _go_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _checked_fields(
+    resource: str, body: dict[str, Any], query: dict[str, str], options_kind: str, *, patch: bool
+) -> list[str]:
+    """Apply the request's fieldValidation to ``body`` (unknown fields are dropped); the
+    warnings to send. Strict: 400 ``... strict decoding error: unknown field "spec.foo"``."""
+    directive = field_validation(query.get("fieldValidation"), options_kind=options_kind)
+    try:
+        return check_fields(resource, body, directive)
+    except StrictDecodingError as err:
+        if patch:
+            raise errors.bad_request(str(err)) from None
+        info = RESOURCES[resource]
+        raise errors.bad_request(
+            f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {err}'
+        ) from None
+
+
 def error_response(err: errors.ApiError) -> web.Response:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
     return json_response(err.status(), err.code, headers)
@@ -78,6 +107,19 @@ def _not_found_path(path: str) -> errors.ApiError:
                 {"reason": "UnexpectedServerResponse", "message": f"404 page not found: {path}"}
             ]
         },
+    )
+
+
+def _anonymous_path_forbidden(method: str, path: str) -> errors.ApiError:
+    """RBAC's 403 for system:anonymous on a path that names no resource (discovery)."""
+    verb = {"GET": "get", "POST": "post", "PUT": "put", "DELETE": "delete"}.get(
+        method, method.lower()
+    )
+    return errors.ApiError(
+        403,
+        "Forbidden",
+        f'forbidden: User "{ANONYMOUS_USER}" cannot {verb} path "{path}"',
+        details={},
     )
 
 
@@ -282,20 +324,27 @@ class KubeSimServer:
         if request.method == "GET":
             found = self._discovery(segments, request)
             if found is not None:
+                if token == ANONYMOUS:
+                    raise _anonymous_path_forbidden(request.method, path)
                 return found
-        if segments[0] == "api" and segments[1:2] == ["v1"]:
-            target = parse_target("", "v1", segments[2:], path)
-        elif segments[0] == "apis" and len(segments) >= 4:
-            target = parse_target(segments[1], segments[2], segments[3:], path)
-        else:
-            raise _not_found_path(path)
+        try:
+            if segments[0] == "api" and segments[1:2] == ["v1"]:
+                target = parse_target("", "v1", segments[2:], path)
+            elif segments[0] == "apis" and len(segments) >= 4:
+                target = parse_target(segments[1], segments[2], segments[3:], path)
+            else:
+                raise _not_found_path(path)
+        except errors.ApiError:
+            if token == ANONYMOUS:  # authorization comes before routing
+                raise _anonymous_path_forbidden(request.method, path) from None
+            raise
         query = dict(request.query)
         verb = _verb(request.method, target, query)
         info = target.info
         resource = (
             info.plural if target.subresource is None else (f"{info.plural}/{target.subresource}")
         )
-        self.stats.request(verb, resource, self.auth.users.get(token, ""))
+        self.stats.request(verb, resource, self.auth.user(token))
         if verb == "exec":
             self.auth.authorize(token, "create", resource, target.namespace, group=info.group)
         else:
@@ -339,6 +388,7 @@ class KubeSimServer:
         limit = _int_param(query.get("limit"), "limit") or 0
         token = query.get("continue", "")
         rv_text = query.get("resourceVersion", "")
+        rv = errors.parse_resource_version(rv_text, watch=False)
         start: tuple[str, str] | None = None
         if token:
             if rv_text:
@@ -357,7 +407,7 @@ class KubeSimServer:
                 self.stats.error(err.code)
                 return json_response(status, err.code)
         elif rv_text and query.get("resourceVersionMatch") == "Exact":
-            snapshot_rv = _int_param(rv_text, "resourceVersion") or 0
+            snapshot_rv = rv
             items = self.store.snapshot(info.plural, target.namespace, snapshot_rv)
         else:
             snapshot_rv = self.store.resource_version
@@ -458,8 +508,9 @@ class KubeSimServer:
                 "the namespace of the provided object does not match the namespace sent on "
                 "the request"
             )
+        warnings = _checked_fields(target.info.plural, body, query, "CreateOptions", patch=False)
         created = self.store.create(target.info.plural, target.namespace, body)
-        return json_response(created, 201)
+        return _with_warnings(json_response(created, 201), warnings)
 
     async def _update(
         self, request: web.Request, target: Target, query: dict[str, str]
@@ -468,6 +519,7 @@ class KubeSimServer:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         assert target.name is not None
+        warnings = _checked_fields(target.info.plural, body, query, "UpdateOptions", patch=False)
         updated = self.store.replace(
             target.info.plural,
             target.namespace,
@@ -475,7 +527,7 @@ class KubeSimServer:
             body,
             subresource=target.subresource,
         )
-        return json_response(updated)
+        return _with_warnings(json_response(updated), warnings)
 
     async def _patch(
         self, request: web.Request, target: Target, query: dict[str, str]
@@ -488,10 +540,11 @@ class KubeSimServer:
         if current is None:
             raise errors.not_found(info.plural, target.name, group=info.group)
         patched = apply_patch(current, raw, content_type, resource=info.plural)
+        warnings = _checked_fields(info.plural, patched, query, "PatchOptions", patch=True)
         updated = self.store.replace(
             info.plural, target.namespace, target.name, patched, subresource=target.subresource
         )
-        return json_response(updated)
+        return _with_warnings(json_response(updated), warnings)
 
     async def _delete(
         self, request: web.Request, target: Target, query: dict[str, str]
@@ -564,6 +617,9 @@ class KubeSimServer:
                 "kind": info.list_kind,
                 "apiVersion": info.api_version,
                 "metadata": {"resourceVersion": str(self.store.resource_version)},
-                "items": deleted,
+                "items": [
+                    {k: v for k, v in item.items() if k not in ("kind", "apiVersion")}
+                    for item in deleted
+                ],
             }
         )

@@ -139,11 +139,14 @@ async def running_kubesim(
     progress_notify_interval: float | None = ETCD_PROGRESS_NOTIFY_INTERVAL,
     unconditional_bookmarks: bool = False,
     first_resource_version: int | None = None,
+    anonymous_auth: bool = True,
 ) -> AsyncIterator[KubeSim]:
     """Serve kubesim on ``host:port`` (0 = a free port) until the block ends.
 
     ``tls=True`` serves HTTPS with a self-signed certificate (in the kubeconfig): kubectl
-    only sends the bearer token over HTTPS.
+    only sends the bearer token over HTTPS. ``anonymous_auth``: a request without a token is
+    ``system:anonymous`` and gets 403, as kube-apiserver's default ``--anonymous-auth=true``;
+    False answers 401 (ignored when ``auth`` is given: its own ``anonymous`` decides).
     """
     store = ObjectStore(history=history, event_history=event_history)
     if first_resource_version is not None:
@@ -152,7 +155,7 @@ async def running_kubesim(
         store.create("namespaces", None, {"metadata": {"name": name}})
     server = KubeSimServer(
         store,
-        auth=auth or Authenticator.single(token),
+        auth=auth or Authenticator.single(token, anonymous=anonymous_auth),
         kubelet=make_kubelet(
             kubelet, nodes, fake_step_delay=fake_step_delay, kubelet_root=kubelet_root
         ),

@@ -77,7 +77,13 @@ def _flag(query: dict[str, str], name: str) -> bool | None:
 
 
 def _watch_options(query: dict[str, str]) -> tuple[bool | None, bool]:
-    """(sendInitialEvents, allowWatchBookmarks), validated as the API server validates them."""
+    """(sendInitialEvents, allowWatchBookmarks), validated as the API server validates them.
+
+    apimachinery's ``validateWatchOptions`` (meta/internalversion/validation): sendInitialEvents
+    needs resourceVersionMatch=NotOlderThan; resourceVersionMatch needs sendInitialEvents and
+    can only be NotOlderThan. allowWatchBookmarks is not required: without it the initial
+    events come without their end bookmark (the cacher's ``isListWatchRequest``).
+    """
     send_initial = _flag(query, "sendInitialEvents")
     bookmarks = bool(_flag(query, "allowWatchBookmarks"))
     match = query.get("resourceVersionMatch", "")
@@ -88,22 +94,30 @@ def _watch_options(query: dict[str, str]) -> tuple[bool | None, bool]:
             {"reason": "FieldValueForbidden", "message": f"Forbidden: {message}", "field": field}
         )
 
-    if send_initial is not None:
-        if match != "NotOlderThan":
-            forbid(
-                "resourceVersionMatch",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            )
-        if not bookmarks:
-            forbid(
-                "allowWatchBookmarks",
-                "sendInitialEvents requires setting allowWatchBookmarks to true",
-            )
-    elif match:
+    if send_initial is not None and match != "NotOlderThan":
         forbid(
             "resourceVersionMatch",
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
         )
+    if match:
+        if send_initial is None:
+            forbid(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            )
+        if match != "NotOlderThan":
+            causes.append(
+                {
+                    "reason": "FieldValueNotSupported",
+                    "message": f'Unsupported value: "{match}": supported values: "NotOlderThan"',
+                    "field": "resourceVersionMatch",
+                }
+            )
+        if query.get("continue"):
+            forbid(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            )
     if causes:
         raise errors.invalid("ListOptions", "", causes, group="meta.k8s.io")
     return send_initial, bookmarks
@@ -328,6 +342,7 @@ class WatchHub:
         except ValueError as err:
             raise errors.bad_request(f"invalid timeoutSeconds: {err}") from err
 
+        rv = errors.parse_resource_version(rv_text, watch=True)
         watcher = Watcher(resource, namespace, label, field, limit=self.max_queue)
         # From the watch cache's current state (its revision), or from the client's
         # resourceVersion and what was replayed since (cache_watcher.go processInterval).
@@ -340,15 +355,11 @@ class WatchHub:
             for _, obj, raw in self.store.items(resource, namespace):
                 if not watcher.filtered or watcher.matches(obj):
                     initial.append(event_line("ADDED", raw))
-            if send_initial:
+            if send_initial and bookmarks:
                 initial.append(
                     bookmark_line(resource, self.store.resource_version, initial_events_end=True)
                 )
         else:
-            try:
-                rv = int(rv_text)
-            except ValueError as err:
-                raise errors.bad_request(f'invalid resource version "{rv_text}"') from err
             watcher.start_rv = rv
             try:
                 changes = self.store.changes_since(resource, rv)

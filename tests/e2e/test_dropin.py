@@ -39,9 +39,12 @@ async def test_a_z2jh_like_hub_config_with_client_models_spawns_serves_and_stops
     }
     assert pod["metadata"]["labels"]["e2e/init"] == "block-cloud-metadata"  # modify_pod_hook
     assert pod["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true"
+    # z2jh's two, then the two the API server's DefaultTolerationSeconds admission appends.
     assert [t["key"] for t in pod["spec"]["tolerations"]] == [
         "hub.jupyter.org/dedicated",
         "hub.jupyter.org_dedicated",
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
     ]
 
     assert await api.server_ready("alice")

@@ -18,14 +18,47 @@ from tests.kubesim.conftest import pod_manifest, raw_watch
 from tests.support.waiting import wait_for
 
 
-async def test_requests_without_the_token_are_401(bare: KubeSim) -> None:
+async def test_requests_without_a_token_are_403_for_system_anonymous(bare: KubeSim) -> None:
     configuration = client.Configuration()
     configuration.host = bare.url
     async with client.ApiClient(configuration) as api:
         with pytest.raises(ApiException) as caught:
             await client.CoreV1Api(api).list_namespaced_pod("default")
+        with pytest.raises(ApiException) as discovery:
+            await client.CoreApi(api).get_api_versions()
+    assert caught.value.status == 403
+    status = orjson.loads(caught.value.body)
+    assert status["reason"] == "Forbidden"
+    assert status["message"] == (
+        'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" '
+        'in the namespace "default"'
+    )
+    assert discovery.value.status == 403
+    assert orjson.loads(discovery.value.body)["message"] == (
+        'forbidden: User "system:anonymous" cannot get path "/api/"'
+    )
+
+
+async def test_requests_without_a_token_are_401_with_anonymous_auth_off() -> None:
+    async with running_kubesim(kubelet=None, anonymous_auth=False) as sim:
+        configuration = client.Configuration()
+        configuration.host = sim.url
+        async with client.ApiClient(configuration) as api:
+            with pytest.raises(ApiException) as caught:
+                await client.CoreV1Api(api).list_namespaced_pod("default")
     assert caught.value.status == 401
     assert orjson.loads(caught.value.body)["reason"] == "Unauthorized"
+
+
+async def test_an_unknown_token_is_401_even_with_anonymous_auth_on(bare: KubeSim) -> None:
+    configuration = client.Configuration()
+    configuration.host = bare.url
+    configuration.api_key = {"BearerToken": "not-a-token"}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    async with client.ApiClient(configuration) as api:
+        with pytest.raises(ApiException) as caught:
+            await client.CoreV1Api(api).list_namespaced_pod("default")
+    assert caught.value.status == 401
 
 
 async def test_per_token_rules_deny_with_403() -> None:

@@ -316,3 +316,178 @@ async def test_a_claim_with_null_storage_is_refused_with_the_servers_field_path(
         'PersistentVolumeClaim "claim-alice" is invalid: spec.resources[storage]: '
         'Invalid value: "0": must be greater than zero'
     )
+
+
+# --- what admission and decoding do to a body, as on kube-apiserver ---------------------------
+
+NOT_READY = {
+    "key": "node.kubernetes.io/not-ready",
+    "operator": "Exists",
+    "effect": "NoExecute",
+    "tolerationSeconds": 300,
+}
+UNREACHABLE = {**NOT_READY, "key": "node.kubernetes.io/unreachable"}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ([], [NOT_READY, UNREACHABLE]),
+        (
+            [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}, NOT_READY, UNREACHABLE],
+        ),
+        # Already tolerated (by key, or by an empty key/effect): left alone.
+        (
+            [{**NOT_READY, "tolerationSeconds": 30}],
+            [{**NOT_READY, "tolerationSeconds": 30}, UNREACHABLE],
+        ),
+        ([{"operator": "Exists"}], [{"operator": "Exists"}]),
+        (
+            [{"key": "node.kubernetes.io/unreachable", "operator": "Exists"}],
+            [{"key": "node.kubernetes.io/unreachable", "operator": "Exists"}, NOT_READY],
+        ),
+    ],
+)
+async def test_pods_get_the_default_toleration_seconds_tolerations_unless_already_tolerated(
+    core: client.CoreV1Api, given: list[dict[str, object]], expected: list[dict[str, object]]
+) -> None:
+    manifest = pod_manifest("p")
+    manifest["spec"]["tolerations"] = given
+    await core.create_namespaced_pod("default", manifest)
+    response = await core.read_namespaced_pod("p", "default", _preload_content=False)
+    assert orjson.loads(await response.read())["spec"]["tolerations"] == expected
+
+
+async def test_a_pod_update_keeps_the_default_tolerations(core: client.CoreV1Api) -> None:
+    await core.create_namespaced_pod("default", pod_manifest("p"))
+    response = await core.read_namespaced_pod("p", "default", _preload_content=False)
+    pod = orjson.loads(await response.read())
+    pod["spec"].pop("tolerations")  # a client that never knew of them
+    pod["metadata"]["labels"] = {"changed": "yes"}
+    await core.replace_namespaced_pod("p", "default", pod)
+    response = await core.read_namespaced_pod("p", "default", _preload_content=False)
+    assert orjson.loads(await response.read())["spec"]["tolerations"] == [NOT_READY, UNREACHABLE]
+
+
+async def send(
+    sim: KubeSim, method: str, path: str, body: object, *, content_type: str = "application/json"
+) -> tuple[int, dict[str, object], list[str]]:
+    """(status, JSON body, Warning headers) of one raw request with the token."""
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            sim.url + path,
+            data=orjson.dumps(body),
+            headers={"Authorization": f"Bearer {sim.token}", "Content-Type": content_type},
+        ) as response,
+    ):
+        return (
+            response.status,
+            orjson.loads(await response.read()),
+            response.headers.getall("Warning", []),
+        )
+
+
+def pod_with_unknown_fields() -> dict[str, object]:
+    manifest = pod_manifest("p")
+    manifest["spec"]["foo"] = 1
+    manifest["spec"]["containers"][0]["bar"] = "x"
+    return manifest
+
+
+async def test_field_validation_strict_rejects_unknown_fields_with_400(bare: KubeSim) -> None:
+    code, status, _ = await send(
+        bare,
+        "POST",
+        "/api/v1/namespaces/default/pods?fieldValidation=Strict",
+        pod_with_unknown_fields(),
+    )
+    assert code == 400
+    assert status["reason"] == "BadRequest"
+    assert status["message"] == (
+        'Pod in version "v1" cannot be handled as a Pod: strict decoding error: '
+        'unknown field "spec.containers[0].bar", unknown field "spec.foo"'
+    )
+    assert bare.store.get("pods", "default", "p") is None
+
+
+@pytest.mark.parametrize("query", ["", "?fieldValidation=Warn"])
+async def test_field_validation_warn_is_the_default_and_answers_with_warning_headers(
+    bare: KubeSim, query: str
+) -> None:
+    code, pod, warnings = await send(
+        bare, "POST", "/api/v1/namespaces/default/pods" + query, pod_with_unknown_fields()
+    )
+    assert code == 201
+    assert warnings == [
+        '299 - "unknown field \\"spec.containers[0].bar\\""',
+        '299 - "unknown field \\"spec.foo\\""',
+    ]
+    spec = pod["spec"]
+    assert isinstance(spec, dict)
+    assert "foo" not in spec and "bar" not in spec["containers"][0]  # dropped, not stored
+
+
+async def test_field_validation_ignore_drops_unknown_fields_silently(bare: KubeSim) -> None:
+    code, _, warnings = await send(
+        bare,
+        "POST",
+        "/api/v1/namespaces/default/pods?fieldValidation=Ignore",
+        pod_with_unknown_fields(),
+    )
+    assert code == 201 and warnings == []
+    stored = bare.store.get("pods", "default", "p")
+    assert stored is not None and "foo" not in stored["spec"]
+
+
+async def test_field_validation_applies_to_updates_and_patches(bare: KubeSim) -> None:
+    path = "/api/v1/namespaces/default/configmaps"
+    assert (await send(bare, "POST", path, {"metadata": {"name": "c"}, "data": {}}))[0] == 201
+    code, status, _ = await send(
+        bare,
+        "PUT",
+        path + "/c?fieldValidation=Strict",
+        {"metadata": {"name": "c"}, "data": {}, "extra": True},
+    )
+    assert (code, status["message"]) == (
+        400,
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+        'unknown field "extra"',
+    )
+    code, status, _ = await send(
+        bare,
+        "PATCH",
+        path + "/c?fieldValidation=Strict",
+        {"metadata": {"labels": {"a": "b"}, "nope": 1}},
+        content_type="application/merge-patch+json",
+    )
+    assert (code, status["message"]) == (
+        400,
+        'strict decoding error: unknown field "metadata.nope"',
+    )
+    code, _, warnings = await send(
+        bare,
+        "PATCH",
+        path + "/c",
+        {"metadata": {"nope": 1}},
+        content_type="application/merge-patch+json",
+    )
+    assert code == 200 and warnings == ['299 - "unknown field \\"metadata.nope\\""']
+
+
+async def test_an_unsupported_field_validation_value_is_422(bare: KubeSim) -> None:
+    code, status, _ = await send(
+        bare,
+        "POST",
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Loud",
+        {"metadata": {"name": "c"}},
+    )
+    assert code == 422
+    assert status["message"] == (
+        'CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Loud": '
+        'supported values: "Ignore", "Strict", "Warn"'
+    )

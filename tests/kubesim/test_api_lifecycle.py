@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import sys
+from typing import Any, Literal
 
 import orjson
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from kubesim.testing import KubeSim
+from kubesim.testing import KubeSim, running_kubesim
 from tests.kubesim.conftest import pod_manifest, raw_watch
 from tests.support.waiting import wait_for
 
@@ -48,6 +50,56 @@ async def test_a_running_pod_terminates_gracefully_then_is_deleted(kubesim: Kube
                 assert event["object"]["metadata"]["deletionGracePeriodSeconds"] == 5
         assert types[0] == "MODIFIED" and types[-1] == "DELETED"
         stream.close()
+
+
+@pytest.mark.parametrize("kubelet", ["fake", "process"])
+async def test_a_graceful_delete_is_modified_with_deletion_timestamp_then_terminated_then_deleted(
+    kubelet: Literal["fake", "process"],
+) -> None:
+    async with (
+        running_kubesim(kubelet=kubelet, fake_step_delay=0.01) as sim,
+        sim.api_client() as api,
+    ):
+        core = client.CoreV1Api(api)
+        manifest = pod_manifest("graceful")
+        if kubelet == "process":  # a real process, which SIGTERM ends
+            manifest["spec"]["containers"][0]["command"] = [
+                sys.executable,
+                "-c",
+                "import time; time.sleep(120)",
+            ]
+        await core.create_namespaced_pod("default", manifest)
+
+        async def running() -> bool:
+            pod = await core.read_namespaced_pod("graceful", "default")
+            return pod.status.phase == "Running"
+
+        await wait_for(running, timeout=60, message="pod graceful running")
+        pod = await core.read_namespaced_pod("graceful", "default")
+        stream = await raw_watch(
+            core.list_namespaced_pod,
+            "default",
+            resource_version=pod.metadata.resource_version,
+        )
+        await core.delete_namespaced_pod("graceful", "default", grace_period_seconds=20)
+        events: list[dict[str, Any]] = []
+        while not events or events[-1]["type"] != "DELETED":
+            events.append(await asyncio.wait_for(stream.next(), 60))
+        stream.close()
+    first, *middle, last = events
+    # 1. The API server's own write: deletionTimestamp and deletionGracePeriodSeconds, nothing
+    #    else changed yet (the container still runs).
+    assert first["type"] == "MODIFIED"
+    meta = first["object"]["metadata"]
+    assert meta["deletionGracePeriodSeconds"] == 20 and meta["deletionTimestamp"]
+    assert "running" in first["object"]["status"]["containerStatuses"][0]["state"]
+    # 2. The kubelet's status writes, ending with the container terminated.
+    assert middle and all(e["type"] == "MODIFIED" for e in middle)
+    assert all(e["object"]["metadata"]["deletionTimestamp"] for e in middle)
+    assert "terminated" in middle[-1]["object"]["status"]["containerStatuses"][0]["state"]
+    # 3. Then the object is gone.
+    assert last["type"] == "DELETED"
+    assert "terminated" in last["object"]["status"]["containerStatuses"][0]["state"]
 
 
 async def test_grace_period_zero_deletes_a_running_pod_at_once(kubesim: KubeSim) -> None:

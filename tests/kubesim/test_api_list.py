@@ -156,3 +156,56 @@ async def test_list_exact_resource_version_reads_the_past(core: client.CoreV1Api
         "default", resource_version=then, resource_version_match="Exact"
     )
     assert [c.metadata.name for c in past.items] == ["one"]
+
+
+async def test_list_items_carry_no_kind_or_api_version_but_the_list_does(
+    core: client.CoreV1Api,
+) -> None:
+    await core.create_namespaced_pod("default", pod_manifest("a"))
+    # Sent kind-last: the stored bytes do not start with kind/apiVersion.
+    await core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "c"}, "kind": "ConfigMap", "apiVersion": "v1"}
+    )
+    await core.create_namespaced_config_map("default", {"metadata": {"name": "d"}})
+    for call in (core.list_namespaced_pod, core.list_namespaced_config_map):
+        response = await call("default", _preload_content=False)
+        body = orjson.loads(await response.read())
+        assert body["kind"].endswith("List") and body["apiVersion"] == "v1"
+        assert body["items"]
+        for item in body["items"]:
+            assert "kind" not in item and "apiVersion" not in item
+            assert item["metadata"]["name"]
+    # A single GET keeps both.
+    got = await core.read_namespaced_pod("a", "default", _preload_content=False)
+    single = orjson.loads(await got.read())
+    assert (single["kind"], single["apiVersion"]) == ("Pod", "v1")
+
+
+async def test_a_pod_table_is_unaffected_by_items_without_kind(core: client.CoreV1Api) -> None:
+    await core.create_namespaced_pod("default", pod_manifest("a"))
+    response = await core.api_client.call_api(
+        "/api/v1/namespaces/default/pods",
+        "GET",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+    )
+    table = orjson.loads(await response.read())
+    assert table["kind"] == "Table"
+    assert [row["cells"][0] for row in table["rows"]] == ["a"]
+
+
+@pytest.mark.parametrize("resource_version", ["abc", "-1", "1.5"])
+async def test_a_list_with_a_malformed_resource_version_is_400(
+    core: client.CoreV1Api, resource_version: str
+) -> None:
+    with pytest.raises(ApiException) as caught:
+        await core.list_namespaced_pod("default", resource_version=resource_version)
+    assert caught.value.status == 400
+    body = orjson.loads(caught.value.body)
+    quoted = f'"{resource_version}"'
+    assert body["reason"] == "BadRequest"
+    assert body["message"] == (
+        f"invalid resource version: resourceVersion: Invalid value: {quoted}: "
+        f"strconv.ParseUint: parsing {quoted}: invalid syntax"
+    )

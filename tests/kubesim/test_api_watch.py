@@ -210,25 +210,79 @@ async def test_a_watcher_that_falls_too_far_behind_is_closed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "field"),
+    ("options", "field", "message"),
     [
-        ({"send_initial_events": True, "allow_watch_bookmarks": True}, "resourceVersionMatch"),
         (
-            {"send_initial_events": True, "resource_version_match": "NotOlderThan"},
-            "allowWatchBookmarks",
+            {"send_initial_events": True, "allow_watch_bookmarks": True},
+            "resourceVersionMatch",
+            "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
         ),
-        ({"resource_version_match": "NotOlderThan"}, "resourceVersionMatch"),
+        (
+            {"resource_version_match": "NotOlderThan"},
+            "resourceVersionMatch",
+            "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+            "provided",
+        ),
+        (
+            {"send_initial_events": True, "resource_version_match": "Exact"},
+            "resourceVersionMatch",
+            'Unsupported value: "Exact": supported values: "NotOlderThan"',
+        ),
     ],
 )
 async def test_inconsistent_watch_list_options_are_422(
-    core: client.CoreV1Api, options: dict[str, object], field: str
+    core: client.CoreV1Api, options: dict[str, object], field: str, message: str
 ) -> None:
     response = await core.list_namespaced_pod(
         "default", watch=True, _preload_content=False, **options
     )
     assert response.status == 422
     causes = orjson.loads(await response.read())["details"]["causes"]
-    assert field in [cause["field"] for cause in causes]
+    assert {"reason": cause_reason(message), "message": message, "field": field} in causes
+
+
+def cause_reason(message: str) -> str:
+    return "FieldValueForbidden" if message.startswith("Forbidden") else "FieldValueNotSupported"
+
+
+async def test_send_initial_events_without_bookmarks_sends_no_initial_events_end_bookmark(
+    core: client.CoreV1Api,
+) -> None:
+    # Validation does not require allowWatchBookmarks; the watch cache only adds the
+    # end bookmark to a watch that allows bookmarks (cacher.go isListWatchRequest).
+    await core.create_namespaced_pod("default", pod_manifest("x"))
+    stream = await raw_watch(
+        core.list_namespaced_pod,
+        "default",
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        timeout_seconds=1,
+    )
+    events = await asyncio.wait_for(stream.rest(), 10)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "x")]
+
+
+@pytest.mark.parametrize(
+    ("resource_version", "problem"),
+    [
+        ("abc", "invalid syntax"),
+        ("-1", "invalid syntax"),
+        ("99999999999999999999", "value out of range"),
+    ],
+)
+async def test_a_watch_with_a_malformed_resource_version_is_500(
+    core: client.CoreV1Api, resource_version: str, problem: str
+) -> None:
+    response = await core.list_namespaced_pod(
+        "default", watch=True, resource_version=resource_version, _preload_content=False
+    )
+    assert response.status == 500
+    status = orjson.loads(await response.read())
+    quoted = f'"{resource_version}"'
+    assert status["message"] == (
+        f"resourceVersion: Invalid value: {quoted}: strconv.ParseUint: parsing {quoted}: {problem}"
+    )
+    assert "reason" not in status  # StatusReasonUnknown: not an API status error
 
 
 async def test_send_initial_events_false_starts_from_now(core: client.CoreV1Api) -> None:

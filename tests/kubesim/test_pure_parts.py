@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from kubesim.auth import Authenticator, Rule
+from kubesim.auth import ANONYMOUS, Authenticator, Rule
 from kubesim.errors import ApiError
 from kubesim.faults import Faults
 from kubesim.listing import decode_continue, encode_continue, list_body
@@ -66,13 +66,25 @@ def test_filtered_pages_give_no_remaining_count() -> None:
     assert "remainingItemCount" not in body["metadata"] and body["metadata"]["continue"]
 
 
-def test_a_missing_or_unknown_token_is_401() -> None:
+def test_an_unknown_token_is_401_and_a_missing_one_anonymous() -> None:
     auth = Authenticator.single("t")
-    for headers in ({}, {"Authorization": "Bearer other"}, {"Authorization": "Basic t"}):
+    with pytest.raises(ApiError) as caught:
+        auth.authenticate({"Authorization": "Bearer other"})
+    assert caught.value.code == 401
+    for headers in ({}, {"Authorization": "Basic t"}, {"Authorization": "Bearer "}):
+        assert auth.authenticate(headers) == ANONYMOUS
+    with pytest.raises(ApiError) as forbidden:
+        auth.authorize(ANONYMOUS, "get", "pods", "jhub")
+    assert forbidden.value.code == 403
+    assert auth.authenticate({"Authorization": "Bearer t"}) == "t"
+
+
+def test_a_missing_token_is_401_when_anonymous_auth_is_off() -> None:
+    auth = Authenticator.single("t", anonymous=False)
+    for headers in ({}, {"Authorization": "Basic t"}, {"Authorization": "Bearer other"}):
         with pytest.raises(ApiError) as caught:
             auth.authenticate(headers)
         assert caught.value.code == 401
-    assert auth.authenticate({"Authorization": "Bearer t"}) == "t"
 
 
 def test_rules_allow_only_their_verbs_resources_and_namespaces() -> None:
