@@ -108,9 +108,11 @@ async def scenario(name: str, servers: int, rounds: int) -> dict[str, Any]:
             else:
                 redis_server.stop()
             await redis.aclose()
-            result = {"scenario": name, "servers": servers, "rounds": await poll_rounds(
-                sim, spawners, rounds
-            )}
+            result = {
+                "scenario": name,
+                "servers": servers,
+                "rounds": await poll_rounds(sim, spawners, rounds),
+            }
             await CacheClient.close_all()
             await KubeApi.close_all()
             return result

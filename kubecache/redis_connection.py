@@ -249,7 +249,6 @@ async def topology_problem(client: aioredis.Redis) -> str | None:
     return None
 
 
-
 def node_replid(info_reply: object) -> str | None:
     """The ``master_replid`` in a parsed ``INFO replication`` reply; None when the reply
     is an error (e.g. NOPERM: a user without ``+info``) or carries none."""
@@ -257,6 +256,7 @@ def node_replid(info_reply: object) -> str | None:
         replid = info_reply.get("master_replid")
         return str(replid) if replid else None
     return None
+
 
 __all__ = [
     "DEFAULT_URL",

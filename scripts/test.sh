@@ -9,6 +9,7 @@ export PATH="$VENV/bin:$PATH"
 export VIRTUAL_ENV="$VENV"
 echo "==> ruff"
 python -m ruff check .
+python -m ruff format --check .
 echo "==> mypy"
 python -m mypy
 echo "==> import contracts"

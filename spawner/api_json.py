@@ -81,9 +81,7 @@ def api_fields(model_name: str, obj: Any) -> JSON:
         result: JSON = to_api_json(obj)
         return result
     if not isinstance(obj, Mapping):
-        raise ValueError(
-            f"Expected a dict or a {model_name}, got {type(obj).__name__}: {obj!r}"
-        )
+        raise ValueError(f"Expected a dict or a {model_name}, got {type(obj).__name__}: {obj!r}")
     fields: JSON = {}
     for key, value in obj.items():
         name = api_name(model_name, key)

@@ -161,9 +161,7 @@ def pod(
 def pvc(data: JSON) -> Any:
     """A ``V1PersistentVolumeClaim`` (KubeSpawner models the spec and its resources)."""
     spec_shape = ("V1PersistentVolumeClaimSpec", {"resources": _leaf("V1ResourceRequirements")})
-    return build(
-        ("V1PersistentVolumeClaim", {"metadata": OBJECT_META, "spec": spec_shape}), data
-    )
+    return build(("V1PersistentVolumeClaim", {"metadata": OBJECT_META, "spec": spec_shape}), data)
 
 
 def owner_reference(data: JSON) -> Any:

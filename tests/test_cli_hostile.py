@@ -150,8 +150,13 @@ def test_each_malformed_record_is_reported_on_its_own_line_and_the_rest_shown(
 def test_malformed_events_are_skipped_one_line_each(seeded, redis_server, capsys) -> None:
     key = KEYS.events("jhub/jupyter-alice")
     redis_cli(redis_server, "RPUSH", key, stdin=b'{"uid":"e9","rv":"x"}')
-    redis_cli(redis_server, "RPUSH", key, stdin=b'{"uid":"e8","rv":3,"pod_uid":"uid-jupyter-alice",'
-              b'"type":"Normal","reason":"R","message":"m","count":1,"last":17}')
+    redis_cli(
+        redis_server,
+        "RPUSH",
+        key,
+        stdin=b'{"uid":"e8","rv":3,"pod_uid":"uid-jupyter-alice",'
+        b'"type":"Normal","reason":"R","message":"m","count":1,"last":17}',
+    )
     redis_cli(redis_server, "RPUSH", key, stdin=b"\xff\xfe")
     code, out, err = _run(capsys, redis_server.url, "events", "alice")
     assert code == 0 and "Started container notebook" in out
@@ -199,7 +204,10 @@ def test_user_names_longer_than_a_record_keeps_are_matched_exactly(
     namespace = pods.ready()["metadata"]["namespace"]
     for user, uid in ((first, "long1"), (second, "long2")):
         redis_cli(
-            redis_server, "HSET", KEYS.pods, f"{namespace}/jupyter-{uid}",
+            redis_server,
+            "HSET",
+            KEYS.pods,
+            f"{namespace}/jupyter-{uid}",
             stdin=_long_name_pod(user, uid),
         )
     for user, pod in ((first, "jupyter-long1"), (second, "jupyter-long2")):
@@ -230,7 +238,10 @@ def test_events_of_a_long_named_user_find_exactly_that_users_pod(
     namespace = pods.ready()["metadata"]["namespace"]
     for user, uid in ((common + "a", "longa"), (common + "b", "longb")):
         redis_cli(
-            redis_server, "HSET", KEYS.pods, f"{namespace}/jupyter-{uid}",
+            redis_server,
+            "HSET",
+            KEYS.pods,
+            f"{namespace}/jupyter-{uid}",
             stdin=_long_name_pod(user, uid),
         )
     event = json.loads(_hostile_event("longb"))

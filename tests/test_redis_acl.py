@@ -197,8 +197,17 @@ def test_the_hub_standby_command_runs_the_hub_with_the_hub_user(
     argv = ["--redis-url", user_url(acl_redis, "hub"), "hub-standby", "--identity", "hub-a"]
     timing = ["--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.25"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "kubecache.cli", *argv, *timing, "--", sys.executable, FAKE_HUB,
-         str(marker)],
+        [
+            sys.executable,
+            "-m",
+            "kubecache.cli",
+            *argv,
+            *timing,
+            "--",
+            sys.executable,
+            FAKE_HUB,
+            str(marker),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -293,8 +302,10 @@ async def test_start_progress_poll_stop_and_every_cli_command_work_with_exactly_
     follower = threading.Thread(target=follow)
     follower.start()
     await wait_for(
-        lambda: any(c.get("cmd") == "xread" and c.get("user") == "kubecache-cli"
-                    for c in admin.client_list()),
+        lambda: any(
+            c.get("cmd") == "xread" and c.get("user") == "kubecache-cli"
+            for c in admin.client_list()
+        ),
         timeout=10,
         message="events --follow to block on the feed",
     )

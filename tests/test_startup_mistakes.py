@@ -175,8 +175,11 @@ def test_cacher_with_a_bad_redis_url(kubeconfig: Path) -> None:
         (["status"], {"KUBECACHE_STALE_AFTER": "soon"}, "KUBECACHE_STALE_AFTER"),
         (["statsu"], {}, "invalid choice"),
         (["events"], {}, "USER[/SERVER]"),
-        (["hub-standby", "--lease-duration", "5", "--renew-deadline", "9", "--", "true"], {},
-         "renew"),
+        (
+            ["hub-standby", "--lease-duration", "5", "--renew-deadline", "9", "--", "true"],
+            {},
+            "renew",
+        ),
         (["hub-standby"], {}, "give the hub command after --"),
         (["hub-standby", "--stop-grace", "-1", "--", "true"], {}, "--stop-grace"),
     ],

@@ -80,7 +80,6 @@ near_records = st.fixed_dictionaries(
 )
 
 
-
 def _assert_printable(text: str) -> None:
     """Nothing unprintable apart from the newlines between table rows."""
     assert not any(c in text for c in UNPRINTABLE if c != "\n"), repr(text)

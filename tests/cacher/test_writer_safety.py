@@ -96,9 +96,7 @@ async def test_the_heartbeat_stores_progress_in_redis_time(
 async def test_a_record_changed_under_the_writer_is_found_by_the_next_heartbeat(
     redis: aioredis.Redis, writer: CacheWriter, damage: str, check: str, found: str
 ) -> None:
-    await writer.reconcile_pods(
-        [pod(), pod("jupyter-bob", uid="bob-uid", rv=1400)], list_rv="1500"
-    )
+    await writer.reconcile_pods([pod(), pod("jupyter-bob", uid="bob-uid", rv=1400)], list_rv="1500")
     await writer.heartbeat()  # clean
     bob = "jhub/jupyter-bob"
     if damage == "hdel":

@@ -94,9 +94,12 @@ async def status_as(sim: Any, token: str, method: str, path: str) -> int:
     context = ssl.create_default_context(cafile=str(sim.ca_cert))
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     body = json.dumps(user_pod("mallory")) if method == "POST" else None
-    async with aiohttp.ClientSession() as session, session.request(
-        method, sim.url + path, headers=headers, data=body, ssl=context
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, sim.url + path, headers=headers, data=body, ssl=context
+        ) as response,
+    ):
         return response.status
 
 

@@ -62,9 +62,7 @@ def test_the_default_image_runs_the_cacher_as_a_non_root_user() -> None:
 
 def test_the_cacher_builds_on_python_3_11_slim_and_the_hub_on_a_pinned_z2jh_hub_image() -> None:
     by_stage = stages()
-    bases = {
-        name: rest.split()[0] for name, found in by_stage.items() for word, rest in found[:1]
-    }
+    bases = {name: rest.split()[0] for name, found in by_stage.items() for word, rest in found[:1]}
     assert bases["cacher"] == bases["build-cacher"] == bases["build-hub"] == "python:3.11-slim"
     arguments = dict(
         rest.partition("=")[::2] for word, rest in instructions() if word == "ARG" and "=" in rest

@@ -464,8 +464,10 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     await journey.restart_hub_with(KUBESPAWNER, "kubespawner-again")
     await journey.all_ready(servers)
     journey.timings["KubeSpawner: hub start to every server ready"] = time.monotonic() - began
-    print(f"hub restart under KubeSpawner: pod requests {pod_requests} -> "
-          f"{await cluster.api_requests('pods')}")
+    print(
+        f"hub restart under KubeSpawner: pod requests {pod_requests} -> "
+        f"{await cluster.api_requests('pods')}"
+    )
     assert journey.pod_uids() == uids, "switching back restarted servers"
     assert await journey.through_the_proxy(servers) == dict.fromkeys(servers, 200)
     await journey.notes_kept(servers, "KubeSpawner again, after the switch")

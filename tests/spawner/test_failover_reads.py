@@ -50,9 +50,9 @@ async def test_health_written_on_another_primary_is_failed_over_until_rewritten(
 
         async def synced() -> bool:
             info = await follower.info("replication")
-            return bool(info.get("master_link_status") == "up" and await follower.hlen(
-                writer.keys.pods
-            ))
+            return bool(
+                info.get("master_link_status") == "up" and await follower.hlen(writer.keys.pods)
+            )
 
         await wait_for(synced, timeout=15, message="the replica in sync")
         snapshot = await client.get_pod(KEY)

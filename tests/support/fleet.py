@@ -72,6 +72,4 @@ async def create_running_pods(sim: KubeSim, spawners: list[KubeCacheSpawner]) ->
         )
 
 
-
-
 __all__ = ["NAMESPACE", "create_running_pods", "make_spawners", "mark_running"]

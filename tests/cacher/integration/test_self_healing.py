@@ -63,13 +63,17 @@ async def test_an_idle_watch_stays_fresh_and_a_stalled_one_turns_stale_within_th
         await wait_for(stale, timeout=8 + 3, message="the stalled cache to turn stale")
         print(f"stalled watch: stale after {time.monotonic() - stalled_at:.1f} s (promise 8 s)")
         await wait_for(
-            lambda: cacher.metrics.value(
-                "kubecache_cacher_watch_restarts_total", {"resource": "pods", "reason": "stalled"}
-            )
-            + cacher.metrics.value(
-                "kubecache_cacher_watch_restarts_total", {"resource": "pods", "reason": "closed"}
-            )
-            >= 1,
+            lambda: (
+                cacher.metrics.value(
+                    "kubecache_cacher_watch_restarts_total",
+                    {"resource": "pods", "reason": "stalled"},
+                )
+                + cacher.metrics.value(
+                    "kubecache_cacher_watch_restarts_total",
+                    {"resource": "pods", "reason": "closed"},
+                )
+                >= 1
+            ),
             message="the stalled watch to be restarted",
         )
         await kubesim.fault({"action": "clear"})
@@ -122,16 +126,18 @@ async def test_a_malformed_resource_version_is_skipped_counted_and_never_a_resum
         for resource, line in (("events", bad_event), ("pods", bad_pod)):
             await kubesim.fault({"action": "inject_watch_line", "resource": resource, "line": line})
         await wait_for(
-            lambda: cacher.metrics.value(
-                "kubecache_cacher_rejected_watch_lines_total",
-                {"resource": "events", "problem": "resource-version"},
-            )
-            >= 1
-            and cacher.metrics.value(
-                "kubecache_cacher_rejected_watch_lines_total",
-                {"resource": "pods", "problem": "identity"},
-            )
-            >= 1,
+            lambda: (
+                cacher.metrics.value(
+                    "kubecache_cacher_rejected_watch_lines_total",
+                    {"resource": "events", "problem": "resource-version"},
+                )
+                >= 1
+                and cacher.metrics.value(
+                    "kubecache_cacher_rejected_watch_lines_total",
+                    {"resource": "pods", "problem": "identity"},
+                )
+                >= 1
+            ),
             message="both lines to be rejected",
         )
         # Resuming from a poisoned resourceVersion would fail with 400 from now on.
@@ -149,9 +155,7 @@ async def test_a_malformed_resource_version_is_skipped_counted_and_never_a_resum
         assert await redis.hget(KEYS.health, "events_watch") == b"ok"
 
 
-async def heal(
-    kubesim: Any, redis: aioredis.Redis, url: str, damage: Any, check: str
-) -> float:
+async def heal(kubesim: Any, redis: aioredis.Redis, url: str, damage: Any, check: str) -> float:
     """Converge, damage Redis, and return how long the cacher took to heal it."""
     store = kubesim.store
     create_pods(store, names("pod", 40))

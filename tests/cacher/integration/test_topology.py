@@ -56,9 +56,7 @@ async def test_a_primary_turned_replica_behind_a_plain_url_is_a_failover_and_is_
             # The other node copies this one, is promoted, and this one follows it:
             # the URL now names a replica.
             await promoted.replicaof("127.0.0.1", private_redis.port)
-            await wait_for(
-                lambda: link_up(promoted), timeout=10, message="the copy to be in sync"
-            )
+            await wait_for(lambda: link_up(promoted), timeout=10, message="the copy to be in sync")
             await promoted.replicaof("NO", "ONE")
             await node.replicaof("127.0.0.1", other.port)
             await wait_for(

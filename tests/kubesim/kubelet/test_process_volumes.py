@@ -240,8 +240,6 @@ async def test_an_unsupported_volume_type_says_what_is_supported(cluster: Cluste
 async def test_a_pod_waiting_for_its_mounts_can_be_deleted(cluster: Cluster) -> None:
     volumes = [{"name": "ssl", "secret": {"secretName": "never"}}]
     run(cluster, "stuck", ["-c", "pass"], mounts=[], volumes=volumes)
-    await wait_for(
-        lambda: cluster.event("FailedMount", "stuck"), timeout=10, message="FailedMount"
-    )
+    await wait_for(lambda: cluster.event("FailedMount", "stuck"), timeout=10, message="FailedMount")
     cluster.store.delete("pods", "jhub", "stuck", grace_period_seconds=30)
     await wait_for(lambda: cluster.pod("stuck") is None, timeout=10, message="the pod removed")

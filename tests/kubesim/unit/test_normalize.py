@@ -122,6 +122,5 @@ def test_a_number_where_a_string_belongs_is_the_decoders_400() -> None:
     with pytest.raises(ApiError) as caught:
         validate_create("pods", pod)
     assert caught.value.message.endswith(
-        "cannot unmarshal number into Go struct field Container.spec.containers.args of type "
-        "string"
+        "cannot unmarshal number into Go struct field Container.spec.containers.args of type string"
     )

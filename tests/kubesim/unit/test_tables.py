@@ -107,7 +107,15 @@ def test_a_deleted_pod_is_terminating_and_the_wide_columns_say_none() -> None:
     deleted = pod(phase="Running")
     deleted["metadata"]["deletionTimestamp"] = "2026-01-02T03:04:00Z"
     assert pod_row(deleted, NOW) == [
-        "jupyter-alice", "0/1", "Terminating", "0", "4m5s", "<none>", "<none>", "<none>", "<none>"
+        "jupyter-alice",
+        "0/1",
+        "Terminating",
+        "0",
+        "4m5s",
+        "<none>",
+        "<none>",
+        "<none>",
+        "<none>",
     ]
 
 
@@ -116,7 +124,11 @@ def test_a_table_has_the_columns_and_each_pods_metadata() -> None:
     table = pod_table([running], list_metadata={"resourceVersion": "12"}, now=NOW)
     assert table["kind"] == "Table" and table["metadata"] == {"resourceVersion": "12"}
     assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0] == [
-        "Name", "Ready", "Status", "Restarts", "Age"
+        "Name",
+        "Ready",
+        "Status",
+        "Restarts",
+        "Age",
     ]
     assert table["rows"][0]["cells"][5] == "10.0.0.7"
     assert table["rows"][0]["object"]["metadata"]["name"] == "jupyter-alice"

@@ -74,7 +74,7 @@ def test_modes_and_item_paths_are_checked() -> None:
         "spec.volumes[0].secret.items[1].path: Invalid value: \"../up\": must not start with '..'",
         "spec.volumes[0].secret.items[1].mode: Invalid value: -1: must be a number between 0 and "
         "0777 (octal), both inclusive",
-        "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"../y\": "
+        'spec.containers[0].volumeMounts[0].subPath: Invalid value: "../y": '
         "must not contain '..'",
     ]
 

@@ -87,14 +87,27 @@ def test_each_source_fills_its_directory(tmp_path: Path) -> None:
         containers=[{"name": "c", "resources": {"limits": {"memory": "2Gi"}}}],
         volumes=[
             {"name": "cm", "configMap": {"name": "cm"}},
-            {"name": "info", "downwardAPI": {"items": [
-                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
-                {"path": "mem", "resourceFieldRef": {"resource": "limits.memory", "divisor": MI}},
-            ]}},
-            {"name": "token", "projected": {"sources": [
-                {"serviceAccountToken": {"path": "token"}},
-                {"secret": {"name": "s"}},
-            ]}},
+            {
+                "name": "info",
+                "downwardAPI": {
+                    "items": [
+                        {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                        {
+                            "path": "mem",
+                            "resourceFieldRef": {"resource": "limits.memory", "divisor": MI},
+                        },
+                    ]
+                },
+            },
+            {
+                "name": "token",
+                "projected": {
+                    "sources": [
+                        {"serviceAccountToken": {"path": "token"}},
+                        {"secret": {"name": "s"}},
+                    ]
+                },
+            },
             {"name": "home", "persistentVolumeClaim": {"claimName": "claim"}},
             {"name": "opt", "secret": {"secretName": "absent", "optional": True}},
         ],
@@ -113,10 +126,14 @@ def test_each_source_fills_its_directory(tmp_path: Path) -> None:
     ("volume", "message"),
     [
         ({"name": "v", "configMap": {"name": "gone"}}, 'configmap "gone" not found'),
-        ({"name": "v", "persistentVolumeClaim": {"claimName": "gone"}},
-         'persistentvolumeclaim "gone" not found'),
-        ({"name": "v", "secret": {"secretName": "s", "items": [{"key": "nokey", "path": "x"}]}},
-         "references non-existent secret key: nokey"),
+        (
+            {"name": "v", "persistentVolumeClaim": {"claimName": "gone"}},
+            'persistentvolumeclaim "gone" not found',
+        ),
+        (
+            {"name": "v", "secret": {"secretName": "s", "items": [{"key": "nokey", "path": "x"}]}},
+            "references non-existent secret key: nokey",
+        ),
     ],
 )
 def test_a_missing_source_is_a_failed_mount(tmp_path: Path, volume: dict, message: str) -> None:
@@ -134,9 +151,7 @@ def test_a_sub_path_expr_expands_the_containers_env(tmp_path: Path) -> None:
         ]
     }
     env = {"USER": "alice", "UP": ".."}
-    mounts = container_mounts(
-        container, {"home": str(tmp_path)}, lambda text: expand(text, env)
-    )
+    mounts = container_mounts(container, {"home": str(tmp_path)}, lambda text: expand(text, env))
     assert [(m.mount_path, m.host_path) for m in mounts] == [
         ("/home/jovyan", str(tmp_path / "users" / "alice"))
     ]

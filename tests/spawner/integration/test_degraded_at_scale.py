@@ -55,9 +55,7 @@ def exit_pods(sim: KubeSim, spawners: list[KubeCacheSpawner]) -> dict[str, int |
 
 
 def pod_requests(stats: dict[str, Any]) -> dict[str, int]:
-    return {
-        verb: per.get("pods", 0) for verb, per in stats["requests"].items() if verb != "watch"
-    }
+    return {verb: per.get("pods", 0) for verb, per in stats["requests"].items() if verb != "watch"}
 
 
 def sent(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

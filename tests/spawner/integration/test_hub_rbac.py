@@ -76,9 +76,10 @@ async def restricted_cluster(
 
 async def status_as_hub(sim: Any, path: str) -> int:
     headers = {"Authorization": f"Bearer {HUB_TOKEN}"}
-    async with aiohttp.ClientSession() as session, session.get(
-        sim.url + path, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sim.url + path, headers=headers) as response,
+    ):
         return response.status
 
 

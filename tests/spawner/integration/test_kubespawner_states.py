@@ -146,4 +146,3 @@ async def test_a_running_kubespawner_6_pod_polls_running_and_stops(
     await spawner.stop(now=True)
     assert cluster.store.get("pods", NAMESPACE, LEGACY_POD) is None
     assert await spawner.poll() == 1
-

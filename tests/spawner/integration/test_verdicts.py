@@ -143,9 +143,7 @@ async def test_a_start_whose_cache_is_frozen_notices_readiness_from_the_api(
     async with running_cacher(settings):
         await wait_for(lambda: cache_is_fresh(redis), timeout=20, message="a fresh cache")
         await kubesim.fault({"action": "stall_watches"})
-        spawner = make_spawner(
-            extra_annotations={"kubesim.dev/ready-after": "1"}, start_timeout=20
-        )
+        spawner = make_spawner(extra_annotations={"kubesim.dev/ready-after": "1"}, start_timeout=20)
         url = await asyncio.wait_for(spawner.start(), 30)
         assert await cache_is_fresh(redis), "the cache was to look fresh all along"
         assert not await redis.hexists(KEYS.pods, KEY), "the frozen cache saw the pod"

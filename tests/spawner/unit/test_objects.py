@@ -144,9 +144,11 @@ def _models_case() -> dict[str, Any]:
             "pre_stop": {"exec": {"command": ["stop"]}},
         },
         "env": {
-            "FROM_FIELD": {"valueFrom": k8s.V1EnvVarSource(field_ref=k8s.V1ObjectFieldSelector(
-                field_path="status.podIP"
-            ))},
+            "FROM_FIELD": {
+                "valueFrom": k8s.V1EnvVarSource(
+                    field_ref=k8s.V1ObjectFieldSelector(field_path="status.podIP")
+                )
+            },
         },
         "container_security_context": {"capabilities": k8s.V1Capabilities(drop=["ALL"])},
         "pod_security_context": {"seLinuxOptions": k8s.V1SELinuxOptions(level="s0")},

@@ -170,8 +170,12 @@ def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() ->
         "status": {
             "phase": "Pending",
             "conditions": [
-                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                 "message": "0/3 nodes are available"}
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available",
+                }
             ],
             "containerStatuses": [
                 {
@@ -198,10 +202,15 @@ def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() ->
         {},
         {"metadata": None, "spec": [], "status": "x"},
         {"spec": {"containers": [None, {"name": "notebook"}]}, "status": {"conditions": [1]}},
-        {"status": {"containerStatuses": [{"name": "notebook", "restartCount": "many",
-                                            "state": {"terminated": None}}]},
-         "spec": {"containers": [{"name": "notebook"}]},
-         "metadata": {"resourceVersion": "x"}},
+        {
+            "status": {
+                "containerStatuses": [
+                    {"name": "notebook", "restartCount": "many", "state": {"terminated": None}}
+                ]
+            },
+            "spec": {"containers": [{"name": "notebook"}]},
+            "metadata": {"resourceVersion": "x"},
+        },
     ],
 )
 def test_a_malformed_pod_from_the_api_reads_without_raising(raw: dict[str, Any]) -> None:

@@ -240,9 +240,7 @@ def hub_config(values: Mapping[str, Any]) -> Config:
         mounts.append({"mountPath": home, "name": volume})
     elif storage.get("type") == "static":
         static = storage["static"]
-        volumes.append(
-            {"name": "home", "persistentVolumeClaim": {"claimName": static["pvcName"]}}
-        )
+        volumes.append({"name": "home", "persistentVolumeClaim": {"claimName": static["pvcName"]}})
         mounts.append({"mountPath": home, "name": "home", "subPath": static["subPath"]})
     files = _get(values, "singleuser.extraFiles") or {}
     if files:
