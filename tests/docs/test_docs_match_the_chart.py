@@ -312,7 +312,7 @@ _VALUE_PATH = re.compile(
 )
 #: Words that look like value paths but are not (file and module names, hosts).
 NOT_VALUE_PATHS = {"redis.conf", "redis.asyncio", "redis.exceptions", "redis.example.org"}
-FILE_SUFFIXES = {"txt", "py", "yaml", "yml", "json", "md", "conf", "sh", "toml"}
+FILE_SUFFIXES = {"txt", "py", "yaml", "yml", "json", "md", "conf", "sh", "toml", "go"}
 
 
 @pytest.mark.parametrize("source", [*markdown_sources(), notes()], ids=where)

@@ -31,6 +31,7 @@ DOC = REPO / "docs" / "ha.md"
 HUB_COMMAND = [
     "kubecache",
     "hub-standby",
+    "--preload",
     "--",
     "jupyterhub",
     "--config",
@@ -97,7 +98,8 @@ def test_the_doc_shows_the_hub_command_and_it_parses() -> None:
     assert " ".join(HUB_COMMAND) in " ".join(text.split())
     args = build_parser().parse_args(HUB_COMMAND[1:])
     assert args.command == "hub-standby"
-    assert args.hub_command == ["--", *HUB_COMMAND[3:]]
+    assert args.preload is True
+    assert args.hub_command == ["--", *HUB_COMMAND[4:]]
 
 
 def test_without_the_patch_z2jh_renders_one_replica_under_its_own_command() -> None:
