@@ -104,14 +104,6 @@ def _data_file(data: str, suffix: str) -> str:
     return path
 
 
-def _named(items: Any, name: str, what: str, path: str) -> dict[str, Any]:
-    for item in items or []:
-        if isinstance(item, dict) and item.get("name") == name:
-            value = item.get(what)
-            return value if isinstance(value, dict) else {}
-    raise CredentialsError(f"kubeconfig {path}: no {what} named {name!r}")
-
-
 def _relative(base: Path, value: str | None) -> str | None:
     if not value:
         return None

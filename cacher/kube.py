@@ -3,10 +3,9 @@
 Credentials come from a kubeconfig file or the pod's service account
 (:mod:`cacher.credentials`). Requests go through one aiohttp session and
 return raw JSON: no kubernetes_asyncio model objects anywhere (importing
-that client alone would cost ~70 MB of the cacher's memory). :func:`api_client`
-still gives a typed kubernetes_asyncio client to tools that want one. Every
-request has a timeout; watches have none overall but a read timeout per
-chunk (see :mod:`cacher.watcher`).
+that client alone would cost ~70 MB of the cacher's memory, and the cacher
+image does not install it). Every request has a timeout; watches have none
+overall but a read timeout per chunk (see :mod:`cacher.watcher`).
 """
 
 from __future__ import annotations
@@ -89,22 +88,6 @@ def load_access(settings: Settings) -> ClusterAccess:
     if not settings.kubeconfig:
         raise CredentialsError("no kubeconfig given and not in a cluster")
     return load_kubeconfig(settings.kubeconfig)
-
-
-async def api_client(settings: Settings, *, request_timeout: float = 30.0) -> Any:
-    """A typed kubernetes_asyncio ApiClient (for tools; imported on demand)."""
-    from kubernetes_asyncio import client, config
-
-    configuration = client.Configuration()
-    if settings.in_cluster:
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        await config.load_kube_config(
-            config_file=settings.kubeconfig, client_configuration=configuration
-        )
-    api = client.ApiClient(configuration)
-    api.rest_client.pool_manager._timeout = aiohttp.ClientTimeout(total=request_timeout)
-    return api
 
 
 class KubeHttp:
@@ -218,7 +201,6 @@ async def connect_kube(settings: Settings) -> KubeHttp:
 __all__ = [
     "ApiStatusError",
     "KubeHttp",
-    "api_client",
     "connect_kube",
     "load_access",
     "status_error",
