@@ -17,8 +17,9 @@ test from a thread of its own:
   default 80 minutes, under CI's 90), covering collection, session fixtures and
   teardown, where no test's timeout applies.
 
-Output goes to the real stderr (file descriptor 2), not through pytest's
-capture, so it is seen even when the run is killed afterwards.
+Output goes to the stderr the run started with, not into pytest's capture
+(which holds file descriptor 2 during a test, and is lost with the process when
+the last resort ends it), so it is seen even when the run is killed afterwards.
 """
 
 from __future__ import annotations
@@ -45,9 +46,22 @@ HARD_STOP_GRACE = float(os.environ.get("KUBECACHE_HANG_GRACE", "90"))
 SESSION_TIMEOUT = float(os.environ.get("KUBECACHE_SESSION_TIMEOUT", "4800"))
 
 
+#: A duplicate of the run's own stderr, set by pytest_configure (fd 2 until then).
+_out_fd = 2
+_out_file: Any = None
+
+
+def _real_stderr_fd(config: pytest.Config) -> int:
+    """The stderr the run started with: pytest's fd capture saved it before redirecting 2."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    capturing = getattr(capman, "_global_capturing", None)
+    saved = getattr(getattr(capturing, "err", None), "targetfd_save", None)
+    return saved if isinstance(saved, int) else 2
+
+
 def _write(text: str) -> None:
     with contextlib.suppress(OSError):
-        os.write(2, text.encode("utf-8", "backslashreplace"))
+        os.write(_out_fd, text.encode("utf-8", "backslashreplace"))
 
 
 def _await_chain(coro: Any) -> Iterator[str]:
@@ -120,7 +134,9 @@ class _Watch:
             self._deadline = time.monotonic() + max(timeout - DUMP_LEAD, timeout / 2)
             self._lock.notify()
         # the C-level watchdog: works even when the interpreter cannot run Python code
-        faulthandler.dump_traceback_later(timeout + HARD_STOP_GRACE, exit=True)
+        faulthandler.dump_traceback_later(
+            timeout + HARD_STOP_GRACE, exit=True, file=_out_file or sys.stderr
+        )
 
     def disarm(self) -> None:
         with self._lock:
@@ -144,7 +160,7 @@ class _Watch:
             elif not self._session_dumped:
                 self._session_dumped = True
                 dump_state(f"the test session exceeded {SESSION_TIMEOUT:.0f} s (at {label})")
-                faulthandler.dump_traceback(all_threads=True)
+                faulthandler.dump_traceback(file=_out_file or sys.stderr, all_threads=True)
                 os._exit(3)
 
 
@@ -159,6 +175,12 @@ def _timeout_of(item: pytest.Item) -> float:
         return float(marker.kwargs["timeout"])
     value = item.config.getini("timeout")
     return float(value) if value else 300.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _out_fd, _out_file
+    _out_fd = os.dup(_real_stderr_fd(config))
+    _out_file = os.fdopen(_out_fd, "w", buffering=1, closefd=False)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

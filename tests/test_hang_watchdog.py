@@ -46,7 +46,8 @@ def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "KUBECACHE_HANG_DUMP_LEAD": "1",
         "KUBECACHE_HANG_GRACE": "3",
     }
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s"]
+    # pytest's own capture on (fd 2 is redirected during a test): the dump must get out
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
     cmd += ["-o", "asyncio_mode=auto", "--rootdir", str(tmp_path), *args]
     return subprocess.run(
         cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
