@@ -39,6 +39,12 @@ from spawner.trust import snapshot_freshness
 CREATE_ATTEMPTS = 4
 #: How often an open progress page reads the API's events while the cache cannot serve them.
 API_EVENTS_INTERVAL = 2.0
+#: Seconds progress() goes on after the start ended, before it ends by itself. JupyterHub
+#: (5 and 6, utils.iterate_until) cancels the generator when the start ends; had it ended
+#: in that same tick (woken by the start's end), the cancel came too late and the progress
+#: request failed with "async generator raised StopAsyncIteration". KubeSpawner's loop
+#: also ends up to a second after the start.
+FINISHED_GRACE = 1.0
 #: A pod whose labels leave the hub's LIST selector is logged once per this many seconds.
 _unmatched_labels = EveryInterval(600.0)
 
@@ -547,6 +553,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                     async for shown in self._filtered(tracker.new_events(events)):
                         yield shown
                 if finished:
+                    await asyncio.sleep(FINISHED_GRACE)  # JupyterHub cancels us meanwhile
                     return
                 next_message = timer.seconds_until_next(time.monotonic() - began)
                 await watch.wait(
