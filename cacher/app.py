@@ -450,11 +450,7 @@ class Cacher(LeaderFaults):
             try:
                 await asyncio.wait([lead, hold, deadline], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                if not lead.done():
-                    await cancel_and_wait(lead)  # stop writing at once
-                await cancel_and_wait(hold)
-                if not deadline.done():
-                    await cancel_and_wait(deadline)
+                await cancel_and_wait(lead, hold, deadline)  # stop writing at once
             self.sink = None
             self.metrics.synced.set(0)
             if deadline.done() and not deadline.cancelled():
@@ -515,8 +511,7 @@ class Cacher(LeaderFaults):
         try:
             await asyncio.wait([main, stop], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await cancel_and_wait(main)
-            await cancel_and_wait(stop)
+            await cancel_and_wait(main, stop)
             self.role = "stopping"
             if self.elector is not None:
                 if self.elector.is_leader and self.epoch is not None and self.ownership:

@@ -458,16 +458,28 @@ class ResourceSync:
                     return
 
 
-async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel ``task`` and wait until it ended (its exceptions are dropped)."""
-    if task is None:
-        return
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=1.0)  # re-cancel a task that swallowed it
-    if not task.cancelled():
-        with contextlib.suppress(BaseException):
-            task.result()  # retrieve it so asyncio does not log "never retrieved"
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel ``tasks`` and wait until every one has ended (their exceptions are dropped).
+
+    Being cancelled meanwhile does not cut the wait short (the tasks would be left
+    running, and asyncio would log their failures as "never retrieved"): the
+    caller's cancellation is raised once they have all ended.
+    """
+    pending = [t for t in tasks if t is not None]
+    cancelled = False
+    while any(not t.done() for t in pending):
+        for task in pending:
+            task.cancel()  # again for a task that swallowed it
+        try:
+            await asyncio.wait([t for t in pending if not t.done()], timeout=1.0)
+        except asyncio.CancelledError:
+            cancelled = True
+    for task in pending:
+        if not task.cancelled():
+            with contextlib.suppress(BaseException):
+                task.result()  # retrieve it so asyncio does not log "never retrieved"
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def run_together(coros: dict[str, Coroutine[Any, Any, Any]]) -> None:
@@ -475,7 +487,7 @@ async def run_together(coros: dict[str, Coroutine[Any, Any, Any]]) -> None:
 
     The others are then cancelled and awaited; the first failure is raised
     as is (not wrapped in an exception group). Cancelling the caller cancels
-    them all.
+    them all and waits for them.
     """
     tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
     try:
@@ -484,8 +496,7 @@ async def run_together(coros: dict[str, Coroutine[Any, Any, Any]]) -> None:
             if task in done and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
-        for task in tasks:
-            await cancel_and_wait(task)
+        await cancel_and_wait(*tasks)
 
 
 __all__ = [

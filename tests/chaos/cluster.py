@@ -112,6 +112,17 @@ class CacherProcess:
             return 0
         return self.log_path.read_bytes().count(b"Traceback (most recent call last)")
 
+    def traceback_excerpts(self, limit: int = 3) -> list[str]:
+        """Each traceback in the log with the line before it (a failed run must say which)."""
+        if not self.log_path.exists():
+            return []
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
+        return [
+            f"{self.identity}: " + "\n".join(lines[max(0, i - 1) : i + 40])[-6000:]
+            for i in starts[:limit]
+        ]
+
     def log_count(self, text: str) -> int:
         if not self.log_path.exists():
             return 0

@@ -224,6 +224,7 @@ async def run_scenario(cluster: ChaosCluster, faults: list[Fault]) -> dict[str, 
         "records_missing_or_stale_at_end": len(final_left),
         "left_at_end": final_left[:5],
         "cacher_tracebacks": sum(c.tracebacks() for c in cluster.cachers),
+        "cacher_traceback_excerpts": [t for c in cluster.cachers for t in c.traceback_excerpts()],
         "other_tracebacks_in_process": sampler.tracebacks.others[:5],
         "cacher_starts": {c.identity: c.starts for c in cluster.cachers},
         "faults": [
@@ -254,7 +255,7 @@ def assert_safe(report: dict[str, Any]) -> None:
     assert not not_converged, f"faults not healed within {CONVERGE_WITHIN:g} s: {not_converged}"
     assert report["records_missing_or_stale_at_end"] == 0, report["left_at_end"]
     assert report["steady_polled_running_at_end"] == report["steady_servers"]
-    assert report["cacher_tracebacks"] == 0, "see the cachers' logs"
+    assert report["cacher_tracebacks"] == 0, report["cacher_traceback_excerpts"]
 
 
 def _seconds(value: float | None) -> str:
