@@ -9,6 +9,13 @@ test from a thread of its own:
 - shortly before pytest-timeout fires, it prints every thread's stack and every
   pending task of every running event loop, each with the chain of awaits down
   to the line it is suspended on;
+- pytest-timeout fires once per test; when the timed-out test's teardown then
+  hangs too (pytest-asyncio cancels the loop's remaining tasks and waits for them
+  without a bound: one task that does not end on cancel, and the run idles in
+  its event loop forever), it raises a failure into the main thread every
+  ``KUBECACHE_HANG_NUDGE`` seconds (after printing the pending tasks; through
+  SIGUSR2, pytest-timeout having removed its SIGALRM handler once the test
+  failed), so the test fails with its name and the run goes on;
 - as a last resort, if the process is still in the same test well past its
   bound (pytest-timeout could not interrupt it: a C call holding the GIL, a
   wedged signal handler), faulthandler dumps every thread's C-level-safe
@@ -29,6 +36,7 @@ import contextlib
 import faulthandler
 import gc
 import os
+import signal
 import sys
 import threading
 import time
@@ -43,6 +51,8 @@ import pytest
 DUMP_LEAD = float(os.environ.get("KUBECACHE_HANG_DUMP_LEAD", "10"))
 #: Seconds after the test's timeout at which the process is dumped and ended.
 HARD_STOP_GRACE = float(os.environ.get("KUBECACHE_HANG_GRACE", "90"))
+#: Seconds between the failures raised into a teardown hung after the test's timeout.
+NUDGE_EVERY = float(os.environ.get("KUBECACHE_HANG_NUDGE", "15"))
 SESSION_TIMEOUT = float(os.environ.get("KUBECACHE_SESSION_TIMEOUT", "4800"))
 
 
@@ -122,7 +132,8 @@ class _Watch:
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
-        self._deadline: float | None = None
+        self._deadline: float | None = None  # the diagnostic dump
+        self._nudge_at: float | None = None  # the next re-raise into a hung teardown
         self._label = ""
         self._session_deadline = time.monotonic() + SESSION_TIMEOUT
         self._session_dumped = False
@@ -130,8 +141,10 @@ class _Watch:
 
     def arm(self, label: str, timeout: float) -> None:
         with self._lock:
+            now = time.monotonic()
             self._label = label
-            self._deadline = time.monotonic() + max(timeout - DUMP_LEAD, timeout / 2)
+            self._deadline = now + max(timeout - DUMP_LEAD, timeout / 2)
+            self._nudge_at = now + timeout + NUDGE_EVERY
             self._lock.notify()
         # the C-level watchdog: works even when the interpreter cannot run Python code
         faulthandler.dump_traceback_later(
@@ -141,27 +154,55 @@ class _Watch:
     def disarm(self) -> None:
         with self._lock:
             self._deadline = None
+            self._nudge_at = None
         faulthandler.cancel_dump_traceback_later()
 
     def _run(self) -> None:
         while True:
             with self._lock:
                 now = time.monotonic()
-                due = [d for d in (self._deadline, self._session_deadline) if d is not None]
+                due = [
+                    d
+                    for d in (self._deadline, self._nudge_at, self._session_deadline)
+                    if d is not None
+                ]
                 wait = min(due) - now if due else 60.0
                 if wait > 0:
                     self._lock.wait(timeout=min(wait, 60.0))
                     continue
-                label, test_due = self._label, self._deadline is not None and self._deadline <= now
+                label = self._label
+                test_due = self._deadline is not None and self._deadline <= now
+                nudge_due = self._nudge_at is not None and self._nudge_at <= now
                 if test_due:
                     self._deadline = None
+                if nudge_due:
+                    self._nudge_at = now + NUDGE_EVERY
             if test_due:
                 dump_state(f"test still running near its timeout: {label}")
+            elif nudge_due:
+                dump_state(f"test still not ended {NUDGE_EVERY:g} s after its timeout: {label}")
+                _write(f"failing the main thread's wait ({label})\n")
+                _reraise_timeout()
             elif not self._session_dumped:
                 self._session_dumped = True
                 dump_state(f"the test session exceeded {SESSION_TIMEOUT:.0f} s (at {label})")
                 faulthandler.dump_traceback(file=_out_file or sys.stderr, all_threads=True)
                 os._exit(3)
+
+
+def _reraise_timeout() -> None:
+    """Fails whatever the main thread waits on (the handler installed by pytest_configure)."""
+    with contextlib.suppress(OSError, ValueError):
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR2)
+
+
+def _fail_hung_teardown(signum: int, frame: FrameType | None) -> None:
+    __tracebackhide__ = True
+    pytest.fail(
+        f"still not ended {NUDGE_EVERY:g} s after its timeout (a teardown waiting on a task "
+        "that does not end when cancelled?): see the pending tasks printed above",
+        pytrace=False,
+    )
 
 
 _watch: _Watch | None = None
@@ -181,6 +222,8 @@ def pytest_configure(config: pytest.Config) -> None:
     global _out_fd, _out_file
     _out_fd = os.dup(_real_stderr_fd(config))
     _out_file = os.fdopen(_out_fd, "w", buffering=1, closefd=False)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR2, _fail_hung_teardown)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

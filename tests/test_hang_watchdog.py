@@ -29,8 +29,27 @@ HANGING = textwrap.dedent(
 
 
     @pytest.mark.timeout(2)
+    async def test_a_task_swallows_its_cancel() -> None:
+        async def stubborn() -> None:
+            while True:
+                try:
+                    await asyncio.sleep(100)
+                except asyncio.CancelledError:
+                    pass  # pytest-asyncio's teardown waits for it forever
+
+        task = asyncio.get_running_loop().create_task(stubborn())
+        await asyncio.sleep(100)
+        task.cancel()
+
+
+    def test_the_next_test() -> None:
+        pass
+
+
+    @pytest.mark.timeout(2)
     def test_cannot_be_interrupted() -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # pytest-timeout's signal
+        # pytest-timeout's signal and the watchdog's
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGUSR2})
         time.sleep(60)
     """
 )
@@ -44,7 +63,8 @@ def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         **os.environ,
         "PYTHONPATH": str(REPO),
         "KUBECACHE_HANG_DUMP_LEAD": "1",
-        "KUBECACHE_HANG_GRACE": "3",
+        "KUBECACHE_HANG_GRACE": "6",
+        "KUBECACHE_HANG_NUDGE": "1",
     }
     # pytest's own capture on (fd 2 is redirected during a test): the dump must get out
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
@@ -69,5 +89,18 @@ def test_a_test_that_cannot_be_interrupted_ends_the_run_with_every_stack(tmp_pat
     result = run_pytest(tmp_path, "test_hanging.py::test_cannot_be_interrupted")
     assert result.returncode != 0
     assert "test still running near its timeout" in result.stderr
-    assert "Timeout (0:00:05)!" in result.stderr  # faulthandler's dump, then exit
+    assert "Timeout (0:00:08)!" in result.stderr  # faulthandler's dump, then exit
     assert "test_cannot_be_interrupted" in result.stderr
+
+
+def test_a_teardown_hung_after_the_timeout_fails_and_the_run_goes_on(tmp_path: Path) -> None:
+    result = run_pytest(
+        tmp_path,
+        "test_hanging.py::test_a_task_swallows_its_cancel",
+        "test_hanging.py::test_the_next_test",
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "test still not ended 1 s after its timeout" in result.stderr, out
+    assert "in stubborn" in result.stderr  # the task that does not end, named
+    assert "1 failed, 1 passed, 1 error" in result.stdout, out
