@@ -9,8 +9,8 @@
 # zero-to-jupyterhub release you run (--build-arg Z2JH_HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.x.y).
 ARG Z2JH_HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.4.2
 
-# Each image's wheel holds only its packages (the emulator, kubesim, is a test tool: never);
-# the console scripts of packages an image lacks are removed after the install.
+# Each image's wheel holds only its packages (the emulator, kubesim, is a distribution of its
+# own, never installed here); the console script of the package an image lacks is removed.
 FROM python:3.11-slim AS build-cacher
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -35,7 +35,7 @@ COPY requirements/hub-image.txt /tmp/requirements.txt
 COPY --from=build-hub /wheels /tmp/wheels
 RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.txt \
  && pip install --no-cache-dir --no-deps /tmp/wheels/kubecache-*.whl \
- && rm -f "$(command -v kubesim)" "$(command -v kubecache-cacher)" \
+ && rm -f "$(command -v kubecache-cacher)" \
  && python3 -c "import jupyterhub, kubespawner, spawner.spawner" \
  && rm -rf /tmp/wheels /tmp/requirements.txt
 # the base image's user (jovyan) and command (jupyterhub --config
@@ -55,7 +55,6 @@ COPY requirements/cacher.txt /tmp/requirements.txt
 COPY --from=build-cacher /wheels /tmp/wheels
 RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.txt \
  && pip install --no-cache-dir --no-deps /tmp/wheels/*.whl \
- && rm -f "$(command -v kubesim)" \
  && python3 -c "import cacher.__main__" \
  && rm -rf /tmp/wheels /tmp/requirements.txt
 WORKDIR /home/kubecache

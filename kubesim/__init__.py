@@ -1,5 +1,5 @@
 """kubesim: a local Kubernetes API emulator (HTTP API server, store, simulated kubelet)."""
 
-from kubecache import __version__  # one version for the whole distribution
+__version__ = "0.1.0"  # the emulator's own (pip install ./kubesim)
 
 __all__ = ["__version__"]

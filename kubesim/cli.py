@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kubecache.listening import listen_problem
+from kubesim.listening import listen_problem
 from kubesim.testing import running_kubesim
 
 __all__ = ["main"]

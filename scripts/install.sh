@@ -48,14 +48,19 @@ stamp="$VENV/.kubecache-lock.sha256"
 if ! sha256sum --status -c "$stamp" 2>/dev/null; then
   echo "==> pip install -r requirements/test.txt into $VENV (locked, with hashes)"
   pip_install --no-deps --require-hashes -r requirements/test.txt
-  echo "==> pip install -e . (its dependencies come from the lock)"
+  echo "==> pip install -e . -e ./kubesim (the product and the emulator; dependencies from the lock)"
   pip_install --no-deps --no-build-isolation -e .
+  # after the product: an older product wheel (with the emulator in it) would take kubesim's
+  # console script with it when replaced in the same pip run
+  pip_install --no-deps --no-build-isolation -e ./kubesim
   if ! "$VENV/bin/python" -m pip check >/dev/null 2>&1; then
     "$VENV/bin/python" -m pip check >&2 || true
     echo "install: the locked packages conflict (above): re-lock with python3 scripts/lock.py" >&2
     exit 1
   fi
-  sha256sum requirements/test.txt pyproject.toml >"$stamp"
+  sha256sum requirements/test.txt pyproject.toml kubesim/pyproject.toml >"$stamp"
 fi
-"$VENV/bin/python" -c "import kubecache, kubernetes_asyncio, redis, jupyterhub, jupyterlab" \
+"$VENV/bin/python" -c "import kubecache, kubesim, kubernetes_asyncio, redis, jupyterhub, jupyterlab" \
   || { echo "install failed: python packages missing from $VENV" >&2; exit 1; }
+[ -x "$VENV/bin/kubesim" ] && [ -x "$VENV/bin/kubecache" ] \
+  || { echo "install failed: console scripts missing from $VENV/bin" >&2; exit 1; }

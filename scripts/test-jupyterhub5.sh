@@ -19,7 +19,7 @@ if ! sha256sum --status -c "$stamp" 2>/dev/null; then
   echo "==> venv $VENV with jupyterhub==$JUPYTERHUB5 (from $LOCK)"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  for args in "--no-deps --require-hashes -r $LOCK" "--no-deps --no-build-isolation -e ."; do
+  for args in "--no-deps --require-hashes -r $LOCK" "--no-deps --no-build-isolation -e . -e ./kubesim"; do
     # shellcheck disable=SC2086  # the words of $args are pip's arguments
     if ! out=$(PIP_ROOT_USER_ACTION=ignore "$VENV/bin/python" -m pip install -q \
         --disable-pip-version-check $args 2>&1); then
@@ -28,7 +28,7 @@ if ! sha256sum --status -c "$stamp" 2>/dev/null; then
   done
   "$VENV/bin/python" -c "import jupyterhub, sys; sys.exit(jupyterhub.__version__ != '$JUPYTERHUB5')" \
     || { echo "jupyterhub $JUPYTERHUB5 did not install into $VENV" >&2; exit 1; }
-  sha256sum "$LOCK" pyproject.toml >"$stamp"
+  sha256sum "$LOCK" pyproject.toml kubesim/pyproject.toml >"$stamp"
 fi
 
 echo "==> pytest with JupyterHub $JUPYTERHUB5"

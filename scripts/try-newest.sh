@@ -8,7 +8,7 @@ VENV="$(mktemp -d)/newest"
 trap 'rm -rf "$(dirname "$VENV")"' EXIT
 python3 -m venv --without-pip --system-site-packages "$VENV"
 # --ignore-installed: nothing from the locked environment underneath counts
-"$VENV/bin/python" -m pip install -q --ignore-installed --upgrade -e ".[hub,test,bench]"
+"$VENV/bin/python" -m pip install -q --ignore-installed --upgrade -e ".[hub,test,bench]" -e ./kubesim
 "$VENV/bin/python" -m pip list --format=freeze > "$VENV/../freeze.txt"
 echo "==> newest versions installed; differences from requirements/test.txt:"
 python3 - "$VENV/../freeze.txt" <<'PY'
