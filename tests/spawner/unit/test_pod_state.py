@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kubecache.contract import lenient_pod_record
 from spawner import pod_state
 from tests.spawner.unit.records import container, event, pod, running
 
@@ -143,10 +144,10 @@ def test_a_pod_read_from_the_api_reads_like_its_record() -> None:
             ],
         },
     }
-    record = pod_state.record_from_pod(raw)
+    record = lenient_pod_record(raw)
     assert pod_state.is_running(record)
     raw["status"]["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 137}}
-    assert pod_state.exit_status(pod_state.record_from_pod(raw)) == 137
+    assert pod_state.exit_status(lenient_pod_record(raw)) == 137
 
 
 def test_hooks_get_a_pod_shaped_dict_with_the_notebook_port() -> None:
@@ -186,7 +187,7 @@ def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() ->
             ],
         },
     }
-    record = pod_state.record_from_pod(raw)
+    record = lenient_pod_record(raw)
     why = pod_state.start_failure(record)
     assert why == (
         "pod jhub/jupyter-alice: container notebook is in CrashLoopBackOff "
@@ -214,7 +215,7 @@ def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() ->
     ],
 )
 def test_a_malformed_pod_from_the_api_reads_without_raising(raw: dict[str, Any]) -> None:
-    record = pod_state.record_from_pod(raw)
+    record = lenient_pod_record(raw)
     assert not pod_state.is_running(record)
 
 
