@@ -132,7 +132,7 @@ def unix_seconds(text: str, where: str = "object") -> int:
     """Unix seconds of an RFC 3339 time (``2024-05-01T12:00:00Z``, fractions allowed)."""
     try:
         return int(datetime.fromisoformat(text).timestamp())
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, OSError):  # OverflowError: year 1 or 9999
         raise MalformedObject(f"{where}: {str(text)[:40]!r} is not an RFC 3339 time") from None
 
 
