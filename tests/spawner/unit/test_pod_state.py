@@ -54,6 +54,13 @@ def test_a_terminated_notebook_container_polls_as_its_exit_code() -> None:
     assert pod_state.exit_status(record) == 0
 
 
+def test_a_terminated_notebook_container_without_an_exit_code_polls_as_failed() -> None:
+    record = pod("Failed", containers=[container(state="terminated")])
+    assert pod_state.exit_status(record) == 1
+    why = pod_state.start_failure(record) or ""
+    assert why.endswith("the notebook container exited") and "None" not in why
+
+
 def test_a_terminated_sidecar_does_not_stop_the_server() -> None:
     record = pod(
         "Running",
