@@ -39,9 +39,14 @@ if str(REPO) not in sys.path:
 
 from benchmarks.hub_worker import NAMESPACE, GcClock, make_spawner, poll_all  # noqa: E402
 from benchmarks.sim_host import pod_ip, running_pod  # noqa: E402
-from cacher.reduce import encode_pod_record, pod_record  # noqa: E402
 from cacher.settings import DEFAULT_POD_SELECTOR  # noqa: E402
-from kubecache.contract import SCHEMA_VERSION, CacheHealth, Keys  # noqa: E402
+from kubecache.contract import (  # noqa: E402
+    SCHEMA_VERSION,
+    CacheHealth,
+    Keys,
+    encode_pod_record,
+    pod_record,
+)
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 KEYS = Keys()

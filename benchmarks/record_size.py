@@ -46,9 +46,15 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 
-from cacher.reduce import encode_pod_record, pod_record  # noqa: E402
 from cacher.writer import CacheWriter  # noqa: E402
-from kubecache.contract import USERNAME_KEY, Keys, PodRecord, pod_key  # noqa: E402
+from kubecache.contract import (  # noqa: E402
+    USERNAME_KEY,
+    Keys,
+    PodRecord,
+    encode_pod_record,
+    pod_key,
+    pod_record,
+)
 from tests.cacher.unit import pods  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 

@@ -1,7 +1,8 @@
 """kubecache cacher: list+watch pods and their events, write compact state to Redis.
 
-Layers, bottom up: :mod:`kubecache.contract` (the Redis contract),
-:mod:`cacher.reduce` (pure: raw API objects -> records), :mod:`cacher.writer`
+Layers, bottom up: :mod:`kubecache.contract` (the Redis contract, and the pure
+translation of raw API objects into its records, :mod:`kubecache.contract.reduce`,
+shared with the spawner), :mod:`cacher.writer`
 (the only code that writes Redis: fenced Lua scripts), and the control loops
 (settings, watches, leader election, health) on top.
 """

@@ -33,11 +33,10 @@ repaired (:mod:`cacher.evictions`); a key of a foreign type is named
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -561,18 +560,4 @@ class Cacher(LeaderFaults):
         self.stopping.set()
 
 
-@contextlib.asynccontextmanager
-async def running_cacher(settings: Settings, **kwargs: Any) -> AsyncIterator[Cacher]:
-    """A cacher running as a task (tests, benchmarks); stopped gracefully on exit."""
-    cacher = Cacher(settings, **kwargs)
-    task = asyncio.create_task(cacher.run())
-    try:
-        yield cacher
-    finally:
-        cacher.stop()
-        await asyncio.wait([task])
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-
-__all__ = ["Cacher", "TermSink", "UnsupportedRedis", "running_cacher"]
+__all__ = ["Cacher", "TermSink", "UnsupportedRedis"]

@@ -19,7 +19,8 @@ epoch); the stream is capped with ``MAXLEN ~``. Resource versions are compared
 as numbers (etcd revisions; Lua doubles are exact up to 2^53).
 
 Event log entries are matched by their orjson prefix ``{"uid":"<uid>","rv":<rv>``:
-:func:`cacher.reduce.event_entry` builds entries with those two keys first.
+:func:`kubecache.contract.encode_event_record` writes those two keys first
+(tests/contract/test_stored_form.py runs these scripts' patterns on its output).
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ end
 """
 
 # The resourceVersion of a stored pod record, read without decoding it: the
-# first '"rv":' is the record's own (cacher.reduce.encode_pod_record writes
-# only the string keys namespace, name and uid before it, and JSON escapes
-# every quote inside a string). nil for a record without one.
+# first '"rv":' is the record's own (kubecache.contract.encode_pod_record
+# writes only the string key uid before it, and JSON escapes every quote
+# inside a string). nil for a record without one.
 _RECORD_RV = """
 local function record_rv(stored)
   if not stored then return nil end

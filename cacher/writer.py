@@ -43,14 +43,6 @@ from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
 from cacher.fenced_scripts import FencedScripts, ScriptItem, count_outcome, retire_epoch
 from cacher.pending import PendingEvents
 from cacher.record_mirror import RecordMirror, fingerprint
-from cacher.reduce import (
-    MalformedObject,
-    describe,
-    encode_pod_record,
-    event_entry,
-    object_key,
-    pod_record,
-)
 from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced, WriterStopped
 from cacher.write_metrics import NO_METRICS, CountingMetrics, WriterMetrics
 from kubecache.contract import (
@@ -59,7 +51,13 @@ from kubecache.contract import (
     SCHEMA_VERSION,
     EventRecord,
     Keys,
-    encode,
+    MalformedObject,
+    describe,
+    encode_event_record,
+    encode_pod_record,
+    event_entry,
+    object_key,
+    pod_record,
 )
 
 log = logging.getLogger(__name__)
@@ -524,7 +522,7 @@ class CacheWriter:
             # Scan the log unless the entry is newer than everything in it.
             scan = seen is None or entry["rv"] <= seen
             newest[key] = None if scan else entry["rv"]
-            payload = encode(entry).decode()
+            payload = encode_event_record(entry).decode()
             items.append(
                 ScriptItem(
                     self.keys.events(key),

@@ -64,7 +64,6 @@ class Faults:
     def __init__(self) -> None:
         self.rules: list[FailRule] = []
         self.latency_ms = 0
-        self.watches_stalled = False
 
     def configure(self, action: dict[str, Any]) -> None:
         """Apply one of fail/latency/stall_watches/clear; 400 for anything malformed."""
@@ -84,7 +83,7 @@ class Faults:
             elif kind == "latency":
                 self.latency_ms = max(int(action["ms"]), 0)
             elif kind == "stall_watches":
-                self.watches_stalled = True
+                pass  # the watch hub holds the stall (kubesim.watch); the server applies it
             elif kind == "clear":
                 self.__init__()  # type: ignore[misc]
             else:

@@ -1,7 +1,9 @@
 """What a cached pod record means for a spawner: running, failed, exited.
 
 Pure functions over :class:`kubecache.contract.PodRecord` and
-:class:`~kubecache.contract.EventRecord`; no I/O. The rules follow
+:class:`~kubecache.contract.EventRecord`; no I/O. A record comes from the
+cache or, for a pod read from the API, from
+:func:`kubecache.contract.lenient_pod_record` (the cacher's translation). The rules follow
 KubeSpawner 7.1 (``is_pod_running`` and ``poll``), with the differences
 named where they occur.
 """
@@ -96,9 +98,10 @@ def start_failure(
         notebook = notebook_container(record)
         if notebook is not None and notebook.get("state") == "terminated":
             code = notebook.get("exit_code")
-            detail = "; ".join(
-                x for x in (detail, f"the notebook container exited with code {code}") if x
+            exited = "the notebook container exited" + (
+                f" with code {code}" if code is not None else ""
             )
+            detail = "; ".join(x for x in (detail, exited) if x)
         return f"{where} {phase.lower()} before it was ready" + (f": {detail}" if detail else "")
     if "deleted" in record:
         return f"{where} is being deleted before it was ready"
@@ -155,106 +158,6 @@ def with_warnings(why: str, warnings: Iterable[str]) -> str:
     return f"{why}. Last warnings: {' | '.join(new)}" if new else why
 
 
-def record_from_pod(pod: dict[str, Any]) -> PodRecord:
-    """The fields of a PodRecord this module reads, from a Pod read directly from the API.
-
-    Used when the cache cannot be trusted or a verdict is being confirmed:
-    what poll(), start() and their messages read (phase, readiness,
-    container states with reasons, messages and the last exit code of a
-    crash-looping container, the scheduler's message, deletion). The
-    cacher's full reduction lives on the other side of the contract; this
-    one never raises on odd input (missing or mistyped fields are left out).
-    """
-    meta = _mapping(pod.get("metadata"))
-    spec = _mapping(pod.get("spec"))
-    status = _mapping(pod.get("status"))
-    statuses = {
-        s.get("name"): s for s in _items(status.get("containerStatuses")) if isinstance(s, dict)
-    }
-    containers = [
-        _container_summary(str(c.get("name", "")), _mapping(statuses.get(c.get("name"))))
-        for c in _items(spec.get("containers"))
-        if isinstance(c, dict)
-    ]
-    conditions = [c for c in _items(status.get("conditions")) if isinstance(c, dict)]
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    record: dict[str, Any] = {
-        "namespace": str(meta.get("namespace") or ""),
-        "name": str(meta.get("name") or ""),
-        "uid": str(meta.get("uid") or ""),
-        "rv": _int(meta.get("resourceVersion")) or 0,
-        "phase": str(status.get("phase") or "Pending"),
-        "ready": ready,
-        "containers": containers,
-        "labels": {},
-        "annotations": {},
-    }
-    for field, value in (
-        ("ip", status.get("podIP")),
-        ("node", spec.get("nodeName")),
-        ("reason", status.get("reason")),
-        ("message", status.get("message")),
-    ):
-        if isinstance(value, str) and value:
-            record[field] = value
-    for condition in conditions:
-        if (
-            condition.get("type") == "PodScheduled"
-            and condition.get("status") == "False"
-            and condition.get("reason") == "Unschedulable"
-        ):
-            record["unschedulable"] = str(condition.get("message") or "Unschedulable")
-    if meta.get("deletionTimestamp"):
-        record["deleted"] = 1  # only its presence is read here
-    return record  # type: ignore[return-value]
-
-
-def _container_summary(name: str, status: dict[str, Any]) -> ContainerSummary:
-    summary: ContainerSummary = {
-        "name": name,
-        "ready": status.get("ready") is True,
-        "state": "waiting",
-        "restarts": _int(status.get("restartCount")) or 0,
-    }
-    state = _mapping(status.get("state"))
-    if "running" in state:
-        summary["state"] = "running"
-        detail: dict[str, Any] = {}
-    elif "terminated" in state:
-        summary["state"] = "terminated"
-        detail = _mapping(state["terminated"])
-        code = _int(detail.get("exitCode"))
-        summary["exit_code"] = 1 if code is None else code
-    else:
-        detail = _mapping(state.get("waiting"))
-        # a crash-looping container waits; its last termination says why
-        code = _int(_mapping(_mapping(status.get("lastState")).get("terminated")).get("exitCode"))
-        if code is not None:
-            summary["exit_code"] = code
-    if isinstance(detail.get("reason"), str) and detail["reason"]:
-        summary["reason"] = detail["reason"]
-    if isinstance(detail.get("message"), str) and detail["message"]:
-        summary["message"] = detail["message"]
-    return summary
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def pod_like(record: PodRecord, *, port: int) -> dict[str, Any]:
     """A dict shaped like the Pod API object, for hooks written for KubeSpawner.
 
@@ -305,7 +208,6 @@ __all__ = [
     "notebook_container",
     "pending_reason",
     "pod_like",
-    "record_from_pod",
     "start_failure",
     "warning_messages",
     "with_warnings",

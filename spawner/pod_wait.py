@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from kubecache.contract import Freshness, PodRecord
+from kubecache.contract import Freshness, PodRecord, lenient_pod_record
 from spawner import pod_state
 from spawner.cache_client import CacheClient, CacheUnavailable, PodSnapshot, Watch
 from spawner.kube_api import KubeApiError
@@ -92,7 +92,7 @@ class PodWait:
         except KubeApiError as e:
             self.log.warning("kubecache: %s: %s and the API read failed: %s", self.log_id, why, e)
             return PodView(UNKNOWN, confirmed=False)
-        record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
+        record = lenient_pod_record(read.pod) if read.pod is not None else None
         return PodView(record, confirmed=read.started >= asked)
 
     async def read(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tornado.ioloop import PeriodicCallback
 
-from kubecache.contract import PodRecord
+from kubecache.contract import PodRecord, lenient_pod_record
 from spawner import pod_state, urls
 from spawner.cache_client import CacheUnavailable
 from spawner.hooks import call_hook
@@ -99,7 +99,7 @@ async def poll_answer(spawner: KubeCacheSpawner) -> tuple[PollAnswer, PodRecord 
             spawner.log.warning("kubecache: poll of %s: %s", spawner._log_id, why)
             keep = spawner.request_failed_poll_keep_running
             return when_unknown(keep_running=keep, why=why), None
-        record = pod_state.record_from_pod(read.pod) if read.pod is not None else None
+        record = lenient_pod_record(read.pod) if read.pod is not None else None
         answer = from_api(record, found=read.pod is not None, keep_running_on_404=keep_on_404)
         if not needs_confirmation(answer, fresh=read.started >= asked) or max_age == 0:
             break

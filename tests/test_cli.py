@@ -60,7 +60,7 @@ def seeded(redis_server: RedisServer) -> Iterator[syncredis.Redis]:
     )
     client.hset(KEYS.health, mapping=health.to_redis())
     for record in (_record("alice"), _record("bob", "gpu", phase="Pending", ready=False)):
-        client.hset(KEYS.pods, f"jhub/{record['name']}", contract.encode(record))
+        client.hset(KEYS.pods, f"jhub/{record['name']}", contract.encode_pod_record(record))
     event: contract.EventRecord = {
         "uid": "e1",
         "rv": 11,
@@ -72,7 +72,11 @@ def seeded(redis_server: RedisServer) -> Iterator[syncredis.Redis]:
         "count": 1,
     }
     stale: contract.EventRecord = {**event, "uid": "e0", "pod_uid": "old-pod", "message": "old pod"}
-    client.rpush(KEYS.events("jhub/jupyter-alice"), contract.encode(stale), contract.encode(event))
+    client.rpush(
+        KEYS.events("jhub/jupyter-alice"),
+        contract.encode_event_record(stale),
+        contract.encode_event_record(event),
+    )
     client.xadd(KEYS.feed, {"kind": "pod", "key": "jhub/jupyter-alice", "rv": "10", "epoch": "7"})
     yield client
     client.close()
@@ -175,7 +179,7 @@ def test_events_follow_prints_new_events_until_the_pod_is_gone(
         "count": 2,
         "last": "2026-11-23T10:01:00Z",
     }
-    seeded.rpush(KEYS.events("jhub/jupyter-alice"), contract.encode(new))
+    seeded.rpush(KEYS.events("jhub/jupyter-alice"), contract.encode_event_record(new))
     seeded.xadd(KEYS.feed, {"kind": "event", "key": "jhub/jupyter-alice", "rv": "12", "epoch": "7"})
     seeded.xadd(KEYS.feed, {"kind": "gone", "key": "jhub/jupyter-alice", "rv": "13", "epoch": "7"})
     assert follower_done.wait(10), "events -f did not end when the pod was gone"

@@ -17,7 +17,6 @@ import subprocess
 import pytest
 import redis as syncredis
 
-from cacher.reduce import encode_pod_record, pod_record
 from kubecache import contract
 from kubecache.cli import EXIT_FAILED, EXIT_UNTRUSTED
 from kubecache.contract import MAX_META_VALUE, SERVERNAME_KEY, USERNAME_KEY
@@ -90,7 +89,7 @@ def test_names_labels_keys_and_health_are_printed_escaped(seeded, redis_server, 
     record["labels"]["component"] = HOSTILE
     record["node"] = "node" + HOSTILE
     field = f"jhub/{record['name']}"
-    redis_cli(redis_server, "HSET", KEYS.pods, field, stdin=contract.encode(record))
+    redis_cli(redis_server, "HSET", KEYS.pods, field, stdin=contract.encode_pod_record(record))
     redis_cli(redis_server, "HSET", KEYS.health, "leader", stdin=f"cacher{HOSTILE}".encode())
     redis_cli(redis_server, "HSET", KEYS.health, "pods_watch", stdin=f"ok{HOSTILE}".encode())
     for argv in (("servers",), ("servers", "--json"), ("status",), ("status", "--json")):
@@ -193,7 +192,7 @@ def _long_name_pod(user: str, uid: str) -> bytes:
     raw["metadata"]["name"] = f"jupyter-{uid}"
     raw["metadata"]["annotations"][USERNAME_KEY] = user
     raw["metadata"]["annotations"][SERVERNAME_KEY] = ""
-    return encode_pod_record(pod_record(raw))
+    return contract.encode_pod_record(contract.pod_record(raw))
 
 
 def test_user_names_longer_than_a_record_keeps_are_matched_exactly(

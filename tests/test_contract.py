@@ -7,6 +7,7 @@ import pytest
 from kubecache import contract
 from kubecache.contract import CacheHealth, ContractError, Freshness, Keys
 from kubecache.views import freshness_reason
+from tests.spawner.support import feed_fields
 
 
 def test_keys_live_under_the_prefix_so_deployments_do_not_collide() -> None:
@@ -37,9 +38,9 @@ def test_pod_record_round_trips_and_drops_missing_values() -> None:
         "labels": {"component": "singleuser-server"},
         "annotations": {},
     }
-    raw = contract.encode({**record, "node": None})  # type: ignore[typeddict-item]
+    raw = contract.encode_pod_record({**record, "node": None})  # type: ignore[typeddict-item]
     assert b"node" not in raw
-    assert contract.decode_pod_record(raw) == record
+    assert contract.decode_pod_record(raw, key="jhub/jupyter-alice") == record
 
 
 def test_a_stored_container_without_restarts_decodes_with_zero_restarts() -> None:
@@ -69,7 +70,7 @@ def test_malformed_pod_records_raise_contract_errors(raw: bytes) -> None:
 
 def test_feed_entries_round_trip_through_stream_fields() -> None:
     entry: contract.FeedEntry = {"kind": "pod", "key": "jhub/p", "rv": 9, "epoch": 3}
-    fields = {k.encode(): v.encode() for k, v in contract.encode_feed_entry(entry).items()}
+    fields = {k.encode(): v.encode() for k, v in feed_fields(entry).items()}
     assert contract.decode_feed_entry(fields) == entry
     with pytest.raises(ContractError):
         contract.decode_feed_entry({b"kind": b"bogus"})

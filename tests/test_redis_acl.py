@@ -19,7 +19,6 @@ import pytest
 import redis as syncredis
 from redis.exceptions import NoPermissionError, ResponseError
 
-from cacher.app import running_cacher
 from kubecache import acl
 from kubecache.cli import main as cli_main
 from kubecache.contract import Keys
@@ -29,7 +28,7 @@ from spawner import KubeCacheSpawner
 from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
 from tests.spawner.support import mock_hub, mock_user
-from tests.support.cacher import cacher_settings
+from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for, wait_until
 

@@ -9,6 +9,8 @@ the layout; the modules of the package define it:
 - :mod:`~kubecache.contract.keys`: the key names and the prefix
 - :mod:`~kubecache.contract.records`: the pod record, event entry and feed
   entry, documented field by field, and reading names from a record
+- :mod:`~kubecache.contract.reduce`: raw Pods and Events from the API into
+  records (the one translation: the cacher's watch and the spawner's API reads)
 - :mod:`~kubecache.contract.encoding`: records to and from Redis, checked
 - :mod:`~kubecache.contract.health`: the cache health record and freshness
 - :mod:`~kubecache.contract.errors`: :class:`ContractError`
@@ -66,11 +68,13 @@ Operators read a user's state with redis-cli, e.g.::
 from __future__ import annotations
 
 from kubecache.contract.encoding import (
+    EVENT_RECORD_LEADING_KEYS,
+    POD_RECORD_LEADING_KEYS,
     decode_event_record,
     decode_feed_entry,
     decode_pod_record,
-    encode,
-    encode_feed_entry,
+    encode_event_record,
+    encode_pod_record,
 )
 from kubecache.contract.errors import ContractError
 from kubecache.contract.health import (
@@ -109,15 +113,26 @@ from kubecache.contract.records import (
     names_match,
     user_and_server,
 )
+from kubecache.contract.reduce import (
+    MalformedObject,
+    describe,
+    event_entry,
+    lenient_pod_record,
+    object_key,
+    pod_record,
+    unix_seconds,
+)
 
 __all__ = [
     "DEFAULT_EVENT_LOG_CAP",
     "DEFAULT_FEED_MAXLEN",
     "DEFAULT_PREFIX",
+    "EVENT_RECORD_LEADING_KEYS",
     "HEALTH_FIELDS",
     "MAX_MESSAGE",
     "MAX_META_VALUE",
     "MIN_FEED_MAXLEN",
+    "POD_RECORD_LEADING_KEYS",
     "RECORD_ANNOTATION_PREFIX",
     "RECORD_LABELS",
     "SCHEMA_VERSION",
@@ -131,20 +146,27 @@ __all__ = [
     "FeedKind",
     "Freshness",
     "Keys",
+    "MalformedObject",
     "PodRecord",
     "WatchState",
     "decode_event_record",
     "decode_feed_entry",
     "decode_pod_record",
-    "encode",
-    "encode_feed_entry",
+    "describe",
+    "encode_event_record",
+    "encode_pod_record",
+    "event_entry",
     "full_value_sha256",
     "health_freshness",
+    "lenient_pod_record",
     "name_was_cut",
     "names_match",
+    "object_key",
     "pod_key",
+    "pod_record",
     "prefix_problem",
     "redis_time_ms",
     "split_pod_key",
+    "unix_seconds",
     "user_and_server",
 ]

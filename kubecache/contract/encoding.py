@@ -1,7 +1,19 @@
 """Records to and from their stored form (orjson, stream fields), checked on the way in.
 
-Every decoder raises :class:`~kubecache.contract.errors.ContractError` naming
-what is malformed; nothing malformed leaves this module as a record.
+The encoders here are the only writers of the stored form: the cacher and the
+test doubles both call them. Every decoder raises
+:class:`~kubecache.contract.errors.ContractError` naming what is malformed;
+nothing malformed leaves this module as a record.
+
+The cacher's write scripts (``cacher/scripts.py``) read two things from the
+stored bytes without decoding them, so the encoders guarantee both (a test
+runs the scripts' own patterns against the encoders' output):
+
+- a pod record starts with ``{"uid":"<uid>","rv":<rv>``
+  (:data:`POD_RECORD_LEADING_KEYS`): the first ``"rv":`` is the record's own;
+- an event entry starts with ``{"uid":"<uid>","rv":<rv>``
+  (:data:`EVENT_RECORD_LEADING_KEYS`): the scripts match an event's
+  earlier entries by that prefix.
 """
 
 from __future__ import annotations
@@ -13,12 +25,72 @@ import orjson
 
 from kubecache.contract.errors import ContractError
 from kubecache.contract.keys import split_pod_key
-from kubecache.contract.records import EventRecord, FeedEntry, FeedKind, PodRecord
+from kubecache.contract.records import (
+    ContainerSummary,
+    EventRecord,
+    FeedEntry,
+    FeedKind,
+    PodRecord,
+)
+
+#: The keys a stored pod record starts with, in this order.
+POD_RECORD_LEADING_KEYS = ("uid", "rv")
+#: The keys a stored event entry starts with, in this order.
+EVENT_RECORD_LEADING_KEYS = ("uid", "rv")
+#: Pod record keys never stored: the ``P pods`` field (``namespace/name``) holds them.
+_IN_FIELD = frozenset({"namespace", "name"})
+#: Pod record keys left out of the stored form when empty: the decoder restores them.
+_DEFAULTED = frozenset({"containers", "labels", "annotations"})
 
 
-def encode(record: PodRecord | EventRecord) -> bytes:
-    """orjson bytes of a record, keys with value None dropped."""
-    return orjson.dumps({k: v for k, v in record.items() if v is not None})
+def _leading(record: PodRecord | EventRecord, what: str) -> dict[str, Any]:
+    """``uid`` (a string) then ``rv`` (an int), checked: the scripts rely on both."""
+    uid, rv = record["uid"], record["rv"]
+    if not isinstance(uid, str):
+        raise TypeError(f"{what} uid must be a string, not {type(uid).__name__}")
+    if type(rv) is not int:
+        raise TypeError(f"{what} rv must be an int, not {type(rv).__name__}")
+    return {"uid": uid, "rv": rv}
+
+
+def encode_pod_record(record: PodRecord) -> bytes:
+    """The bytes of ``record`` as stored in ``P pods`` (orjson, compact).
+
+    Starts with ``uid`` then ``rv`` (see the module docstring): a quote
+    inside a JSON string is always escaped (``\\"``), so no string value (a
+    name, a label, a message) can contain ``"rv":`` followed by digits, and
+    no key before ``rv`` is named ``rv``.
+
+    Left out: ``namespace`` and ``name`` (the field holds them; readers pass
+    it to ``decode_pod_record(raw, key=field)``), keys whose value is None,
+    and, because :func:`decode_pod_record` restores them, empty
+    ``containers``, ``labels`` and ``annotations`` and a container's
+    ``restarts`` when 0. So ``decode_pod_record(encode_pod_record(r), key=k) == r``
+    for every record :func:`~kubecache.contract.pod_record` makes.
+    """
+    out = _leading(record, "pod record")
+    for key, value in record.items():
+        if key in out or key in _IN_FIELD or value is None or (key in _DEFAULTED and not value):
+            continue
+        out[key] = value
+    if "containers" in out:
+        out["containers"] = [_stored_container(c) for c in record["containers"]]
+    return orjson.dumps(out)
+
+
+def _stored_container(summary: ContainerSummary) -> Mapping[str, Any]:
+    if summary.get("restarts") == 0:
+        return {k: v for k, v in summary.items() if k != "restarts"}
+    return summary
+
+
+def encode_event_record(entry: EventRecord) -> bytes:
+    """The bytes of an event log entry (orjson): ``uid``, ``rv`` first, None values left out."""
+    out = _leading(entry, "event record")
+    for key, value in entry.items():
+        if key not in out and value is not None:
+            out[key] = value
+    return orjson.dumps(out)
 
 
 def _load_object(raw: bytes | str, what: str) -> dict[str, Any]:
@@ -149,10 +221,6 @@ def decode_event_record(raw: bytes | str) -> EventRecord:
     _require(value, "event record", _EVENT_FIELDS)
     _require_optional(value, "event record", _OPTIONAL_EVENT_FIELDS)
     return cast(EventRecord, value)
-
-
-def encode_feed_entry(entry: FeedEntry) -> dict[str, str]:
-    return {k: str(v) for k, v in entry.items()}
 
 
 def decode_feed_entry(fields: Mapping[Any, Any]) -> FeedEntry:

@@ -1,6 +1,7 @@
 """The compact records kept in Redis: pod record, event entry, feed entry.
 
 Their keys, units and formats are documented here, beside their definition;
+:mod:`kubecache.contract.reduce` makes them from raw API objects,
 :mod:`kubecache.contract.encoding` reads and writes them, and the helpers at
 the end read a pod's hub user and server names from its record.
 """
@@ -48,8 +49,9 @@ class ContainerSummary(TypedDict):
     ``state`` is ``running``, ``waiting`` or ``terminated``; ``reason`` is the
     waiting or terminated reason (``ContainerCreating``, ``ImagePullBackOff``,
     ``CrashLoopBackOff``, ``OOMKilled``, ``Completed``, ``Error`` ...);
-    ``exit_code`` is set when terminated (the last termination, for a waiting
-    container that crashed before). The stored JSON leaves out ``restarts``
+    ``exit_code`` is the API's exit code when terminated (the last termination,
+    for a waiting container that crashed before); absent when the API gives
+    none, which readers take as 1. The stored JSON leaves out ``restarts``
     when it is 0; :func:`decode_pod_record` restores it.
     """
 
@@ -72,7 +74,8 @@ class PodRecord(TypedDict):
     - ``ready``: the Ready condition is True
     - ``ip``: status.podIP; ``node``: spec.nodeName
     - ``created``: metadata.creationTimestamp; ``started``: status.startTime
-    - ``deleted``: metadata.deletionTimestamp (the pod is terminating)
+    - ``deleted``: metadata.deletionTimestamp (the pod is terminating); 0 in a
+      lenient read that could not parse it (see :mod:`kubecache.contract.reduce`)
     - ``grace``: metadata.deletionGracePeriodSeconds
     - ``reason``/``message``: status.reason/message (e.g. Evicted)
     - ``unschedulable``: message of PodScheduled=False/Unschedulable

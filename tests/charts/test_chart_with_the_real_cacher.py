@@ -24,11 +24,11 @@ import redis.asyncio as aioredis
 
 from cacher import credentials
 from cacher import settings as cacher_settings
-from cacher.app import running_cacher
 from kubesim.auth import Authenticator, Rule
 from kubesim.testing import running_kubesim
 from tests.cacher.integration.checker import Checker
 from tests.charts.rendering import NAMESPACE, POD_NAME, Rendered, container_environment, render
+from tests.support.cacher import running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

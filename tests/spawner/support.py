@@ -1,7 +1,9 @@
 """Doubles for spawner tests: a cache writer named by behaviour, and a minimal hub.
 
-:class:`CacheWriterDouble` writes Redis exactly as the contract says the
-cacher does (records and their feed entries in one MULTI), so the spawner's
+:class:`CacheWriterDouble` writes Redis exactly as the cacher's write scripts
+do (cacher/scripts.py: the same bytes, through the contract's encoders; a record
+and its feed entry in one MULTI; a live pod has no tombstone, a deleted one
+has), so the spawner's
 cache client is tested against a real redis-server without a cacher:
 a fresh cache, a stale cache, an empty cache; an unreachable cache is a
 stopped ``private_redis``.
@@ -22,13 +24,20 @@ from kubecache.contract import (
     FeedEntry,
     Keys,
     PodRecord,
-    encode,
-    encode_feed_entry,
+    encode_event_record,
+    encode_pod_record,
     pod_key,
     redis_time_ms,
 )
 
 EPOCH = 1_700_000_000_000
+#: How long a deleted pod's event log stays (the cacher's default ``deleted_events_ttl``).
+DELETED_EVENTS_TTL = 600
+
+
+def feed_fields(entry: FeedEntry) -> dict[str, str]:
+    """The stream fields of a feed entry as the cacher's scripts XADD them: strings, in order."""
+    return {field: str(entry[field]) for field in ("kind", "key", "rv", "epoch")}  # type: ignore[literal-required]
 
 
 class CacheWriterDouble:
@@ -88,17 +97,18 @@ class CacheWriterDouble:
     async def _feed(self, pipe: Any, kind: str, key: str, rv: int) -> None:
         entry: FeedEntry = {"kind": kind, "key": key, "rv": rv, "epoch": self.epoch}  # type: ignore[typeddict-item]
         if self.feed_maxlen is None:
-            pipe.xadd(self.keys.feed, encode_feed_entry(entry))
+            pipe.xadd(self.keys.feed, feed_fields(entry))
         else:
             pipe.xadd(
-                self.keys.feed, encode_feed_entry(entry), maxlen=self.feed_maxlen, approximate=False
+                self.keys.feed, feed_fields(entry), maxlen=self.feed_maxlen, approximate=False
             )
 
     async def put_pod(self, record: PodRecord) -> None:
         key = pod_key(record["namespace"], record["name"])
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.pods, key, encode(record))
-            pipe.hset(self.keys.pod_rv, key, str(record["rv"]))
+            pipe.hset(self.keys.pods, key, encode_pod_record(record))
+            pipe.hdel(self.keys.pod_rv, key)  # P pod-rv holds tombstones only
+            pipe.persist(self.keys.events(key))  # a live pod's log does not expire
             await self._feed(pipe, "pod", key, record["rv"])
             await pipe.execute()
 
@@ -106,13 +116,15 @@ class CacheWriterDouble:
         key = pod_key(namespace, name)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self.keys.pods, key)
+            pipe.hset(self.keys.pod_rv, key, str(rv))
+            pipe.expire(self.keys.events(key), DELETED_EVENTS_TTL)
             await self._feed(pipe, "gone", key, rv)
             await pipe.execute()
 
     async def add_event(self, namespace: str, name: str, event: EventRecord) -> None:
         key = pod_key(namespace, name)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(self.keys.events(key), encode(event))
+            pipe.rpush(self.keys.events(key), encode_event_record(event))
             await self._feed(pipe, "event", key, event["rv"])
             await pipe.execute()
 

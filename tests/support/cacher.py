@@ -1,10 +1,15 @@
-"""A cacher configured for tests: short lease, fast heartbeat, health on a free port."""
+"""A cacher configured for tests: short lease, fast heartbeat, health on a free port;
+and one running as a task of the test's event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
+from cacher.app import Cacher
 from cacher.settings import Settings
 from kubecache.redis_connection import RedisSettings
 
@@ -27,3 +32,17 @@ def cacher_settings(kubesim: Any, redis_url: str, **overrides: Any) -> Settings:
         heartbeat_interval=0.2,
     )
     return dataclasses.replace(settings, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def running_cacher(settings: Settings, **kwargs: Any) -> AsyncIterator[Cacher]:
+    """A cacher running as a task (tests, benchmarks); stopped gracefully on exit."""
+    cacher = Cacher(settings, **kwargs)
+    task = asyncio.create_task(cacher.run())
+    try:
+        yield cacher
+    finally:
+        cacher.stop()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

@@ -17,14 +17,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cacher.reduce import MalformedObject, pod_record
 from kubecache.contract import (
     CacheHealth,
     Keys,
+    MalformedObject,
     decode_event_record,
     decode_pod_record,
-    encode,
+    encode_pod_record,
     pod_key,
+    pod_record,
 )
 from kubesim.selectors import LabelSelector
 from kubesim.store import ObjectStore
@@ -56,7 +57,7 @@ class Checker:
             key = pod_key(meta["namespace"], meta["name"])
             try:
                 # through the stored form, as a reader sees it
-                expected[key] = dict(decode_pod_record(encode(pod_record(pod)), key=key))
+                expected[key] = dict(decode_pod_record(encode_pod_record(pod_record(pod)), key=key))
             except MalformedObject:
                 malformed.add(key)
         return expected, malformed

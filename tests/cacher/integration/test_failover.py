@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from cacher.app import Cacher, running_cacher
+from cacher.app import Cacher
 from cacher.settings import Settings
 from kubecache.contract import CacheHealth, Keys
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import create_pods, label_pods
-from tests.support.cacher import cacher_settings
+from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

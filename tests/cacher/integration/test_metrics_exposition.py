@@ -15,7 +15,6 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from cacher.app import running_cacher
 from kubecache import __version__
 from tests.cacher.integration.conftest import create_pods
 from tests.charts.monitoring import (
@@ -24,7 +23,7 @@ from tests.charts.monitoring import (
     family_of,
     metric_names,
 )
-from tests.support.cacher import cacher_settings
+from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

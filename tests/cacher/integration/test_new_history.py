@@ -12,12 +12,11 @@ import logging
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import running_cacher
 from kubecache.contract import CacheHealth, Keys
 from kubesim.testing import running_kubesim
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import create_pods
-from tests.support.cacher import cacher_settings
+from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

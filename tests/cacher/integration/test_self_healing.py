@@ -9,11 +9,10 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from cacher.app import running_cacher
 from kubecache.contract import CacheHealth, Freshness, Keys
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import NAMESPACE, create_pods
-from tests.support.cacher import cacher_settings
+from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.freshness import node_freshness
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for

@@ -23,7 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cacher.app import Cacher, running_cacher
+from cacher.app import Cacher
 from kubecache.contract import (
     CacheHealth,
     ContractError,
@@ -36,7 +36,7 @@ from kubecache.contract import (
 from kubecache.redis_connection import RedisSettings, connect
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import NAMESPACE, create_pods, delete_pods
-from tests.support.cacher import cacher_settings
+from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.freshness import node_freshness
 from tests.support.sentinel import SentinelDeployment
 from tests.support.waiting import wait_for

@@ -6,7 +6,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from cacher.app import running_cacher
 from kubecache.contract import CacheHealth, Keys
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import (
@@ -17,7 +16,7 @@ from tests.cacher.integration.conftest import (
     label_pods,
     pod_manifest,
 )
-from tests.support.cacher import cacher_settings
+from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

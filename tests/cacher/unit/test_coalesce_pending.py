@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
 from cacher.pending import PendingEvents
-from cacher.reduce import event_entry, pod_record
-from kubecache.contract import EventRecord
+from kubecache.contract import EventRecord, event_entry, pod_record
 from tests.cacher.unit import pods
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import Cacher, running_cacher
+from cacher.app import Cacher
 from cacher.settings import Settings
 from kubecache.contract import Freshness, Keys, health_freshness, redis_time_ms
 from spawner import KubeCacheSpawner
@@ -17,6 +17,7 @@ from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
 from tests.spawner.support import mock_hub, mock_user
 from tests.support.cacher import cacher_settings as test_cacher_settings
+from tests.support.cacher import running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

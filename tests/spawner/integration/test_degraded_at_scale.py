@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import running_cacher
 from kubecache.contract import Keys
 from kubesim.testing import KubeSim, running_kubesim
 from spawner import KubeCacheSpawner
 from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_settings
+from tests.support.cacher import running_cacher
 from tests.support.fleet import create_running_pods, make_spawners
 from tests.support.redis_server import RedisServer
 from tests.support.safety import KubesimTruth, SafetySampler

@@ -18,7 +18,6 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
-from cacher.app import running_cacher
 from kubesim.auth import Authenticator, Rule
 from kubesim.kubeconfig import write_kubeconfig
 from kubesim.testing import running_kubesim
@@ -27,6 +26,7 @@ from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_settings
 from tests.spawner.support import mock_hub, mock_user
+from tests.support.cacher import running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import running_cacher
 from kubecache.contract import Freshness
 from kubesim.testing import KubeSim, running_kubesim
 from spawner.cache_client import CacheClient
 from spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE, cacher_settings
+from tests.support.cacher import running_cacher
 from tests.support.fleet import create_running_pods, make_spawners
 from tests.support.freshness import node_freshness
 from tests.support.redis_server import RedisServer

@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import running_cacher
 from kubecache.contract import (
     FeedEntry,
     Keys,
     PodRecord,
     decode_pod_record,
-    encode,
-    encode_feed_entry,
+    encode_pod_record,
     pod_key,
 )
 from spawner import KubeCacheSpawner
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_settings
+from tests.spawner.support import feed_fields
+from tests.support.cacher import running_cacher
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 
@@ -46,8 +46,8 @@ async def forge(redis: aioredis.Redis, change: Callable[[PodRecord], None]) -> N
     epoch = int(health[b"epoch"])
     entry: FeedEntry = {"kind": "pod", "key": KEY, "rv": record["rv"], "epoch": epoch}
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(KEYS.pods, KEY, encode(record))
-        pipe.xadd(KEYS.feed, encode_feed_entry(entry))
+        pipe.hset(KEYS.pods, KEY, encode_pod_record(record))
+        pipe.xadd(KEYS.feed, feed_fields(entry))
         await pipe.execute()
 
 
@@ -56,7 +56,7 @@ async def forge_gone(redis: aioredis.Redis) -> None:
     entry: FeedEntry = {"kind": "gone", "key": KEY, "rv": 0, "epoch": int(health[b"epoch"])}
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hdel(KEYS.pods, KEY)
-        pipe.xadd(KEYS.feed, encode_feed_entry(entry))
+        pipe.xadd(KEYS.feed, feed_fields(entry))
         await pipe.execute()
 
 

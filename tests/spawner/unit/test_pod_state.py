@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kubecache.contract import lenient_pod_record
 from spawner import pod_state
 from tests.spawner.unit.records import container, event, pod, running
 
@@ -51,6 +52,13 @@ def test_a_terminated_notebook_container_polls_as_its_exit_code() -> None:
     assert pod_state.exit_status(record) == 3
     record = pod("Succeeded", containers=[container(state="terminated", exit_code=0)])
     assert pod_state.exit_status(record) == 0
+
+
+def test_a_terminated_notebook_container_without_an_exit_code_polls_as_failed() -> None:
+    record = pod("Failed", containers=[container(state="terminated")])
+    assert pod_state.exit_status(record) == 1
+    why = pod_state.start_failure(record) or ""
+    assert why.endswith("the notebook container exited") and "None" not in why
 
 
 def test_a_terminated_sidecar_does_not_stop_the_server() -> None:
@@ -143,10 +151,10 @@ def test_a_pod_read_from_the_api_reads_like_its_record() -> None:
             ],
         },
     }
-    record = pod_state.record_from_pod(raw)
+    record = lenient_pod_record(raw)
     assert pod_state.is_running(record)
     raw["status"]["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 137}}
-    assert pod_state.exit_status(pod_state.record_from_pod(raw)) == 137
+    assert pod_state.exit_status(lenient_pod_record(raw)) == 137
 
 
 def test_hooks_get_a_pod_shaped_dict_with_the_notebook_port() -> None:
@@ -186,7 +194,7 @@ def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() ->
             ],
         },
     }
-    record = pod_state.record_from_pod(raw)
+    record = lenient_pod_record(raw)
     why = pod_state.start_failure(record)
     assert why == (
         "pod jhub/jupyter-alice: container notebook is in CrashLoopBackOff "
@@ -214,7 +222,7 @@ def test_a_pod_read_from_the_api_tells_why_a_start_fails_as_the_cache_would() ->
     ],
 )
 def test_a_malformed_pod_from_the_api_reads_without_raising(raw: dict[str, Any]) -> None:
-    record = pod_state.record_from_pod(raw)
+    record = lenient_pod_record(raw)
     assert not pod_state.is_running(record)
 
 
