@@ -7,6 +7,7 @@ no build isolation: nothing is fetched), then read as zip files.
 from __future__ import annotations
 
 import email
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,7 +25,16 @@ REPO = Path(__file__).resolve().parent.parent
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, zipfile.ZipFile]:
     out = tmp_path_factory.mktemp("wheels")
     build = tmp_path_factory.mktemp("build")
-    for source in (REPO, REPO / "kubesim"):
+    # setuptools builds in the source folder (build/): copies keep the checkout clean
+    ignore = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    product = build / "product"
+    for name in ("kubecache", "cacher", "spawner"):
+        shutil.copytree(REPO / name, product / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, product / name)
+    emulator = build / "kubesim"
+    shutil.copytree(REPO / "kubesim", emulator, ignore=ignore)
+    for source in (product, emulator):
         pip = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check"]
         result = subprocess.run(
             [*pip, "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
