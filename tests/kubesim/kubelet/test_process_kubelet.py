@@ -186,7 +186,8 @@ async def test_close_sends_sigterm_before_sigkill(cluster: Cluster) -> None:
         message="the process started",
     )
     await cluster.kubelet.close()
-    assert cluster.kubelet.read_log("jhub", "jupyter-alice", None) == b"started\nterminated\n"
+    output = cluster.kubelet.read_log("jhub", "jupyter-alice", None)
+    assert output == b"started\nterminated\n", output.decode(errors="replace")
 
 
 async def test_a_missing_executable_is_a_start_error(cluster: Cluster) -> None:
