@@ -187,7 +187,7 @@ async def test_close_sends_sigterm_before_sigkill(cluster: Cluster) -> None:
     )
     await cluster.kubelet.close()
     output = cluster.kubelet.read_log("jhub", "jupyter-alice", None)
-    assert output == b"started\nterminated\n", output.decode(errors="replace")
+    assert output == b"started\nterminated\n", output
 
 
 async def test_a_missing_executable_is_a_start_error(cluster: Cluster) -> None:
