@@ -142,7 +142,6 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self._pod_reader = None
 
     @observe(
-        "name",
         "cache_stale_after",
         "request_404_poll_keep_running",
         "request_failed_poll_keep_running",
