@@ -9,7 +9,7 @@ import pytest
 from traitlets.config import Config
 
 from spawner import KubeCacheSpawner
-from spawner.pod_reader import PodReader, PodTarget
+from spawner.pod_reader import PodTarget
 from tests.spawner.support import mock_hub, mock_user
 
 
@@ -65,20 +65,3 @@ def test_the_reader_is_built_once_and_again_when_its_target_changes(
     value = getattr(second.target, field)
     assert (value["component"] if field == "labels" else value) == expected
     assert spawner._reader() is second
-
-
-def test_readers_of_one_configuration_share_one_cache_getter() -> None:
-    first, second = configured(namespace="jhub"), configured(namespace="jhub")
-    assert first._reader()._cache is second._reader()._cache
-
-
-def test_a_reader_holds_no_spawner() -> None:
-    spawner = configured(namespace="jhub")
-    reader = spawner._reader()
-    assert isinstance(reader, PodReader)
-    held = [getattr(reader, name) for name in PodReader.__slots__]
-    assert spawner not in held
-    # the one callable bound to the spawner is its public API read
-    bound = [getattr(value, "__self__", None) for value in held]
-    assert bound.count(spawner) == 1
-    assert reader._read_api == spawner.read_pod_from_api
