@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tornado.ioloop import PeriodicCallback
 from traitlets import observe
 
 from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
-from spawner import builders, manifests, pod_state, polling, urls
+from spawner import builders, manifests, pod_state, urls
 from spawner.api_events import EventReads
 from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
@@ -30,10 +32,10 @@ from spawner.hooks import call_hook
 from spawner.hub_log import EveryInterval
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.options import CacheSpawnerOptions
+from spawner.pod_reader import MAX_FEED_WAIT, PodReader, PodTarget, Unknown, pod_gone
 from spawner.pod_reads import PodRead, PodReads
-from spawner.pod_wait import MAX_FEED_WAIT, PodWait, Unknown, pod_gone
+from spawner.poll_policy import PrePoll, interpret_pre_poll_hook
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
-from spawner.trust import snapshot_freshness
 
 #: Attempts to create the pod when a leftover of the same name is in the way.
 CREATE_ATTEMPTS = 4
@@ -80,6 +82,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self._cache_client: tuple[asyncio.AbstractEventLoop, CacheClient] | None = None
         #: the pod's labels for the cache coverage check (see coverage_labels)
         self._coverage_labels: dict[str, str] | None = None
+        #: this spawner's reader of its pod, built once (see _reader)
+        self._pod_reader: PodReader | None = None
 
     # ------------------------------------------------------------------ clients
 
@@ -110,9 +114,10 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
     def _redis_option_changed(self, change: dict[str, Any]) -> None:
         self._cache_target = None
         self._cache_client = None
+        self._pod_reader = None
 
     def coverage_labels(self) -> dict[str, str]:
-        """The labels of this spawner's pod, for the cache coverage check (spawner.trust).
+        """The labels of this spawner's pod, for the cache coverage check (spawner.pod_reader).
 
         Computed once, not on every poll (expanding the templates was a sixth of a poll
         at 10,000 servers); again after an option they depend on is set, and at every
@@ -134,6 +139,15 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
     )
     def _label_option_changed(self, change: dict[str, Any]) -> None:
         self._coverage_labels = None
+        self._pod_reader = None
+
+    @observe(
+        "cache_stale_after",
+        "request_404_poll_keep_running",
+        "request_failed_poll_keep_running",
+    )
+    def _reader_option_changed(self, change: dict[str, Any]) -> None:
+        self._pod_reader = None
 
     async def _api(self) -> KubeApi:
         return await KubeApi.shared(
@@ -152,10 +166,6 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
     @property
     def _pod_key(self) -> str:
         return pod_key(self.namespace, self.pod_name)
-
-    @property
-    def _stale_after_ms(self) -> int:
-        return int(self.cache_stale_after * 1000)
 
     @property
     def _log_id(self) -> str:
@@ -207,19 +217,30 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 )
         return read
 
-    def _pod_wait(self) -> PodWait:
-        """Reading and waiting for this spawner's pod (:mod:`spawner.pod_wait`)."""
-        return PodWait(
-            cache=self._cache,
-            read_api=self.read_pod_from_api,
-            trust=lambda snapshot: snapshot_freshness(
-                self, snapshot, stale_after_ms=self._stale_after_ms
-            ),
-            pod_key=self._pod_key,
+    def _reader(self) -> PodReader:
+        """The reader of this spawner's pod (:mod:`spawner.pod_reader`), built once.
+
+        Built again after an option its target is made of changes (traitlets
+        observers), when the saved state is loaded or cleared, at every start (hooks
+        and profiles may change names and labels), and when the pod's name changed
+        (a plain attribute, not observed).
+        """
+        reader = getattr(self, "_pod_reader", None)
+        if reader is not None and reader.target.pod_name == self.pod_name:
+            return reader
+        target = PodTarget(
+            namespace=self.namespace,
+            pod_name=self.pod_name,
+            key=self._pod_key,
+            labels=self.coverage_labels(),
+            stale_after_ms=int(self.cache_stale_after * 1000),
             log_id=self._log_id,
-            log=self.log,
-            cache_stale_after=self.cache_stale_after,
+            keep_running_on_404=bool(self.request_404_poll_keep_running),
+            keep_running_on_failure=bool(self.request_failed_poll_keep_running),
         )
+        reader = PodReader(target, cache=self._cache, read_api=self.read_pod_from_api, log=self.log)
+        self._pod_reader = reader
+        return reader
 
     # ------------------------------------------------------------------ start
 
@@ -231,6 +252,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
     async def _start(self) -> str:
         self._pod_uid = None
         self._coverage_labels = None
+        self._pod_reader = None
         self._cancelling = False
         if self.check_allowed:
             await call_hook(self.check_allowed, self, self.user_options)
@@ -247,6 +269,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             modified = await call_hook(self.modify_pod_hook, self, manifests.pod_model(self, pod))
             pod = request_body(modified, "modify_pod_hook")
         self._notebook_port = urls.notebook_port(pod) or self.port
+        self._pod_reader = None  # hooks and profiles may have changed its names and labels
         # deadline a little before JupyterHub's own, leaving time for the API's last word on a
         # timeout, so our error (with events) is the one shown
         last_read = float(self.k8s_api_request_timeout)
@@ -337,7 +360,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 await api.delete_pod(
                     self.namespace, self.pod_name, grace_seconds=0, timeouts=timeouts
                 )
-                gone = await self._pod_wait().wait(
+                gone = await self._reader().wait(
                     watch, pod_gone, deadline=deadline, destructive=lambda _: True
                 )
                 if not gone:
@@ -388,12 +411,12 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         def failed(result: tuple[str, Any]) -> bool:
             return result[0] == "failed"
 
-        result = await self._pod_wait().wait(
+        result = await self._reader().wait(
             watch, outcome, deadline=deadline, destructive=failed, last_word=False
         )
         if result is None:
             # out of time: the API has the last word (a stalled cache may have missed readiness)
-            last = await self._pod_wait().read_api_view(max_age=0, why="the start timed out")
+            last = await self._reader().read_api_view(max_age=0, why="the start timed out")
             if not isinstance(last.record, Unknown):
                 result = outcome(last.record)
             if result is None:
@@ -422,16 +445,12 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         """This spawn's pod events, and whether they come from the API: the cache's event
         log while the cache is trusted, else the API's (spawner.api_events; [] when neither
         answers)."""
-        problem = ""
-        try:
-            cache = self._cache()
-            snapshot = await cache.get_pod(self._pod_key)
-            freshness = snapshot_freshness(self, snapshot, stale_after_ms=self._stale_after_ms)
-            if freshness.trusted:
-                return await cache.events(self._pod_key, pod_uid), False
-            problem = f"the cache is {freshness.value}"
-        except (CacheUnavailable, ValueError) as e:
-            problem = str(e)
+        snapshot, problem = await self._reader().trusted_snapshot()
+        if snapshot is not None:
+            try:
+                return await self._cache().events(self._pod_key, pod_uid), False
+            except (CacheUnavailable, ValueError) as e:
+                problem = str(e)
         timeout = float(self.k8s_api_request_timeout)
         try:
             reads = EventReads.of(await self._api(), log=self.log)
@@ -480,18 +499,106 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             expand=self._expand_user_properties,
         )
 
-    # ------------------------------------------------------------------ poll (spawner.polling)
+    # ------------------------------------------------------------------ poll
 
     async def poll(self) -> int | None:
-        """None while the server runs, its exit status once stopped; never raises."""
-        return await polling.poll(self)
+        """None while the server runs (or its start is pending), its exit status once
+        stopped; never raises, never dead on doubt.
+
+        The answer is the reader's (:meth:`PodReader.poll`: the cache may say "running"
+        alone, never "stopped"); the effects are KubeSpawner's: deleting a stopped pod
+        (delete_stopped_pods) and updating a running server's changed address.
+        """
+        try:
+            start = self._start_future
+            if start is not None and not start.done():
+                # JupyterHub: a server that has not finished starting polls as running
+                return None
+            if self.pre_poll_hook:
+                pre = interpret_pre_poll_hook(await call_hook(self.pre_poll_hook, self))
+                if pre.action is PrePoll.KEEP_RUNNING:
+                    return None
+                if pre.action is PrePoll.EXIT:
+                    return pre.status
+            reader = self._reader()
+            answer, record = await reader.poll()
+            if answer.status is not None:
+                self.log.info(
+                    "kubecache: poll of %s: %s -> %s",
+                    reader.target.log_id,
+                    answer.why,
+                    answer.status,
+                )
+                if record is not None:
+                    await self._delete_if_stopped(record)
+            elif record is not None:
+                self._follow_pod_address(record)
+            return answer.status
+        except Exception:
+            self.log.exception("kubecache: poll of %s failed", self._log_id)
+            return None if self.request_failed_poll_keep_running else 1
+
+    async def _delete_if_stopped(self, record: PodRecord) -> None:
+        notebook = pod_state.notebook_container(record)
+        if not (self.delete_stopped_pods and notebook and notebook.get("state") == "terminated"):
+            return
+        try:
+            await self.stop(now=True)
+        except Exception:
+            # the server has exited all the same; the next stop() tries again
+            self.log.exception("kubecache: could not delete the stopped pod %s", self._pod_key)
+
+    def _follow_pod_address(self, record: PodRecord) -> None:
+        """Tell JupyterHub when a running pod's address changed, as KubeSpawner does."""
+        server = self.server
+        if not server or not pod_state.is_running(record):
+            return
+        if not self._notebook_port and getattr(server, "port", None) and urls.recorded(server):
+            # a hub restarted since the spawn: the port JupyterHub recorded from start()'s URL
+            self._notebook_port = int(server.port)
+        # Building and parsing both URLs was a third of a poll at 10,000 servers; they only
+        # change with the pod's address or the hub's record of it, so compare those first.
+        address = (record.get("ip"), server.ip, server.port, self._notebook_port)
+        if address == self._checked_address:
+            return
+        pod_url_text, server_url_text = self._get_pod_url(record), server.url
+        if urls.netloc(server_url_text) != urls.netloc(pod_url_text):
+            pod_url = urls.normalized(pod_url_text)
+            server_url = urls.normalized(server_url_text)
+            self.log.warning(
+                "kubecache: pod %s url changed! %s -> %s",
+                self._pod_key,
+                server_url.netloc,
+                pod_url.netloc,
+            )
+            server.ip = pod_url.hostname
+            server.port = pod_url.port
+            self.db.commit()
+        self._checked_address = (record.get("ip"), server.ip, server.port, self._notebook_port)
 
     def start_polling(self) -> None:
-        """JupyterHub's polling, at custom_poll_interval (ms) when that is set."""
-        polling.start_polling(self)
+        """JupyterHub's periodic poll, every custom_poll_interval ms when that is set."""
+        hook = self.custom_poll_interval
+        value = hook(self, self.user_options) if callable(hook) else hook
+        if inspect.isawaitable(value):
+            awaitable = value
 
-    def _start_default_polling(self) -> None:
-        super().start_polling()
+            async def later() -> None:
+                self._poll_every(await awaitable)
+
+            self._poll_interval_task = asyncio.ensure_future(later())
+            return
+        self._poll_every(value)
+
+    def _poll_every(self, interval_ms: Any) -> None:
+        if not interval_ms:
+            super().start_polling()
+            return
+        self.stop_polling()
+        self._poll_callback = PeriodicCallback(
+            self.poll_and_notify, float(interval_ms), jitter=self.poll_jitter
+        )
+        self._poll_callback.start()
 
     # ------------------------------------------------------------------ progress
 
@@ -597,7 +704,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
                 gone: bool | None = True
             else:
                 deadline = time.monotonic() + self.start_timeout
-                gone = await self._pod_wait().wait(
+                gone = await self._reader().wait(
                     watch, pod_gone, deadline=deadline, destructive=lambda _: True
                 )
         if not gone:
@@ -638,12 +745,14 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         super().load_state(state)
         self.load_names_state(state)
         self._coverage_labels = None  # templates may name {pod_name}, {pvc_name}
+        self._pod_reader = None
 
     def clear_state(self) -> None:
         super().clear_state()
         self.reset_transient_names()
         self._pod_uid = None
         self._coverage_labels = None
+        self._pod_reader = None
 
 
 __all__ = ["KubeCacheSpawner", "SpawnError"]

@@ -83,4 +83,14 @@ def netloc(url: str) -> str:
     return normalized(url).netloc
 
 
-__all__ = ["netloc", "normalized", "notebook_port", "pod_url"]
+def recorded(server: Any) -> bool:
+    """Whether JupyterHub recorded where the server runs (start() returned its URL).
+
+    A spawn interrupted by a hub crash or failover never returned: its database row
+    still holds no address and a random port, not the pod's; the spawner's port is
+    the pod's then, as KubeSpawner reads it from the pod's ``notebook-port``.
+    """
+    return getattr(server, "ip", "") not in ("", "0.0.0.0", "::", None)
+
+
+__all__ = ["netloc", "normalized", "notebook_port", "pod_url", "recorded"]

@@ -489,3 +489,24 @@ async def test_poll_follows_a_pod_that_moves_after_its_address_was_checked(
     assert (server.ip, server.port, db.commits) == ("10.0.0.42", 8888, 1)
     assert await spawner.poll() is None
     assert db.commits == 1
+
+
+async def test_a_poll_expands_no_template_once_the_reader_is_built(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spawner, api = make_spawner(extra_labels={"team": "{username}"})
+    await writer.put_pod(running())
+    assert await spawner.poll() is None
+    expanded: list[str] = []
+    real = KubeCacheSpawner._expand_user_properties
+
+    def counted(self: KubeCacheSpawner, template: str, *args: Any) -> str:
+        expanded.append(template)
+        return real(self, template, *args)
+
+    monkeypatch.setattr(KubeCacheSpawner, "_expand_user_properties", counted)
+    for _ in range(3):
+        assert await spawner.poll() is None
+    assert expanded == [] and api.reads == 0

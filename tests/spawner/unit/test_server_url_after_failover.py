@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from types import SimpleNamespace
 from typing import Any
 
-from spawner import urls
-from spawner.polling import update_server_url
+from spawner import KubeCacheSpawner
+from tests.spawner.support import mock_hub, mock_user
 from tests.spawner.unit.records import running
 
 
@@ -23,25 +22,16 @@ class Server:
 
 
 def spawner_for(server: Server) -> Any:
-    spawner = SimpleNamespace(
-        server=server,
-        port=8888,  # KubeSpawner's default server port: the pod's notebook-port
-        _notebook_port=None,  # a new hub: it did not start this pod
-        _checked_address=None,
-        _pod_key="jhub/jupyter-alice",
-        log=logging.getLogger("test"),
-        db=SimpleNamespace(commit=lambda: None),
-    )
-    spawner._get_pod_url = lambda record: urls.pod_url(
-        pod_ip=record["ip"],
-        port=spawner._notebook_port or spawner.port,
-        dns_name="",
-        internal_ssl=False,
-        services_enabled=False,
-        pod_connect_ip="",
-        expand=lambda template: template,
-    )
+    """A new hub's spawner (it did not start this pod), KubeSpawner's default port 8888."""
+    spawner = KubeCacheSpawner(user=mock_user("alice"), hub=mock_hub(), namespace="jhub")
+    spawner.server = server
+    spawner.db = SimpleNamespace(commit=lambda: None)
     return spawner
+
+
+def update_server_url(spawner: Any, record: Any) -> None:
+    """What a poll does with the record of a running pod."""
+    spawner._follow_pod_address(record)
 
 
 def test_a_spawn_interrupted_by_a_failover_is_found_at_the_pods_port() -> None:
