@@ -14,9 +14,14 @@ anything else (EOF: the wrapper went away) it exits.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from importlib.metadata import entry_points
+from typing import Any
+
+from kubecache.hub_lease_clock import ENV as LEASE_CLOCK_ENV
+from kubecache.hub_lease_clock import lease_expired
 
 #: what the wrapper writes on the hub's standard input once it holds the lease
 GO = b"go\n"
@@ -34,6 +39,28 @@ def preload() -> None:
                 )
 
 
+def gate_health_on_the_lease() -> None:
+    """``/hub/health`` answers 503 once the lease hub-standby gave this hub can have ended
+    (:mod:`kubecache.hub_lease_clock`): a hub resumed after a freeze longer than the lease
+    is not Ready again for the moment before its wrapper kills it."""
+    path = os.environ.get(LEASE_CLOCK_ENV)
+    if not path:
+        return
+    from jupyterhub.handlers import pages
+    from tornado import web
+
+    handler = pages.HealthCheckHandler
+    answer = handler.get
+
+    def get(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if lease_expired(path):
+            raise web.HTTPError(503, "this hub's lease has ended; hub-standby is stopping it")
+        return answer(self, *args, **kwargs)
+
+    handler.get = get
+    handler.head = get
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0].rsplit("/", 1)[-1] != "jupyterhub":
         print("usage: python -m kubecache.hub_preload jupyterhub ARGS...", file=sys.stderr)
@@ -49,6 +76,8 @@ def main(argv: list[str]) -> int:
     if sys.stdin.buffer.readline() != GO:
         return 0
     from jupyterhub.app import main as jupyterhub_main
+
+    gate_health_on_the_lease()
 
     sys.argv = ["jupyterhub", *argv[1:]]
     result = jupyterhub_main()

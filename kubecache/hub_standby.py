@@ -44,13 +44,18 @@ import random
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from kubecache.contract import redis_time_ms
+from kubecache.hub_lease_clock import ENV as LEASE_CLOCK_ENV
+from kubecache.hub_lease_clock import LeaseClockWriter
 from kubecache.hub_preload import GO
 from kubecache.hub_standby_state import LeaseRecord, StandbyState, decode_lease
 
@@ -157,7 +162,9 @@ def preload_command(command: Sequence[str]) -> list[str] | None:
     return None
 
 
-async def _start_preloaded(command: Sequence[str]) -> asyncio.subprocess.Process | None:
+async def _start_preloaded(
+    command: Sequence[str], env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process | None:
     """Start the hub's imports now (a standby's idle time); None when ``command`` is no hub."""
     preload = preload_command(command)
     if preload is None:
@@ -165,7 +172,7 @@ async def _start_preloaded(command: Sequence[str]) -> asyncio.subprocess.Process
         return None
     log.info("preloading the hub: %s", " ".join(preload[:4]))
     return await asyncio.create_subprocess_exec(
-        *preload, stdin=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent
+        *preload, stdin=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent, env=env
     )
 
 
@@ -237,9 +244,14 @@ class LeaseLost:
     holder: str | None = None
 
 
-async def hold_lease(lease: RedisLease, state: StandbyState | None = None) -> LeaseLost:
+async def hold_lease(
+    lease: RedisLease,
+    state: StandbyState | None = None,
+    renewed: Callable[[float], None] | None = None,
+) -> LeaseLost:
     """Renew until the lease is lost (taken, not renewable before the deadline, or this
-    process was frozen past it)."""
+    process was frozen past it). ``renewed`` gets the time until which the lease is surely
+    this replica's after each renewal."""
     loop = asyncio.get_running_loop()
     timing = lease.timing
     confirmed = loop.time() if lease.confirmed is None else lease.confirmed
@@ -277,6 +289,8 @@ async def hold_lease(lease: RedisLease, state: StandbyState | None = None) -> Le
             log.error("lease %s was taken by %s", lease.key, holder)
             return LeaseLost("taken", confirmed, holder)
         confirmed = lease.confirmed if lease.confirmed is not None else confirmed
+        if renewed is not None:
+            renewed(confirmed + timing.duration - timing.margin)
 
 
 def _grace_left(lost: LeaseLost, timing: LeaseTiming, stop_grace: float) -> float:
@@ -297,14 +311,27 @@ async def run_standby(
 
     ``preload``: import JupyterHub while standing by (:mod:`kubecache.hub_preload`).
     """
-    preloaded = await _start_preloaded(command) if preload else None
+    # the preloaded hub answers /hub/health only until the lease it was given can end
+    clock = (
+        LeaseClockWriter(Path(tempfile.gettempdir()) / f"kubecache-hub-lease-{os.getpid()}")
+        if preload
+        else None
+    )
+    env = None if clock is None else {**os.environ, LEASE_CLOCK_ENV: str(clock.path)}
+    preloaded = await _start_preloaded(command, env) if preload else None
     try:
         previous = await wait_for_lease(lease, state)
     except BaseException:
         if preloaded is not None and preloaded.returncode is None:
             preloaded.kill()
             await preloaded.wait()
+        if clock is not None:
+            clock.close()
         raise
+    timing = lease.timing
+    if clock is not None:
+        confirmed = lease.confirmed if lease.confirmed is not None else time.monotonic()
+        clock.write(confirmed + timing.duration - timing.margin)
     if previous is None:
         log.info("acquired lease %s as %s: starting %s", lease.key, lease.identity, command[0])
     else:
@@ -323,7 +350,7 @@ async def run_standby(
         process = await asyncio.create_subprocess_exec(*command, preexec_fn=_die_with_parent)
     if state is not None:
         state.hub_running(True)
-    holding = asyncio.create_task(hold_lease(lease, state))
+    holding = asyncio.create_task(hold_lease(lease, state, None if clock is None else clock.write))
     exited = asyncio.create_task(process.wait())
     try:
         try:
@@ -360,6 +387,8 @@ async def run_standby(
             state.hub_running(False)
             if state.role == "active":
                 state.stepped_down(None)
+        if clock is not None:
+            clock.close()
         # The hub is dead: give the lease back if it is still ours (a standby need not wait).
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             if await asyncio.wait_for(lease.release(), lease.timing.retry_period * 2):
