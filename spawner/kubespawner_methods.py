@@ -5,7 +5,7 @@ methods subclasses and zero-to-jupyterhub ``extraConfig`` snippets call or overr
 (``_expand_user_properties``, ``_expand_all``, ``get_env``, ``_build_common_labels``,
 ``get_pod_manifest``, ``load_user_options``, ``_options_form_default``, ...), with KubeSpawner's
 names and signatures. Each gathers the spawner's option values and hands them to a module that
-takes values (:mod:`spawner.naming`, :mod:`spawner.manifests`, :mod:`spawner.builders`,
+takes values (:mod:`spawner.naming`, :mod:`spawner.manifests`, :mod:`spawner.models`,
 :mod:`spawner.profiles`). Where KubeSpawner calls a method through ``self`` (template expansion,
 labels, ``get_env``, ``_apply_overrides``, ``_load_profile``), so does this class, so a
 subclass's override takes effect in the same places. No Kubernetes or Redis I/O here: the
@@ -19,7 +19,7 @@ from typing import Any
 
 from traitlets import TraitError, default
 
-from spawner import api_json, builders, manifests, models, naming, profiles
+from spawner import manifests, models, naming, profiles
 from spawner.config import KubeSpawner
 from spawner.option_values import resolve, sorted_values
 
@@ -190,7 +190,7 @@ class KubeSpawnerMethods(KubeSpawner):
     async def _pod_json(self) -> dict[str, Any]:
         """The user's Pod as API JSON: which option goes into which make_pod argument."""
         expand = self._expand_all
-        return builders.pod_json(
+        return manifests.pod_json(
             name=self.pod_name,
             cmd=manifests.command(self.cmd, self.get_args(), pod_name=self.pod_name, log=self.log),
             port=self.port,
@@ -241,7 +241,7 @@ class KubeSpawnerMethods(KubeSpawner):
 
     def _pvc_json(self) -> dict[str, Any]:
         common = self._build_common_labels(self._expand_all(self.storage_extra_labels))
-        return builders.pvc_json(
+        return manifests.pvc_json(
             name=self.pvc_name,
             storage_class=self.storage_class,
             access_modes=self.storage_access_modes,
@@ -255,7 +255,7 @@ class KubeSpawnerMethods(KubeSpawner):
 
     def _service_json(self, owner_reference: Any, port: int) -> dict[str, Any]:
         extra = self._expand_all(self.extra_labels)
-        return builders.service_json(
+        return manifests.service_json(
             name=self.pod_name,
             port=port,
             selector=self._build_pod_labels(extra),
@@ -265,7 +265,7 @@ class KubeSpawnerMethods(KubeSpawner):
         )
 
     def _secret_json(self, owner_reference: Any) -> dict[str, Any]:
-        return manifests.secret_json(
+        return manifests.secret_from_files(
             name=self.secret_name,
             user_name=self.user.name,
             cert_paths=self.cert_paths,
@@ -277,7 +277,7 @@ class KubeSpawnerMethods(KubeSpawner):
 
     def _pod_model(self, pod: dict[str, Any]) -> Any:
         """Pod JSON as the ``V1Pod`` KubeSpawner hands out (get_pod_manifest, modify_pod_hook)."""
-        return manifests.pod_model(
+        return models.pod_model(
             pod,
             extra_pod_config=self.extra_pod_config,
             extra_container_config=self.extra_container_config,
@@ -309,7 +309,7 @@ class KubeSpawnerMethods(KubeSpawner):
 
     def get_namespace_manifest(self) -> dict[str, Any]:
         """The user namespace (enable_user_namespaces), as API JSON (not a KubeSpawner method)."""
-        return builders.namespace_json(
+        return manifests.namespace_json(
             self.namespace,
             labels=self._expand_all(self.user_namespace_labels),
             annotations=self._expand_all(self.user_namespace_annotations),
@@ -321,20 +321,20 @@ class KubeSpawnerMethods(KubeSpawner):
     async def pod_request_body(self) -> dict[str, Any]:
         """The Pod to create, as API JSON."""
         if self._overridden("get_pod_manifest"):
-            return api_json.request_body(await self.get_pod_manifest(), "get_pod_manifest")
+            return models.request_body(await self.get_pod_manifest(), "get_pod_manifest")
         return await self._pod_json()
 
     def pvc_request_body(self) -> dict[str, Any]:
         """The PersistentVolumeClaim to create, as API JSON."""
         if self._overridden("get_pvc_manifest"):
-            return api_json.request_body(self.get_pvc_manifest(), "get_pvc_manifest")
+            return models.request_body(self.get_pvc_manifest(), "get_pvc_manifest")
         return self._pvc_json()
 
     def service_request_body(self, owner_reference: dict[str, Any], port: int) -> dict[str, Any]:
         """The Service to create, as API JSON."""
         if self._overridden("get_service_manifest"):
             owner = models.owner_reference(owner_reference)
-            return api_json.request_body(
+            return models.request_body(
                 self.get_service_manifest(owner, port), "get_service_manifest"
             )
         return self._service_json(owner_reference, port)
@@ -343,7 +343,7 @@ class KubeSpawnerMethods(KubeSpawner):
         """The internal_ssl Secret to create, as API JSON."""
         if self._overridden("get_secret_manifest"):
             owner = models.owner_reference(owner_reference)
-            return api_json.request_body(self.get_secret_manifest(owner), "get_secret_manifest")
+            return models.request_body(self.get_secret_manifest(owner), "get_secret_manifest")
         return self._secret_json(owner_reference)
 
     # ------------------------------------------------------------------ profiles

@@ -23,14 +23,14 @@ from traitlets import observe
 
 from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
-from spawner import builders, pod_state, urls
+from spawner import manifests, pod_state, urls
 from spawner.api_events import EventReads
-from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
 from spawner.hooks import call_hook
 from spawner.hub_log import EveryInterval
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.kubespawner_methods import KubeSpawnerMethods
+from spawner.models import request_body
 from spawner.options import CacheSpawnerOptions
 from spawner.pod_reader import MAX_FEED_WAIT, PodReader, PodTarget, Unknown, pod_gone
 from spawner.pod_reads import PodRead, PodReads
@@ -379,7 +379,7 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         """internal_ssl secret, service and after_pod_created_hook, owned by the pod."""
         if not (self.internal_ssl or self.services_enabled or self.after_pod_created_hook):
             return
-        owner = builders.owner_reference_json(self.pod_name, created["metadata"]["uid"])
+        owner = manifests.owner_reference_json(self.pod_name, created["metadata"]["uid"])
         if self.internal_ssl:
             await api.replace_object(
                 "secret", self.namespace, self.secret_request_body(owner), timeouts
