@@ -44,7 +44,7 @@ from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 
 from cacher.evictions import EvictionsSeen, EvictionWatch
 from cacher.health_server import HealthServer, Readiness
-from cacher.kube import KubeHttp, connect_kube
+from cacher.kube_api import KubeHttp, connect_kube
 from cacher.leader import LeaderElector
 from cacher.metrics import CacherMetrics
 from cacher.prefix_owner import Owner, PrefixOwnership

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cacher.kube import ApiStatusError, KubeHttp
+from cacher.kube_api import ApiStatusError, KubeHttp
 from cacher.metrics import CacherMetrics
 from kubecache.backoff import jittered
 

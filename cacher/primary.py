@@ -1,7 +1,7 @@
 """Which Redis primary the leader writes to, and the failovers it noticed.
 
 The take-over records the node's replication ID (every write script then
-refuses another node, see :mod:`cacher.scripts`) and its address. A failover
+refuses another node, see :mod:`cacher.lua_scripts`) and its address. A failover
 is noticed when
 
 - a script refuses to run (:class:`~cacher.write_errors.FailedOver`: a promoted

@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 
-from cacher.kube import ApiStatusError, KubeHttp
+from cacher.kube_api import ApiStatusError, KubeHttp
 from cacher.metrics import CacherMetrics
 from cacher.watch_stream import (
     Failure,

@@ -1,6 +1,6 @@
 """The cacher's only code that writes Redis.
 
-Every write is a Lua script (:mod:`cacher.scripts`) sent with EVALSHA, one
+Every write is a Lua script (:mod:`cacher.lua_scripts`) sent with EVALSHA, one
 call per batch of at most ``batch_size`` pods or events; a record and the
 feed entry that announces it are written by the same script, atomically, and
 every script is
@@ -38,13 +38,13 @@ from typing import Any, Literal
 import orjson
 from redis.asyncio import Redis
 
-from cacher import scripts
+from cacher import lua_scripts as scripts
 from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
-from cacher.fenced_scripts import FencedScripts, ScriptItem, count_outcome, retire_epoch
+from cacher.lua_calls import FencedScripts, ScriptItem, count_outcome, retire_epoch
+from cacher.metrics_interface import NO_METRICS, CountingMetrics, WriterMetrics
 from cacher.pending import PendingEvents
 from cacher.record_mirror import RecordMirror, fingerprint
 from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced, WriterStopped
-from cacher.write_metrics import NO_METRICS, CountingMetrics, WriterMetrics
 from kubecache.contract import (
     DEFAULT_EVENT_LOG_CAP,
     DEFAULT_FEED_MAXLEN,
@@ -568,7 +568,7 @@ class CacheWriter:
     async def retire(self, node: Redis, epoch: int) -> bool:
         """Mark ``epoch`` unsynced on ``node``, a primary that was replaced.
 
-        See :func:`cacher.fenced_scripts.retire_epoch`; True when the epoch still owned it.
+        See :func:`cacher.lua_calls.retire_epoch`; True when the epoch still owned it.
         """
         return await retire_epoch(node, self.keys, epoch=epoch, feed_maxlen=self.feed_maxlen)
 

@@ -135,7 +135,7 @@ def connect(settings: RedisSettings) -> aioredis.Redis:
     client turns a READONLY reply from a demoted primary into one: a write
     may silently land on another node than the one before. The cacher does
     not rely on the client to notice; its scripts compare the node's
-    replication ID with the one its epoch started on (cacher/scripts.py).
+    replication ID with the one its epoch started on (cacher/lua_scripts.py).
     """
     settings.validate()
     username, password = settings.credentials()
@@ -228,7 +228,7 @@ def follows_sentinel(client: aioredis.Redis) -> bool:
 async def topology_problem(client: aioredis.Redis) -> str | None:
     """Why kubecache cannot use this Redis, or None.
 
-    A user without ``+info`` is refused (see :mod:`cacher.scripts`). A Redis
+    A user without ``+info`` is refused (see :mod:`cacher.lua_scripts`). A Redis
     Cluster node is refused: the contract's keys (health, pods,
     feed, event logs) live in different hash slots and every write is one
     multi-key script.

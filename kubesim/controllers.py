@@ -8,15 +8,45 @@ They act through the store's public write methods, after the request that trigge
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from kubesim import errors
+from kubesim.object_meta import format_time, owner_uids
 from kubesim.resources import RESOURCES
 
-if TYPE_CHECKING:
-    from kubesim.store import ObjectStore
+__all__ = ["Controllers", "ObjectStore"]
 
-__all__ = ["Controllers"]
+Key = tuple[str, str]  # (namespace or "", name)
+
+
+class ObjectStore(Protocol):
+    """What the controllers use of :class:`kubesim.store.ObjectStore`, which runs them."""
+
+    def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    def mutate(
+        self, resource: str, namespace: str | None, name: str, fn: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]: ...
+
+    def delete(
+        self, resource: str, namespace: str | None, name: str
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    def remove(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    def _later(self, fn: Callable[[], None]) -> None: ...
+
+    def dependents_of(self, owner_uid: str) -> list[tuple[str, Key]]: ...
+
+    def uid_exists(self, uid: str) -> bool: ...
+
+    def keys_in_namespace(self, resource: str, namespace: str) -> list[Key]: ...
+
+    def namespace_object_count(self, namespace: str) -> int: ...
+
+    def namespace_terminating(self, namespace: str) -> bool: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +77,6 @@ class Controllers:
     def collect_dependents(self, owner_uid: str) -> None:
         """Background propagation: delete dependents whose owners are all gone; dependents
         with another live owner only lose the dangling reference."""
-        from kubesim.store import owner_uids
-
         store = self.store
         for resource, (namespace, name) in store.dependents_of(owner_uid):
             obj = store.get(resource, namespace or None, name)
@@ -78,8 +106,6 @@ class Controllers:
             return store.get("namespaces", None, name) or {}
 
         def terminating(obj: dict[str, Any]) -> None:
-            from kubesim.store import format_time
-
             obj["metadata"]["deletionTimestamp"] = format_time()
             obj["metadata"]["deletionGracePeriodSeconds"] = 0
             obj.setdefault("status", {})["phase"] = "Terminating"

@@ -17,17 +17,25 @@ import contextlib
 import hashlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kubesim import kubelet_events as ev
 from kubesim.cluster import pod_key
 from kubesim.errors import ApiError
-from kubesim.kubelet_runtime import ContainerHandle, ExitStatus, FailedStart
+from kubesim.kubelet_runtime import (
+    ContainerHandle,
+    ContainerRuntime,
+    ExitStatus,
+    FailedStart,
+    KubeletTimings,
+)
+from kubesim.loopback import LoopbackAllocator
 from kubesim.pod_status import ContainerRun, render_status
 from kubesim.volumes import MountFailed
 
 if TYPE_CHECKING:
-    from kubesim.kubelet_base import SimulatedKubelet
+    from kubesim.event_recorder import EventRecorder
+    from kubesim.store import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +76,36 @@ def image_size(image: str) -> int:
     return 50_000_000 + int(hashlib.sha256(image.encode()).hexdigest()[:8], 16) % 900_000_000
 
 
+class Kubelet(Protocol):
+    """What a PodWorker uses of the kubelet that runs it (:class:`kubesim.kubelet_base.
+    SimulatedKubelet`, which imports this module)."""
+
+    timings: KubeletTimings
+    addresses: LoopbackAllocator
+
+    @property
+    def store(self) -> ObjectStore: ...
+
+    @property
+    def recorder(self) -> EventRecorder: ...
+
+    def runtime_for(
+        self, container: dict[str, Any], *, main: bool, init: bool
+    ) -> ContainerRuntime: ...
+
+    def set_up_volumes(self, pod: dict[str, Any]) -> None: ...
+
+    def image_present(self, node: str, image: str) -> bool: ...
+
+    def remember_image(self, node: str, image: str) -> None: ...
+
+    def pull_fails(self, pod: dict[str, Any], container: dict[str, Any], main: bool) -> bool: ...
+
+
 class PodWorker:
     """The kubelet's work for one pod."""
 
-    def __init__(self, kubelet: SimulatedKubelet, pod: dict[str, Any], node: str) -> None:
+    def __init__(self, kubelet: Kubelet, pod: dict[str, Any], node: str) -> None:
         self.kubelet = kubelet
         self.key = pod_key(pod)
         self.uid = str(pod["metadata"].get("uid"))

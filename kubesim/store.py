@@ -27,6 +27,7 @@ import orjson
 
 from kubesim import errors, validation
 from kubesim.controllers import Controllers
+from kubesim.object_meta import format_time, owner_uids
 from kubesim.resources import RESOURCES, apply_create_defaults, generated_name, prepare_update
 
 __all__ = ["Change", "ObjectStore", "format_time", "owner_uids"]
@@ -41,11 +42,6 @@ _List = list  # the builtin, since ObjectStore.list shadows it in the class body
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 FIRST_RESOURCE_VERSION = 100  # clients treat "0" specially; start well clear of it
-
-
-def format_time(moment: datetime | None = None) -> str:
-    """RFC 3339 in UTC with second precision, as metav1.Time serialises."""
-    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -74,11 +70,6 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
         meta = {}
         obj["metadata"] = meta
     return meta
-
-
-def owner_uids(obj: dict[str, Any]) -> set[str]:
-    refs = obj.get("metadata", {}).get("ownerReferences") or []
-    return {str(ref["uid"]) for ref in refs if isinstance(ref, dict) and ref.get("uid")}
 
 
 class ObjectStore:

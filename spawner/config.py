@@ -1,4 +1,4 @@
-"""The KubeSpawner configuration surface, and the naming/manifest/profile methods built on it.
+"""The KubeSpawner configuration surface: option declarations only.
 
 ``KubeSpawner`` here is a drop-in for ``kubespawner.KubeSpawner`` 7.1's configuration: every
 ``c.KubeSpawner.*`` option has the same name, trait type, default, help text and ``config``
@@ -6,8 +6,11 @@ tag, so an existing ``jupyterhub_config.py`` (and the zero-to-jupyterhub chart's
 applies unchanged. The class is *named* KubeSpawner on purpose: traitlets applies the config
 section of every class name in the MRO, so ``KubeCacheSpawner(KubeSpawner)`` picks up
 ``c.KubeSpawner.*``. The runtime (start/stop/poll/progress/state) lives in
-``spawner.spawner.KubeCacheSpawner``; this class only declares options and turns them into
-names and manifests (pure translation, no Kubernetes or Redis I/O).
+``spawner.spawner.KubeCacheSpawner``; KubeSpawner's methods that turn options into names,
+manifests and profiles are :class:`spawner.kubespawner_methods.KubeSpawnerMethods`, which
+hands them to modules that take values (:mod:`spawner.naming`, :mod:`spawner.manifests`,
+:mod:`spawner.profiles`). This class only declares options: traits, help texts, defaults and
+validators.
 
 The trait block is long because it is the documentation users read (``--help-all``, Sphinx);
 it is kept in one class so ``class_own_traits()`` lists the same options as KubeSpawner's.
@@ -36,7 +39,6 @@ drops (``singleuser_image_spec``, ``singleuser_lifecycle_hooks``,
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
@@ -45,20 +47,15 @@ from jupyterhub.traitlets import Callable, Command
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, Union, default, observe, validate
 
-from spawner import api_json, deprecated, manifests, models, profiles, slugs
-
-SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-
-
-class TemplateError(ValueError):
-    """A ``{field}`` template of the configuration that cannot be expanded."""
+from spawner import deprecated, naming
 
 
 class KubeSpawner(Spawner):
-    """The KubeSpawner configuration surface: options, names, manifests and profiles.
+    """The KubeSpawner configuration surface: its options, declared.
 
     A JupyterHub spawner that spawns pods in a Kubernetes cluster; each server of each user has
-    its own instance. Subclassed by ``spawner.KubeCacheSpawner``, which does the I/O.
+    its own instance. Subclassed by ``spawner.kubespawner_methods.KubeSpawnerMethods`` (names,
+    manifests, profiles), then ``spawner.KubeCacheSpawner``, which does the I/O.
     """
 
     # ------------------------------------------------------------------ options
@@ -1633,36 +1630,16 @@ class KubeSpawner(Spawner):
     @default("namespace")
     def _namespace_default(self) -> str:
         """The hub's own namespace when running in a pod with a service account, else default."""
-        if os.path.exists(SERVICE_ACCOUNT_NAMESPACE_FILE):
-            with open(SERVICE_ACCOUNT_NAMESPACE_FILE) as f:
-                return f.read().strip()
-        return "default"
+        return naming.hub_namespace()
 
     @default("env_keep")
     def _env_keep_default(self) -> list[str]:
         # the hub's environment means nothing inside a pod
         return []
 
-    @default("ssl_alt_names")
-    def _default_ssl_alt_names(self) -> list[str]:
-        return [
-            f"DNS:{self.dns_name}",
-            f"DNS:{self.pod_name}",
-            f"DNS:{self.pod_name}.{self.namespace}",
-            f"DNS:{self.pod_name}.{self.namespace}.svc",
-        ]
-
     @default("ssl_alt_names_include_local")
     def _default_ssl_alt_names_include_local(self) -> bool:
         return False
-
-    @default("options_form")
-    def _options_form_default(self) -> Any:
-        return profiles.options_form_default(self)
-
-    @default("options_from_form")
-    def _options_from_form_default(self) -> Any:
-        return self._options_from_form
 
     @validate("image_pull_secrets")
     def _validate_image_pull_secrets(self, proposal: Any) -> Any:
@@ -1692,235 +1669,7 @@ class KubeSpawner(Spawner):
         sections = [c.__name__ for c in type(self).mro() if issubclass(c, KubeSpawner)]
         return deprecated.move_deprecated_config(proposal["value"], self.log, sections)
 
-    # ------------------------------------------------------------------ names
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # pod_name, namespace, dns_name and pvc_name computed here are defaults only: a saved
-        # state (load_names_state) replaces them, so renamed templates never orphan a server.
-        if self.enable_user_namespaces:
-            self.namespace = self._expand_user_properties(self.user_namespace_template)
-        self.pod_name: str = self._expand_user_properties(self.pod_name_template)
-        self.dns_name: str = self.dns_name_template.format(
-            namespace=self.namespace, name=self.pod_name
-        )
-        self.secret_name: str = self._expand_user_properties(self.secret_name_template)
-        self.pvc_name: str = self._expand_user_properties(self.pvc_name_template)
-        # whether pvc_name is known to name an existing claim (then it is kept in state)
-        self._pvc_exists = False
-        # None: fresh server; "unknown": state written by KubeSpawner < 7; else that version
-        self._state_kubespawner_version: str | None = None
-        if self.working_dir:
-            self.working_dir = self._expand_user_properties(self.working_dir)
-        if self.port == 0:  # type: ignore[has-type]  # KubeSpawner's default server port
-            self.port = 8888
-
-    def _expand_user_properties(self, template: str, slug_scheme: str | None = None) -> str:
-        """Fill a template's fields: {username} {servername} {user_server} {userid}
-        {unescaped_username} {unescaped_servername} {hubnamespace} {pod_name} {pvc_name}
-        {namespace}, plus the {safe_*} and {escaped_*} variants of the first three."""
-        fields: dict[str, Any] = slugs.template_fields(
-            self.user.name, self.name or "", slug_scheme or self.slug_scheme
-        )
-        hub_namespace = self._namespace_default()
-        fields["hubnamespace"] = "user" if hub_namespace == "default" else hub_namespace
-        fields["userid"] = self.user.id
-        for attr in ("pod_name", "pvc_name", "namespace"):
-            # not yet defined while they are being computed themselves
-            fields[attr] = getattr(self, attr, f"{attr}_unavailable!")
-        try:
-            rendered = template.format(**fields)
-        except (KeyError, IndexError, AttributeError, ValueError) as e:
-            # KubeSpawner 7.1 raises the bare KeyError ('X'): say which template and what to do
-            raise TemplateError(
-                f"cannot expand {template!r} for {self.user.name}: {type(e).__name__} {e}. "
-                f"Known fields: {', '.join('{' + name + '}' for name in sorted(fields))}; "
-                "write {{ and }} for a literal brace (e.g. '${{HOME}}' for the shell's ${HOME})."
-            ) from e
-        if not template.endswith("-"):
-            # an empty servername must not leave "jupyter-alice-" from an old
-            # "{username}-{servername}" template
-            rendered = rendered.rstrip("-")
-        return rendered
-
-    def _expand_all(self, src: Any) -> Any:
-        """Expand template fields in every string of a nested list/dict structure."""
-        if isinstance(src, list):
-            return [self._expand_all(item) for item in src]
-        if isinstance(src, dict):
-            return {key: self._expand_all(value) for key, value in src.items()}
-        if isinstance(src, str):
-            return self._expand_user_properties(src)
-        return src
-
-    def _expand_env(self, env: dict[str, Any]) -> dict[str, Any]:
-        """The admin's environment with templates expanded; callables were already resolved
-        by Spawner.get_env, so values of other types are left to its result."""
-        return {
-            key: self._expand_all(value)
-            for key, value in env.items()
-            if isinstance(value, list | dict | str)
-        }
-
-    def get_env(self) -> dict[str, Any]:
-        """JupyterHub's environment plus JUPYTER_IMAGE(_SPEC) and the expanded ``environment``.
-
-        Only the admin's ``environment`` is expanded: values JupyterHub itself sets (JSON
-        strings with braces) must stay as they are (KubeSpawner issue #743).
-        """
-        env: dict[str, Any] = super().get_env()
-        env["JUPYTER_IMAGE_SPEC"] = self.image
-        env["JUPYTER_IMAGE"] = self.image
-        env.update(self._expand_env(self.environment))
-        return env
-
-    def names_state(self) -> dict[str, Any]:
-        """The naming part of get_state(), with KubeSpawner's keys.
-
-        ``pvc_name`` is saved only once the claim is known to exist, whatever
-        ``remember_pvc_name`` says, so a later load_state can still decide to use it.
-        Until then a KubeSpawner 6 state stays "unknown": saving 7.1.0 (as KubeSpawner 7.1
-        does, its #937) would skip the legacy claim lookup on the next load and give the user
-        a new, empty claim. KubeSpawner 7.1 reads "unknown" the same way.
-        """
-        legacy_lookup_pending = self.legacy_pvc_name() is not None
-        state: dict[str, Any] = {
-            "kubespawner_version": (
-                "unknown" if legacy_lookup_pending else manifests.KUBESPAWNER_COMPAT_VERSION
-            ),
-            "pod_name": self.pod_name,
-            "namespace": self.namespace,
-            "dns_name": self.dns_name,
-        }
-        if self._pvc_exists:
-            state["pvc_name"] = self.pvc_name
-        return state
-
-    def load_names_state(self, state: dict[str, Any]) -> None:
-        """The naming part of load_state(): saved names win over freshly computed ones."""
-        for key in ("pod_name", "namespace", "dns_name"):
-            if key in state:
-                setattr(self, key, state[key])
-        if "pvc_name" in state and self.remember_pvc_name:
-            self.pvc_name = state["pvc_name"]
-            self._pvc_exists = True
-        if "kubespawner_version" in state:
-            self._state_kubespawner_version = state["kubespawner_version"]
-        elif state:
-            self.log.warning(
-                "Loading state for %s/%s written by an unknown earlier KubeSpawner (likely 6.x);"
-                " names will be upgraded, legacy PVC names are looked for on start.",
-                self.user.name,
-                self.name,
-            )
-            self._state_kubespawner_version = "unknown"
-        else:
-            self._state_kubespawner_version = None
-
-    def reset_transient_names(self) -> None:
-        """The naming part of clear_state(): pod and DNS names follow the current templates
-        again; namespace and pvc_name persist."""
-        self.pod_name = self._expand_user_properties(self.pod_name_template)
-        self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
-
-    def legacy_pvc_name(self) -> str | None:
-        """The KubeSpawner 6 ("escape" scheme) PVC name to look for before creating a claim.
-
-        Only for state written by KubeSpawner < 7 with ``handle_legacy_names`` and
-        ``remember_pvc_name`` on, while the claim is not yet known, and when the legacy name
-        differs. The caller checks: current name exists -> keep it; else legacy name exists
-        -> ``self.pvc_name = legacy``; then sets ``_pvc_exists``.
-        """
-        if not (self.handle_legacy_names and self.remember_pvc_name):
-            return None
-        if self._pvc_exists or self._state_kubespawner_version != "unknown":
-            return None
-        legacy = self._expand_user_properties(self.pvc_name_template, slug_scheme="escape")
-        return legacy if legacy != self.pvc_name else None
-
-    def pvc_is_shared(self) -> bool:
-        """True when this named server uses the default server's claim (delete_forever keeps it)."""
-        return bool(self.name) and "{user_server}" not in self.pvc_name_template
-
-    # ------------------------------------------------------------------ manifests
-    # KubeSpawner's public methods return client models (V1Pod, ...) for code written against
-    # it; the spawner itself sends API JSON (*_request_body), built without models unless a
-    # subclass overrides the public method, whose result then is what gets created.
-
-    async def get_pod_manifest(self) -> Any:
-        """The user's Pod as a ``V1Pod`` (callables for uid/gid/fs_gid/supplemental_gids and
-        the security contexts are called, coroutines awaited)."""
-        return manifests.pod_model(self, await manifests.pod_manifest(self))
-
-    def get_pvc_manifest(self) -> Any:
-        """The user's claim as a ``V1PersistentVolumeClaim``."""
-        return models.pvc(manifests.pvc_manifest(self))
-
-    def get_service_manifest(self, owner_reference: Any, port: int | None = None) -> Any:
-        """The ``V1Service`` fronting the pod (services_enabled / internal_ssl); the owner
-        reference is a ``V1OwnerReference`` or its dict."""
-        service = models.service(
-            manifests.service_manifest(self, owner_reference, self.port if port is None else port)
-        )
-        service.metadata.owner_references = [owner_reference]
-        return service
-
-    def get_secret_manifest(self, owner_reference: Any) -> Any:
-        """The internal_ssl ``V1Secret`` holding this server's certificate (reads cert_paths)."""
-        secret = models.secret(manifests.secret_manifest(self, owner_reference))
-        secret.metadata.owner_references = [owner_reference]
-        return secret
-
-    def get_namespace_manifest(self) -> dict[str, Any]:
-        """The user namespace (enable_user_namespaces), as API JSON (not a KubeSpawner method)."""
-        return manifests.namespace_manifest(self)
-
-    def _overridden(self, method: str) -> bool:
-        return getattr(type(self), method) is not getattr(KubeSpawner, method)
-
-    async def pod_request_body(self) -> dict[str, Any]:
-        """The Pod to create, as API JSON."""
-        if self._overridden("get_pod_manifest"):
-            return api_json.request_body(await self.get_pod_manifest(), "get_pod_manifest")
-        return await manifests.pod_manifest(self)
-
-    def pvc_request_body(self) -> dict[str, Any]:
-        """The PersistentVolumeClaim to create, as API JSON."""
-        if self._overridden("get_pvc_manifest"):
-            return api_json.request_body(self.get_pvc_manifest(), "get_pvc_manifest")
-        return manifests.pvc_manifest(self)
-
-    def service_request_body(self, owner_reference: dict[str, Any], port: int) -> dict[str, Any]:
-        """The Service to create, as API JSON."""
-        if self._overridden("get_service_manifest"):
-            owner = models.owner_reference(owner_reference)
-            return api_json.request_body(
-                self.get_service_manifest(owner, port), "get_service_manifest"
-            )
-        return manifests.service_manifest(self, owner_reference, port)
-
-    def secret_request_body(self, owner_reference: dict[str, Any]) -> dict[str, Any]:
-        """The internal_ssl Secret to create, as API JSON."""
-        if self._overridden("get_secret_manifest"):
-            owner = models.owner_reference(owner_reference)
-            return api_json.request_body(self.get_secret_manifest(owner), "get_secret_manifest")
-        return manifests.secret_manifest(self, owner_reference)
-
-    # ------------------------------------------------------------------ runtime (elsewhere)
-
-    async def start(self) -> Any:
-        raise NotImplementedError("spawner.KubeCacheSpawner starts servers; this class is config")
-
-    async def stop(self, now: bool = False) -> None:
-        raise NotImplementedError("spawner.KubeCacheSpawner stops servers; this class is config")
-
-    async def poll(self) -> int | None:
-        raise NotImplementedError("spawner.KubeCacheSpawner polls servers; this class is config")
-
-    # ------------------------------------------------------------------ profiles
-
-    def _options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
-        return profiles.options_from_form(self, formdata)
+    # ------------------------------------------------------------------ user options
 
     # JupyterHub 5 saves a spawn request's JSON body as the server's user_options before any
     # check, object or not ("x", [1]), then sets it here, and passes it to the constructor at
@@ -1938,17 +1687,17 @@ class KubeSpawner(Spawner):
     def _user_options_default(self) -> dict[str, Any]:
         return {}
 
-    async def load_user_options(self) -> None:
-        """Validate ``user_options`` against the profile list, then apply the chosen profile and
-        its options' overrides. Invalid options raise HTTPError(400) before anything is made."""
-        await profiles.load_user_options(self)
+    # ------------------------------------------------------------------ runtime (elsewhere)
+    # JupyterHub refuses a Spawner subclass that does not define these three
 
-    @default("apply_user_options")
-    def _default_apply_user_options(self) -> Any:
-        # JupyterHub >= 5.3 calls apply_user_options just before start() and answers its
-        # errors with 400. Options are applied in start() as KubeSpawner does; this hook
-        # only refuses bad ones early (a configured hook replaces it; start() still checks).
-        return profiles.check_user_options
+    async def start(self) -> Any:
+        raise NotImplementedError("spawner.KubeCacheSpawner starts servers; this class is config")
+
+    async def stop(self, now: bool = False) -> None:
+        raise NotImplementedError("spawner.KubeCacheSpawner stops servers; this class is config")
+
+    async def poll(self) -> int | None:
+        raise NotImplementedError("spawner.KubeCacheSpawner polls servers; this class is config")
 
 
 deprecated.install_aliases(KubeSpawner)

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from spawner.api_json import JSON
+from spawner.models import JSON
 
 ROUTE_LABEL = "hub.jupyter.org/proxy-route"
 

@@ -4,7 +4,7 @@ Code written for KubeSpawner (``hub.extraConfig`` snippets, subclasses, ``KubeIn
 style helpers) imports these and gets ``kubernetes_asyncio`` client models (``V1Pod``,
 ``V1PersistentVolumeClaim``, ``V1Service``, ``V1Secret``, ``V1Namespace``, ``V1OwnerReference``,
 ``V1Ingress``, ...) shaped like KubeSpawner's. Each builds the API JSON with the pure builders
-the spawner itself uses (:mod:`spawner.builders`, :mod:`spawner.ingress`) and converts it
+the spawner itself uses (:mod:`spawner.manifests`, :mod:`spawner.ingress`) and converts it
 (:mod:`spawner.models`); serialising the result gives KubeSpawner 7.1's JSON for the same
 arguments. The spawner's own hot path never goes through here: it sends the JSON.
 """
@@ -15,8 +15,8 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from spawner import builders, ingress, models
-from spawner.api_json import override_fields
+from spawner import ingress, manifests, models
+from spawner.models import override_fields
 
 
 def make_pod(*args: Any, **kwargs: Any) -> Any:
@@ -24,7 +24,7 @@ def make_pod(*args: Any, **kwargs: Any) -> Any:
     bound = _POD_SIGNATURE.bind(*args, **kwargs)
     bound.apply_defaults()
     arguments = bound.arguments
-    pod = builders.pod_json(**arguments)
+    pod = manifests.pod_json(**arguments)
     return models.pod(
         pod,
         spec_overrides=override_fields("V1PodSpec", arguments["extra_pod_config"] or {}),
@@ -34,7 +34,7 @@ def make_pod(*args: Any, **kwargs: Any) -> Any:
     )
 
 
-_POD_SIGNATURE = inspect.signature(builders.pod_json)
+_POD_SIGNATURE = inspect.signature(manifests.pod_json)
 make_pod.__signature__ = _POD_SIGNATURE.replace(return_annotation=Any)  # type: ignore[attr-defined]
 
 
@@ -49,7 +49,9 @@ def make_pvc(  # noqa: PLR0917 - KubeSpawner's positional signature
 ) -> Any:
     """A ``V1PersistentVolumeClaim`` for one user's storage."""
     return models.pvc(
-        builders.pvc_json(name, storage_class, access_modes, selector, storage, labels, annotations)
+        manifests.pvc_json(
+            name, storage_class, access_modes, selector, storage, labels, annotations
+        )
     )
 
 
@@ -89,7 +91,7 @@ def make_ingress(  # noqa: PLR0917 - KubeSpawner's positional signature
 
 def make_owner_reference(name: str, uid: str) -> Any:
     """A ``V1OwnerReference`` to the user's pod (objects garbage-collected with it)."""
-    return models.owner_reference(builders.owner_reference_json(name, uid))
+    return models.owner_reference(manifests.owner_reference_json(name, uid))
 
 
 def make_secret(  # noqa: PLR0917 - KubeSpawner's positional signature
@@ -108,12 +110,12 @@ def make_secret(  # noqa: PLR0917 - KubeSpawner's positional signature
         with open(path, encoding="utf-8") as f:
             return f.read()
 
-    secret = builders.secret_json(
+    secret = manifests.secret_json(
         name,
         username,
         read(cert_paths["keyfile"]),
         read(cert_paths["certfile"]),
-        builders.join_ca_bundle(read(cert_paths["cafile"]), read(hub_ca)),
+        manifests.join_ca_bundle(read(cert_paths["cafile"]), read(hub_ca)),
         owner_references,
         labels,
         annotations,
@@ -134,7 +136,7 @@ def make_service(  # noqa: PLR0917 - KubeSpawner's positional signature
 ) -> Any:
     """A ``V1Service`` (ClusterIP, port ``http``) named like the pod it selects."""
     result = models.service(
-        builders.service_json(name, port, selector, owner_references, labels, annotations)
+        manifests.service_json(name, port, selector, owner_references, labels, annotations)
     )
     result.metadata.owner_references = list(owner_references)
     return result
@@ -146,7 +148,7 @@ def make_namespace(
     annotations: Mapping[str, str] | None = None,
 ) -> Any:
     """A ``V1Namespace`` for one user (``enable_user_namespaces``)."""
-    return models.namespace(builders.namespace_json(name, labels, annotations))
+    return models.namespace(manifests.namespace_json(name, labels, annotations))
 
 
 __all__ = [

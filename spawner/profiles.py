@@ -23,6 +23,9 @@ match ``validation_regex`` (7.1 only anchors at the start), is longer than 1024 
 holds braces or control characters; the error then uses ``validation_message`` with
 ``{value}`` substituted when configured. The admin's profile list itself is checked when it is
 loaded (:mod:`spawner.profile_list`); its mistakes are shown on the form instead of a 500.
+
+Everything here takes values; setting the overrides on a spawner (resolving callables of it)
+is the spawner's ``_apply_overrides``/``_load_profile`` (:mod:`spawner.kubespawner_methods`).
 """
 
 from __future__ import annotations
@@ -31,23 +34,22 @@ import copy
 import html
 import json
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 from tornado import web
 from traitlets import TraitError
 
-from spawner.manifests import resolve, sorted_values
+from spawner.hub_log import Logger
+from spawner.option_values import sorted_values
 from spawner.profile_list import (
     ProfileListError,
     check_profile_list,
     duplicate_slugs,
     initialize_profile_list,
 )
-
-if TYPE_CHECKING:
-    from spawner.config import KubeSpawner
 
 UNLISTED_SUFFIX = "--unlisted-choice"
 FORM_PREFIX = "profile-option-"
@@ -77,38 +79,26 @@ class InvalidUserOptions(web.HTTPError, ValueError):
 # ------------------------------------------------------------------ the profile list
 
 
-def is_override_name(spawner: KubeSpawner, name: str) -> bool:
-    """An option (trait) of the spawner, or a deprecated alias of one."""
-    return spawner.has_trait(name) or isinstance(getattr(type(spawner), name, None), property)
-
-
-def loaded_profile_list(spawner: KubeSpawner, raw: Any) -> list[dict[str, Any]]:
-    """The configured (already called) profile list checked and initialised.
+def loaded_profile_list(
+    raw: Any, *, is_option: Callable[[str], bool], log: Logger
+) -> list[dict[str, Any]]:
+    """The configured (already called) profile list checked and initialised; ``is_option``
+    says whether a ``kubespawner_override`` key names an option of the spawner.
 
     Raises ProfileListError naming every mistake; nothing is half-applied.
     """
     profile_list = sorted_values(raw) or []
-    problems = check_profile_list(
-        profile_list, is_option=lambda name: is_override_name(spawner, name)
-    )
+    problems = check_profile_list(profile_list, is_option=is_option)
     if problems:
         error = ProfileListError(problems)
-        spawner.log.error("%s", error.message)
+        log.error("%s", error.message)
         raise error
     profiles = initialize_profile_list(profile_list)
     for slug in duplicate_slugs(profiles):
-        spawner.log.warning(
+        log.warning(
             "profile_list: several profiles have the slug %r; users can only pick the first", slug
         )
     return profiles
-
-
-async def current_profile_list(spawner: KubeSpawner) -> list[dict[str, Any]]:
-    """The configured profile list (calling it when callable) checked and initialised."""
-    raw = sorted_values(spawner.profile_list)
-    if callable(raw):
-        raw = await resolve(spawner, raw)
-    return loaded_profile_list(spawner, raw)
 
 
 def get_profile(slug: str | None, profile_list: list[dict[str, Any]]) -> dict[str, Any]:
@@ -271,41 +261,49 @@ def _formatted_overrides(
         raise ProfileListError([f"{where} kubespawner_override: cannot be formatted: {e}"]) from e
 
 
-async def apply_overrides(
-    spawner: KubeSpawner, overrides: Mapping[str, Any], *, where: str, users_value: bool = False
-) -> None:
-    """Set each override on the spawner; dicts merge. A value the option refuses is the
-    admin's mistake (ProfileListError), or the user's when it holds their free text (400)."""
-    for name, raw in overrides.items():
-        value = await resolve(spawner, raw)
-        spawner.log.debug(
-            ".. overriding KubeSpawner value %s=%s for %s", name, value, spawner.pod_name
-        )
-        current = getattr(spawner, name)
-        if isinstance(value, dict) and isinstance(current, dict):
-            merged = copy.deepcopy(current)
-            recursive_update(merged, value)
-            value = merged
-        try:
-            setattr(spawner, name, value)
-        except TraitError as e:
-            if users_value:
-                raise InvalidUserOptions(f"{where}: the value does not fit {name}: {e}") from e
-            raise ProfileListError([f"{where} kubespawner_override.{name}: {e}"]) from e
+def merged_value(current: Any, value: Any) -> Any:
+    """An override's value as set: a dict merges into the option's current dict."""
+    if isinstance(value, dict) and isinstance(current, dict):
+        merged = copy.deepcopy(current)
+        recursive_update(merged, value)
+        return merged
+    return value
 
 
-async def load_profile(
-    spawner: KubeSpawner, slug: str | None, profile_list: list[dict[str, Any]]
-) -> None:
-    profile = get_profile(slug, profile_list)
-    spawner.log.debug(
-        "Applying KubeSpawner override for profile '%s' to %s",
-        profile.get("display_name"),
-        spawner.pod_name,
-    )
-    where = f"profile {profile['slug']!r}"
-    await apply_overrides(spawner, profile.get("kubespawner_override") or {}, where=where)
-    user_options = spawner.user_options or {}
+def refused_override(
+    error: TraitError, *, name: str, where: str, users_value: bool
+) -> InvalidUserOptions | ProfileListError:
+    """A value the option refuses: the admin's mistake (ProfileListError), or the user's
+    when it holds their free text (400)."""
+    if users_value:
+        return InvalidUserOptions(f"{where}: the value does not fit {name}: {error}")
+    return ProfileListError([f"{where} kubespawner_override.{name}: {error}"])
+
+
+@dataclass(frozen=True)
+class OverrideStep:
+    """One ``kubespawner_override`` to apply, where it comes from, and whether it holds the
+    user's free text (then a refused value is the user's mistake)."""
+
+    overrides: Mapping[str, Any]
+    where: str
+    users_value: bool = False
+
+
+def profile_where(profile: Mapping[str, Any]) -> str:
+    """How errors name a profile."""
+    return f"profile {profile['slug']!r}"
+
+
+def option_override_steps(
+    profile: Mapping[str, Any], user_options: Mapping[str, Any] | None
+) -> list[OverrideStep]:
+    """The overrides of the chosen choices of ``profile``'s options, in the order they apply
+    (after the profile's own ``kubespawner_override``; validate_user_options has accepted
+    ``user_options``)."""
+    where = profile_where(profile)
+    steps = []
+    user_options = user_options or {}
     for name, option in (profile.get("profile_options") or {}).items():
         free_text = user_options.get(name + UNLISTED_SUFFIX)
         choice = user_options.get(name)
@@ -313,49 +311,21 @@ async def load_profile(
         if free_text:
             raw = option["unlisted_choice"].get("kubespawner_override") or {}
             overrides = _formatted_overrides(f"{option_where} unlisted_choice", raw, free_text)
-            await apply_overrides(spawner, overrides, where=option_where, users_value=True)
+            steps.append(OverrideStep(overrides, option_where, users_value=True))
             continue
         if not choice:
             choice = next(key for key, c in option["choices"].items() if c.get("default"))
         overrides = option["choices"][choice].get("kubespawner_override") or {}
-        await apply_overrides(spawner, overrides, where=f"{option_where}.choices.{choice}")
-
-
-def max_bytes_of(spawner: KubeSpawner) -> int:
-    """KubeCacheSpawner.user_options_max_bytes (the configuration-only class has the default)."""
-    return int(getattr(spawner, "user_options_max_bytes", DEFAULT_MAX_BYTES))
-
-
-async def check_user_options(spawner: KubeSpawner, user_options: Mapping[str, Any]) -> None:
-    """Raise InvalidUserOptions (HTTP 400) when ``user_options`` fit no profile, or
-    ProfileListError (500) when the profile list is broken; change nothing."""
-    validate_user_options(
-        user_options,
-        await current_profile_list(spawner),
-        max_bytes=max_bytes_of(spawner),
-    )
-
-
-async def load_user_options(spawner: KubeSpawner) -> None:
-    """Validate, then apply the selected (or default) profile and its options' choices."""
-    profile_list = await current_profile_list(spawner)
-    user_options = spawner.user_options
-    validate_user_options(user_options, profile_list, max_bytes=max_bytes_of(spawner))
-    selected = (user_options or {}).get("profile")
-    if profile_list:
-        await load_profile(spawner, selected, profile_list)
-    elif selected:
-        spawner.log.warning(
-            "Profile %r requested for %s, but no profile_list is configured",
-            selected,
-            spawner.pod_name,
-        )
+        steps.append(OverrideStep(overrides, f"{option_where}.choices.{choice}"))
+    return steps
 
 
 # ------------------------------------------------------------------ the form
 
 
-def options_from_form(spawner: KubeSpawner, formdata: Mapping[str, list[str]]) -> dict[str, Any]:
+def options_from_form(
+    formdata: Mapping[str, list[str]], *, pod_name: str, log: Logger
+) -> dict[str, Any]:
     """Form data -> user_options (no validation here; load_user_options validates)."""
     user_options: dict[str, Any] = {}
     slug = next(iter(formdata.get("profile") or []), None)
@@ -367,18 +337,18 @@ def options_from_form(spawner: KubeSpawner, formdata: Mapping[str, list[str]]) -
                 user_options[key[len(prefix) :]] = values[0]
     unknown = sorted(k for k in formdata if k != "profile" and not k.startswith(FORM_PREFIX))
     if unknown:
-        spawner.log.warning(
+        log.warning(
             "Ignoring unrecognized form data in spawn request for %s: %s",
-            spawner.pod_name,
+            pod_name,
             ", ".join(unknown),
         )
     return user_options
 
 
-def template_environment(spawner: KubeSpawner) -> Environment:
+def template_environment(template_paths: list[str]) -> Environment:
     loader = ChoiceLoader(
         [
-            FileSystemLoader(spawner.additional_profile_form_template_paths),
+            FileSystemLoader(template_paths),
             PackageLoader("spawner", "templates"),
         ]
     )
@@ -400,42 +370,33 @@ def error_form(error: ProfileListError) -> str:
     )
 
 
-def render_form(spawner: KubeSpawner, raw_profile_list: Any) -> str:
-    """The options form: profile_form_template, else form.html from the extra paths or ours;
-    the list of the profile list's mistakes when it has any."""
+def render_form(
+    raw_profile_list: Any,
+    *,
+    is_option: Callable[[str], bool],
+    user_options: Mapping[str, Any] | None,
+    template_paths: list[str],
+    form_template: str,
+    pod_name: str,
+    log: Logger,
+) -> str:
+    """The options form: ``form_template`` (profile_form_template), else form.html from the
+    extra paths or ours; the list of the profile list's mistakes when it has any."""
     try:
-        profiles = loaded_profile_list(spawner, raw_profile_list)
+        profiles = loaded_profile_list(raw_profile_list, is_option=is_option, log=log)
     except ProfileListError as e:
         return error_form(e)
-    user_options = spawner.user_options or {}
+    user_options = user_options or {}
     if user_options:
         try:
             validate_user_options(user_options, profiles)
         except InvalidUserOptions as e:
-            spawner.log.warning(
+            log.warning(
                 "Not pre-selecting saved user_options of %s on the spawn form: %s",
-                spawner.pod_name,
+                pod_name,
                 e,
             )
             user_options = {}
-    env = template_environment(spawner)
-    if spawner.profile_form_template:
-        template = env.from_string(spawner.profile_form_template)
-    else:
-        template = env.get_template("form.html")
+    env = template_environment(template_paths)
+    template = env.from_string(form_template) if form_template else env.get_template("form.html")
     return template.render(profile_list=profiles, user_options=user_options)
-
-
-def options_form_default(spawner: KubeSpawner) -> Any:
-    """'' without profiles; the rendered form; or, for a callable profile_list, a coroutine
-    function JupyterHub calls with the spawner to render the form just in time."""
-    if not spawner.profile_list:
-        return ""
-    if callable(spawner.profile_list):
-
-        async def render_dynamically(current: KubeSpawner) -> str:
-            raw = await resolve(current, spawner.profile_list)
-            return render_form(spawner, raw)
-
-        return render_dynamically
-    return render_form(spawner, spawner.profile_list)

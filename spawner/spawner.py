@@ -23,14 +23,14 @@ from traitlets import observe
 
 from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
-from spawner import builders, manifests, pod_state, urls
+from spawner import manifests, pod_state, urls
 from spawner.api_events import EventReads
-from spawner.api_json import request_body
 from spawner.cache_client import CacheClient, CacheUnavailable, Watch
-from spawner.config import KubeSpawner
 from spawner.hooks import call_hook
 from spawner.hub_log import EveryInterval
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from spawner.kubespawner_methods import KubeSpawnerMethods
+from spawner.models import request_body
 from spawner.options import CacheSpawnerOptions
 from spawner.pod_reader import MAX_FEED_WAIT, PodReader, PodTarget, Unknown, pod_gone
 from spawner.pod_reads import PodRead, PodReads
@@ -55,7 +55,7 @@ class SpawnError(Exception):
     """A start failed; the message says why, with the pod's last warning events."""
 
 
-class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
+class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
     """A drop-in KubeSpawner whose cluster state comes from kubecache's cacher via Redis.
 
     ``c.KubeSpawner.*`` options apply unchanged; kubecache's own options are
@@ -125,7 +125,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         """
         labels = getattr(self, "_coverage_labels", None)
         if labels is None:
-            labels = manifests.pod_labels(self, self._expand_all(self.extra_labels))
+            labels = self._build_pod_labels(self._expand_all(self.extra_labels))
             self._coverage_labels = labels
         return labels
 
@@ -266,7 +266,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         pod = await self.pod_request_body()
         if self.modify_pod_hook:
             self.log.info("kubecache: %s: pod is being modified via modify_pod_hook", self._log_id)
-            modified = await call_hook(self.modify_pod_hook, self, manifests.pod_model(self, pod))
+            modified = await call_hook(self.modify_pod_hook, self, self._pod_model(pod))
             pod = request_body(modified, "modify_pod_hook")
         self._notebook_port = urls.notebook_port(pod) or self.port
         self._pod_reader = None  # hooks and profiles may have changed its names and labels
@@ -379,7 +379,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         """internal_ssl secret, service and after_pod_created_hook, owned by the pod."""
         if not (self.internal_ssl or self.services_enabled or self.after_pod_created_hook):
             return
-        owner = builders.owner_reference_json(self.pod_name, created["metadata"]["uid"])
+        owner = manifests.owner_reference_json(self.pod_name, created["metadata"]["uid"])
         if self.internal_ssl:
             await api.replace_object(
                 "secret", self.namespace, self.secret_request_body(owner), timeouts

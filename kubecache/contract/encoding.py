@@ -5,7 +5,7 @@ test doubles both call them. Every decoder raises
 :class:`~kubecache.contract.errors.ContractError` naming what is malformed;
 nothing malformed leaves this module as a record.
 
-The cacher's write scripts (``cacher/scripts.py``) read two things from the
+The cacher's write scripts (``cacher/lua_scripts.py``) read two things from the
 stored bytes without decoding them, so the encoders guarantee both (a test
 runs the scripts' own patterns against the encoders' output):
 

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from cacher import scripts
+from cacher import lua_scripts as scripts
 from cacher.pending import PendingEvents
 from cacher.writer import CacheLost, CacheWriter, CountingMetrics, Fenced
 from kubecache.contract import (

@@ -4,7 +4,7 @@
   strategy is derived from the TypedDict: a new field is covered once declared);
 - Pod -> record -> encode -> decode equals Pod -> record, strict and lenient;
 - strict and lenient agree on every pod strict accepts, and lenient never raises;
-- the Lua in ``cacher/scripts.py`` reads ``rv``, ``uid`` and an event's prefix
+- the Lua in ``cacher/lua_scripts.py`` reads ``rv``, ``uid`` and an event's prefix
   where the encoders put them (run in a real redis-server).
 """
 
@@ -21,7 +21,7 @@ import redis as syncredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cacher import scripts
+from cacher import lua_scripts as scripts
 from kubecache.contract import (
     EVENT_RECORD_LEADING_KEYS,
     POD_RECORD_LEADING_KEYS,
@@ -300,7 +300,7 @@ def _leading_pattern(keys: tuple[str, ...]) -> re.Pattern[bytes]:
 
 @given(pod_records)
 def test_a_stored_pod_record_starts_with_its_uid_then_its_rv(record: PodRecord) -> None:
-    """cacher/scripts.py reads the first '"rv":(%d+)' as the record's: uid, then rv, first."""
+    """cacher/lua_scripts.py reads the first '"rv":(%d+)' as the record's: uid, then rv, first."""
     assert POD_RECORD_LEADING_KEYS == ("uid", "rv")
     found = _leading_pattern(POD_RECORD_LEADING_KEYS).match(encode_pod_record(record))
     assert found is not None and int(found.group(1)) == record["rv"]
@@ -308,7 +308,7 @@ def test_a_stored_pod_record_starts_with_its_uid_then_its_rv(record: PodRecord) 
 
 @given(event_records)
 def test_a_stored_event_entry_starts_with_its_uid_then_its_rv(entry: EventRecord) -> None:
-    """cacher/scripts.py matches an event's earlier entries by '{"uid":"<uid>","rv":'."""
+    """cacher/lua_scripts.py matches an event's earlier entries by '{"uid":"<uid>","rv":'."""
     assert EVENT_RECORD_LEADING_KEYS == ("uid", "rv")
     stored = encode_event_record(entry)
     assert stored.startswith(b'{"uid":"' + entry["uid"].encode() + b'","rv":')
@@ -318,13 +318,15 @@ def test_a_stored_event_entry_starts_with_its_uid_then_its_rv(entry: EventRecord
 
 def _lua_function(script: str, name: str) -> str:
     found = re.search(rf"^local function {name}\(.*?^end$", script, re.S | re.M)
-    assert found, f"cacher/scripts.py no longer defines {name}: update this test"
+    assert found, f"cacher/lua_scripts.py no longer defines {name}: update this test"
     return found.group(0)
 
 
 def _event_rv_pattern() -> str:
     found = re.search(r"string\.match\(item, '(\^\{\"uid\".*?)'\)", scripts.WRITE_EVENTS)
-    assert found, "cacher/scripts.py no longer matches event entries by prefix: update this test"
+    assert found, (
+        "cacher/lua_scripts.py no longer matches event entries by prefix: update this test"
+    )
     return found.group(1)
 
 

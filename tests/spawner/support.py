@@ -1,7 +1,7 @@
 """Doubles for spawner tests: a cache writer named by behaviour, and a minimal hub.
 
 :class:`CacheWriterDouble` writes Redis exactly as the cacher's write scripts
-do (cacher/scripts.py: the same bytes, through the contract's encoders; a record
+do (cacher/lua_scripts.py: the same bytes, through the contract's encoders; a record
 and its feed entry in one MULTI; a live pod has no tombstone, a deleted one
 has), so the spawner's
 cache client is tested against a real redis-server without a cacher:

@@ -21,7 +21,7 @@ import yaml
 from aiohttp import web
 
 from cacher.credentials import load_kubeconfig
-from cacher.kube import ApiStatusError, KubeHttp
+from cacher.kube_api import ApiStatusError, KubeHttp
 from kubesim.tls import self_signed
 from tests.support.redis_server import free_port
 

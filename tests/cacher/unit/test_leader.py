@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cacher.kube import ApiStatusError
+from cacher.kube_api import ApiStatusError
 from cacher.leader import LeaderElector, LeaseView, may_acquire
 
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from cacher.credentials import ClusterAccess
-from cacher.kube import KubeHttp
+from cacher.kube_api import KubeHttp
 from cacher.metrics import CacherMetrics
 from cacher.watcher import Listing, Resource, ResourceSync, WatchTarget
 

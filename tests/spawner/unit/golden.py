@@ -11,7 +11,7 @@ from kubespawner import KubeSpawner as ReferenceSpawner
 from kubespawner.objects import make_owner_reference as reference_owner_reference
 from traitlets.config import Config
 
-from spawner.config import KubeSpawner
+from spawner.kubespawner_methods import KubeSpawnerMethods
 
 KUBECONFIG_TEXT = """\
 apiVersion: v1
@@ -59,7 +59,7 @@ def api_json(obj: Any) -> Any:
 @dataclass
 class Pair:
     reference: ReferenceSpawner
-    ours: KubeSpawner
+    ours: KubeSpawnerMethods
 
 
 def make_pair(
@@ -77,7 +77,9 @@ def make_pair(
     reference = ReferenceSpawner(
         _mock=True, user=user, hub=hub, orm_spawner=FakeOrmSpawner(server_name), config=cfg
     )
-    ours = KubeSpawner(user=user, hub=hub, orm_spawner=FakeOrmSpawner(server_name), config=cfg)
+    ours = KubeSpawnerMethods(
+        user=user, hub=hub, orm_spawner=FakeOrmSpawner(server_name), config=cfg
+    )
     for spawner in (reference, ours):
         for key, value in attributes.items():
             setattr(spawner, key, value)
@@ -85,7 +87,7 @@ def make_pair(
     return pair_of(reference, ours)
 
 
-def pair_of(reference: ReferenceSpawner, ours: KubeSpawner) -> Pair:
+def pair_of(reference: ReferenceSpawner, ours: KubeSpawnerMethods) -> Pair:
     return Pair(reference=reference, ours=ours)
 
 

@@ -9,7 +9,9 @@ import pytest
 from kubespawner import KubeSpawner as ReferenceSpawner
 from traitlets.config import Config
 
-from spawner.config import KubeSpawner, TemplateError
+from spawner.config import KubeSpawner
+from spawner.kubespawner_methods import KubeSpawnerMethods
+from spawner.naming import TemplateError
 from tests.spawner.unit.golden import FakeHub, FakeOrmSpawner, FakeUser
 
 SEED_000 = Path("/work/shared/seeds/000_7ec37396af568058.txt")
@@ -17,7 +19,9 @@ REFERENCE_OPTIONS = ReferenceSpawner.class_traits(config=True)
 OUR_OPTIONS = KubeSpawner.class_traits(config=True)
 
 
-def make(config: dict[str, object] | None = None, cls: type = KubeSpawner) -> KubeSpawner:
+def make(
+    config: dict[str, object] | None = None, cls: type = KubeSpawnerMethods
+) -> KubeSpawnerMethods:
     section = cls.__name__
     return cls(  # type: ignore[no-any-return]
         user=FakeUser("alice"),

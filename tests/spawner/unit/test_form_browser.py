@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from spawner import profiles
 from tests.spawner.unit.golden import make_pair
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,7 +60,7 @@ async def test_choosing_a_listed_choice_submits_it() -> None:
         await page.select_option("#profile-option-custom--image", "b")
 
     formdata = await _submitted(spawner.options_form, pick)
-    assert profiles.options_from_form(spawner, formdata) == {"profile": "custom", "image": "b"}
+    assert spawner._options_from_form(formdata) == {"profile": "custom", "image": "b"}
 
 
 async def test_choosing_other_submits_only_the_free_text() -> None:
@@ -72,7 +71,7 @@ async def test_choosing_other_submits_only_the_free_text() -> None:
         await page.fill("#profile-option-custom--image--unlisted-choice", "my/image:1")
 
     formdata = await _submitted(spawner.options_form, pick)
-    assert profiles.options_from_form(spawner, formdata) == {
+    assert spawner._options_from_form(formdata) == {
         "profile": "custom",
         "image--unlisted-choice": "my/image:1",
     }
@@ -86,7 +85,7 @@ async def test_saved_options_are_preselected() -> None:
         return None
 
     formdata = await _submitted(spawner.options_form, nothing)
-    assert profiles.options_from_form(spawner, formdata) == saved
+    assert spawner._options_from_form(formdata) == saved
 
 
 async def test_default_profile_is_submitted_untouched() -> None:
@@ -96,4 +95,4 @@ async def test_default_profile_is_submitted_untouched() -> None:
         return None
 
     formdata = await _submitted(spawner.options_form, nothing)
-    assert profiles.options_from_form(spawner, formdata) == {"profile": "small"}
+    assert spawner._options_from_form(formdata) == {"profile": "small"}

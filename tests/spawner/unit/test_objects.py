@@ -1,4 +1,4 @@
-"""spawner.objects and spawner.builders: KubeSpawner 7.1's objects for the same arguments."""
+"""spawner.objects and spawner.manifests: KubeSpawner 7.1's objects for the same arguments."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from kubernetes_asyncio.client import models as k8s
 from kubespawner import objects as reference
 
-from spawner import builders, objects
-from spawner.api_json import request_body
+from spawner import manifests, objects
+from spawner.models import request_body
 from tests.spawner.unit.golden import api_json, assert_same_object
 
 BASE: dict[str, Any] = {
@@ -81,7 +81,7 @@ CASES: dict[str, dict[str, Any]] = {
 def test_make_pod_equals_kubespawners(case: str) -> None:
     kwargs = {**BASE, **CASES[case]}
     theirs = reference.make_pod(**copy.deepcopy(kwargs))
-    assert builders.pod_json(**copy.deepcopy(kwargs)) == api_json(theirs)
+    assert manifests.pod_json(**copy.deepcopy(kwargs)) == api_json(theirs)
     assert_same_object(objects.make_pod(**copy.deepcopy(kwargs)), theirs)
 
 
@@ -165,7 +165,7 @@ def _models_case() -> dict[str, Any]:
 
 def test_client_models_alone_and_mixed_give_kubespawners_pod() -> None:
     theirs = reference.make_pod(**BASE, **_models_case())
-    assert builders.pod_json(**BASE, **_models_case()) == api_json(theirs)
+    assert manifests.pod_json(**BASE, **_models_case()) == api_json(theirs)
     assert api_json(objects.make_pod(**BASE, **_models_case())) == api_json(theirs)
 
 
@@ -180,13 +180,13 @@ def test_models_of_the_wrong_kind_are_refused_with_a_clear_error(
     kwargs: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(ValueError, match=match):
-        builders.pod_json(**BASE, **kwargs)
+        manifests.pod_json(**BASE, **kwargs)
 
 
 def test_make_pod_does_not_mutate_its_arguments() -> None:
     for kwargs in ({**BASE, **CASES["everything"]}, {**BASE, **_models_case()}):
         before = api_json(copy.deepcopy(kwargs))
-        builders.pod_json(**kwargs)
+        manifests.pod_json(**kwargs)
         objects.make_pod(**kwargs)
         assert api_json(kwargs) == before
 
@@ -215,7 +215,7 @@ def test_signatures_and_defaults_are_kubespawners(name: str) -> None:
 def test_overrides_are_logged_with_what_they_replace(caplog: pytest.LogCaptureFixture) -> None:
     log = logging.getLogger("test")
     with caplog.at_level(logging.INFO):
-        builders.pod_json(**BASE, extra_container_config={"image": "x"}, logger=log)
+        manifests.pod_json(**BASE, extra_container_config={"image": "x"}, logger=log)
     assert "'notebook_container.image' current value: 'jupyter/base:1'" in caplog.text
 
 
@@ -233,7 +233,7 @@ def test_overrides_are_logged_with_what_they_replace(caplog: pytest.LogCaptureFi
 )
 def test_bad_fragments_raise_clear_errors(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        builders.pod_json(**BASE, **kwargs)
+        manifests.pod_json(**BASE, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -247,7 +247,7 @@ def test_bad_fragments_raise_clear_errors(kwargs: dict[str, Any], match: str) ->
 def test_make_pvc_equals_kubespawners(args: tuple[Any, ...]) -> None:
     labels, annotations = {"l": "1"}, {"a": "1"}
     theirs = reference.make_pvc(*args, labels=labels, annotations=annotations)
-    assert builders.pvc_json(*args, labels=labels, annotations=annotations) == api_json(theirs)
+    assert manifests.pvc_json(*args, labels=labels, annotations=annotations) == api_json(theirs)
     assert_same_object(objects.make_pvc(*args, labels=labels, annotations=annotations), theirs)
 
 
@@ -258,14 +258,14 @@ def test_owner_reference_and_service_equal_kubespawners() -> None:
     args = ("jupyter-alice", 8888, {"s": "1"})
     theirs = reference.make_service(*args, [their_owner], {"l": "1"}, {"a": "1"})
     assert_same_object(objects.make_service(*args, [owner], {"l": "1"}, {"a": "1"}), theirs)
-    assert builders.service_json(*args, [api_json(owner)], {"l": "1"}, {"a": "1"}) == api_json(
+    assert manifests.service_json(*args, [api_json(owner)], {"l": "1"}, {"a": "1"}) == api_json(
         theirs
     )
 
 
 def test_namespace_equals_kubespawners() -> None:
     theirs = reference.make_namespace("user-alice", {"l": "1"}, None)
-    assert builders.namespace_json("user-alice", {"l": "1"}, None) == api_json(theirs)
+    assert manifests.namespace_json("user-alice", {"l": "1"}, None) == api_json(theirs)
     assert_same_object(objects.make_namespace("user-alice", {"l": "1"}, None), theirs)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from spawner import profiles
 from spawner.profile_list import ProfileListError
 from tests.spawner.unit.golden import make_pair
 from tests.spawner.unit.test_user_options_safety import spawner_with
@@ -65,7 +64,7 @@ def problems(profile_list: Any) -> list[str]:
     # as a callable profile_list would return it: the trait's own type check does not apply
     spawner = spawner_with([])
     with pytest.raises(ProfileListError) as raised:
-        profiles.loaded_profile_list(spawner, profile_list)
+        spawner._get_initialized_profile_list(profile_list)
     assert raised.value.status_code == 500
     return raised.value.problems
 

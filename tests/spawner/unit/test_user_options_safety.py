@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tornado import web
 
 from spawner import profiles
-from spawner.config import KubeSpawner
+from spawner.kubespawner_methods import KubeSpawnerMethods
 from spawner.profiles import InvalidUserOptions
 from tests.spawner.unit.golden import FakeHub, FakeOrmSpawner, FakeUser
 
@@ -54,11 +54,11 @@ def admin_profiles() -> list[dict[str, Any]]:
     ]
 
 
-def spawner_with(profile_list: Any, user_options: Any = None, **config: Any) -> KubeSpawner:
+def spawner_with(profile_list: Any, user_options: Any = None, **config: Any) -> KubeSpawnerMethods:
     from traitlets.config import Config
 
     cfg = Config({"KubeSpawner": {"profile_list": profile_list, "image": BASE_IMAGE, **config}})
-    spawner = KubeSpawner(
+    spawner = KubeSpawnerMethods(
         user=FakeUser("alice"), hub=FakeHub(), orm_spawner=FakeOrmSpawner(""), config=cfg
     )
     spawner.user_options = user_options if user_options is not None else {}
@@ -146,7 +146,7 @@ async def test_saved_options_that_are_not_an_object_never_fail_the_spawners_crea
     """JupyterHub 5 saves any JSON body as user_options and gives it to every later
     constructor (the hub's start included): refused with a 400 at the start, never a
     TraitError that fails the request or keeps the hub from starting."""
-    spawner = KubeSpawner(
+    spawner = KubeSpawnerMethods(
         user=FakeUser("alice"),
         hub=FakeHub(),
         orm_spawner=FakeOrmSpawner(""),

@@ -16,8 +16,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from cacher import scripts
-from cacher.write_metrics import WriterMetrics
+from cacher import lua_scripts as scripts
+from cacher.metrics_interface import WriterMetrics
 from kubecache.contract import Keys
 
 
