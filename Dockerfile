@@ -36,7 +36,7 @@ COPY --from=build-hub /wheels /tmp/wheels
 RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.txt \
  && pip install --no-cache-dir --no-deps /tmp/wheels/kubecache-*.whl \
  && rm -f "$(command -v kubecache-cacher)" \
- && python3 -c "import jupyterhub, kubespawner, spawner.spawner" \
+ && python3 -c "import jupyterhub, kubespawner, kubecache.spawner.spawner" \
  && rm -rf /tmp/wheels /tmp/requirements.txt
 # the base image's user (jovyan) and command (jupyterhub --config
 # /usr/local/etc/jupyterhub/jupyterhub_config.py, where the chart mounts its configuration)
@@ -55,7 +55,7 @@ COPY requirements/cacher.txt /tmp/requirements.txt
 COPY --from=build-cacher /wheels /tmp/wheels
 RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.txt \
  && pip install --no-cache-dir --no-deps /tmp/wheels/*.whl \
- && python3 -c "import cacher.__main__" \
+ && python3 -c "import kubecache.cacher.__main__" \
  && rm -rf /tmp/wheels /tmp/requirements.txt
 WORKDIR /home/kubecache
 USER 10001:10001

@@ -1,6 +1,6 @@
 """Cacher benchmarks: ingest throughput, event→Redis lag, RSS at 10k/50k pods.
 
-The cacher runs as its own process (``python -m cacher``) against kubesim
+The cacher runs as its own process (``python -m kubecache.cacher``) against kubesim
 (served from this process, no kubelet) and a private redis-server, so its CPU
 and memory are measured alone. Run from the repository root::
 
@@ -137,7 +137,8 @@ async def cacher_process(
 ) -> AsyncIterator[psutil.Process]:
     profile = os.environ.get("CACHER_BENCH_PROFILE")  # a path: run the cacher under cProfile
     command = [
-        sys.executable, *(("-m", "cProfile", "-o", profile) if profile else ()), "-m", "cacher",
+        sys.executable, *(("-m", "cProfile", "-o", profile) if profile else ()),
+        "-m", "kubecache.cacher",
         "--kubeconfig", str(sim.kubeconfig_path),
         "--redis-url", redis_url,
         "--identity", "bench",

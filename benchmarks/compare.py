@@ -116,7 +116,7 @@ class Stack:
 
     async def start_cacher(self, pods: int = 0) -> None:
         self.cacher = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cacher",
+            sys.executable, "-m", "kubecache.cacher",
             "--kubeconfig", str(self.kubeconfig), "--redis-url", self.redis.url,
             "--identity", "bench", "--lease-namespace", "default", "--namespaces", "jhub",
             "--health-host", "127.0.0.1", "--health-port", str(self.cacher_port),

@@ -37,10 +37,10 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from kubesim.testing import KubeSim, running_kubesim
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
 from tests.spawner.support import CacheWriterDouble
 from tests.support.fleet import NAMESPACE, create_running_pods, make_spawners
 from tests.support.redis_server import RedisServer

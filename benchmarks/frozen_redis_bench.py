@@ -9,7 +9,7 @@ Prints a table and writes ``benchmarks/results/frozen_redis.json``.
 
 The whole system on loopback, as the end-to-end tests run it: kubesim in
 this process (the process kubelet: each pod is a real jupyterhub-singleuser),
-a private redis-server, the cacher (``python -m cacher``), configurable-http-
+a private redis-server, the cacher (``python -m kubecache.cacher``), configurable-http-
 proxy and a real JupyterHub with KubeCacheSpawner. One user keeps a server
 running. For each condition (``healthy``, then ``frozen``: the redis-server
 stopped with SIGSTOP, which freezes the cacher's writes too; connections stay

@@ -98,7 +98,7 @@ def make_spawner(
     if kind == "kubespawner":
         from kubespawner import KubeSpawner as cls
     else:
-        from spawner import KubeCacheSpawner as cls
+        from kubecache.spawner import KubeCacheSpawner as cls
 
         config.KubeCacheSpawner.redis_url = args.redis_url
         config.KubeCacheSpawner.k8s_api_request_timeout = args.request_timeout
@@ -129,7 +129,7 @@ def time_feed_reads(spawner: Any) -> dict[str, list[float]]:
 
     Wraps the shared client's read step on this instance; the path is unchanged.
     """
-    from spawner.cache_client import CacheClient
+    from kubecache.spawner.cache_client import CacheClient
 
     client = CacheClient.shared(spawner.redis_settings(), prefix=spawner.redis_key_prefix)
     reads: dict[str, list[float]] = {}
@@ -153,8 +153,8 @@ async def close_clients(kind: str) -> None:
 
         await KubeSpawner._stop_all_reflectors()
     else:
-        from spawner.cache_client import CacheClient
-        from spawner.kube_api import KubeApi
+        from kubecache.spawner.cache_client import CacheClient
+        from kubecache.spawner.kube_api import KubeApi
 
         await CacheClient.close_all()
         await KubeApi.close_all()
@@ -169,7 +169,7 @@ async def scenario_start(args: argparse.Namespace) -> dict[str, Any]:
     spawners = [make_spawner(args.spawner, n, i, args) for i, n in enumerate(names)]
     feed_reads = time_feed_reads(spawners[0]) if args.spawner == "kubecache" else {}
     if args.spawner == "kubecache":
-        from spawner.cache_client import CacheClient
+        from kubecache.spawner.cache_client import CacheClient
 
         first = spawners[0]
         client = CacheClient.shared(first.redis_settings(), prefix=first.redis_key_prefix)

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from kubernetes_asyncio.config import kube_config  # noqa: E402
 
-from spawner import models  # noqa: E402
-from spawner.models import to_api_json  # noqa: E402
+from kubecache.spawner import models  # noqa: E402
+from kubecache.spawner.models import to_api_json  # noqa: E402
 from tests.spawner.unit.golden import write_kubeconfig  # noqa: E402
 from tests.spawner.unit.test_z2jh_config import CHART_DEFAULTS, hub_config, spawners  # noqa: E402
 

@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks.hub_worker import NAMESPACE, GcClock, make_spawner, poll_all  # noqa: E402
 from benchmarks.sim_host import pod_ip, running_pod  # noqa: E402
-from cacher.settings import DEFAULT_POD_SELECTOR  # noqa: E402
+from kubecache.cacher.settings import DEFAULT_POD_SELECTOR  # noqa: E402
 from kubecache.contract import (  # noqa: E402
     SCHEMA_VERSION,
     CacheHealth,
@@ -149,7 +149,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 stats.sort_stats("tottime").print_stats(25)
                 stats.sort_stats("cumulative").print_stats(40)
         beating.cancel()
-        from spawner.cache_client import CacheClient
+        from kubecache.spawner.cache_client import CacheClient
 
         await CacheClient.close_all()
         return {

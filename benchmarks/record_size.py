@@ -1,7 +1,7 @@
 """Redis bytes per pod, for realistic KubeSpawner (zero-to-jupyterhub) pods.
 
 Starts its own redis-server on loopback, writes N pods in a realistic mix of
-states through :class:`cacher.writer.CacheWriter` (a full list, as after a
+states through :class:`kubecache.cacher.writer.CacheWriter` (a full list, as after a
 start or relist), and measures with ``MEMORY USAGE ... SAMPLES 0`` (exact):
 
 - ``P pods`` + ``P pod-rv`` divided by the live pods: what one pod costs
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 
-from cacher.writer import CacheWriter  # noqa: E402
+from kubecache.cacher.writer import CacheWriter  # noqa: E402
 from kubecache.contract import (  # noqa: E402
     USERNAME_KEY,
     Keys,

@@ -7,7 +7,7 @@ Run from the repository root (low priority: the machine is shared)::
 
 kubesim (in this process, fake kubelet: a pod is scheduled, pulled, started
 and Ready in a few 0.5 s steps, with the kubelet's Events), a private
-redis-server and one cacher (``python -m cacher``, its own process, leader
+redis-server and one cacher (``python -m kubecache.cacher``, its own process, leader
 election on, as ``cacher_bench.py`` starts it). A churn of servers shaped as
 KubeCacheSpawner builds them (``tests/support/fleet.py``), each for a user
 name never used before: a pod is created every ``1/rate`` s and, once more

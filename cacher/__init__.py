@@ -2,7 +2,7 @@
 
 Layers, bottom up: :mod:`kubecache.contract` (the Redis contract, and the pure
 translation of raw API objects into its records, :mod:`kubecache.contract.reduce`,
-shared with the spawner), :mod:`cacher.writer`
+shared with the spawner), :mod:`kubecache.cacher.writer`
 (the only code that writes Redis: fenced Lua scripts), and the control loops
 (settings, watches, leader election, health) on top.
 """

@@ -1,4 +1,4 @@
-"""``kubecache-cacher`` / ``python -m cacher``: the cacher process."""
+"""``kubecache-cacher`` / ``python -m kubecache.cacher``: the cacher process."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from cacher.credentials import CredentialsError, kubeconfig_problem
-from cacher.settings import Settings, SettingsError, load_settings
+from kubecache.cacher.credentials import CredentialsError, kubeconfig_problem
+from kubecache.cacher.settings import Settings, SettingsError, load_settings
 from kubecache.listening import listen_problem
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
@@ -77,7 +77,7 @@ def tune_gc() -> None:
 
 
 async def serve(settings: Settings) -> int:
-    from cacher.app import Cacher  # imported late: --help stays fast
+    from kubecache.cacher.app import Cacher  # imported late: --help stays fast
 
     cacher = Cacher(settings)
     if settings.once:

@@ -1,7 +1,7 @@
 """Orchestration: elect → take over → list/watch pods and events → Redis.
 
 One :class:`Cacher` per process. As a standby it only campaigns for the
-Lease. As the leader it runs one *term*: a :class:`~cacher.writer.CacheWriter`
+Lease. As the leader it runs one *term*: a :class:`~kubecache.cacher.writer.CacheWriter`
 takes the cache over (new epoch), pods are listed and reconciled, events
 follow, and a heartbeat runs every couple of seconds. A term ends when
 
@@ -16,17 +16,17 @@ follow, and a heartbeat runs every couple of seconds. A term ends when
   every record is rewritten from a full list;
 - the process is asked to stop (SIGTERM): watches stop, the lease is released.
 
-The leader's handling of Redis faults is :mod:`cacher.term_faults`; one
-term's list/watch output reaches its writer through :mod:`cacher.term_sink`.
-Faults that end a term are paced (:class:`~cacher.term_pacing.TermPacer`): a
+The leader's handling of Redis faults is :mod:`kubecache.cacher.term_faults`; one
+term's list/watch output reaches its writer through :mod:`kubecache.cacher.term_sink`.
+Faults that end a term are paced (:class:`~kubecache.cacher.term_pacing.TermPacer`): a
 few restarts are immediate, then they back off, each with a log line saying
 what was seen. A leader whose Redis writes fail for the write deadline (the
 renew deadline: the same bound as for the Lease) gives the Lease up
-(:class:`~cacher.term_pacing.WriteDeadline`) and campaigns again only once
+(:class:`~kubecache.cacher.term_pacing.WriteDeadline`) and campaigns again only once
 Redis answers; a standby campaigns only while Redis answers, so the Lease
 goes to a replica that can write. Two deployments on one prefix are named
-and settle (:mod:`cacher.prefix_owner`); Redis evictions are named and
-repaired (:mod:`cacher.evictions`); a key of a foreign type is named
+and settle (:mod:`kubecache.cacher.prefix_owner`); Redis evictions are named and
+repaired (:mod:`kubecache.cacher.evictions`); a key of a foreign type is named
 (:mod:`kubecache.foreign_keys`).
 """
 
@@ -42,26 +42,26 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 
-from cacher.evictions import EvictionsSeen, EvictionWatch
-from cacher.health_server import HealthServer, Readiness
-from cacher.kube_api import KubeHttp, connect_kube
-from cacher.leader import LeaderElector
-from cacher.metrics import CacherMetrics
-from cacher.prefix_owner import Owner, PrefixOwnership
-from cacher.primary import PrimaryWatch, UnsupportedRedis
-from cacher.settings import Settings
-from cacher.term_faults import LeaderFaults
-from cacher.term_pacing import TermPacer, WriteDeadline
-from cacher.term_sink import TermSink
-from cacher.watcher import (
+from kubecache.backoff import Backoff
+from kubecache.cacher.evictions import EvictionsSeen, EvictionWatch
+from kubecache.cacher.health_server import HealthServer, Readiness
+from kubecache.cacher.kube_api import KubeHttp, connect_kube
+from kubecache.cacher.leader import LeaderElector
+from kubecache.cacher.metrics import CacherMetrics
+from kubecache.cacher.prefix_owner import Owner, PrefixOwnership
+from kubecache.cacher.primary import PrimaryWatch, UnsupportedRedis
+from kubecache.cacher.settings import Settings
+from kubecache.cacher.term_faults import LeaderFaults
+from kubecache.cacher.term_pacing import TermPacer, WriteDeadline
+from kubecache.cacher.term_sink import TermSink
+from kubecache.cacher.watcher import (
     ResourceSync,
     cancel_and_wait,
     run_together,
     targets_for,
 )
-from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced
-from cacher.writer import CacheWriter
-from kubecache.backoff import Backoff
+from kubecache.cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced
+from kubecache.cacher.writer import CacheWriter
 from kubecache.contract import Keys
 from kubecache.foreign_keys import is_wrongtype
 from kubecache.redis_connection import connect, redacted, topology_problem

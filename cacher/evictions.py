@@ -10,7 +10,7 @@ heartbeat by the writer);
 when some are gone, the term ends with :class:`EvictionsSeen`: the next term
 lists pods and events again, which rewrites evicted records and restores
 evicted event logs from the API (as far as the API still holds the Events),
-paced by :class:`cacher.term_pacing.TermPacer` so sustained pressure is not a
+paced by :class:`kubecache.cacher.term_pacing.TermPacer` so sustained pressure is not a
 relist storm. A vanished health record or pod record is also caught by the
 writer (CacheLost, CacheDiverged); :meth:`EvictionWatch.explain` adds the
 evictions to that message.
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from cacher.metrics import CacherMetrics
-from cacher.write_errors import WriterStopped
+from kubecache.cacher.metrics import CacherMetrics
+from kubecache.cacher.write_errors import WriterStopped
 from kubecache.contract import Keys
 from kubecache.redis_memory import (
     EVICTING_POLICIES_HINT,

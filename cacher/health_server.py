@@ -3,7 +3,7 @@
 - ``/healthz`` (the liveness probe: a failure restarts the container): 200
   while the process does its job; 503 when its event loop is unresponsive (a
   ticker task has not run recently) or the ``liveness`` check fails (see
-  :meth:`cacher.app.Cacher.liveness`: a wedged control loop, or a leader that
+  :meth:`kubecache.cacher.app.Cacher.liveness`: a wedged control loop, or a leader that
   cannot write to Redis and still holds the Lease). Never for an outage of
   Redis or the API alone: restarting would not end it.
 - ``/readyz``: 200 when the replica is a leader that is synced and writing, or
@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from cacher.metrics import CacherMetrics
+from kubecache.cacher.metrics import CacherMetrics
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """The cacher's connection to the Kubernetes API.
 
 Credentials come from a kubeconfig file or the pod's service account
-(:mod:`cacher.credentials`). Requests go through one aiohttp session and
+(:mod:`kubecache.cacher.credentials`). Requests go through one aiohttp session and
 return raw JSON: no kubernetes_asyncio model objects anywhere (importing
 that client alone would cost ~70 MB of the cacher's memory, and the cacher
 image does not install it). Every request has a timeout; watches have none
-overall but a read timeout per chunk (see :mod:`cacher.watcher`).
+overall but a read timeout per chunk (see :mod:`kubecache.cacher.watcher`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from cacher.credentials import (
+from kubecache.backoff import parse_retry_after
+from kubecache.cacher.credentials import (
     Authorizer,
     ClusterAccess,
     CredentialsError,
     load_incluster,
     load_kubeconfig,
 )
-from cacher.settings import Settings
-from kubecache.backoff import parse_retry_after
+from kubecache.cacher.settings import Settings
 
 
 class ApiStatusError(Exception):

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cacher.kube_api import ApiStatusError, KubeHttp
-from cacher.metrics import CacherMetrics
 from kubecache.backoff import jittered
+from kubecache.cacher.kube_api import ApiStatusError, KubeHttp
+from kubecache.cacher.metrics import CacherMetrics
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from cacher import lua_scripts as scripts
-from cacher.metrics_interface import WriterMetrics
+from kubecache.cacher import lua_scripts as scripts
+from kubecache.cacher.metrics_interface import WriterMetrics
 from kubecache.contract import Keys
 
 

@@ -52,7 +52,7 @@ if primary and primary ~= '' and primary ~= node_replid() then return -3 end
 )
 
 # Fingerprint of a stored pod record: the first 8 hex digits of its SHA-1
-# (cacher.writer computes the same from the bytes it writes).
+# (kubecache.cacher.writer computes the same from the bytes it writes).
 _FINGERPRINT = """
 local function fingerprint(stored)
   return string.sub(redis.sha1hex(stored), 1, 8)

@@ -252,7 +252,7 @@ class CacherMetrics:
         self.maxmemory_policy.clear()
         self.maxmemory_policy.labels(policy, "1" if evicting else "0").set(1)
 
-    # The writer's WriterMetrics protocol (cacher.metrics_interface).
+    # The writer's WriterMetrics protocol (kubecache.cacher.metrics_interface).
 
     def records_written(self, kind: str, n: int) -> None:
         self.writes.labels(kind).inc(n)

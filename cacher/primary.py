@@ -1,10 +1,10 @@
 """Which Redis primary the leader writes to, and the failovers it noticed.
 
 The take-over records the node's replication ID (every write script then
-refuses another node, see :mod:`cacher.lua_scripts`) and its address. A failover
+refuses another node, see :mod:`kubecache.cacher.lua_scripts`) and its address. A failover
 is noticed when
 
-- a script refuses to run (:class:`~cacher.write_errors.FailedOver`: a promoted
+- a script refuses to run (:class:`~kubecache.cacher.write_errors.FailedOver`: a promoted
   replica, or redis-py's retry reconnected the client to another node),
 - Sentinel names another primary than the epoch's (asked every heartbeat:
   after a planned switch the old primary accepts writes until it is demoted,
@@ -26,10 +26,10 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cacher.metrics import CacherMetrics
-from cacher.watcher import cancel_and_wait
-from cacher.write_errors import FailedOver
-from cacher.writer import CacheWriter
+from kubecache.cacher.metrics import CacherMetrics
+from kubecache.cacher.watcher import cancel_and_wait
+from kubecache.cacher.write_errors import FailedOver
+from kubecache.cacher.writer import CacheWriter
 from kubecache.redis_connection import (
     RedisSettings,
     connect_node,

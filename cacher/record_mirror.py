@@ -4,7 +4,7 @@ The writer mirrors, per record it wrote (or found in place), a 32-bit
 fingerprint of the stored bytes: about 100 bytes per pod, 5 MB at 50,000.
 Once the epoch's first list is reconciled, every heartbeat compares
 ``HLEN P pods`` with the mirror and audits one page of ``P pods`` against it
-(fingerprints computed in Redis, :data:`cacher.lua_scripts.AUDIT_PODS`), round
+(fingerprints computed in Redis, :data:`kubecache.cacher.lua_scripts.AUDIT_PODS`), round
 robin. Pod writes wait while a check runs (:class:`WriteGate`), so a write in
 flight never looks like a difference.
 """

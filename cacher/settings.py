@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cacher import __version__, credentials
+from kubecache.cacher import __version__, credentials
 from kubecache.contract import (
     DEFAULT_EVENT_LOG_CAP,
     DEFAULT_FEED_MAXLEN,

@@ -1,6 +1,6 @@
 """How the leader meets Redis faults: give way, pace, name what it saw.
 
-A mixin of :class:`cacher.app.Cacher` (the state it uses is declared below and
+A mixin of :class:`kubecache.cacher.app.Cacher` (the state it uses is declared below and
 set up by the Cacher): the leader's side of the faults in docs/redis-faults.md.
 
 - Write deadline: no successful Redis write for :attr:`give_way_after` (the
@@ -8,10 +8,10 @@ set up by the Cacher): the leader's side of the faults in docs/redis-faults.md.
   (:meth:`_write_deadline_passed`, :meth:`_give_way`); a standby campaigns only
   while Redis answers a PING (:meth:`_redis_answers`).
 - Pacing: every fault that ends a term waits per
-  :class:`~cacher.term_pacing.TermPacer` and logs what was seen (:meth:`_pace`).
+  :class:`~kubecache.cacher.term_pacing.TermPacer` and logs what was seen (:meth:`_pace`).
 - Every few heartbeats (:meth:`_look_around`): evictions
-  (:mod:`cacher.evictions`) and another deployment wanting the prefix
-  (:mod:`cacher.prefix_owner`); before a take-over, :meth:`_wait_for_the_prefix`
+  (:mod:`kubecache.cacher.evictions`) and another deployment wanting the prefix
+  (:mod:`kubecache.cacher.prefix_owner`); before a take-over, :meth:`_wait_for_the_prefix`
   refuses a prefix another deployment writes.
 - A WRONGTYPE reply names the foreign keys (:meth:`_name_foreign_keys`).
 """
@@ -27,15 +27,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from cacher.evictions import EvictionsSeen, EvictionWatch
-from cacher.leader import LeaderElector
-from cacher.metrics import CacherMetrics
-from cacher.prefix_owner import PrefixOwnership, collision
-from cacher.primary import UnsupportedRedis
-from cacher.settings import Settings
-from cacher.term_pacing import TermPacer, WriteDeadline
-from cacher.writer import CacheWriter
 from kubecache.backoff import Backoff
+from kubecache.cacher.evictions import EvictionsSeen, EvictionWatch
+from kubecache.cacher.leader import LeaderElector
+from kubecache.cacher.metrics import CacherMetrics
+from kubecache.cacher.prefix_owner import PrefixOwnership, collision
+from kubecache.cacher.primary import UnsupportedRedis
+from kubecache.cacher.settings import Settings
+from kubecache.cacher.term_pacing import TermPacer, WriteDeadline
+from kubecache.cacher.writer import CacheWriter
 from kubecache.contract import Keys
 from kubecache.foreign_keys import advice, foreign_keys
 from kubecache.redis_connection import redacted

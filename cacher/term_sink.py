@@ -11,11 +11,12 @@ import asyncio
 import logging
 from typing import Any
 
-from cacher.metrics import CacherMetrics
-from cacher.watcher import Listing, Resource
-from cacher.writer import CacheWriter
+from kubecache.cacher.metrics import CacherMetrics
+from kubecache.cacher.watcher import Listing, Resource
+from kubecache.cacher.writer import CacheWriter
 
-log = logging.getLogger("cacher.app")  # its lines predate the split: operators grep for them
+# its lines predate the split: operators grep for them
+log = logging.getLogger("kubecache.cacher.app")
 
 
 def _rv(obj: dict[str, Any]) -> int:

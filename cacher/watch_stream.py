@@ -1,5 +1,5 @@
 """Pure parts of a watch: splitting the byte stream into events, classifying
-failures. No I/O here; :mod:`cacher.watcher` drives it.
+failures. No I/O here; :mod:`kubecache.cacher.watcher` drives it.
 """
 
 from __future__ import annotations

@@ -30,9 +30,10 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 
-from cacher.kube_api import ApiStatusError, KubeHttp
-from cacher.metrics import CacherMetrics
-from cacher.watch_stream import (
+from kubecache.backoff import Backoff, jittered
+from kubecache.cacher.kube_api import ApiStatusError, KubeHttp
+from kubecache.cacher.metrics import CacherMetrics
+from kubecache.cacher.watch_stream import (
     Failure,
     LineSplitter,
     classify_status,
@@ -41,7 +42,6 @@ from cacher.watch_stream import (
     parse_line,
     resource_version_problem,
 )
-from kubecache.backoff import Backoff, jittered
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 - :class:`Fenced`: another writer took the cache over (or the writer has no
   epoch yet). The writer sets ``epoch`` to None and refuses every further
-  write until :meth:`cacher.writer.CacheWriter.take_over`.
+  write until :meth:`kubecache.cacher.writer.CacheWriter.take_over`.
 - :class:`CacheLost`: ``P health`` vanished (Redis flushed, or restarted
   empty). Same effect; the caller takes over again and resyncs.
 - :class:`FailedOver`: the node the scripts run on is not the primary the

@@ -1,6 +1,6 @@
 """The cacher's only code that writes Redis.
 
-Every write is a Lua script (:mod:`cacher.lua_scripts`) sent with EVALSHA, one
+Every write is a Lua script (:mod:`kubecache.cacher.lua_scripts`) sent with EVALSHA, one
 call per batch of at most ``batch_size`` pods or events; a record and the
 feed entry that announces it are written by the same script, atomically, and
 every script is
@@ -14,12 +14,12 @@ bits of the SHA-1) of every record it knows in ``P pods``, the newest event
 resourceVersion per pod it wrote, and a bounded buffer of events whose pod is
 not written yet.
 
-Self-check (:meth:`CacheWriter.heartbeat`, :mod:`cacher.record_mirror`):
+Self-check (:meth:`CacheWriter.heartbeat`, :mod:`kubecache.cacher.record_mirror`):
 every heartbeat compares ``P pods`` with what the writer wrote; a deleted
 hash, a missing, extra or altered record raises :class:`CacheDiverged`
 naming what was found.
 
-Errors (:mod:`cacher.write_errors`): :class:`Fenced`, :class:`CacheLost`,
+Errors (:mod:`kubecache.cacher.write_errors`): :class:`Fenced`, :class:`CacheLost`,
 :class:`FailedOver` and :class:`CacheDiverged` stop the writer until it takes
 the cache over again; Redis errors propagate unchanged after being counted.
 
@@ -38,13 +38,19 @@ from typing import Any, Literal
 import orjson
 from redis.asyncio import Redis
 
-from cacher import lua_scripts as scripts
-from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
-from cacher.lua_calls import FencedScripts, ScriptItem, count_outcome, retire_epoch
-from cacher.metrics_interface import NO_METRICS, CountingMetrics, WriterMetrics
-from cacher.pending import PendingEvents
-from cacher.record_mirror import RecordMirror, fingerprint
-from cacher.write_errors import CacheDiverged, CacheLost, FailedOver, Fenced, WriterStopped
+from kubecache.cacher import lua_scripts as scripts
+from kubecache.cacher.coalesce import PodChange, coalesce_events, coalesce_pods
+from kubecache.cacher.lua_calls import FencedScripts, ScriptItem, count_outcome, retire_epoch
+from kubecache.cacher.metrics_interface import NO_METRICS, CountingMetrics, WriterMetrics
+from kubecache.cacher.pending import PendingEvents
+from kubecache.cacher.record_mirror import RecordMirror, fingerprint
+from kubecache.cacher.write_errors import (
+    CacheDiverged,
+    CacheLost,
+    FailedOver,
+    Fenced,
+    WriterStopped,
+)
 from kubecache.contract import (
     DEFAULT_EVENT_LOG_CAP,
     DEFAULT_FEED_MAXLEN,
@@ -568,7 +574,7 @@ class CacheWriter:
     async def retire(self, node: Redis, epoch: int) -> bool:
         """Mark ``epoch`` unsynced on ``node``, a primary that was replaced.
 
-        See :func:`cacher.lua_calls.retire_epoch`; True when the epoch still owned it.
+        See :func:`kubecache.cacher.lua_calls.retire_epoch`; True when the epoch still owned it.
         """
         return await retire_epoch(node, self.keys, epoch=epoch, feed_maxlen=self.feed_maxlen)
 

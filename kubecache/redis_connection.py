@@ -228,7 +228,7 @@ def follows_sentinel(client: aioredis.Redis) -> bool:
 async def topology_problem(client: aioredis.Redis) -> str | None:
     """Why kubecache cannot use this Redis, or None.
 
-    A user without ``+info`` is refused (see :mod:`cacher.lua_scripts`). A Redis
+    A user without ``+info`` is refused (see :mod:`kubecache.cacher.lua_scripts`). A Redis
     Cluster node is refused: the contract's keys (health, pods,
     feed, event logs) live in different hash slots and every write is one
     multi-key script.

@@ -144,7 +144,7 @@ class Demo:
                 f"cacher-{i}",
                 sys.executable,
                 "-m",
-                "cacher",
+                "kubecache.cacher",
                 "--kubeconfig",
                 str(self.kubeconfig),
                 "--redis-url",

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spawner.spawner import KubeCacheSpawner
+    from kubecache.spawner.spawner import KubeCacheSpawner
 
 __all__ = ["KubeCacheSpawner"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "KubeCacheSpawner":
-        from spawner.spawner import KubeCacheSpawner
+        from kubecache.spawner.spawner import KubeCacheSpawner
 
         return KubeCacheSpawner
     raise AttributeError(f"module 'spawner' has no attribute {name!r}")

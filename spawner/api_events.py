@@ -3,7 +3,7 @@
 ``progress()`` shows the cached event log while the cache is trusted. When it
 is not (stale, leaderless, Redis paused or unreachable) the events come from
 the API instead, bounded and coalesced, one :class:`EventReads` per hub
-process (per :class:`~spawner.kube_api.KubeApi`):
+process (per :class:`~kubecache.spawner.kube_api.KubeApi`):
 
 - a LIST of the namespace's Events with ``fieldSelector=involvedObject.kind=Pod,
   involvedObject.name=<pod>`` (the API server filters; only that pod's
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kubecache.contract import EventRecord
-from spawner.hub_log import Logger, hub_logger
-from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from kubecache.spawner.hub_log import Logger, hub_logger
+from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 
 #: Events per LIST page, and pages read at most for one pod.
 PAGE_SIZE = 500

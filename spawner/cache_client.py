@@ -35,13 +35,13 @@ No spawner holds a connection or runs a polling loop of its own.
 
 Degraded stays fast: reads use a short timeout (``READ_TIMEOUT``, no
 retries), and the first one that fails opens a circuit breaker
-(:mod:`spawner.cache_breaker`): until a background probe gets an answer from
+(:mod:`kubecache.spawner.cache_breaker`): until a background probe gets an answer from
 Redis again (or the feed reader does), every cache read fails at once with
 :class:`CacheUnavailable` and the spawners read the Kubernetes API. A frozen
 Redis costs the hub one timeout, not one per call.
 
 Logging goes through the hub's logger (the ``log`` of the spawner that made
-the client, see :mod:`spawner.hub_log`). A prefix that no cacher writes (no
+the client, see :mod:`kubecache.spawner.hub_log`). A prefix that no cacher writes (no
 health record) is logged once per ``UNUSED_PREFIX_LOG_SECONDS``.
 """
 
@@ -79,9 +79,9 @@ from kubecache.contract import (
     redis_time_ms,
 )
 from kubecache.redis_connection import RedisSettings, connect, redacted
-from spawner.cache_breaker import Breaker
-from spawner.hub_log import EveryInterval, Logger, hub_logger
-from spawner.replid_probe import ReplidProbe
+from kubecache.spawner.cache_breaker import Breaker
+from kubecache.spawner.hub_log import EveryInterval, Logger, hub_logger
+from kubecache.spawner.replid_probe import ReplidProbe
 
 #: XREAD BLOCK time; the feed connection's socket timeout is this plus a margin.
 DEFAULT_BLOCK_SECONDS = 5.0

@@ -6,10 +6,10 @@ tag, so an existing ``jupyterhub_config.py`` (and the zero-to-jupyterhub chart's
 applies unchanged. The class is *named* KubeSpawner on purpose: traitlets applies the config
 section of every class name in the MRO, so ``KubeCacheSpawner(KubeSpawner)`` picks up
 ``c.KubeSpawner.*``. The runtime (start/stop/poll/progress/state) lives in
-``spawner.spawner.KubeCacheSpawner``; KubeSpawner's methods that turn options into names,
-manifests and profiles are :class:`spawner.kubespawner_methods.KubeSpawnerMethods`, which
-hands them to modules that take values (:mod:`spawner.naming`, :mod:`spawner.manifests`,
-:mod:`spawner.profiles`). This class only declares options: traits, help texts, defaults and
+``kubecache.spawner.spawner.KubeCacheSpawner``; KubeSpawner's methods that turn options into names,
+manifests and profiles are :class:`kubecache.spawner.kubespawner_methods.KubeSpawnerMethods`, which
+hands them to modules that take values (:mod:`kubecache.spawner.naming`, :mod:`kubecache.spawner.manifests`,
+:mod:`kubecache.spawner.profiles`). This class only declares options: traits, help texts, defaults and
 validators.
 
 The trait block is long because it is the documentation users read (``--help-all``, Sphinx);
@@ -28,7 +28,7 @@ Where the published reference (seed 000) and KubeSpawner 7.1.0 differ, 7.1.0 win
   ``handle_legacy_names``, ``slow_spawn_message*``, ``services_enabled``, ``get_pod_url``.
 
 The 0.5.1-era names (``singleuser_*``, ``user_storage_*``, ``image_spec``) are deprecated
-aliases installed from :mod:`spawner.deprecated`, including the three KubeSpawner 7.1 silently
+aliases installed from :mod:`kubecache.spawner.deprecated`, including the three KubeSpawner 7.1 silently
 drops (``singleuser_image_spec``, ``singleuser_lifecycle_hooks``,
 ``singleuser_allow_privilege_escalation``).
 """
@@ -47,15 +47,15 @@ from jupyterhub.traitlets import Callable, Command
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, Union, default, observe, validate
 
-from spawner import deprecated, naming
+from kubecache.spawner import deprecated, naming
 
 
 class KubeSpawner(Spawner):
     """The KubeSpawner configuration surface: its options, declared.
 
     A JupyterHub spawner that spawns pods in a Kubernetes cluster; each server of each user has
-    its own instance. Subclassed by ``spawner.kubespawner_methods.KubeSpawnerMethods`` (names,
-    manifests, profiles), then ``spawner.KubeCacheSpawner``, which does the I/O.
+    its own instance. Subclassed by ``kubecache.spawner.kubespawner_methods.KubeSpawnerMethods`` (names,
+    manifests, profiles), then ``kubecache.spawner.KubeCacheSpawner``, which does the I/O.
     """
 
     # ------------------------------------------------------------------ options
@@ -1691,13 +1691,19 @@ class KubeSpawner(Spawner):
     # JupyterHub refuses a Spawner subclass that does not define these three
 
     async def start(self) -> Any:
-        raise NotImplementedError("spawner.KubeCacheSpawner starts servers; this class is config")
+        raise NotImplementedError(
+            "kubecache.spawner.KubeCacheSpawner starts servers; this class is config"
+        )
 
     async def stop(self, now: bool = False) -> None:
-        raise NotImplementedError("spawner.KubeCacheSpawner stops servers; this class is config")
+        raise NotImplementedError(
+            "kubecache.spawner.KubeCacheSpawner stops servers; this class is config"
+        )
 
     async def poll(self) -> int | None:
-        raise NotImplementedError("spawner.KubeCacheSpawner polls servers; this class is config")
+        raise NotImplementedError(
+            "kubecache.spawner.KubeCacheSpawner polls servers; this class is config"
+        )
 
 
 deprecated.install_aliases(KubeSpawner)

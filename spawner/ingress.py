@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from spawner.models import JSON
+from kubecache.spawner.models import JSON
 
 ROUTE_LABEL = "hub.jupyter.org/proxy-route"
 

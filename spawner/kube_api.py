@@ -28,7 +28,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 
 from kubecache.backoff import Backoff, parse_retry_after
-from spawner.hub_log import Logger, hub_logger
+from kubecache.spawner.hub_log import Logger, hub_logger
 
 T = TypeVar("T")
 

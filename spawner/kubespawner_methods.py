@@ -1,15 +1,15 @@
 """KubeSpawner 7.1's methods on its configuration: names, manifests, profiles.
 
-:class:`KubeSpawnerMethods` adds to the option declarations of :mod:`spawner.config` the
+:class:`KubeSpawnerMethods` adds to the option declarations of :mod:`kubecache.spawner.config` the
 methods subclasses and zero-to-jupyterhub ``extraConfig`` snippets call or override
 (``_expand_user_properties``, ``_expand_all``, ``get_env``, ``_build_common_labels``,
 ``get_pod_manifest``, ``load_user_options``, ``_options_form_default``, ...), with KubeSpawner's
-names and signatures. Each gathers the spawner's option values and hands them to a module that
-takes values (:mod:`spawner.naming`, :mod:`spawner.manifests`, :mod:`spawner.models`,
-:mod:`spawner.profiles`). Where KubeSpawner calls a method through ``self`` (template expansion,
-labels, ``get_env``, ``_apply_overrides``, ``_load_profile``), so does this class, so a
-subclass's override takes effect in the same places. No Kubernetes or Redis I/O here: the
-runtime is :class:`spawner.spawner.KubeCacheSpawner`.
+names and signatures. Each gathers the spawner's option values and hands them to a module that takes
+values (:mod:`kubecache.spawner.naming`, :mod:`kubecache.spawner.manifests`,
+:mod:`kubecache.spawner.models`, :mod:`kubecache.spawner.profiles`). Where KubeSpawner calls a
+method through ``self`` (template expansion, labels, ``get_env``, ``_apply_overrides``,
+``_load_profile``), so does this class, so a subclass's override takes effect in the same places. No
+Kubernetes or Redis I/O here: the runtime is :class:`kubecache.spawner.spawner.KubeCacheSpawner`.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from typing import Any
 
 from traitlets import TraitError, default
 
-from spawner import manifests, models, naming, profiles
-from spawner.config import KubeSpawner
-from spawner.option_values import resolve, sorted_values
+from kubecache.spawner import manifests, models, naming, profiles
+from kubecache.spawner.config import KubeSpawner
+from kubecache.spawner.option_values import resolve, sorted_values
 
 
 class KubeSpawnerMethods(KubeSpawner):
     """KubeSpawner's naming, manifest and profile methods, delegating to modules of values.
 
-    Subclassed by ``spawner.KubeCacheSpawner``, which does the I/O.
+    Subclassed by ``kubecache.spawner.KubeCacheSpawner``, which does the I/O.
     """
 
     # ------------------------------------------------------------------ names

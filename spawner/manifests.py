@@ -1,20 +1,20 @@
 """The Kubernetes objects a spawner creates, as API JSON dicts (the hot path), from values.
 
-Builders (``pod_json``, ``pvc_json``, ``service_json``, ``secret_json``, ``namespace_json``):
-the arguments are ``kubespawner.objects`` 7.1's (seed 003); for the same arguments each returns
-what KubeSpawner 7.1's builder serialises to (``ApiClient().sanitize_for_serialization`` of its
-model objects): the unit tests compare both. :mod:`spawner.objects` wraps these into
-KubeSpawner's public API, returning client model objects (:mod:`spawner.models`). Which option
-goes into which argument is the spawner's ``get_*_manifest`` methods' business
-(:mod:`spawner.kubespawner_methods`), as in KubeSpawner: they call ``_expand_all`` and
-``_build_*_labels`` through ``self`` so a subclass's override takes effect. Everything here
-takes values. Facts carried over from KubeSpawner:
+Builders (``pod_json``, ``pvc_json``, ``service_json``, ``secret_json``, ``namespace_json``): the
+arguments are ``kubespawner.objects`` 7.1's (seed 003); for the same arguments each returns what
+KubeSpawner 7.1's builder serialises to (``ApiClient().sanitize_for_serialization`` of its model
+objects): the unit tests compare both. :mod:`kubecache.spawner.objects` wraps these into
+KubeSpawner's public API, returning client model objects (:mod:`kubecache.spawner.models`). Which
+option goes into which argument is the spawner's ``get_*_manifest`` methods' business
+(:mod:`kubecache.spawner.kubespawner_methods`), as in KubeSpawner: they call ``_expand_all`` and
+``_build_*_labels`` through ``self`` so a subclass's override takes effect. Everything here takes
+values. Facts carried over from KubeSpawner:
 
 - Items of ``volumes``, ``volume_mounts``, ``init_containers``, ``extra_containers``,
   ``tolerations``, affinity terms, ``image_pull_secrets``, ``lifecycle_hooks``,
   ``extra_container_config`` and ``extra_pod_config`` may be client models, or dicts with
   snake_case or camelCase keys at their top level, with models at any depth
-  (:mod:`spawner.models`).
+  (:mod:`kubecache.spawner.models`).
 - Unknown top-level keys raise ``ValueError`` naming the key and the object kind.
 - Environment variables are ordered so that a variable referring to another with ``$(NAME)``
   comes after it, otherwise by key.
@@ -25,7 +25,7 @@ Intentional differences (documented, not accidental):
 - ``pod_json`` does not mutate the ``env``, ``volumes`` and ``volume_mounts`` passed in
   (KubeSpawner appends the internal-SSL volume and variables to the caller's objects).
 - ``secret_json`` takes the certificate *contents*, not file paths, so it stays pure
-  (:func:`spawner.objects.make_secret` reads the files, as KubeSpawner's does).
+  (:func:`kubecache.spawner.objects.make_secret` reads the files, as KubeSpawner's does).
 - Required-field checks of the client models (e.g. a volume without ``name``) are left to the
   API server, whose 422 names the field.
 
@@ -55,9 +55,9 @@ from typing import Any
 
 import jupyterhub
 
-from spawner import slugs
-from spawner.models import JSON, api_fields, api_list, apply_overrides, to_api_json
-from spawner.naming import KUBESPAWNER_COMPAT_VERSION
+from kubecache.spawner import slugs
+from kubecache.spawner.models import JSON, api_fields, api_list, apply_overrides, to_api_json
+from kubecache.spawner.naming import KUBESPAWNER_COMPAT_VERSION
 
 _ENV_REFERENCE = re.compile(r"\$\(([^)]+)\)")
 INTERNAL_CERTS_VOLUME = "jupyterhub-internal-certs"

@@ -19,11 +19,11 @@ without building models:
 
 Everything returned is a fresh structure: callers' options are never shared or mutated.
 
-**API JSON -> client models** (:func:`pod`, :func:`pvc`, :func:`service`, ...). The spawner
-builds and sends plain API JSON (:mod:`spawner.manifests`); only the public surface
-that KubeSpawner users program against (``get_pod_manifest()``, ``modify_pod_hook``,
-:mod:`spawner.objects`) hands out model objects, converted here on demand. The client's model
-package is imported on first use.
+**API JSON -> client models** (:func:`pod`, :func:`pvc`, :func:`service`, ...). The spawner builds
+and sends plain API JSON (:mod:`kubecache.spawner.manifests`); only the public surface that
+KubeSpawner users program against (``get_pod_manifest()``, ``modify_pod_hook``,
+:mod:`kubecache.spawner.objects`) hands out model objects, converted here on demand. The client's
+model package is imported on first use.
 
 KubeSpawner does not build models all the way down: it models the objects it assembles itself
 (the pod, its spec and metadata, the notebook container with its ports, env vars, resources,

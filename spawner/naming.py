@@ -3,12 +3,12 @@
 Pure functions of values (no spawner, no I/O except :func:`hub_namespace`, which reads the
 service account's namespace file once per call). The spawner's KubeSpawner-compatible methods
 (``_expand_user_properties``, ``_expand_all``, ``names_state``, ...) in
-:mod:`spawner.kubespawner_methods` gather the values and call these.
+:mod:`kubecache.spawner.kubespawner_methods` gather the values and call these.
 
 Templates are KubeSpawner 7.1's: ``str.format`` fields ``{username}`` ``{servername}``
 ``{user_server}`` ``{userid}`` ``{unescaped_username}`` ``{unescaped_servername}``
 ``{hubnamespace}`` ``{pod_name}`` ``{pvc_name}`` ``{namespace}``, plus the ``{safe_*}`` and
-``{escaped_*}`` variants of the first three (:func:`spawner.slugs.template_fields`).
+``{escaped_*}`` variants of the first three (:func:`kubecache.spawner.slugs.template_fields`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from spawner import slugs
+from kubecache.spawner import slugs
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 #: The ``kubespawner_version`` a state is saved with: the naming scheme we reproduce.

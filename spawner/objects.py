@@ -1,12 +1,12 @@
 """``kubespawner.objects`` 7.1's public API: same functions, signatures, defaults, return types.
 
-Code written for KubeSpawner (``hub.extraConfig`` snippets, subclasses, ``KubeIngressProxy``
-style helpers) imports these and gets ``kubernetes_asyncio`` client models (``V1Pod``,
+Code written for KubeSpawner (``hub.extraConfig`` snippets, subclasses, ``KubeIngressProxy`` style
+helpers) imports these and gets ``kubernetes_asyncio`` client models (``V1Pod``,
 ``V1PersistentVolumeClaim``, ``V1Service``, ``V1Secret``, ``V1Namespace``, ``V1OwnerReference``,
-``V1Ingress``, ...) shaped like KubeSpawner's. Each builds the API JSON with the pure builders
-the spawner itself uses (:mod:`spawner.manifests`, :mod:`spawner.ingress`) and converts it
-(:mod:`spawner.models`); serialising the result gives KubeSpawner 7.1's JSON for the same
-arguments. The spawner's own hot path never goes through here: it sends the JSON.
+``V1Ingress``, ...) shaped like KubeSpawner's. Each builds the API JSON with the pure builders the
+spawner itself uses (:mod:`kubecache.spawner.manifests`, :mod:`kubecache.spawner.ingress`) and
+converts it (:mod:`kubecache.spawner.models`); serialising the result gives KubeSpawner 7.1's JSON
+for the same arguments. The spawner's own hot path never goes through here: it sends the JSON.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from spawner import ingress, manifests, models
-from spawner.models import override_fields
+from kubecache.spawner import ingress, manifests, models
+from kubecache.spawner.models import override_fields
 
 
 def make_pod(*args: Any, **kwargs: Any) -> Any:

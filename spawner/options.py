@@ -1,7 +1,7 @@
 """kubecache's own spawner options: the cache, the poll policies and OutpostSpawner's hooks.
 
 A mixin of traits only, combined with the KubeSpawner surface in
-:class:`spawner.spawner.KubeCacheSpawner` (``c.KubeCacheSpawner.*``). The
+:class:`kubecache.spawner.spawner.KubeCacheSpawner` (``c.KubeCacheSpawner.*``). The
 Redis options default to the ``KUBECACHE_*`` environment variables the
 cacher and the ``kubecache`` CLI read, so one Secret can configure all.
 """
@@ -28,7 +28,7 @@ from traitlets import (
 
 from kubecache.contract import DEFAULT_PREFIX, prefix_problem
 from kubecache.redis_connection import DEFAULT_URL, RedisConfigError, RedisSettings
-from spawner.pod_state import DEFAULT_START_FAILURE_REASONS
+from kubecache.spawner.pod_state import DEFAULT_START_FAILURE_REASONS
 
 DEFAULT_CANCELLING_EVENT: dict[str, Any] = {
     "failed": False,

@@ -5,7 +5,7 @@ built from changes, and at every start) from a frozen :class:`PodTarget`:
 namespace, pod name, record key, the pod's labels already expanded, the
 stale bound and the name logs give it. The spawner hands it the two reads
 it may make (the shared cache client, the coalesced API read of
-:mod:`spawner.pod_reads`) and reads its answers back; the reader never
+:mod:`kubecache.spawner.pod_reads`) and reads its answers back; the reader never
 touches the spawner, and nothing on its per-poll path expands a template
 or reads a traitlets option.
 
@@ -18,7 +18,7 @@ untrusted or unreachable cache is replaced by a bounded API read.
 
 ``poll()`` (:meth:`PodReader.poll`): one pipelined cache read, coalesced with
 the hub's other polls; the API when the cache cannot be trusted or says the
-server stopped. The decisions are :mod:`spawner.poll_policy`'s.
+server stopped. The decisions are :mod:`kubecache.spawner.poll_policy`'s.
 
 ``start()`` and ``stop()`` (:meth:`PodReader.wait`): re-read the pod whenever
 the cacher's feed mentions it, from the cache while it is trusted, else from
@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from kubecache.contract import Freshness, PodRecord, lenient_pod_record
-from spawner import pod_state
-from spawner.cache_client import CacheClient, CacheUnavailable, PodSnapshot, Watch
-from spawner.hub_log import Logger
-from spawner.kube_api import KubeApiError
-from spawner.pod_reads import POLL_MAX_AGE, WAIT_MAX_AGE, PodRead
-from spawner.poll_policy import (
+from kubecache.spawner import pod_state
+from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, PodSnapshot, Watch
+from kubecache.spawner.hub_log import Logger
+from kubecache.spawner.kube_api import KubeApiError
+from kubecache.spawner.pod_reads import POLL_MAX_AGE, WAIT_MAX_AGE, PodRead
+from kubecache.spawner.poll_policy import (
     PollAnswer,
     from_api,
     from_cache,
@@ -55,7 +55,8 @@ T = TypeVar("T")
 MAX_FEED_WAIT = 10.0
 #: Pauses between API reads while the cache cannot answer: from the first to the longest.
 #: A pod Ready in the API is seen at most API_WAIT_MAX s late; the reads of many waits are
-#: coalesced (spawner.pod_reads), so a hub sends about one LIST per second for all of them.
+#: coalesced (kubecache.spawner.pod_reads), so a hub sends about one LIST per second for all
+#: of them.
 API_WAIT_FIRST = 0.5
 API_WAIT_MAX = 1.0
 #: The least time given to an API read close to a wait's deadline (seconds).
@@ -77,7 +78,7 @@ class PodTarget:
     ``labels``: the pod's labels with every template expanded (the cache
     coverage check); ``stale_after_ms``: ``cache_stale_after``; ``log_id``:
     how logs name the server (user, server name, pod). The poll policies are
-    OutpostSpawner's options of the same names (:mod:`spawner.poll_policy`).
+    OutpostSpawner's options of the same names (:mod:`kubecache.spawner.poll_policy`).
     """
 
     namespace: str
@@ -210,7 +211,7 @@ class PodReader:
     ) -> PodView:
         """The pod from an API read (by ``until``, monotonic, if given).
 
-        ``must_answer``: a start or stop waits on it (see :mod:`spawner.pod_reads`);
+        ``must_answer``: a start or stop waits on it (see :mod:`kubecache.spawner.pod_reads`);
         ``quiet``: the caller logs a failure itself (its ``error`` says what failed);
         ``asked``: when the question was asked (monotonic; default now): a read sent
         since then is ``confirmed``.

@@ -2,7 +2,7 @@
 
 When the cache cannot answer (stale, Redis down) or a destructive verdict
 must be confirmed, a spawner asks the Kubernetes API about its pod. One
-:class:`PodReads` per hub process (per :class:`~spawner.kube_api.KubeApi`)
+:class:`PodReads` per hub process (per :class:`~kubecache.spawner.kube_api.KubeApi`)
 answers all those questions:
 
 - a lone question, with no other read of that namespace in flight, is one
@@ -58,8 +58,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kubecache.selector import LabelSelector, SelectorError
-from spawner.hub_log import Logger, hub_logger
-from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from kubecache.spawner.hub_log import Logger, hub_logger
+from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 
 #: Pods per LIST page.
 PAGE_SIZE = 500

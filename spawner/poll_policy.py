@@ -1,6 +1,6 @@
 """How ``poll()`` turns hook results, cache answers and API reads into an exit status.
 
-Pure decision table; :mod:`spawner.spawner` performs the reads. The two
+Pure decision table; :mod:`kubecache.spawner.spawner` performs the reads. The two
 failure policies are OutpostSpawner's, with the same names and meaning:
 
 - ``request_failed_poll_keep_running`` (default True): when the state
@@ -23,7 +23,7 @@ import enum
 from dataclasses import dataclass
 
 from kubecache.contract import Freshness, PodRecord
-from spawner.pod_state import exit_status
+from kubecache.spawner.pod_state import exit_status
 
 
 class PrePoll(enum.Enum):

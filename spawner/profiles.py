@@ -22,11 +22,10 @@ unknown choice, an unlisted choice that is not enabled, and free text that does 
 match ``validation_regex`` (7.1 only anchors at the start), is longer than 1024 characters or
 holds braces or control characters; the error then uses ``validation_message`` with
 ``{value}`` substituted when configured. The admin's profile list itself is checked when it is
-loaded (:mod:`spawner.profile_list`); its mistakes are shown on the form instead of a 500.
+loaded (:mod:`kubecache.spawner.profile_list`); its mistakes are shown on the form instead of a 500.
 
-Everything here takes values; setting the overrides on a spawner (resolving callables of it)
-is the spawner's ``_apply_overrides``/``_load_profile`` (:mod:`spawner.kubespawner_methods`).
-"""
+Everything here takes values; setting the overrides on a spawner (resolving callables of it) is the
+spawner's ``_apply_overrides``/``_load_profile`` (:mod:`kubecache.spawner.kubespawner_methods`)."""
 
 from __future__ import annotations
 
@@ -42,9 +41,9 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader
 from tornado import web
 from traitlets import TraitError
 
-from spawner.hub_log import Logger
-from spawner.option_values import sorted_values
-from spawner.profile_list import (
+from kubecache.spawner.hub_log import Logger
+from kubecache.spawner.option_values import sorted_values
+from kubecache.spawner.profile_list import (
     ProfileListError,
     check_profile_list,
     duplicate_slugs,

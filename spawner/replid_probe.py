@@ -16,7 +16,7 @@ from typing import Any
 from redis.exceptions import NoPermissionError
 
 from kubecache.redis_connection import node_replid
-from spawner.hub_log import Logger, hub_logger
+from kubecache.spawner.hub_log import Logger, hub_logger
 
 
 class ReplidProbe:

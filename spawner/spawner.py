@@ -1,9 +1,9 @@
 """KubeCacheSpawner: KubeSpawner's configuration, with state read from kubecache's Redis.
 
 The hub never watches the cluster: objects are created and deleted through
-the Kubernetes API (:mod:`spawner.kube_api`); whether a pod runs, stopped or
+the Kubernetes API (:mod:`kubecache.spawner.kube_api`); whether a pod runs, stopped or
 failed, and its events, come from the cacher's records in Redis
-(:mod:`spawner.cache_client`), whose change feed wakes ``start()``,
+(:mod:`kubecache.spawner.cache_client`), whose change feed wakes ``start()``,
 ``stop()`` and ``progress()``. When the cache cannot be trusted those fall
 back to reading the pod from the API, and ``poll()`` never calls a running
 server dead because of it.
@@ -23,19 +23,19 @@ from traitlets import observe
 
 from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
-from spawner import manifests, pod_state, urls
-from spawner.api_events import EventReads
-from spawner.cache_client import CacheClient, CacheUnavailable, Watch
-from spawner.hooks import call_hook
-from spawner.hub_log import EveryInterval
-from spawner.kube_api import KubeApi, KubeApiError, Timeouts
-from spawner.kubespawner_methods import KubeSpawnerMethods
-from spawner.models import request_body
-from spawner.options import CacheSpawnerOptions
-from spawner.pod_reader import MAX_FEED_WAIT, PodReader, PodTarget, Unknown, pod_gone
-from spawner.pod_reads import PodRead, PodReads
-from spawner.poll_policy import PrePoll, interpret_pre_poll_hook
-from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
+from kubecache.spawner import manifests, pod_state, urls
+from kubecache.spawner.api_events import EventReads
+from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, Watch
+from kubecache.spawner.hooks import call_hook
+from kubecache.spawner.hub_log import EveryInterval
+from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from kubecache.spawner.kubespawner_methods import KubeSpawnerMethods
+from kubecache.spawner.models import request_body
+from kubecache.spawner.options import CacheSpawnerOptions
+from kubecache.spawner.pod_reader import MAX_FEED_WAIT, PodReader, PodTarget, Unknown, pod_gone
+from kubecache.spawner.pod_reads import PodRead, PodReads
+from kubecache.spawner.poll_policy import PrePoll, interpret_pre_poll_hook
+from kubecache.spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
 
 #: Attempts to create the pod when a leftover of the same name is in the way.
 CREATE_ATTEMPTS = 4
@@ -60,7 +60,7 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
 
     ``c.KubeSpawner.*`` options apply unchanged; kubecache's own options are
     ``c.KubeCacheSpawner.redis_*``, ``cache_stale_after``, the poll policies
-    and OutpostSpawner's hooks (see :mod:`spawner.options`).
+    and OutpostSpawner's hooks (see :mod:`kubecache.spawner.options`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -117,7 +117,7 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         self._pod_reader = None
 
     def coverage_labels(self) -> dict[str, str]:
-        """The labels of this spawner's pod, for the cache coverage check (spawner.pod_reader).
+        """The labels of this spawner's pod, for the cache coverage check (pod_reader).
 
         Computed once, not on every poll (expanding the templates was a sixth of a poll
         at 10,000 servers); again after an option they depend on is set, and at every
@@ -218,7 +218,7 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         return read
 
     def _reader(self) -> PodReader:
-        """The reader of this spawner's pod (:mod:`spawner.pod_reader`), built once.
+        """The reader of this spawner's pod (:mod:`kubecache.spawner.pod_reader`), built once.
 
         Built again after an option its target is made of changes (traitlets
         observers), when the saved state is loaded or cleared, at every start (hooks
@@ -443,8 +443,8 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
 
     async def _spawn_events(self, pod_uid: str) -> tuple[list[EventRecord], bool]:
         """This spawn's pod events, and whether they come from the API: the cache's event
-        log while the cache is trusted, else the API's (spawner.api_events; [] when neither
-        answers)."""
+        log while the cache is trusted, else the API's (kubecache.spawner.api_events; [] when
+        neither answers)."""
         snapshot, problem = await self._reader().trusted_snapshot()
         if snapshot is not None:
             try:

@@ -24,9 +24,9 @@ from kubecache.cli import main as cli_main
 from kubecache.contract import Keys
 from kubecache.hub_standby import LeaseTiming, RedisLease
 from kubecache.redis_connection import RedisSettings, connect
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from tests.spawner.support import mock_hub, mock_user
 from tests.support.cacher import cacher_settings, running_cacher
 from tests.support.redis_server import RedisServer

@@ -71,7 +71,11 @@ def kubeconfig(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("module", "name"),
-    [("kubecache.cli", "kubecache"), ("cacher", "kubecache-cacher"), ("kubesim.cli", "kubesim")],
+    [
+        ("kubecache.cli", "kubecache"),
+        ("kubecache.cacher", "kubecache-cacher"),
+        ("kubesim.cli", "kubesim"),
+    ],
 )
 def test_every_command_has_a_version(module: str, name: str) -> None:
     code, out, _ = run(module, "--version")
@@ -131,34 +135,36 @@ def test_kubesim_with_a_bad_log_level(tmp_path: Path) -> None:
 def test_cacher_with_a_kubeconfig_that_is_not_yaml(tmp_path: Path) -> None:
     bad = tmp_path / "kubeconfig"
     bad.write_text("clusters: [\n  - name: c\n   server: x: y\n")
-    code, _, err = run("cacher", "--kubeconfig", str(bad))
+    code, _, err = run("kubecache.cacher", "--kubeconfig", str(bad))
     assert_one_line(code, err, "not valid YAML", "line")
 
 
 def test_cacher_with_a_kubeconfig_without_current_context(tmp_path: Path) -> None:
     bad = tmp_path / "kubeconfig"
     bad.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
-    code, _, err = run("cacher", "--kubeconfig", str(bad))
+    code, _, err = run("kubecache.cacher", "--kubeconfig", str(bad))
     assert_one_line(code, err, "no current-context", "kubectl config use-context")
 
 
 def test_cacher_with_a_kubeconfig_list_of_missing_files(tmp_path: Path) -> None:
     listed = os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
-    code, _, err = run("cacher", env={"KUBECONFIG": listed})
+    code, _, err = run("kubecache.cacher", env={"KUBECONFIG": listed})
     assert_one_line(code, err, "does not exist", "--kubeconfig")
 
 
 def test_cacher_with_its_health_port_busy(busy_port: int, kubeconfig: Path) -> None:
-    code, _, err = run(
-        "cacher", "--kubeconfig", str(kubeconfig), "--health-host", "127.0.0.1",
-        "--health-port", str(busy_port),
+    code, _, err = run("kubecache.cacher", "--kubeconfig", str(kubeconfig),
+        "--health-host", "127.0.0.1", "--health-port", str(busy_port),
     )  # fmt: skip
     assert_one_line(code, err, f"127.0.0.1:{busy_port}", "--health-port", "in use")
 
 
 def test_cacher_with_a_bad_redis_url(kubeconfig: Path) -> None:
     code, _, err = run(
-        "cacher", "--kubeconfig", str(kubeconfig), env={"KUBECACHE_REDIS_URL": "http://redis"}
+        "kubecache.cacher",
+        "--kubeconfig",
+        str(kubeconfig),
+        env={"KUBECACHE_REDIS_URL": "http://redis"},
     )
     assert_one_line(code, err, "KUBECACHE_REDIS_URL", "scheme")
 
@@ -208,7 +214,7 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Ac
 
 
 def test_every_flag_of_the_cacher_and_kubesim_has_help_and_the_cacher_names_its_variable() -> None:
-    from cacher.settings import build_parser as cacher_parser
+    from kubecache.cacher.settings import build_parser as cacher_parser
     from kubesim.cli import parser as kubesim_parser
 
     for prog, action in _all_actions(cacher_parser()) + _all_actions(kubesim_parser()):

@@ -56,7 +56,7 @@ HEALTH_FIELDS = (
     "primary_addr",  # host:port of that primary, for operators
     "failovers",  # Redis failovers this cacher noticed (each one started a new epoch)
     "last_failover_ms",  # Redis time of the last one, 0 if none
-    "lease",  # namespace/name of the writing deployment's Lease (cacher.prefix_owner)
+    "lease",  # namespace/name of the writing deployment's Lease (kubecache.cacher.prefix_owner)
     "contender",  # JSON: a leader of another deployment refused to take this prefix over
 )
 

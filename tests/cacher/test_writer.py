@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from cacher import lua_scripts as scripts
-from cacher.pending import PendingEvents
-from cacher.writer import CacheLost, CacheWriter, CountingMetrics, Fenced
+from kubecache.cacher import lua_scripts as scripts
+from kubecache.cacher.pending import PendingEvents
+from kubecache.cacher.writer import CacheLost, CacheWriter, CountingMetrics, Fenced
 from kubecache.contract import (
     CacheHealth,
     Keys,

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.writer import CacheDiverged, CacheWriter, FailedOver, fingerprint
+from kubecache.cacher.writer import CacheDiverged, CacheWriter, FailedOver, fingerprint
 from kubecache.contract import CacheHealth, Freshness, Keys, redis_time_ms
 from tests.cacher.unit import pods
 

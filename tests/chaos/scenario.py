@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubecache.spawner import KubeCacheSpawner
 from kubesim.testing import KubeSim
-from spawner import KubeCacheSpawner
 from tests.chaos.cluster import ChaosCluster
 from tests.support.fleet import NAMESPACE, make_spawners
 from tests.support.safety import KubesimTruth, SafetySampler, running_pods

@@ -1,6 +1,6 @@
 """Chaos: many users start and stop servers while the cache is attacked; nothing unsafe happens.
 
-Real redis-server, two cachers (``python3 -m cacher``, leader election),
+Real redis-server, two cachers (``python3 -m kubecache.cacher``, leader election),
 kubesim with its fake kubelet, and KubeCacheSpawners of one hub: steady
 servers that run throughout, and churning users that start, hold and stop
 theirs. While that goes on, one fault after another: kill -9 and SIGSTOP of
@@ -190,6 +190,6 @@ async def test_chaos_never_stops_a_running_server(
         report = await run_scenario(cluster, FAULTS)
     print(json.dumps(report, indent=2))
     if REPORT:
-        setup = "One real redis-server, two `python3 -m cacher` replicas"
+        setup = "One real redis-server, two `python3 -m kubecache.cacher` replicas"
         write_report(Path(REPORT), "redis", report_section("One redis-server", setup, report))
     assert_safe(report)

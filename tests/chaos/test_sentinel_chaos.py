@@ -89,7 +89,7 @@ async def test_sentinel_failovers_never_stop_a_running_server(
         setup = (
             "A primary, a replica and three sentinels (quorum 2, down-after 1 s, "
             "tests/support/sentinel.py), reached through `redis+sentinel://` by two "
-            "`python3 -m cacher` replicas and the hub"
+            "`python3 -m kubecache.cacher` replicas and the hub"
         )
         write_report(Path(REPORT), "sentinel", report_section("Redis Sentinel", setup, report))
     assert_safe(report)

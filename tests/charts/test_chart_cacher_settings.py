@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cacher import credentials
-from cacher import settings as cacher_settings
+from kubecache.cacher import credentials
+from kubecache.cacher import settings as cacher_settings
 from tests.charts.rendering import (
     CHART_DIR,
     CI_VALUES,
@@ -97,7 +97,7 @@ def test_lease_timings_that_could_overlap_two_leaders_are_refused_with_the_reaso
 def test_the_probes_restart_a_wedged_cacher_and_hand_the_lease_over_within_its_duration(
     in_a_pod: Path,
 ) -> None:
-    from cacher.app import Cacher
+    from kubecache.cacher.app import Cacher
     from tests.charts.rendering import cacher_deployment, render
 
     settings = load({}, in_a_pod)

@@ -22,8 +22,8 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from cacher import credentials
-from cacher import settings as cacher_settings
+from kubecache.cacher import credentials
+from kubecache.cacher import settings as cacher_settings
 from kubesim.auth import Authenticator, Rule
 from kubesim.testing import running_kubesim
 from tests.cacher.integration.checker import Checker

@@ -87,7 +87,7 @@ def test_the_hub_target_runs_z2jhs_jupyterhub_as_its_user_with_kubecache_added()
     assert all("--no-deps" in step for step in steps if "pip install" in step)
     assert "--require-hashes -r /tmp/requirements.txt" in steps[0]
     assert "kubecache-" in steps[1] and "jupyterhub" not in steps[0] + steps[1]
-    assert "import jupyterhub, kubespawner, spawner.spawner" in installs[0]
+    assert "import jupyterhub, kubespawner, kubecache.spawner.spawner" in installs[0]
 
 
 def _lock(name: str) -> dict[str, tuple[str, int]]:
@@ -148,7 +148,7 @@ def test_the_cacher_image_gets_no_jupyterhub_and_no_emulator() -> None:
     assert "[hub]" not in install
     assert "kubecache-cacher" in PYPROJECT["project"]["scripts"]
     entry_points = PYPROJECT["project"]["entry-points"]["jupyterhub.spawners"]
-    assert entry_points == {"kubecache": "spawner:KubeCacheSpawner"}
+    assert entry_points == {"kubecache": "kubecache.spawner:KubeCacheSpawner"}
 
 
 def test_the_cacher_runs_without_any_hub_package_installed(tmp_path: Path) -> None:
@@ -161,7 +161,8 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in {blocked!r}:
             raise ImportError("blocked for this test: " + name)
 sys.meta_path.insert(0, Block())
-import cacher.__main__, cacher.app, kubecache.cli, kubecache.doctor, kubecache.hub_standby
+import kubecache.cacher.__main__, kubecache.cacher.app
+import kubecache.cli, kubecache.doctor, kubecache.hub_standby
 print("ok")
 """
     result = subprocess.run(
@@ -182,7 +183,15 @@ def test_every_runtime_package_is_copied_and_admitted_by_dockerignore() -> None:
         for p in REPO.iterdir()
         if (p / "__init__.py").is_file() and any(fnmatch.fnmatch(p.name, g) for g in included)
     )
-    runtime = set(packages) - {"kubesim"}
+    # kubecache/spawner and kubecache/cacher are symlinks: their targets must be copied too
+    linked = {
+        link.resolve().name
+        for package in packages
+        for link in (REPO / package).iterdir()
+        if link.is_symlink()
+    }
+    runtime = (set(packages) | linked) - {"kubesim"}
+    assert {"spawner", "cacher"} <= linked
     copied = {
         rest.split()[0] for word, rest in instructions() if word == "COPY" and "--from" not in rest
     }

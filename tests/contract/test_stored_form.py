@@ -21,7 +21,7 @@ import redis as syncredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cacher import lua_scripts as scripts
+from kubecache.cacher import lua_scripts as scripts
 from kubecache.contract import (
     EVENT_RECORD_LEADING_KEYS,
     POD_RECORD_LEADING_KEYS,

@@ -17,7 +17,7 @@ from tests.docs.reading import Source, commands, hint_lines, markdown_sources, s
 
 #: Packages whose ``*Metrics`` classes (taking ``registry=``) build what a kubecache process
 #: exports: the cacher's CacherMetrics, and any other process's that follows that pattern.
-METRIC_PACKAGES = ("cacher", "kubecache")
+METRIC_PACKAGES = ("kubecache",)
 
 
 def metric_modules() -> list[str]:
@@ -150,7 +150,7 @@ def parses(program: str, words: list[str]) -> tuple[bool, Any]:
 
         parser = build_parser()
     else:
-        from cacher.settings import build_parser as cacher_parser
+        from kubecache.cacher.settings import build_parser as cacher_parser
 
         parser = cacher_parser()
     try:

@@ -452,7 +452,8 @@ async def test_live_migration_from_kubespawner_to_kubecache_and_back_restarts_no
     )
 
     # The Role has no list: a burst of direct pod reads tries one LIST, is refused, and the
-    # hub reads those pods one by one from then on (spawner.pod_reads). Nothing else refused.
+    # hub reads those pods one by one from then on (kubecache.spawner.pod_reads). Nothing else
+    # is refused.
     refused = await forbidden_requests(cluster) - forbidden
     lists_tried = (await cluster.api_requests("pods")).get("list", 0) - pod_lists
     assert lists_tried <= 1, f"a refused LIST was tried again: {lists_tried}"

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from kubecache.contract import MIN_FEED_MAXLEN, Freshness, Keys
 from kubecache.redis_connection import RedisSettings
-from spawner.cache_client import CacheClient, CacheUnavailable, FeedReader
+from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, FeedReader
 from tests.spawner.support import CacheWriterDouble
 from tests.spawner.unit.records import event, pod, running
 from tests.support.redis_server import RedisServer

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from kubecache.redis_connection import RedisSettings
-from spawner.cache_client import CacheClient, CacheUnavailable
+from kubecache.spawner.cache_client import CacheClient, CacheUnavailable
 from tests.spawner.support import CacheWriterDouble
 from tests.spawner.unit.records import pod
 from tests.support.redis_server import RedisServer

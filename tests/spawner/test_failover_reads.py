@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from kubecache.contract import Freshness
 from kubecache.redis_connection import RedisSettings
-from spawner.cache_client import CacheClient
+from kubecache.spawner.cache_client import CacheClient
 from tests.spawner.support import CacheWriterDouble
 from tests.spawner.unit.records import running
 from tests.support.redis_server import RedisServer
@@ -89,7 +89,7 @@ async def test_a_hub_user_without_info_reads_on_without_the_check_and_says_so_on
         writer = CacheWriterDouble(admin)
         await writer.fresh(primary_replid=await replid(admin))
         await writer.put_pod(running())
-        with caplog.at_level(logging.WARNING, logger="spawner.replid_probe"):
+        with caplog.at_level(logging.WARNING, logger="kubecache.spawner.replid_probe"):
             for _ in range(3):
                 snapshot = await client.get_pod(KEY)
                 assert snapshot.record is not None

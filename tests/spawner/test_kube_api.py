@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from kubernetes_asyncio import client
 
-from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 
 FAST = Timeouts(request=1.0, retry=3.0)
 POD = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-import spawner
-from spawner.spawner import KubeCacheSpawner
+from kubecache import spawner
+from kubecache.spawner.spawner import KubeCacheSpawner
 
 
 def test_the_package_exports_the_spawner() -> None:
@@ -15,7 +15,7 @@ def test_the_package_exports_the_spawner() -> None:
 
 def test_jupyterhub_finds_the_spawner_by_the_name_kubecache() -> None:
     [entry] = [e for e in entry_points(group="jupyterhub.spawners") if e.name == "kubecache"]
-    assert entry.value == "spawner:KubeCacheSpawner"
+    assert entry.value == "kubecache.spawner:KubeCacheSpawner"
     assert entry.load() is KubeCacheSpawner
 
 

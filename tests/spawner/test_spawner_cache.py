@@ -15,10 +15,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from kubecache.contract import PodRecord
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApiError
-from spawner.pod_reads import PodRead
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApiError
+from kubecache.spawner.pod_reads import PodRead
 from tests.spawner.support import CacheWriterDouble, MockDB, MockServer, mock_hub, mock_user
 from tests.spawner.unit.records import POD_UID, container, event, pod, running
 from tests.support.redis_server import RedisServer, free_port

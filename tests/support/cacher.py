@@ -9,8 +9,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-from cacher.app import Cacher
-from cacher.settings import Settings
+from kubecache.cacher.app import Cacher
+from kubecache.cacher.settings import Settings
 from kubecache.redis_connection import RedisSettings
 
 

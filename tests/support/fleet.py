@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubecache.spawner import KubeCacheSpawner
 from kubesim.testing import KubeSim
-from spawner import KubeCacheSpawner
 from tests.spawner.support import mock_hub, mock_user
 
 NAMESPACE = "jhub"

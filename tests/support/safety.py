@@ -23,10 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.kube_api import KubeApiError
+from kubecache.spawner.spawner import SpawnError
 from kubesim.store import Change, ObjectStore
-from spawner import KubeCacheSpawner
-from spawner.kube_api import KubeApiError
-from spawner.spawner import SpawnError
 
 #: Errors a start or stop may raise on purpose (with a message for the user).
 DELIBERATE_ERRORS: tuple[type[BaseException], ...] = (SpawnError, TimeoutError, KubeApiError)
@@ -81,7 +81,7 @@ class KubesimTruth:
 
 
 #: Loggers of the hub side: the spawner logs through JupyterHub's (traitlets') logger.
-HUB_LOGGERS = ("spawner", "kubecache", "traitlets", "JupyterHub")
+HUB_LOGGERS = ("kubecache", "traitlets", "JupyterHub")
 
 
 class TracebackCounter(logging.Handler):

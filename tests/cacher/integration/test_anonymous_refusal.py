@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cacher.credentials import ClusterAccess
-from cacher.kube_api import ApiStatusError, KubeHttp
+from kubecache.cacher.credentials import ClusterAccess
+from kubecache.cacher.kube_api import ApiStatusError, KubeHttp
 from kubesim.testing import running_kubesim
 
 

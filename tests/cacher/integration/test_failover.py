@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from cacher.app import Cacher
-from cacher.settings import Settings
+from kubecache.cacher.app import Cacher
+from kubecache.cacher.settings import Settings
 from kubecache.contract import CacheHealth, Keys
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import create_pods, label_pods
@@ -38,7 +38,7 @@ async def leader_is(redis: aioredis.Redis, identity: str) -> bool:
 
 def cacher_command(settings: Settings) -> list[str]:
     return [
-        sys.executable, "-m", "cacher",
+        sys.executable, "-m", "kubecache.cacher",
         "--kubeconfig", str(settings.kubeconfig),
         "--redis-url", settings.redis.url,
         "--identity", settings.identity,
@@ -220,7 +220,7 @@ async def test_readiness_reports_leader_standby_and_a_failed_watch(
 
 def test_bad_configuration_exits_before_connecting(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cacher", "--kubeconfig", str(tmp_path / "missing")],
+        [sys.executable, "-m", "kubecache.cacher", "--kubeconfig", str(tmp_path / "missing")],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
@@ -245,7 +245,7 @@ async def test_the_command_line_once_syncs_and_exits_zero(
 async def test_a_fenced_leader_steps_down_and_campaigns_again(
     kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
 ) -> None:
-    from cacher.writer import CacheWriter
+    from kubecache.cacher.writer import CacheWriter
 
     store = kubesim.store
     create_pods(store, [f"pod-{i}" for i in range(10)])

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from cacher.credentials import load_kubeconfig
-from cacher.kube_api import ApiStatusError, KubeHttp
+from kubecache.cacher.credentials import load_kubeconfig
+from kubecache.cacher.kube_api import ApiStatusError, KubeHttp
 from kubesim.tls import self_signed
 from tests.support.redis_server import free_port
 

@@ -50,7 +50,7 @@ async def test_a_new_cluster_history_is_cached_exactly_after_one_take_over(
     async with running_kubesim(kubelet="fake", fake_step_delay=0.01) as new:
         create_pods(new.store, names("user", 4) + names("fresh", 6))
         assert new.store.resource_version < old_rv
-        caplog.set_level(logging.INFO, logger="cacher.writer")
+        caplog.set_level(logging.INFO, logger="kubecache.cacher.writer")
         async with running_cacher(cacher_settings(new, redis_server.url)) as cacher:
             checker = Checker(redis, new.store)
             await checker.converged()

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import Cacher
+from kubecache.cacher.app import Cacher
 from kubecache.contract import CacheHealth, Keys
 from kubecache.doctor import run_checks
 from tests.cacher.integration.checker import Checker

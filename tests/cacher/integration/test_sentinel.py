@@ -23,7 +23,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cacher.app import Cacher
+from kubecache.cacher.app import Cacher
+from kubecache.cacher.watcher import cancel_and_wait
 from kubecache.contract import (
     CacheHealth,
     ContractError,
@@ -141,9 +142,7 @@ async def sampling(store: Any, url: str) -> AsyncIterator[Sampler]:
     try:
         yield sampler
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)  # again and again: redis-py's wait_for may drop a cancel
         await client.aclose()
 
 

@@ -185,7 +185,7 @@ async def test_malformed_objects_are_skipped_and_counted_and_the_cacher_keeps_go
 async def test_once_syncs_everything_and_exits(
     kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer
 ) -> None:
-    from cacher.app import Cacher
+    from kubecache.cacher.app import Cacher
 
     store = kubesim.store
     create_pods(store, names("once", 30))
@@ -300,7 +300,7 @@ async def test_several_namespaces_get_one_watch_each_and_others_are_ignored(
 async def test_an_unforeseen_failure_while_leading_hands_over_and_recovers(
     kubesim: Any, redis: aioredis.Redis, redis_server: RedisServer, monkeypatch: Any
 ) -> None:
-    from cacher.writer import CacheWriter
+    from kubecache.cacher.writer import CacheWriter
 
     store = kubesim.store
     checker = Checker(redis, store)

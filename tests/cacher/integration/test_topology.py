@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import Cacher
+from kubecache.cacher.app import Cacher
 from kubecache.contract import CacheHealth, Keys
 from tests.cacher.integration.checker import Checker
 from tests.cacher.integration.conftest import create_pods
@@ -34,7 +34,7 @@ async def test_a_redis_cluster_node_is_refused_with_a_clear_error(
     kubesim: Any, cluster_node: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     cacher = Cacher(cacher_settings(kubesim, cluster_node.url))
-    with caplog.at_level(logging.ERROR, logger="cacher.app"):
+    with caplog.at_level(logging.ERROR, logger="kubecache.cacher.app"):
         assert await cacher.run() == 2
     assert "Redis Cluster node" in caplog.text
     assert "redis+sentinel://" in caplog.text
@@ -92,6 +92,6 @@ async def test_a_redis_user_without_info_is_refused_with_the_grant_to_add(
     await admin.aclose()
     url = f"redis://cacher:secret@127.0.0.1:{private_redis.port}/0"
     cacher = Cacher(cacher_settings(kubesim, url))
-    with caplog.at_level(logging.ERROR, logger="cacher.app"):
+    with caplog.at_level(logging.ERROR, logger="kubecache.cacher.app"):
         assert await cacher.run() == 2
     assert "+info" in caplog.text

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cacher.coalesce import PodChange, coalesce_events, coalesce_pods
-from cacher.pending import PendingEvents
+from kubecache.cacher.coalesce import PodChange, coalesce_events, coalesce_pods
+from kubecache.cacher.pending import PendingEvents
 from kubecache.contract import EventRecord, event_entry, pod_record
 from tests.cacher.unit import pods
 

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-from cacher.credentials import Authorizer, CredentialsError, load_incluster, load_kubeconfig
+from kubecache.cacher.credentials import (
+    Authorizer,
+    CredentialsError,
+    load_incluster,
+    load_kubeconfig,
+)
 
 
 def write(tmp_path: Path, user: dict[str, Any], cluster: dict[str, Any] | None = None) -> str:

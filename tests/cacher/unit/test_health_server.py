@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from cacher.health_server import HealthServer, Readiness
-from cacher.metrics import CacherMetrics
+from kubecache.cacher.health_server import HealthServer, Readiness
+from kubecache.cacher.metrics import CacherMetrics
 
 
 class Switch:

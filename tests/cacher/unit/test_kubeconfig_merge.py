@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cacher.credentials import CredentialsError, kubeconfig_problem, load_kubeconfig
+from kubecache.cacher.credentials import CredentialsError, kubeconfig_problem, load_kubeconfig
 
 
 def _file(path: Path, **config: Any) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cacher.kube_api import ApiStatusError
-from cacher.leader import LeaderElector, LeaseView, may_acquire
+from kubecache.cacher.kube_api import ApiStatusError
+from kubecache.cacher.leader import LeaderElector, LeaseView, may_acquire
 
 
 class FakeLeaseApi:
@@ -184,7 +184,7 @@ async def test_a_graceful_release_is_logged_as_a_release_not_a_loss(caplog) -> N
     api, clock = FakeLeaseApi(), Clock()
     a = elector(api, clock, "a")
     await a.acquire()
-    with caplog.at_level("INFO", logger="cacher.leader"):
+    with caplog.at_level("INFO", logger="kubecache.cacher.leader"):
         await a.release()
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("releasing lease default/kubecache-cacher") for m in messages)

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from cacher.app import Cacher
-from cacher.term_pacing import WriteDeadline
+from kubecache.cacher.app import Cacher
+from kubecache.cacher.term_pacing import WriteDeadline
 from tests.support.cacher import cacher_settings
 
 

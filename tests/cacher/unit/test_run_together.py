@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cacher.watcher import cancel_and_wait, run_together
+from kubecache.cacher.watcher import cancel_and_wait, run_together
 
 
 class Boom(Exception):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cacher.settings import (
+from kubecache.cacher.settings import (
     SettingsError,
     label_selector_problem,
     load_settings,

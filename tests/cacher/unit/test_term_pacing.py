@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cacher.prefix_owner import Owner, collision
-from cacher.term_pacing import TermPacer, WriteDeadline
+from kubecache.cacher.prefix_owner import Owner, collision
+from kubecache.cacher.term_pacing import TermPacer, WriteDeadline
 from kubecache.redis_memory import MemoryPolicy, policy_problem
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from cacher.watch_stream import (
+from kubecache.cacher.watch_stream import (
     Failure,
     LineSplitter,
     classify_status,

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from aiohttp import web
 
-from cacher.credentials import ClusterAccess
-from cacher.kube_api import KubeHttp
-from cacher.metrics import CacherMetrics
-from cacher.watcher import Listing, Resource, ResourceSync, WatchTarget
+from kubecache.cacher.credentials import ClusterAccess
+from kubecache.cacher.kube_api import KubeHttp
+from kubecache.cacher.metrics import CacherMetrics
+from kubecache.cacher.watcher import Listing, Resource, ResourceSync, WatchTarget
 
 
 def pod(name: str, rv: int) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 kubesim runs in the test's event loop (``running_kubesim``) so the test can
 read its store and request counters; everything else is a real subprocess:
-the cacher (``python -m cacher``), configurable-http-proxy, and JupyterHub,
+the cacher (``python -m kubecache.cacher``), configurable-http-proxy, and JupyterHub,
 plain or under ``kubecache hub-standby``. Redis is the session's real
 redis-server, flushed for the test.
 """
@@ -254,7 +254,7 @@ class Cluster:
             [
                 sys.executable,
                 "-m",
-                "cacher",
+                "kubecache.cacher",
                 "--kubeconfig",
                 str(self.cacher_kubeconfig()),
                 "--redis-url",

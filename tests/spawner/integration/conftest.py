@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from cacher.app import Cacher
-from cacher.settings import Settings
+from kubecache.cacher.app import Cacher
+from kubecache.cacher.settings import Settings
 from kubecache.contract import Freshness, Keys, health_freshness, redis_time_ms
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from tests.spawner.support import mock_hub, mock_user
 from tests.support.cacher import cacher_settings as test_cacher_settings
 from tests.support.cacher import running_cacher

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_for
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for

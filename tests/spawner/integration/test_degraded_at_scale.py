@@ -18,10 +18,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from kubecache.contract import Keys
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from kubesim.testing import KubeSim, running_kubesim
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_settings
 from tests.support.cacher import running_cacher
 from tests.support.fleet import create_running_pods, make_spawners

@@ -18,12 +18,12 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from kubesim.auth import Authenticator, Rule
 from kubesim.kubeconfig import write_kubeconfig
 from kubesim.testing import running_kubesim
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_settings
 from tests.spawner.support import mock_hub, mock_user
 from tests.support.cacher import running_cacher

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client import models as k8s
 
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.spawner import SpawnError
 from kubesim.resources import DEFAULT_TOLERATIONS
-from spawner import KubeCacheSpawner
-from spawner.spawner import SpawnError
 from tests.spawner.integration.conftest import NAMESPACE
 from tests.spawner.support import mock_hub, mock_user
 

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from kubecache import views
 from kubecache.contract import Keys, PodRecord, decode_pod_record, pod_key
-from spawner import KubeCacheSpawner
+from kubecache.spawner import KubeCacheSpawner
 from tests.spawner.integration.conftest import NAMESPACE
 from tests.support.waiting import wait_for
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from spawner import KubeCacheSpawner
-from spawner.spawner import SpawnError
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.spawner import SpawnError
 from tests.spawner.integration.conftest import NAMESPACE
 from tests.support.waiting import wait_for
 

@@ -21,9 +21,9 @@ from jupyterhub.utils import make_ssl_context
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets.config import Config
 
+from kubecache.spawner import KubeCacheSpawner
 from kubesim.cluster_dns import hostname_mapping
 from kubesim.testing import KubeSim, running_kubesim
-from spawner import KubeCacheSpawner
 from tests.spawner.integration.conftest import NAMESPACE
 
 # A jupyterhub-singleuser stand-in: serves JUPYTERHUB_SERVICE_URL's address, over HTTPS with

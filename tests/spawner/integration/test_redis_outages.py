@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.api_events import EventReads
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from kubesim.testing import KubeSim, running_kubesim
-from spawner import KubeCacheSpawner
-from spawner.api_events import EventReads
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
 from tests.spawner.integration.conftest import NAMESPACE
 from tests.spawner.support import mock_hub, mock_user
 from tests.support.redis_server import RedisServer

@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.kube_api import KubeApi
 from kubesim.store import Change
 from kubesim.testing import KubeSim, running_kubesim
-from spawner import KubeCacheSpawner
-from spawner.cache_client import CacheClient
-from spawner.kube_api import KubeApi
 from tests.support.fleet import NAMESPACE, create_running_pods, make_spawners, mark_running
 from tests.support.redis_server import RedisServer
 from tests.support.safety import KubesimTruth, SafetySampler

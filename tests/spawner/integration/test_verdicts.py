@@ -24,7 +24,7 @@ from kubecache.contract import (
     encode_pod_record,
     pod_key,
 )
-from spawner import KubeCacheSpawner
+from kubecache.spawner import KubeCacheSpawner
 from tests.spawner.integration.conftest import NAMESPACE, cache_is_fresh, cacher_settings
 from tests.spawner.support import feed_fields
 from tests.support.cacher import running_cacher

@@ -11,7 +11,7 @@ from kubespawner import KubeSpawner as ReferenceSpawner
 from kubespawner.objects import make_owner_reference as reference_owner_reference
 from traitlets.config import Config
 
-from spawner.kubespawner_methods import KubeSpawnerMethods
+from kubecache.spawner.kubespawner_methods import KubeSpawnerMethods
 
 KUBECONFIG_TEXT = """\
 apiVersion: v1

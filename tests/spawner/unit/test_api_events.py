@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from spawner.api_events import EventReads, event_record
-from spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from kubecache.spawner.api_events import EventReads, event_record
+from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 
 TIMEOUTS = Timeouts(request=2, retry=2)
 

@@ -10,7 +10,7 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
-from spawner import KubeCacheSpawner
+from kubecache.spawner import KubeCacheSpawner
 from tests.spawner.support import mock_hub, mock_user
 
 
@@ -91,7 +91,7 @@ def test_an_option_set_on_the_object_is_used_not_the_environment(
 def test_the_coverage_labels_are_computed_once_and_again_when_their_options_change(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from spawner import manifests
+    from kubecache.spawner import manifests
 
     spawner = configured()
     calls = []

@@ -9,9 +9,9 @@ import pytest
 from kubespawner import KubeSpawner as ReferenceSpawner
 from traitlets.config import Config
 
-from spawner.config import KubeSpawner
-from spawner.kubespawner_methods import KubeSpawnerMethods
-from spawner.naming import TemplateError
+from kubecache.spawner.config import KubeSpawner
+from kubecache.spawner.kubespawner_methods import KubeSpawnerMethods
+from kubecache.spawner.naming import TemplateError
 from tests.spawner.unit.golden import FakeHub, FakeOrmSpawner, FakeUser
 
 SEED_000 = Path("/work/shared/seeds/000_7ec37396af568058.txt")

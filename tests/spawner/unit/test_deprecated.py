@@ -7,8 +7,8 @@ import logging
 import pytest
 from traitlets.config import Config
 
-from spawner.config import KubeSpawner
-from spawner.deprecated import DEPRECATED_NAMES
+from kubecache.spawner.config import KubeSpawner
+from kubecache.spawner.deprecated import DEPRECATED_NAMES
 from tests.spawner.unit.golden import FakeHub, FakeOrmSpawner, FakeUser
 
 SAMPLE_VALUES = {

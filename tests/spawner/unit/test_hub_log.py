@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from kubecache.redis_connection import RedisSettings
-from spawner.cache_client import CacheClient
-from spawner.hub_log import EveryInterval, hub_logger
-from spawner.pod_reads import PodReads
-from spawner.replid_probe import ReplidProbe
+from kubecache.spawner.cache_client import CacheClient
+from kubecache.spawner.hub_log import EveryInterval, hub_logger
+from kubecache.spawner.pod_reads import PodReads
+from kubecache.spawner.replid_probe import ReplidProbe
 
 
 def test_a_recurring_line_is_logged_first_then_once_per_interval_with_what_was_held_back() -> None:

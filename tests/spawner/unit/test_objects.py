@@ -1,4 +1,4 @@
-"""spawner.objects and spawner.manifests: KubeSpawner 7.1's objects for the same arguments."""
+"""kubecache.spawner.objects and .manifests: KubeSpawner 7.1's objects for the same arguments."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from kubernetes_asyncio.client import models as k8s
 from kubespawner import objects as reference
 
-from spawner import manifests, objects
-from spawner.models import request_body
+from kubecache.spawner import manifests, objects
+from kubecache.spawner.models import request_body
 from tests.spawner.unit.golden import api_json, assert_same_object
 
 BASE: dict[str, Any] = {

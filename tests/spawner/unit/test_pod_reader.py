@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 from traitlets.config import Config
 
-from spawner import KubeCacheSpawner
-from spawner.pod_reader import PodTarget
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.pod_reader import PodTarget
 from tests.spawner.support import mock_hub, mock_user
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from spawner.kube_api import KubeApi, KubeApiError, Timeouts
-from spawner.pod_reads import PodReads
+from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
+from kubecache.spawner.pod_reads import PodReads
 from tests.support.waiting import wait_for
 
 NS = "jhub"

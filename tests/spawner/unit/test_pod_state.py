@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kubecache.contract import lenient_pod_record
-from spawner import pod_state
+from kubecache.spawner import pod_state
 from tests.spawner.unit.records import container, event, pod, running
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubecache.contract import Freshness
-from spawner.poll_policy import (
+from kubecache.spawner.poll_policy import (
     PrePoll,
     Source,
     from_api,

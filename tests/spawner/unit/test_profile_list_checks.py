@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from spawner.profile_list import ProfileListError
+from kubecache.spawner.profile_list import ProfileListError
 from tests.spawner.unit.golden import make_pair
 from tests.spawner.unit.test_user_options_safety import spawner_with
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from tornado import web
 
-from spawner import profiles
-from spawner.profiles import InvalidUserOptions
+from kubecache.spawner import profiles
+from kubecache.spawner.profiles import InvalidUserOptions
 from tests.spawner.unit.golden import make_pair
 
 pytestmark = pytest.mark.usefixtures("reference_kubespawner")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from spawner.progress import ProgressTracker, SlowSpawnTimer, event_message, slow_spawn_event
+from kubecache.spawner.progress import (
+    ProgressTracker,
+    SlowSpawnTimer,
+    event_message,
+    slow_spawn_event,
+)
 from tests.spawner.unit.records import event
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
+from kubecache.spawner import KubeCacheSpawner
+from kubecache.spawner.spawner import SpawnError
 from kubesim.store import ObjectStore
-from spawner import KubeCacheSpawner
-from spawner.spawner import SpawnError
 from tests.support.fleet import mark_running
 from tests.support.safety import KubesimTruth, SafetySampler
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from spawner import KubeCacheSpawner
+from kubecache.spawner import KubeCacheSpawner
 from tests.spawner.support import mock_hub, mock_user
 from tests.spawner.unit.records import running
 

@@ -3,7 +3,7 @@
 import pytest
 from kubespawner import slugs as reference
 
-from spawner import slugs
+from kubecache.spawner import slugs
 
 ODD_NAMES = [
     "",

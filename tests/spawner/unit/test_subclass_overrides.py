@@ -14,7 +14,7 @@ import pytest
 from kubespawner import KubeSpawner as ReferenceSpawner
 from traitlets.config import Config
 
-from spawner.kubespawner_methods import KubeSpawnerMethods
+from kubecache.spawner.kubespawner_methods import KubeSpawnerMethods
 from tests.spawner.unit.golden import FakeHub, FakeOrmSpawner, FakeUser, api_json, owner_references
 
 pytestmark = pytest.mark.usefixtures("reference_kubespawner")

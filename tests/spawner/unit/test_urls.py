@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spawner.urls import normalized, notebook_port, pod_url
+from kubecache.spawner.urls import normalized, notebook_port, pod_url
 
 
 def url(**overrides: Any) -> str:
@@ -62,7 +62,7 @@ def test_normalized_urls_always_carry_a_port() -> None:
 
 
 def test_the_fast_netloc_agrees_with_parsing_the_url() -> None:
-    from spawner.urls import netloc
+    from kubecache.spawner.urls import netloc
 
     for text in (
         "http://10.0.0.1:8888/user/x/",

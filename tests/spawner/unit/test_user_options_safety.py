@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tornado import web
 
-from spawner import profiles
-from spawner.kubespawner_methods import KubeSpawnerMethods
-from spawner.profiles import InvalidUserOptions
+from kubecache.spawner import profiles
+from kubecache.spawner.kubespawner_methods import KubeSpawnerMethods
+from kubecache.spawner.profiles import InvalidUserOptions
 from tests.spawner.unit.golden import FakeHub, FakeOrmSpawner, FakeUser
 
 BASE_IMAGE = "admin/base:1"
@@ -165,7 +165,7 @@ async def test_error_messages_repeat_at_most_a_little_of_the_users_text() -> Non
 
 
 async def test_the_size_bound_is_an_option() -> None:
-    from spawner import KubeCacheSpawner
+    from kubecache.spawner import KubeCacheSpawner
 
     assert KubeCacheSpawner.user_options_max_bytes.default_value == 64 * 1024
     profile_list = profiles.initialize_profile_list(admin_profiles())

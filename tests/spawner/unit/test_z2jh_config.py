@@ -372,7 +372,7 @@ USERS = [("alice", ""), ("Jane.Doe@example.org", "gpu box")]
 
 
 def spawners(config: Config, username: str, server: str, user_options: dict[str, Any]) -> Any:
-    from spawner.spawner import KubeCacheSpawner
+    from kubecache.spawner.spawner import KubeCacheSpawner
 
     made = []
     for cls in (ReferenceSpawner, KubeCacheSpawner):
