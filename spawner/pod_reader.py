@@ -287,21 +287,45 @@ class PodReader:
         given; an untrusted or unreachable cache is replaced by a (coalesced) API
         read, whose "stopped" is confirmed the same way when it was not fresh.
         Returns the answer and the record it was read from (None: absent or unknown).
+
+        The trusted "running" is the hot path of a hub (every server, every poll
+        interval, all at once after a restart): it awaits the cache client's
+        coalesced read directly and defines no closure, so a poll in flight holds
+        as few objects as it can (:meth:`_poll_further` has the rest).
         """
         target = self.target
-        keep_on_404 = target.keep_running_on_404
         asked = time.monotonic()
-        snapshot, problem = await self.trusted_snapshot()
-        if snapshot is not None:
+        snapshot: PodSnapshot | None = None
+        try:
+            cache = self._cache()
+            read = await cache.read_pod(target.key)
+            snapshot = cache.snapshot(target.key, read)
+            freshness = self.freshness(snapshot)
+            problem = "" if freshness.trusted else f"the cache is {freshness.value}"
+        except (CacheUnavailable, ValueError) as e:  # ValueError: Redis settings that cannot work
+            problem = str(e)
+        if not problem and snapshot is not None:
             record = snapshot.record
-            answer = from_cache(record, Freshness.FRESH, keep_running_on_404=keep_on_404)
+            answer = from_cache(
+                record, Freshness.FRESH, keep_running_on_404=target.keep_running_on_404
+            )
             if answer is not None and answer.status is None:
                 return answer, record  # the cache's "running" (or the 404 policy's)
-            view = PodView(record, confirmed=False, from_cache=True)
-        else:
-            view = await self.read_api_view(
-                max_age=POLL_MAX_AGE, why=problem, must_answer=False, quiet=True, asked=asked
+            return await self._poll_further(
+                PodView(record, confirmed=False, from_cache=True), problem, asked
             )
+        view = await self.read_api_view(
+            max_age=POLL_MAX_AGE, why=problem, must_answer=False, quiet=True, asked=asked
+        )
+        return await self._poll_further(view, problem, asked)
+
+    async def _poll_further(
+        self, view: PodView, problem: str, asked: float
+    ) -> tuple[PollAnswer, PodRecord | None]:
+        """A poll whose first read did not say "running" from a trusted cache: the verdict
+        rule (a destructive answer only once an API read sent after the question agrees)."""
+        target = self.target
+        keep_on_404 = target.keep_running_on_404
 
         def judge(seen: PodView) -> PollAnswer | None:
             if isinstance(seen.record, Unknown):
