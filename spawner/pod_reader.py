@@ -31,7 +31,7 @@ last word.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -68,6 +68,39 @@ class ApiRead(Protocol):
     def __call__(
         self, *, max_age: float, must_answer: bool = False, within: float | None = None
     ) -> Awaitable[PodRead]: ...
+
+
+class LazyLabels(Mapping[str, str]):
+    """The pod's labels, expanded on first use (``expand``: the spawner's coverage_labels).
+
+    A reader needs them only when its pod has no record that shows it is covered
+    (:meth:`PodReader.freshness`): a hub's polls of running servers never expand
+    a template. The reader is rebuilt when an option the labels are made of
+    changes, so expanding later gives what expanding at build time would.
+    """
+
+    __slots__ = ("_expand", "_labels")
+
+    def __init__(self, expand: Callable[[], Mapping[str, str]]) -> None:
+        self._expand: Callable[[], Mapping[str, str]] | None = expand
+        self._labels: Mapping[str, str] = {}
+
+    def _get(self) -> Mapping[str, str]:
+        if self._expand is not None:
+            self._labels, self._expand = self._expand(), None
+        return self._labels
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return f"LazyLabels({dict(self._get())!r})"
 
 
 @dataclass(frozen=True)
@@ -158,6 +191,12 @@ class PodReader:
         freshness = snapshot.freshness(stale_after_ms=target.stale_after_ms)
         health = snapshot.health
         if freshness is not Freshness.FRESH or health is None:
+            return freshness
+        record = snapshot.record
+        if record is not None and health.covers(target.namespace, record["labels"]):
+            # The cacher records only pods it watches, and this record's own labels (the
+            # pod's, as the cacher saw them) match its selector in a namespace it watches:
+            # covered, without expanding this spawner's label templates.
             return freshness
         known = self._covered
         if known is not None and known[0] == health.namespaces and known[1] == health.pod_selector:
@@ -478,6 +517,7 @@ __all__ = [
     "ApiRead",
     "PodReader",
     "PodTarget",
+    "LazyLabels",
     "PodView",
     "Unknown",
     "pod_gone",

@@ -32,7 +32,14 @@ from spawner.hooks import call_hook
 from spawner.hub_log import EveryInterval
 from spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from spawner.options import CacheSpawnerOptions
-from spawner.pod_reader import MAX_FEED_WAIT, PodReader, PodTarget, Unknown, pod_gone
+from spawner.pod_reader import (
+    MAX_FEED_WAIT,
+    LazyLabels,
+    PodReader,
+    PodTarget,
+    Unknown,
+    pod_gone,
+)
 from spawner.pod_reads import PodRead, PodReads
 from spawner.poll_policy import PrePoll, interpret_pre_poll_hook
 from spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
@@ -232,7 +239,7 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
             namespace=self.namespace,
             pod_name=self.pod_name,
             key=self._pod_key,
-            labels=self.coverage_labels(),
+            labels=LazyLabels(self.coverage_labels),
             stale_after_ms=int(self.cache_stale_after * 1000),
             log_id=self._log_id,
             keep_running_on_404=bool(self.request_404_poll_keep_running),
