@@ -415,6 +415,12 @@ class CacheClient:
         log: Logger | None = None,
     ) -> None:
         self.settings = settings
+        #: the event loop the client was made in (its tasks and connections live there)
+        self.loop: asyncio.AbstractEventLoop | None
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:  # made outside a loop (tests): shared() never returns such
+            self.loop = None
         self.keys = Keys(prefix)
         self.block_seconds = block_seconds
         self.log = hub_logger(log, __name__)

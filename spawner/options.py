@@ -333,7 +333,12 @@ class CacheSpawnerOptions(HasTraits):
         spawner object: a hub makes one spawner object per server and asks
         each for its settings on its first poll.
         """
-        return _redis_settings(tuple(self._option_value(name) for name in _REDIS_OPTIONS))
+        return self.redis_target()[0]
+
+    def redis_target(self) -> tuple[RedisSettings, str]:
+        """(:meth:`redis_settings`, ``redis_key_prefix``): what the shared cache client is
+        looked up by. One tuple per configuration, shared by its spawners."""
+        return _redis_target(tuple([self._option_value(name) for name in _REDIS_OPTIONS]))
 
     def _option_value(self, name: str) -> Any:
         """The option's value, without storing its default on this object.
@@ -420,6 +425,12 @@ _REDIS_OPTIONS = (
     "redis_ca_file",
     "redis_key_prefix",
 )
+
+
+@functools.lru_cache(maxsize=32)
+def _redis_target(options: tuple[Any, ...]) -> tuple[RedisSettings, str]:
+    """(settings, key prefix) of one configuration (not cached when the settings fail)."""
+    return _redis_settings(options), options[-1]
 
 
 @functools.lru_cache(maxsize=32)

@@ -85,8 +85,8 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         self._cache_target: tuple[RedisSettings, str] | None = None
         #: (pod IP, server ip, server port, notebook port) last found consistent by poll
         self._checked_address: tuple[Any, ...] | None = None
-        #: the shared cache client last returned by _cache, with its event loop
-        self._cache_client: tuple[asyncio.AbstractEventLoop, CacheClient] | None = None
+        #: the shared cache client last returned by _cache (CacheClient.loop: its event loop)
+        self._cache_client: CacheClient | None = None
         #: the pod's labels for the cache coverage check (see coverage_labels)
         self._coverage_labels: dict[str, str] | None = None
         #: this spawner's reader of its pod, built once (see _reader)
@@ -98,16 +98,18 @@ class KubeCacheSpawner(KubeSpawner, CacheSpawnerOptions):
         # Every poll and wake-up comes here: building and validating the settings each
         # time was a quarter of a poll at 10,000 servers. Rebuilt when a redis_* option
         # changes. (getattr: traitlets may call in before __init__ has set the attribute.)
+        # Nothing is allocated per spawner here: the target is one tuple per configuration
+        # (spawner.options), the client one per hub and loop.
         loop = asyncio.get_running_loop()
         held = getattr(self, "_cache_client", None)
-        if held is not None and held[0] is loop and not held[1].closed:
-            return held[1]
+        if held is not None and held.loop is loop and not held.closed:
+            return held
         target = getattr(self, "_cache_target", None)
         if target is None:
-            target = self._cache_target = (self.redis_settings(), self.redis_key_prefix)
+            target = self._cache_target = self.redis_target()
         settings, prefix = target
         client = CacheClient.shared(settings, prefix=prefix, log=self.log)
-        self._cache_client = (loop, client)
+        self._cache_client = client
         return client
 
     @observe(
