@@ -86,7 +86,10 @@ Pod = dict[str, Any]
 
 @dataclass(frozen=True)
 class PodRead:
-    """A pod as the API had it (None: absent), and when that read was sent (monotonic)."""
+    """A pod as the API had it (None: absent), and when that read was sent (monotonic).
+
+    A pod from a LIST is :func:`slim_pod`'s: what a read uses, not the whole object.
+    """
 
     pod: Pod | None
     started: float
@@ -380,7 +383,7 @@ class PodReads:
                 for item in page.get("items") or []:
                     name = (item.get("metadata") or {}).get("name")
                     if isinstance(name, str):
-                        pods[name] = item
+                        pods[name] = slim_pod(item)
                 token = (page.get("metadata") or {}).get("continue") or None
                 if not token:
                     return pods
@@ -456,6 +459,54 @@ class PodReads:
         return confirmed
 
 
+#: The metadata a read of a listed pod uses (kubecache.contract.pod_record, the label check).
+_READ_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+)
+
+
+def slim_pod(pod: Pod) -> Pod:
+    """A listed pod with only what its readers use: the :data:`_READ_METADATA`, the whole
+    ``status``, ``spec.nodeName`` and each container's ``name`` (what
+    :func:`kubecache.contract.pod_record` reads; a test holds the two records equal).
+
+    A LIST that answers thousands of questions at once (a stale cache, Redis down)
+    keeps every pod for ``recent_seconds``; the full pods (container specs, env,
+    volumes, managedFields) were most of the objects the hub's garbage collector
+    walked during such a burst. Anything not shaped as expected is kept as it is, so
+    the reduction reports it the same way.
+    """
+    metadata, spec = pod.get("metadata"), pod.get("spec")
+    if type(metadata) is not dict or type(spec) is not dict:
+        return pod
+    slim_spec: dict[str, Any] = {}
+    if "nodeName" in spec:
+        slim_spec["nodeName"] = spec["nodeName"]
+    if "containers" in spec:
+        containers = spec["containers"]
+        if type(containers) is list:
+            containers = [
+                ({"name": c["name"]} if "name" in c else {}) if type(c) is dict else c
+                for c in containers
+            ]
+        slim_spec["containers"] = containers
+    slim: Pod = {
+        "metadata": {key: metadata[key] for key in _READ_METADATA if key in metadata},
+        "spec": slim_spec,
+    }
+    if "status" in pod:
+        slim["status"] = pod["status"]
+    return slim
+
+
 def _within(timeouts: Timeouts, until: float) -> Timeouts:
     """``timeouts`` cut to end by ``until`` (monotonic): one attempt, no retry after it."""
     left = max(until - time.monotonic(), 0.001)
@@ -483,4 +534,5 @@ __all__ = [
     "PodRead",
     "PodReads",
     "ReadStats",
+    "slim_pod",
 ]
