@@ -122,7 +122,7 @@ class PodSnapshot:
 
 
 @dataclass(frozen=True)
-class _Read:
+class CacheRead:
     """What one pipelined read says about every pod it read: the health, Redis time and
     node of the read, and each pod's raw record by key (absent: no record).
 
@@ -135,6 +135,16 @@ class _Read:
     now_ms: int
     node_replid: str | None
     raw: Mapping[str, bytes | None]
+
+    def freshness(self, *, stale_after_ms: int) -> Freshness:
+        """The health's verdict for this read (as :meth:`PodSnapshot.freshness`), before
+        any record is decoded: a poll of an untrusted cache decodes none."""
+        return health_freshness(
+            self.health,
+            now_ms=self.now_ms,
+            stale_after_ms=stale_after_ms,
+            node_replid=self.node_replid,
+        )
 
 
 class Watch:
@@ -450,8 +460,8 @@ class CacheClient:
         self._watches: dict[str, set[Watch]] = {}
         #: questions of this loop tick: one future per pod key (the first question), and
         #: the rare further questions about a key already asked in the same tick
-        self._pending: dict[str, asyncio.Future[_Read]] = {}
-        self._pending_more: list[asyncio.Future[_Read]] = []
+        self._pending: dict[str, asyncio.Future[CacheRead]] = {}
+        self._pending_more: list[asyncio.Future[CacheRead]] = []
         self._flush_scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -631,7 +641,7 @@ class CacheClient:
         """
         return self.snapshot(pod_key, await self.read_pod(pod_key))
 
-    def read_pod(self, pod_key: str) -> asyncio.Future[_Read]:
+    def read_pod(self, pod_key: str) -> asyncio.Future[CacheRead]:
         """:meth:`get_pod` in two steps, for the poll path: this future (the coalesced
         read of this loop tick), then :meth:`snapshot` of its result.
 
@@ -643,7 +653,7 @@ class CacheClient:
             raise CacheUnavailable("the cache client is closed")
         self._check_breaker()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[_Read] = loop.create_future()
+        future: asyncio.Future[CacheRead] = loop.create_future()
         if pod_key in self._pending:
             self._pending_more.append(future)
         else:
@@ -653,7 +663,7 @@ class CacheClient:
             loop.call_soon(self._start_flush)
         return future
 
-    def snapshot(self, pod_key: str, read: _Read) -> PodSnapshot:
+    def snapshot(self, pod_key: str, read: CacheRead) -> PodSnapshot:
         """The pod's snapshot from the read that answered :meth:`read_pod`.
 
         Decoded here, by the caller, not for the whole batch in _flush: a hub polling
@@ -684,7 +694,7 @@ class CacheClient:
             task.add_done_callback(self._flushes.discard)
 
     async def _flush(
-        self, batch: dict[str, asyncio.Future[_Read]], more: list[asyncio.Future[_Read]]
+        self, batch: dict[str, asyncio.Future[CacheRead]], more: list[asyncio.Future[CacheRead]]
     ) -> None:
         keys = list(batch)
         self.stats.pipelines += 1
@@ -726,7 +736,7 @@ class CacheClient:
                 if not future.done():
                     future.set_exception(error)
             return
-        read = _Read(health, now_ms, node_replid, dict(zip(keys, raw_records, strict=True)))
+        read = CacheRead(health, now_ms, node_replid, dict(zip(keys, raw_records, strict=True)))
         for future in batch.values():
             if not future.done():
                 future.set_result(read)
@@ -842,6 +852,7 @@ __all__ = [
     "DEFAULT_BLOCK_SECONDS",
     "READ_TIMEOUT",
     "CacheClient",
+    "CacheRead",
     "CacheUnavailable",
     "ClientStats",
     "FeedBatch",

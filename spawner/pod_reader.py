@@ -186,6 +186,10 @@ class PodReader:
         A cacher whose ``--namespaces`` or ``--pod-selector`` leave the hub's pods
         out would report every server absent, and JupyterHub would stop them;
         such an answer is :data:`Freshness.UNCOVERED`, so the API is read instead.
+        A pod with a record is covered when the record's own labels (the
+        :data:`~kubecache.contract.RECORD_LABELS` the pod has, as the cacher saw
+        them) match the cacher's selector in a namespace it watches; otherwise, and
+        for a pod without a record, this spawner's expanded labels decide.
         """
         target = self.target
         freshness = snapshot.freshness(stale_after_ms=target.stale_after_ms)
@@ -338,8 +342,10 @@ class PodReader:
         try:
             cache = self._cache()
             read = await cache.read_pod(target.key)
-            snapshot = cache.snapshot(target.key, read)
-            freshness = self.freshness(snapshot)
+            freshness = read.freshness(stale_after_ms=target.stale_after_ms)
+            if freshness is Freshness.FRESH:  # else no record is decoded
+                snapshot = cache.snapshot(target.key, read)
+                freshness = self.freshness(snapshot)
             problem = "" if freshness.trusted else f"the cache is {freshness.value}"
         except (CacheUnavailable, ValueError) as e:  # ValueError: Redis settings that cannot work
             problem = str(e)
