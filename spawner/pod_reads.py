@@ -120,6 +120,35 @@ class _Listing:
     future: asyncio.Future[dict[str, Pod]]
     timeouts: Timeouts
     started: float | None = None
+    #: one future per question waiting on this LIST (a question gives up alone, by
+    #: cancelling its own; no shield and its callbacks per question)
+    waiters: list[asyncio.Future[dict[str, Pod]]] = field(default_factory=list)
+
+    def wait(self) -> asyncio.Future[dict[str, Pod]]:
+        """A future of this LIST's pods for one question (done at once when it is)."""
+        waiter: asyncio.Future[dict[str, Pod]] = asyncio.get_running_loop().create_future()
+        if self.future.done():
+            _copy_outcome(self.future, waiter)
+        else:
+            self.waiters.append(waiter)
+        return waiter
+
+    def settle(self) -> None:
+        """Give every waiting question this LIST's outcome (``future`` is done)."""
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                _copy_outcome(self.future, waiter)
+
+
+def _copy_outcome(
+    done: asyncio.Future[dict[str, Pod]], waiter: asyncio.Future[dict[str, Pod]]
+) -> None:
+    error = done.exception()
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(done.result())
 
 
 @dataclass
@@ -238,7 +267,7 @@ class PodReads:
         give_up = until - reserve if must_answer else until
         try:
             async with asyncio.timeout(max(give_up - time.monotonic(), 0.0)):
-                pods = await asyncio.shield(listing.future)
+                pods = await listing.wait()
         except TimeoutError:
             if must_answer:
                 # the LIST is late: a GET still fits in the time left
@@ -349,6 +378,7 @@ class PodReads:
                 listing.future.set_result(pods)
         finally:
             self._fail(listing, KubeApiError(f"the list of pods in {namespace} was cancelled"))
+            listing.settle()
             state.in_flight = None
             queued, state.queued = state.queued, None
             if queued is not None:
@@ -385,6 +415,9 @@ class PodReads:
                     if isinstance(name, str):
                         pods[name] = slim_pod(item)
                 token = (page.get("metadata") or {}).get("continue") or None
+                # the full page goes now, not when the next one replaces it: held across
+                # the next request, its objects would outlive young collections
+                del page
                 if not token:
                     return pods
         raise KubeApiError(
