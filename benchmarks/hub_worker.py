@@ -240,7 +240,7 @@ async def poll_all(spawners: list[Any], timeout: float) -> tuple[list[float], di
         answers[what] = answers.get(what, 0) + 1
 
     tasks = [asyncio.ensure_future(one(s)) for s in spawners]
-    done, pending = await asyncio.wait(tasks, timeout=timeout) if tasks else (set(), set())
+    _, pending = await asyncio.wait(tasks, timeout=timeout) if tasks else (set(), set())
     for task in pending:
         task.cancel()
     if pending:

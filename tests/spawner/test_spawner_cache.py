@@ -420,17 +420,17 @@ async def test_a_running_record_the_cacher_covers_answers_without_expanding_labe
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The record's own labels match the cacher's selector: covered, no template expanded."""
-    from spawner import manifests
-
-    expanded: list[int] = []
-    real = manifests.pod_labels
-    monkeypatch.setattr(
-        manifests, "pod_labels", lambda *a, **k: expanded.append(1) or real(*a, **k)
-    )
     spawner, api = make_spawner()
+    expanded: list[int] = []
+    real = spawner.coverage_labels
+    monkeypatch.setattr(spawner, "coverage_labels", lambda: expanded.append(1) or real())
     await writer.put_pod(running(labels={"component": "singleuser-server"}))
     assert await spawner.poll() is None
     assert api.reads == 0 and expanded == []
+    await writer.remove_pod("jhub", "jupyter-alice")  # no record: the pod's labels decide
+    api.answer = running_pod_from_api()
+    assert await spawner.poll() is None
+    assert expanded == [1]
 
 
 async def test_a_record_whose_labels_the_cacher_does_not_select_is_checked_with_the_pods_labels(
