@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.hub_worker import GcClock
 from kubecache.spawner import KubeCacheSpawner
 from kubecache.spawner.cache_client import CacheClient
 from kubecache.spawner.kube_api import KubeApi
@@ -72,17 +74,24 @@ async def poll_rounds(sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: in
     results = []
     unanswered = PolicyAnswers()
     logging.getLogger().addHandler(unanswered)
+    clock = GcClock()
+    gc.callbacks.append(clock)
     for _ in range(rounds):
         unanswered.count = 0
         before = pod_requests(await sim.stats())
-        began = time.perf_counter()
+        clock.reset()
+        began, cpu = time.perf_counter(), time.process_time()
         answers = await asyncio.gather(*(timed_poll(s) for s in spawners))
-        wall = time.perf_counter() - began
+        wall, cpu = time.perf_counter() - began, time.process_time() - cpu
         after = pod_requests(await sim.stats())
         results.append(
             {
                 "requests": {v: after.get(v, 0) - before.get(v, 0) for v in ("get", "list")},
                 "wall_s": round(wall, 3),
+                # this process's CPU (hub and kubesim: kubesim runs in it) and the GC's part
+                "cpu_s": round(cpu, 3),
+                "gc_cpu_s": round(clock.seconds, 3),
+                "gc_collections": list(clock.collections),
                 "slowest_poll_s": round(max(t for _, t in answers), 3),
                 "running": sum(1 for a, _ in answers if a is None),
                 "stopped": sum(1 for a, _ in answers if a is not None),
@@ -90,6 +99,7 @@ async def poll_rounds(sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: in
             }
         )
     logging.getLogger().removeHandler(unanswered)
+    gc.callbacks.remove(clock)
     return results
 
 

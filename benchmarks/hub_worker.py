@@ -49,14 +49,22 @@ class GcClock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.collections = [0, 0, 0]
+        #: CPU seconds per generation collected
+        self.seconds_by_generation = [0.0, 0.0, 0.0]
         self._began = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._began = time.thread_time()
         else:
-            self.seconds += time.thread_time() - self._began
+            took = time.thread_time() - self._began
+            self.seconds += took
             self.collections[info["generation"]] += 1
+            self.seconds_by_generation[info["generation"]] += took
+
+    def reset(self) -> None:
+        self.seconds, self.collections = 0.0, [0, 0, 0]
+        self.seconds_by_generation = [0.0, 0.0, 0.0]
 
 
 def rss_mb() -> float:
@@ -87,25 +95,41 @@ HUB = SimpleNamespace(
 )
 
 
+#: One Config per hub process and spawner kind: JupyterHub gives every spawner the
+#: application's own config object (jupyterhub/user.py, ``config=self.settings['config']``).
+_CONFIGS: dict[tuple[str, str, float], Any] = {}
+
+
+def hub_config(kind: str, args: argparse.Namespace) -> Any:
+    """The hub's configuration as a z2jh hub sets it (only what the scenario needs)."""
+    from traitlets.config import Config
+
+    key = (kind, args.redis_url, args.request_timeout)
+    config = _CONFIGS.get(key)
+    if config is None:
+        config = _CONFIGS[key] = Config()
+        if kind != "kubespawner":
+            config.KubeCacheSpawner.redis_url = args.redis_url
+            config.KubeCacheSpawner.k8s_api_request_timeout = args.request_timeout
+        config.KubeSpawner.namespace = NAMESPACE
+        config.KubeSpawner.start_timeout = 120
+        config.KubeSpawner.image = "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0"
+        config.KubeSpawner.k8s_api_request_timeout = args.request_timeout
+    return config
+
+
 def make_spawner(
     kind: str, name: str, index: int, args: argparse.Namespace, running_ip: str | None = None
 ) -> Any:
-    """A spawner of ``kind`` as a z2jh hub configures it (only what the scenario needs)."""
+    """A spawner of ``kind`` as a z2jh hub configures it (only what the scenario needs);
+    the spawners of one hub share one Config, as JupyterHub's do."""
     from jupyterhub.objects import Server
-    from traitlets.config import Config
 
-    config = Config()
     if kind == "kubespawner":
         from kubespawner import KubeSpawner as cls
     else:
         from kubecache.spawner import KubeCacheSpawner as cls
-
-        config.KubeCacheSpawner.redis_url = args.redis_url
-        config.KubeCacheSpawner.k8s_api_request_timeout = args.request_timeout
-    config.KubeSpawner.namespace = NAMESPACE
-    config.KubeSpawner.start_timeout = 120
-    config.KubeSpawner.image = "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0"
-    config.KubeSpawner.k8s_api_request_timeout = args.request_timeout
+    config = hub_config(kind, args)
     spawner = cls(
         user=user(name, index),
         hub=HUB,
@@ -195,23 +219,33 @@ async def scenario_start(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def poll_all(spawners: list[Any], timeout: float) -> tuple[list[float], dict[str, int]]:
-    """Every spawner polls at once (JupyterHub's startup check); per-poll seconds and answers."""
+    """Every spawner polls at once (JupyterHub's startup check: one task per spawner,
+    gathered, each awaiting ``poll()`` itself); per-poll seconds and answers.
+
+    ``timeout`` bounds the whole round (polls still unanswered then count as "timeout"),
+    not each poll: a per-poll ``wait_for`` or ``asyncio.timeout`` would add a task or a
+    timer per poll that JupyterHub does not make, for both spawners.
+    """
     answers: dict[str, int] = {}
     durations: list[float] = []
 
     async def one(spawner: Any) -> None:
         began = time.perf_counter()
         try:
-            answer = await asyncio.wait_for(spawner.poll(), timeout)
+            answer = await spawner.poll()
             what = "running" if answer is None else f"stopped({answer})"
-        except TimeoutError:
-            what = "timeout"
         except Exception as e:  # counted, not raised
             what = type(e).__name__
         durations.append(time.perf_counter() - began)
         answers[what] = answers.get(what, 0) + 1
 
-    await asyncio.gather(*(one(s) for s in spawners))
+    tasks = [asyncio.ensure_future(one(s)) for s in spawners]
+    _, pending = await asyncio.wait(tasks, timeout=timeout) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    if pending:
+        answers["timeout"] = len(pending)
+        await asyncio.gather(*pending, return_exceptions=True)
     return durations, answers
 
 
@@ -256,6 +290,7 @@ async def scenario_poll(args: argparse.Namespace) -> dict[str, Any]:
         "poll_cpu_s": round(poll_cpu, 3),
         "gc_cpu_s": round(gc_clock.seconds, 3),
         "gc_collections": gc_clock.collections,
+        "gc_cpu_s_by_generation": [round(s, 4) for s in gc_clock.seconds_by_generation],
         "rss_mb": rss_mb(),
         "rss_before_mb": baseline,
     }

@@ -121,7 +121,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
                 profile = cProfile.Profile(time.process_time)  # CPU: the machine is shared
             load = os.getloadavg()[0]
-            clock.seconds, clock.collections = 0.0, [0, 0, 0]
+            clock.reset()
             cpu, wall = time.process_time(), time.perf_counter()
             if profile is not None:
                 profile.enable()
@@ -137,6 +137,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     "gc_cpu_s": round(clock.seconds, 3),
                     "gc_share_of_cpu": round(clock.seconds / cpu, 3) if cpu else None,
                     "gc_collections": list(clock.collections),
+                    "gc_cpu_s_by_generation": [round(s, 4) for s in clock.seconds_by_generation],
                     "answers": answers,
                     "load_average_1m": load,
                     "profiled": profile is not None,

@@ -122,16 +122,29 @@ class PodSnapshot:
 
 
 @dataclass(frozen=True)
-class _Read:
-    """What one pipelined read says about every pod it read."""
+class CacheRead:
+    """What one pipelined read says about every pod it read: the health, Redis time and
+    node of the read, and each pod's raw record by key (absent: no record).
+
+    One per batch, shared by every question of it: a question's future holds this, not
+    a tuple of its own (a hub polling 10,000 servers at once keeps 10,000 such futures
+    waiting; every object each holds is one more for the garbage collector to walk).
+    """
 
     health: CacheHealth | None
     now_ms: int
     node_replid: str | None
+    raw: Mapping[str, bytes | None]
 
-
-#: One pod's raw record (None: no record) and the read it came from.
-_RawPod = tuple[bytes | None, _Read]
+    def freshness(self, *, stale_after_ms: int) -> Freshness:
+        """The health's verdict for this read (as :meth:`PodSnapshot.freshness`), before
+        any record is decoded: a poll of an untrusted cache decodes none."""
+        return health_freshness(
+            self.health,
+            now_ms=self.now_ms,
+            stale_after_ms=stale_after_ms,
+            node_replid=self.node_replid,
+        )
 
 
 class Watch:
@@ -412,6 +425,12 @@ class CacheClient:
         log: Logger | None = None,
     ) -> None:
         self.settings = settings
+        #: the event loop the client was made in (its tasks and connections live there)
+        self.loop: asyncio.AbstractEventLoop | None
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:  # made outside a loop (tests): shared() never returns such
+            self.loop = None
         self.keys = Keys(prefix)
         self.block_seconds = block_seconds
         self.log = hub_logger(log, __name__)
@@ -439,7 +458,10 @@ class CacheClient:
         self.replid_probe = ReplidProbe(log=self.log)
         self.connected = False
         self._watches: dict[str, set[Watch]] = {}
-        self._pending: dict[str, list[asyncio.Future[_RawPod]]] = {}
+        #: questions of this loop tick: one future per pod key (the first question), and
+        #: the rare further questions about a key already asked in the same tick
+        self._pending: dict[str, asyncio.Future[CacheRead]] = {}
+        self._pending_more: list[asyncio.Future[CacheRead]] = []
         self._flush_scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -510,11 +532,11 @@ class CacheClient:
             await self._feed_redis.connection_pool.disconnect(inuse_connections=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for futures in self._pending.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(CacheUnavailable("the cache client was closed"))
+        for future in (*self._pending.values(), *self._pending_more):
+            if not future.done():
+                future.set_exception(CacheUnavailable("the cache client was closed"))
         self._pending.clear()
+        self._pending_more.clear()
         self._wake_all("the cache client was closed")
         await self.redis.aclose()
         await self._feed_redis.aclose()
@@ -617,19 +639,38 @@ class CacheClient:
         Raises :class:`CacheUnavailable` when Redis cannot be read (at once while the
         breaker is open).
         """
+        return self.snapshot(pod_key, await self.read_pod(pod_key))
+
+    def read_pod(self, pod_key: str) -> asyncio.Future[CacheRead]:
+        """:meth:`get_pod` in two steps, for the poll path: this future (the coalesced
+        read of this loop tick), then :meth:`snapshot` of its result.
+
+        A plain function, not a coroutine: a poll awaits the future itself (one object
+        less per poll in flight). Raises :class:`CacheUnavailable` at once while the
+        breaker is open or the client is closed.
+        """
         if self._closed:
             raise CacheUnavailable("the cache client is closed")
         self._check_breaker()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[_RawPod] = loop.create_future()
-        self._pending.setdefault(pod_key, []).append(future)
+        future: asyncio.Future[CacheRead] = loop.create_future()
+        if pod_key in self._pending:
+            self._pending_more.append(future)
+        else:
+            self._pending[pod_key] = future
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._start_flush)
-        raw, read = await future
-        # Decoded here, by the caller, not for the whole batch in _flush: a hub polling
-        # 10,000 servers at once would otherwise hold 10,000 decoded records at a time,
-        # and the garbage collector would walk them over and over.
+        return future
+
+    def snapshot(self, pod_key: str, read: CacheRead) -> PodSnapshot:
+        """The pod's snapshot from the read that answered :meth:`read_pod`.
+
+        Decoded here, by the caller, not for the whole batch in _flush: a hub polling
+        10,000 servers at once would otherwise hold 10,000 decoded records at a time,
+        and the garbage collector would walk them over and over.
+        """
+        raw = read.raw.get(pod_key)
         record = None
         if raw is not None:
             try:
@@ -646,12 +687,15 @@ class CacheClient:
     def _start_flush(self) -> None:
         self._flush_scheduled = False
         batch, self._pending = self._pending, {}
+        more, self._pending_more = self._pending_more, []
         if batch:
-            task = asyncio.create_task(self._flush(batch))
+            task = asyncio.create_task(self._flush(batch, more))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
 
-    async def _flush(self, batch: dict[str, list[asyncio.Future[_RawPod]]]) -> None:
+    async def _flush(
+        self, batch: dict[str, asyncio.Future[CacheRead]], more: list[asyncio.Future[CacheRead]]
+    ) -> None:
         keys = list(batch)
         self.stats.pipelines += 1
         ask_replid = self.replid_probe.due(time.monotonic())
@@ -672,10 +716,9 @@ class CacheClient:
         except (RedisError, OSError, ContractError) as e:
             self._trip_breaker(e)
             error = CacheUnavailable(f"cannot read the cache at {redacted(self.settings.url)}: {e}")
-            for futures in batch.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(error)
+            for future in (*batch.values(), *more):
+                if not future.done():
+                    future.set_exception(error)
             return
         if health is None:
             self._note_unused_prefix()
@@ -684,12 +727,22 @@ class CacheClient:
             if ask_replid
             else None
         )
-        read = _Read(health, now_ms, node_replid)
-        for key, raw in zip(keys, raw_records, strict=True):
-            result = (raw, read)
-            for future in batch[key]:
+        if len(raw_records) != len(keys):
+            error = CacheUnavailable(
+                f"the cache at {redacted(self.settings.url)} answered {len(raw_records)} "
+                f"records for {len(keys)} keys"
+            )
+            for future in (*batch.values(), *more):
                 if not future.done():
-                    future.set_result(result)
+                    future.set_exception(error)
+            return
+        read = CacheRead(health, now_ms, node_replid, dict(zip(keys, raw_records, strict=True)))
+        for future in batch.values():
+            if not future.done():
+                future.set_result(read)
+        for future in more:
+            if not future.done():
+                future.set_result(read)
 
     async def events(self, pod_key: str, pod_uid: str) -> list[EventRecord]:
         """The pod's event log, oldest first, only entries of the pod with ``pod_uid``.
@@ -799,6 +852,7 @@ __all__ = [
     "DEFAULT_BLOCK_SECONDS",
     "READ_TIMEOUT",
     "CacheClient",
+    "CacheRead",
     "CacheUnavailable",
     "ClientStats",
     "FeedBatch",

@@ -31,7 +31,7 @@ last word.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -69,6 +69,39 @@ class ApiRead(Protocol):
     def __call__(
         self, *, max_age: float, must_answer: bool = False, within: float | None = None
     ) -> Awaitable[PodRead]: ...
+
+
+class LazyLabels(Mapping[str, str]):
+    """The pod's labels, expanded on first use (``expand``: the spawner's coverage_labels).
+
+    A reader needs them only when its pod has no record that shows it is covered
+    (:meth:`PodReader.freshness`): a hub's polls of running servers never expand
+    a template. The reader is rebuilt when an option the labels are made of
+    changes, so expanding later gives what expanding at build time would.
+    """
+
+    __slots__ = ("_expand", "_labels")
+
+    def __init__(self, expand: Callable[[], Mapping[str, str]]) -> None:
+        self._expand: Callable[[], Mapping[str, str]] | None = expand
+        self._labels: Mapping[str, str] = {}
+
+    def _get(self) -> Mapping[str, str]:
+        if self._expand is not None:
+            self._labels, self._expand = self._expand(), None
+        return self._labels
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return f"LazyLabels({dict(self._get())!r})"
 
 
 @dataclass(frozen=True)
@@ -154,11 +187,21 @@ class PodReader:
         A cacher whose ``--namespaces`` or ``--pod-selector`` leave the hub's pods
         out would report every server absent, and JupyterHub would stop them;
         such an answer is :data:`Freshness.UNCOVERED`, so the API is read instead.
+        A pod with a record is covered when the record's own labels (the
+        :data:`~kubecache.contract.RECORD_LABELS` the pod has, as the cacher saw
+        them) match the cacher's selector in a namespace it watches; otherwise, and
+        for a pod without a record, this spawner's expanded labels decide.
         """
         target = self.target
         freshness = snapshot.freshness(stale_after_ms=target.stale_after_ms)
         health = snapshot.health
         if freshness is not Freshness.FRESH or health is None:
+            return freshness
+        record = snapshot.record
+        if record is not None and health.covers(target.namespace, record["labels"]):
+            # The cacher records only pods it watches, and this record's own labels (the
+            # pod's, as the cacher saw them) match its selector in a namespace it watches:
+            # covered, without expanding this spawner's label templates.
             return freshness
         known = self._covered
         if known is not None and known[0] == health.namespaces and known[1] == health.pod_selector:
@@ -288,21 +331,47 @@ class PodReader:
         given; an untrusted or unreachable cache is replaced by a (coalesced) API
         read, whose "stopped" is confirmed the same way when it was not fresh.
         Returns the answer and the record it was read from (None: absent or unknown).
+
+        The trusted "running" is the hot path of a hub (every server, every poll
+        interval, all at once after a restart): it awaits the cache client's
+        coalesced read directly and defines no closure, so a poll in flight holds
+        as few objects as it can (:meth:`_poll_further` has the rest).
         """
         target = self.target
-        keep_on_404 = target.keep_running_on_404
         asked = time.monotonic()
-        snapshot, problem = await self.trusted_snapshot()
-        if snapshot is not None:
+        snapshot: PodSnapshot | None = None
+        try:
+            cache = self._cache()
+            read = await cache.read_pod(target.key)
+            freshness = read.freshness(stale_after_ms=target.stale_after_ms)
+            if freshness is Freshness.FRESH:  # else no record is decoded
+                snapshot = cache.snapshot(target.key, read)
+                freshness = self.freshness(snapshot)
+            problem = "" if freshness.trusted else f"the cache is {freshness.value}"
+        except (CacheUnavailable, ValueError) as e:  # ValueError: Redis settings that cannot work
+            problem = str(e)
+        if not problem and snapshot is not None:
             record = snapshot.record
-            answer = from_cache(record, Freshness.FRESH, keep_running_on_404=keep_on_404)
+            answer = from_cache(
+                record, Freshness.FRESH, keep_running_on_404=target.keep_running_on_404
+            )
             if answer is not None and answer.status is None:
                 return answer, record  # the cache's "running" (or the 404 policy's)
-            view = PodView(record, confirmed=False, from_cache=True)
-        else:
-            view = await self.read_api_view(
-                max_age=POLL_MAX_AGE, why=problem, must_answer=False, quiet=True, asked=asked
+            return await self._poll_further(
+                PodView(record, confirmed=False, from_cache=True), problem, asked
             )
+        view = await self.read_api_view(
+            max_age=POLL_MAX_AGE, why=problem, must_answer=False, quiet=True, asked=asked
+        )
+        return await self._poll_further(view, problem, asked)
+
+    async def _poll_further(
+        self, view: PodView, problem: str, asked: float
+    ) -> tuple[PollAnswer, PodRecord | None]:
+        """A poll whose first read did not say "running" from a trusted cache: the verdict
+        rule (a destructive answer only once an API read sent after the question agrees)."""
+        target = self.target
+        keep_on_404 = target.keep_running_on_404
 
         def judge(seen: PodView) -> PollAnswer | None:
             if isinstance(seen.record, Unknown):
@@ -453,6 +522,7 @@ __all__ = [
     "MAX_FEED_WAIT",
     "UNKNOWN",
     "ApiRead",
+    "LazyLabels",
     "PodReader",
     "PodTarget",
     "PodView",

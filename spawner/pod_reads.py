@@ -86,7 +86,10 @@ Pod = dict[str, Any]
 
 @dataclass(frozen=True)
 class PodRead:
-    """A pod as the API had it (None: absent), and when that read was sent (monotonic)."""
+    """A pod as the API had it (None: absent), and when that read was sent (monotonic).
+
+    A pod from a LIST is :func:`slim_pod`'s: what a read uses, not the whole object.
+    """
 
     pod: Pod | None
     started: float
@@ -117,6 +120,35 @@ class _Listing:
     future: asyncio.Future[dict[str, Pod]]
     timeouts: Timeouts
     started: float | None = None
+    #: one future per question waiting on this LIST (a question gives up alone, by
+    #: cancelling its own; no shield and its callbacks per question)
+    waiters: list[asyncio.Future[dict[str, Pod]]] = field(default_factory=list)
+
+    def wait(self) -> asyncio.Future[dict[str, Pod]]:
+        """A future of this LIST's pods for one question (done at once when it is)."""
+        waiter: asyncio.Future[dict[str, Pod]] = asyncio.get_running_loop().create_future()
+        if self.future.done():
+            _copy_outcome(self.future, waiter)
+        else:
+            self.waiters.append(waiter)
+        return waiter
+
+    def settle(self) -> None:
+        """Give every waiting question this LIST's outcome (``future`` is done)."""
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                _copy_outcome(self.future, waiter)
+
+
+def _copy_outcome(
+    done: asyncio.Future[dict[str, Pod]], waiter: asyncio.Future[dict[str, Pod]]
+) -> None:
+    error = done.exception()
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(done.result())
 
 
 @dataclass
@@ -235,7 +267,7 @@ class PodReads:
         give_up = until - reserve if must_answer else until
         try:
             async with asyncio.timeout(max(give_up - time.monotonic(), 0.0)):
-                pods = await asyncio.shield(listing.future)
+                pods = await listing.wait()
         except TimeoutError:
             if must_answer:
                 # the LIST is late: a GET still fits in the time left
@@ -346,6 +378,7 @@ class PodReads:
                 listing.future.set_result(pods)
         finally:
             self._fail(listing, KubeApiError(f"the list of pods in {namespace} was cancelled"))
+            listing.settle()
             state.in_flight = None
             queued, state.queued = state.queued, None
             if queued is not None:
@@ -380,8 +413,11 @@ class PodReads:
                 for item in page.get("items") or []:
                     name = (item.get("metadata") or {}).get("name")
                     if isinstance(name, str):
-                        pods[name] = item
+                        pods[name] = slim_pod(item)
                 token = (page.get("metadata") or {}).get("continue") or None
+                # the full page goes now, not when the next one replaces it: held across
+                # the next request, its objects would outlive young collections
+                del page
                 if not token:
                     return pods
         raise KubeApiError(
@@ -456,6 +492,54 @@ class PodReads:
         return confirmed
 
 
+#: The metadata a read of a listed pod uses (kubecache.contract.pod_record, the label check).
+_READ_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+)
+
+
+def slim_pod(pod: Pod) -> Pod:
+    """A listed pod with only what its readers use: the :data:`_READ_METADATA`, the whole
+    ``status``, ``spec.nodeName`` and each container's ``name`` (what
+    :func:`kubecache.contract.pod_record` reads; a test holds the two records equal).
+
+    A LIST that answers thousands of questions at once (a stale cache, Redis down)
+    keeps every pod for ``recent_seconds``; the full pods (container specs, env,
+    volumes, managedFields) were most of the objects the hub's garbage collector
+    walked during such a burst. Anything not shaped as expected is kept as it is, so
+    the reduction reports it the same way.
+    """
+    metadata, spec = pod.get("metadata"), pod.get("spec")
+    if type(metadata) is not dict or type(spec) is not dict:
+        return pod
+    slim_spec: dict[str, Any] = {}
+    if "nodeName" in spec:
+        slim_spec["nodeName"] = spec["nodeName"]
+    if "containers" in spec:
+        containers = spec["containers"]
+        if type(containers) is list:
+            containers = [
+                ({"name": c["name"]} if "name" in c else {}) if type(c) is dict else c
+                for c in containers
+            ]
+        slim_spec["containers"] = containers
+    slim: Pod = {
+        "metadata": {key: metadata[key] for key in _READ_METADATA if key in metadata},
+        "spec": slim_spec,
+    }
+    if "status" in pod:
+        slim["status"] = pod["status"]
+    return slim
+
+
 def _within(timeouts: Timeouts, until: float) -> Timeouts:
     """``timeouts`` cut to end by ``until`` (monotonic): one attempt, no retry after it."""
     left = max(until - time.monotonic(), 0.001)
@@ -483,4 +567,5 @@ __all__ = [
     "PodRead",
     "PodReads",
     "ReadStats",
+    "slim_pod",
 ]

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tornado.ioloop import PeriodicCallback
-from traitlets import observe
+from traitlets import All, observe
 
 from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
@@ -32,7 +32,14 @@ from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from kubecache.spawner.kubespawner_methods import KubeSpawnerMethods
 from kubecache.spawner.models import request_body
 from kubecache.spawner.options import CacheSpawnerOptions
-from kubecache.spawner.pod_reader import MAX_FEED_WAIT, PodReader, PodTarget, Unknown, pod_gone
+from kubecache.spawner.pod_reader import (
+    MAX_FEED_WAIT,
+    LazyLabels,
+    PodReader,
+    PodTarget,
+    Unknown,
+    pod_gone,
+)
 from kubecache.spawner.pod_reads import PodRead, PodReads
 from kubecache.spawner.poll_policy import PrePoll, interpret_pre_poll_hook
 from kubecache.spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spawn_event
@@ -47,6 +54,25 @@ API_EVENTS_INTERVAL = 2.0
 #: request failed with "async generator raised StopAsyncIteration". KubeSpawner's loop
 #: also ends up to a second after the start.
 FINISHED_GRACE = 1.0
+#: Options the shared cache client is looked up by (see _option_changed).
+_REDIS_OPTIONS = frozenset(
+    {
+        "redis_url",
+        "redis_username",
+        "redis_password",
+        "redis_password_file",
+        "redis_ca_file",
+        "redis_key_prefix",
+    }
+)
+#: Options the pod's labels (the cache coverage check) are made of.
+_LABEL_OPTIONS = frozenset(
+    {"extra_labels", "common_labels", "component_label", "namespace", "slug_scheme", "user"}
+)
+#: Further options a PodReader's target is made of.
+_READER_OPTIONS = frozenset(
+    {"cache_stale_after", "request_404_poll_keep_running", "request_failed_poll_keep_running"}
+)
 #: A pod whose labels leave the hub's LIST selector is logged once per this many seconds.
 _unmatched_labels = EveryInterval(600.0)
 
@@ -78,8 +104,8 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         self._cache_target: tuple[RedisSettings, str] | None = None
         #: (pod IP, server ip, server port, notebook port) last found consistent by poll
         self._checked_address: tuple[Any, ...] | None = None
-        #: the shared cache client last returned by _cache, with its event loop
-        self._cache_client: tuple[asyncio.AbstractEventLoop, CacheClient] | None = None
+        #: the shared cache client last returned by _cache (CacheClient.loop: its event loop)
+        self._cache_client: CacheClient | None = None
         #: the pod's labels for the cache coverage check (see coverage_labels)
         self._coverage_labels: dict[str, str] | None = None
         #: this spawner's reader of its pod, built once (see _reader)
@@ -91,30 +117,41 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         # Every poll and wake-up comes here: building and validating the settings each
         # time was a quarter of a poll at 10,000 servers. Rebuilt when a redis_* option
         # changes. (getattr: traitlets may call in before __init__ has set the attribute.)
+        # Nothing is allocated per spawner here: the target is one tuple per configuration
+        # (kubecache.spawner.options), the client one per hub and loop.
         loop = asyncio.get_running_loop()
         held = getattr(self, "_cache_client", None)
-        if held is not None and held[0] is loop and not held[1].closed:
-            return held[1]
+        if held is not None and held.loop is loop and not held.closed:
+            return held
         target = getattr(self, "_cache_target", None)
         if target is None:
-            target = self._cache_target = (self.redis_settings(), self.redis_key_prefix)
+            target = self._cache_target = self.redis_target()
         settings, prefix = target
         client = CacheClient.shared(settings, prefix=prefix, log=self.log)
-        self._cache_client = (loop, client)
+        self._cache_client = client
         return client
 
-    @observe(
-        "redis_url",
-        "redis_username",
-        "redis_password",
-        "redis_password_file",
-        "redis_ca_file",
-        "redis_key_prefix",
-    )
-    def _redis_option_changed(self, change: dict[str, Any]) -> None:
-        self._cache_target = None
-        self._cache_client = None
-        self._pod_reader = None
+    @observe(All)
+    def _option_changed(self, change: Any) -> None:
+        """Forget what was built from an option that changed: the cache target and client
+        (:data:`_REDIS_OPTIONS`), the coverage labels (:data:`_LABEL_OPTIONS`), the reader
+        (both, and :data:`_READER_OPTIONS`).
+
+        One observer of every trait, not one per option: traitlets keeps a dict and a list
+        per observed name on every instance (15 names here were 30 of a spawner object's
+        70 garbage-collected objects, which a hub of 10,000 servers walks in every full
+        collection). Trait changes after construction are rare (hooks, profiles).
+        """
+        name = change["name"]
+        if name in _REDIS_OPTIONS:
+            self._cache_target = None
+            self._cache_client = None
+            self._pod_reader = None
+        elif name in _LABEL_OPTIONS:
+            self._coverage_labels = None
+            self._pod_reader = None
+        elif name in _READER_OPTIONS:
+            self._pod_reader = None
 
     def coverage_labels(self) -> dict[str, str]:
         """The labels of this spawner's pod, for the cache coverage check (pod_reader).
@@ -128,26 +165,6 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
             labels = self._build_pod_labels(self._expand_all(self.extra_labels))
             self._coverage_labels = labels
         return labels
-
-    @observe(
-        "extra_labels",
-        "common_labels",
-        "component_label",
-        "namespace",
-        "slug_scheme",
-        "user",
-    )
-    def _label_option_changed(self, change: dict[str, Any]) -> None:
-        self._coverage_labels = None
-        self._pod_reader = None
-
-    @observe(
-        "cache_stale_after",
-        "request_404_poll_keep_running",
-        "request_failed_poll_keep_running",
-    )
-    def _reader_option_changed(self, change: dict[str, Any]) -> None:
-        self._pod_reader = None
 
     async def _api(self) -> KubeApi:
         return await KubeApi.shared(
@@ -232,7 +249,7 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
             namespace=self.namespace,
             pod_name=self.pod_name,
             key=self._pod_key,
-            labels=self.coverage_labels(),
+            labels=LazyLabels(self.coverage_labels),
             stale_after_ms=int(self.cache_stale_after * 1000),
             log_id=self._log_id,
             keep_running_on_404=bool(self.request_404_poll_keep_running),

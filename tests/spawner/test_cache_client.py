@@ -99,12 +99,27 @@ async def test_reads_in_one_loop_tick_become_one_pipeline(
     assert client.stats.pipelines - before == 1
     stats = await redis.info("commandstats")
     assert stats["cmdstat_hmget"]["calls"] == 1
-    assert [s.record["name"] if s.record else None for s in snapshots[:3]] == [
+    # every question, the repeated ones of the same tick too, gets its own pod
+    assert [s.record["name"] if s.record else None for s in snapshots] == [
         "jupyter-alice",
         "jupyter-bob",
         None,
-    ]
+    ] * 20
+    assert [s.key for s in snapshots] == keys
     assert all(s.freshness(stale_after_ms=STALE_AFTER_MS) is Freshness.FRESH for s in snapshots)
+
+
+async def test_a_question_given_up_in_a_batch_leaves_the_others_answered(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    await writer.put_pod(running())
+    given_up = asyncio.ensure_future(client.get_pod(KEY))
+    others = [asyncio.ensure_future(client.get_pod(KEY)) for _ in range(3)]
+    await asyncio.sleep(0)  # one yield (no timing): all four asked, one batch, not yet sent
+    given_up.cancel()
+    snapshots = await asyncio.gather(*others)
+    assert all(s.record is not None and s.record["name"] == "jupyter-alice" for s in snapshots)
+    assert given_up.cancelled()
 
 
 async def test_freshness_tells_a_stale_an_unsynced_and_an_empty_cache_apart(

@@ -414,6 +414,41 @@ async def test_a_cacher_that_does_not_watch_this_hubs_pods_is_not_trusted_with_a
     assert "--pod-selector" in caplog.text
 
 
+async def test_a_running_record_the_cacher_covers_answers_without_expanding_label_templates(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The record's own labels match the cacher's selector: covered, no template expanded."""
+    spawner, api = make_spawner()
+    expanded: list[int] = []
+    real = spawner.coverage_labels
+    monkeypatch.setattr(spawner, "coverage_labels", lambda: expanded.append(1) or real())
+    await writer.put_pod(running(labels={"component": "singleuser-server"}))
+    assert await spawner.poll() is None
+    assert api.reads == 0 and expanded == []
+    await writer.remove_pod("jhub", "jupyter-alice")  # no record: the pod's labels decide
+    api.answer = running_pod_from_api()
+    assert await spawner.poll() is None
+    assert expanded == [1]
+
+
+async def test_a_record_whose_labels_the_cacher_does_not_select_is_checked_with_the_pods_labels(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    writer: CacheWriterDouble,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A record left from another selector is not proof of coverage: the spawner's own
+    labels decide, and a cacher that does not select them is not trusted."""
+    spawner, api = make_spawner()
+    await writer.fresh(pod_selector="component=retired-selector")  # logged once per selector
+    await writer.put_pod(running(labels={"component": "singleuser-server"}))
+    api.answer = running_pod_from_api()
+    assert await spawner.poll() is None
+    assert api.reads == 1
+    assert "does not watch pod jhub/jupyter-alice" in caplog.text
+
+
 def pod_from_api(*, terminated_with: int) -> dict[str, Any]:
     return {
         "metadata": {"name": "jupyter-alice", "namespace": "jhub", "uid": POD_UID},

@@ -7,7 +7,7 @@ Kubernetes API silently (issue 9 item 7).
 from __future__ import annotations
 
 import pytest
-from traitlets import TraitError
+from traitlets import TraitError, default
 from traitlets.config import Config
 
 from kubecache.spawner import KubeCacheSpawner
@@ -106,3 +106,57 @@ def test_the_coverage_labels_are_computed_once_and_again_when_their_options_chan
     spawner.load_state({})
     spawner.coverage_labels()
     assert len(calls) == 4
+
+
+class _DecoratedDefault(KubeCacheSpawner):
+    """A z2jh-style subclass whose default depends on the user (a @default of its own)."""
+
+    @default("redis_username")
+    def _per_user_username(self) -> str:
+        return f"hub-{self.user.name}"
+
+
+class _MagicNameDefault(KubeCacheSpawner):
+    """A subclass overriding the default by traitlets' ``_<name>_default`` convention."""
+
+    def _redis_key_prefix_default(self) -> str:
+        return f"{self.user.name}:v1:"
+
+
+def test_a_subclass_default_is_honoured_by_the_shortcut_past_traitlets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECACHE_REDIS_USERNAME", "from-env")
+    plain = configured()
+    assert plain.redis_settings().username == "from-env"
+    decorated = _DecoratedDefault(user=mock_user("bob"), hub=mock_hub(), config=Config())
+    assert decorated.redis_settings().username == "hub-bob" == decorated.redis_username
+    magic = _MagicNameDefault(user=mock_user("carol"), hub=mock_hub(), config=Config())
+    magic._cache_target = None
+    assert magic._option_value("redis_key_prefix") == "carol:v1:" == magic.redis_key_prefix
+    # the base class's shortcut still reads the environment as its generator does
+    monkeypatch.setenv("KUBECACHE_REDIS_USERNAME", "changed")
+    assert configured().redis_settings().username == "changed"
+
+
+def test_a_value_set_per_instance_is_honoured_before_and_after_the_first_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECACHE_REDIS_PASSWORD", "from-env")
+    config = Config()
+    first = KubeCacheSpawner(user=mock_user("a"), hub=mock_hub(), config=config)
+    second = KubeCacheSpawner(
+        user=mock_user("b"), hub=mock_hub(), config=config, redis_password="kwarg"
+    )
+    assert first.redis_settings().password == "from-env"
+    assert second.redis_settings().password == "kwarg"
+    # hub.extraConfig / a hook setting it on one object; also a set equal to the trait's
+    # static default (None), which traitlets does not notify
+    first.redis_password = None
+    assert first.redis_settings().password is None
+    assert (
+        KubeCacheSpawner(user=mock_user("c"), hub=mock_hub(), config=config)
+        .redis_settings()
+        .password
+        == "from-env"
+    )
