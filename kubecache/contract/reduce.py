@@ -344,9 +344,9 @@ def _fast_pod_record(raw: Mapping[str, Any]) -> PodRecord | None:
         for field, value in zip(_OPTIONAL_ORDER, values, strict=True):
             if value is None or value == "":
                 continue
-            if type(value) is str and len(value) > MAX_MESSAGE:
-                value = value[:MAX_MESSAGE]
-            record[field] = value
+            record[field] = (
+                value[:MAX_MESSAGE] if type(value) is str and len(value) > MAX_MESSAGE else value
+            )
         statuses: dict[str, Mapping[str, Any]] = {}
         for item in _fast_list(status, "containerStatuses"):
             if type(item) is not dict or type(item.get("name")) is not str:

@@ -22,7 +22,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cacher import scripts
-from kubecache.contract import reduce as reduce_module
 from kubecache.contract import (
     EVENT_RECORD_LEADING_KEYS,
     POD_RECORD_LEADING_KEYS,
@@ -40,6 +39,7 @@ from kubecache.contract import (
     pod_key,
     pod_record,
 )
+from kubecache.contract import reduce as reduce_module
 from tests.support.redis_server import RedisServer
 
 #: Redis holds UTF-8 (orjson writes only that): never a lone surrogate.
