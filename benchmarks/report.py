@@ -395,6 +395,26 @@ def kubecache_only_rows() -> list[Row]:
                     lambda v, limit=limit: v <= limit,
                 )
             )
+            plain = lag.get("plain_watch") or {}
+            if plain:
+                # The emulator alone: what any watcher (the cacher's included) can at best see.
+                plain_n = samples_text(None, plain.get("n"), lag.get("load_average"))
+                rows.append(
+                    row(
+                        f"  emulator's own delivery at {rate:,}/s ({plain_n}), commit -> a plain "
+                        "watch client, p50 / p99 ms",
+                        None,
+                        f"{plain.get('p50_ms')} / {plain.get('p99_ms')}",
+                    )
+                )
+            if lag.get("cacher_cpu_ms_per_1000_changes") is not None:
+                rows.append(
+                    row(
+                        f"  cacher CPU ms per 1,000 changes at {rate:,}/s",
+                        None,
+                        lag["cacher_cpu_ms_per_1000_changes"],
+                    )
+                )
         for rss in cacher.get("rss") or []:
             limit = 150 if rss.get("pods") == 50_000 else None
             rows.append(

@@ -20,13 +20,16 @@ from kubecache.cacher import lua_scripts as scripts
 from kubecache.cacher.metrics_interface import WriterMetrics
 from kubecache.contract import Keys
 
+#: A script argument: payloads are bytes end to end (never decoded and re-encoded).
+ScriptArg = str | int | bytes
+
 
 @dataclass(frozen=True, slots=True)
 class ScriptItem:
     """One item of a batch script: its event log key and its arguments."""
 
     log: str
-    args: tuple[str | int, ...]
+    args: tuple[ScriptArg, ...]
 
 
 SCRIPTS = {
@@ -61,7 +64,7 @@ class FencedScripts:
         name: str,
         kind: str,
         head_keys: Sequence[str],
-        head_args: Sequence[str | int],
+        head_args: Sequence[ScriptArg],
         items: Sequence[ScriptItem],
         *,
         batch_size: int,
@@ -111,4 +114,4 @@ async def retire_epoch(node: Redis, keys: Keys, *, epoch: int, feed_maxlen: int)
     return int(reply) == 1
 
 
-__all__ = ["SCRIPTS", "FencedScripts", "ScriptItem", "count_outcome", "retire_epoch"]
+__all__ = ["SCRIPTS", "FencedScripts", "ScriptArg", "ScriptItem", "count_outcome", "retire_epoch"]

@@ -5,8 +5,7 @@ failures. No I/O here; :mod:`kubecache.cacher.watcher` drives it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -29,9 +28,11 @@ class LineSplitter:
         return len(self._partial)
 
 
-@dataclass(frozen=True)
-class WatchEvent:
-    """One parsed line: ``type`` ADDED/MODIFIED/DELETED/BOOKMARK/ERROR."""
+class WatchEvent(NamedTuple):
+    """One parsed line: ``type`` ADDED/MODIFIED/DELETED/BOOKMARK/ERROR.
+
+    A named tuple: made for every watch line, it costs a third of a frozen dataclass.
+    """
 
     type: str
     object: dict[str, Any]

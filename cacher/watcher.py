@@ -49,6 +49,8 @@ Resource = Literal["pods", "events"]
 PAGE_SIZE = 500
 #: Consecutive denied/client errors before the state becomes "failed".
 FAIL_AFTER = 3
+#: Changes parsed and waiting for the write in flight before the reader waits too.
+MAX_BUFFERED = 2000
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,59 @@ class TargetState:
     progress: float | None = None
 
 
+class _ChangeBuffer:
+    """Changes parsed and not yet taken by the writer task, in the order received.
+
+    Bounded: :meth:`put` waits while ``limit`` changes are waiting (unless the
+    writer task ends meanwhile: its error is raised).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._changes: list[tuple[str, dict[str, Any]]] = []
+        self._received = 0.0  # when the oldest waiting change was received
+        self._closed = False
+        self._ready = asyncio.Event()  # changes waiting, or closed
+        self._space = asyncio.Event()
+
+    async def put(
+        self,
+        changes: list[tuple[str, dict[str, Any]]],
+        received: float,
+        writer: asyncio.Task[None],
+    ) -> None:
+        while len(self._changes) >= self.limit:
+            self._space.clear()
+            space = asyncio.create_task(self._space.wait())
+            try:
+                await asyncio.wait((writer, space), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                space.cancel()
+            if writer.done():
+                await writer  # its error; a writer never ends before close()
+                raise RuntimeError("the watch's writer task ended before the watch")
+        if not self._changes:
+            self._received = received
+        self._changes.extend(changes)
+        self._ready.set()
+
+    def close(self) -> None:
+        """No more changes: :meth:`take` returns None once the waiting ones are taken."""
+        self._closed = True
+        self._ready.set()
+
+    async def take(self) -> tuple[list[tuple[str, dict[str, Any]]], float] | None:
+        """Every change waiting and when the oldest was received; None once closed."""
+        while not self._changes:
+            if self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        changes, self._changes = self._changes, []
+        self._space.set()
+        return changes, self._received
+
+
 class ResourceSync:
     def __init__(
         self,
@@ -172,6 +227,7 @@ class ResourceSync:
         watch_timeout: float = 300.0,
         stall_timeout: float = 120.0,
         page_size: int = PAGE_SIZE,
+        max_buffered: int = MAX_BUFFERED,
         backoff_factory: Callable[[], Backoff] = Backoff,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
@@ -185,6 +241,7 @@ class ResourceSync:
         self.watch_timeout = watch_timeout
         self.stall_timeout = stall_timeout
         self.page_size = page_size
+        self.max_buffered = max_buffered
         self.sleep = sleep
         self.list_backoff = backoff_factory()
         self.reported_state = ""
@@ -320,11 +377,20 @@ class ResourceSync:
             )
 
     async def _consume(self, state: TargetState, body: aiohttp.StreamReader) -> WatchOutcome:
+        """Read and parse the stream while the changes already parsed are written.
+
+        One writer task delivers the changes to the sink, one batch at a time in the
+        order received (a pod's changes and the feed stay in commit order); every
+        change parsed while a batch is being written joins the next batch, which
+        starts as soon as the previous one is acknowledged. At most
+        :attr:`max_buffered` changes wait: the reader then waits for the writer
+        (the API server's stream waits in the socket meanwhile). A failed write
+        ends the watch with its error at the next chunk or the stream's end.
+        """
         splitter = LineSplitter()
         count = 0
-        # The previous batch is written while the next chunk is read and
-        # parsed; at most one batch is in flight, so they stay in order.
-        in_flight: asyncio.Task[None] | None = None
+        buffer = _ChangeBuffer(self.max_buffered)
+        writer = asyncio.create_task(self._deliver(buffer), name=f"write {state.target}")
         try:
             while True:
                 try:
@@ -341,22 +407,28 @@ class ResourceSync:
                 received = time.monotonic()
                 changes, ended = self._parse_chunk(state, splitter.feed(chunk), received)
                 count += len(changes)
+                if writer.done():
+                    await writer  # raises the write's error
                 if changes:
-                    if in_flight is not None:
-                        await in_flight
-                    in_flight = asyncio.create_task(
-                        self.sink.changed(self.resource, changes, received)
-                    )
+                    await buffer.put(changes, received, writer)
                 if ended is not None:
                     ended.events = count
                     outcome = ended
                     break
-            if in_flight is not None:
-                await in_flight
-                in_flight = None
+            buffer.close()
+            await writer
             return outcome
         finally:
-            await cancel_and_wait(in_flight)
+            await cancel_and_wait(writer)
+
+    async def _deliver(self, buffer: _ChangeBuffer) -> None:
+        """The writer task of :meth:`_consume`: every batch to the sink, in order."""
+        while True:
+            taken = await buffer.take()
+            if taken is None:
+                return
+            changes, received = taken
+            await self.sink.changed(self.resource, changes, received)
 
     def _parse_chunk(
         self, state: TargetState, lines: list[bytes], received: float

@@ -40,7 +40,13 @@ from redis.asyncio import Redis
 
 from kubecache.cacher import lua_scripts as scripts
 from kubecache.cacher.coalesce import PodChange, coalesce_events, coalesce_pods
-from kubecache.cacher.lua_calls import FencedScripts, ScriptItem, count_outcome, retire_epoch
+from kubecache.cacher.lua_calls import (
+    FencedScripts,
+    ScriptArg,
+    ScriptItem,
+    count_outcome,
+    retire_epoch,
+)
 from kubecache.cacher.metrics_interface import NO_METRICS, CountingMetrics, WriterMetrics
 from kubecache.cacher.pending import PendingEvents
 from kubecache.cacher.record_mirror import RecordMirror, fingerprint
@@ -190,7 +196,7 @@ class CacheWriter:
         name: str,
         kind: str,
         head_keys: Sequence[str],
-        head_args: Sequence[str | int],
+        head_args: Sequence[ScriptArg],
         items: Sequence[ScriptItem],
     ) -> tuple[list[Any], int | None]:
         return await self._scripts.run_batches(
@@ -272,7 +278,7 @@ class CacheWriter:
         if change.deleted:
             return ScriptItem(self.keys.events(key), ("d", key, record["rv"], "", "", "0"))
         check_uid = "0" if self._tracked.get(key) == record["uid"] else "1"
-        payload = encode_pod_record(record).decode()
+        payload = encode_pod_record(record)  # bytes as they are sent
         return ScriptItem(
             self.keys.events(key),
             ("f" if force else "w", key, record["rv"], payload, record["uid"], check_uid),
@@ -282,7 +288,10 @@ class CacheWriter:
         """Mirror what the write left in ``P pods`` for ``key`` (the self-check's side)."""
         op = item.args[0]
         if op == "f" or (op == "w" and code == scripts.WRITTEN):
-            self._mirror.wrote(key, str(item.args[3]).encode())
+            payload = item.args[3]
+            self._mirror.wrote(
+                key, payload if isinstance(payload, bytes) else str(payload).encode()
+            )
         elif code == scripts.WRITTEN:  # deleted
             self._mirror.forget(key)
         elif left:  # stale: a newer record stays
@@ -528,7 +537,7 @@ class CacheWriter:
             # Scan the log unless the entry is newer than everything in it.
             scan = seen is None or entry["rv"] <= seen
             newest[key] = None if scan else entry["rv"]
-            payload = encode_event_record(entry).decode()
+            payload = encode_event_record(entry)  # bytes as they are sent
             items.append(
                 ScriptItem(
                     self.keys.events(key),

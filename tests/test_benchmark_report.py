@@ -150,21 +150,31 @@ def test_every_percentile_row_states_its_samples_and_the_load() -> None:
 def test_cacher_lag_rows_state_n_and_load_and_judge_5000_per_s_against_50_ms() -> None:
     lags = [
         {"rate": 500, "measured": 1500, "p50_ms": 1.0, "p99_ms": 8.0, "load_average": LOAD},
-        {"rate": 5000, "measured": 15000, "p50_ms": 9.0, "p99_ms": 45.0, "load_average": LOAD},
-    ]
+        {"rate": 5000, "measured": 15000, "p50_ms": 9.0, "p99_ms": 45.0, "load_average": LOAD,
+         "plain_watch": {"n": 15000, "p50_ms": 2.5, "p99_ms": 20.0},
+         "cacher_cpu_ms_per_1000_changes": 70.0},
+    ]  # fmt: skip
     report_rows = kubecache_only_rows_from({"lags": lags})
     p99 = [r for r in report_rows if "p99" in r["metric"]]
     assert [r["verdict"] for r in p99] == ["met", "met"]
     assert [r["goal"] for r in p99] == ["<= 10", "<= 50"]
     assert all("load 1.2-2.5" in r["metric"] for r in report_rows)
     assert "(n=15000, load 1.2-2.5)" in p99[1]["metric"]
+    everything = kubecache_only_rows_from({"lags": lags}, only_lag=False)
+    emulator = [r for r in everything if "plain watch client" in r["metric"]]
+    assert [r["kubecache"] for r in emulator] == ["2.5 / 20.0"]
+    assert "n=15000, load 1.2-2.5" in emulator[0]["metric"]
+    cpu = [r for r in everything if "CPU ms per 1,000 changes" in r["metric"]]
+    assert [r["kubecache"] for r in cpu] == [70.0]
 
 
-def kubecache_only_rows_from(cacher: dict[str, Any]) -> list[dict[str, Any]]:
+def kubecache_only_rows_from(
+    cacher: dict[str, Any], *, only_lag: bool = True
+) -> list[dict[str, Any]]:
     original = report.load
     try:
         report.load = lambda name: cacher if name == "cacher" else {}  # type: ignore[assignment]
-        return [r for r in kubecache_only_rows() if "lag" in r["metric"]]
+        return [r for r in kubecache_only_rows() if "lag" in r["metric"] or not only_lag]
     finally:
         report.load = original  # type: ignore[assignment]
 

@@ -39,6 +39,7 @@ from kubecache.contract import (
     pod_key,
     pod_record,
 )
+from kubecache.contract import reduce as reduce_module
 from tests.support.redis_server import RedisServer
 
 #: Redis holds UTF-8 (orjson writes only that): never a lone surrogate.
@@ -256,6 +257,50 @@ def test_a_damaged_pod_is_refused_or_read_alike_and_the_lenient_read_never_raise
     meta = raw.get("metadata")
     if isinstance(meta, dict) and meta.get("deletionTimestamp"):
         assert "deleted" in lenient, "a pod the API says is terminating must read as deleted"
+
+
+def _general(raw: dict[str, Any]) -> PodRecord | MalformedObject:
+    try:
+        return reduce_module._pod_record(copy.deepcopy(raw), strict=True)
+    except MalformedObject as e:
+        return e
+
+
+def _same_record_and_bytes(got: PodRecord, want: PodRecord) -> None:
+    assert got == want
+    assert list(got) == list(want)  # key order: the stored bytes follow it
+    for mine, theirs in zip(got["containers"], want["containers"], strict=True):
+        assert list(mine) == list(theirs)
+    assert encode_pod_record(got) == encode_pod_record(want)
+
+
+@given(raw_pods())
+def test_the_cachers_fast_path_takes_every_well_formed_pod_and_reduces_it_alike(
+    raw: dict[str, Any],
+) -> None:
+    want = _general(raw)
+    assert not isinstance(want, MalformedObject)
+    fast = reduce_module._fast_pod_record(copy.deepcopy(raw))
+    assert fast is not None, "a well-formed pod left the fast path"
+    _same_record_and_bytes(fast, want)
+    _same_record_and_bytes(pod_record(raw), want)
+
+
+@given(damaged_pods())
+def test_the_cachers_fast_path_refuses_what_the_general_translation_refuses(
+    raw: dict[str, Any],
+) -> None:
+    want = _general(raw)
+    fast = reduce_module._fast_pod_record(copy.deepcopy(raw))
+    if isinstance(want, MalformedObject):
+        assert fast is None
+        with pytest.raises(MalformedObject) as raised:
+            pod_record(copy.deepcopy(raw))
+        assert str(raised.value) == str(want)  # the general translation's message
+    else:
+        if fast is not None:
+            _same_record_and_bytes(fast, want)
+        _same_record_and_bytes(pod_record(copy.deepcopy(raw)), want)
 
 
 def test_a_lenient_read_of_an_unreadable_deletion_time_still_marks_the_pod_deleted() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from kubecache.cacher.credentials import ClusterAccess
 from kubecache.cacher.kube_api import KubeHttp
 from kubecache.cacher.metrics import CacherMetrics
 from kubecache.cacher.watcher import Listing, Resource, ResourceSync, WatchTarget
+from tests.support.waiting import wait_for
 
 
 def pod(name: str, rv: int) -> dict[str, Any]:
@@ -289,3 +291,123 @@ async def test_malformed_lines_are_counted_and_skipped(api: tuple[ScriptedApi, K
     await sync.run(iterations=1)
     assert sink.changes == [("ADDED", "a")]
     assert sync.metrics.value("kubecache_cacher_malformed_objects_total", {"resource": "pods"}) == 2
+
+
+class GatedSink(RecordingSink):
+    """Holds its first write until released; records each batch it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[tuple[str, str]]] = []
+        self.first_started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def changed(
+        self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
+    ) -> None:
+        self.batches.append([(kind, obj["metadata"]["name"]) for kind, obj in changes])
+        if len(self.batches) == 1:
+            self.first_started.set()
+            await self.release.wait()
+
+
+@contextlib.asynccontextmanager
+async def gated_api(
+    sink: GatedSink, sync_of: list[ResourceSync], later: list[tuple[str, str, int]]
+) -> AsyncIterator[KubeHttp]:
+    """A watch that sends one change, then (while the first write is held) ``later``
+    one line at a time, each once the watch has parsed the one before."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(line("ADDED", pod("a", 11)))
+        await asyncio.wait_for(sink.first_started.wait(), 10)
+        state = sync_of[0].states[0]
+        for kind, name, rv in later:
+            await response.write(line(kind, pod(name, rv)))
+            await wait_for(
+                lambda rv=rv: state.resource_version == str(rv),  # type: ignore[misc]
+                message=f"the watch to parse rv {rv} while a write is in flight",
+            )
+        await asyncio.sleep(3600)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/pods", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http = KubeHttp(ClusterAccess(server=f"http://127.0.0.1:{port}"), request_timeout=5)
+    try:
+        yield http
+    finally:
+        await http.close()
+        await runner.cleanup()
+
+
+async def test_changes_read_during_a_write_join_the_next_batch_in_order() -> None:
+    sink = GatedSink()
+    syncs: list[ResourceSync] = []
+    later = [("MODIFIED", "b", 12), ("MODIFIED", "c", 13), ("DELETED", "a", 14)]
+    async with gated_api(sink, syncs, later) as http:
+        sync = make_sync(http, sink, [], stall_timeout=30)
+        syncs.append(sync)
+        sync.states[0].resource_version = "10"
+        watching = asyncio.create_task(sync.watch_once(sync.states[0]))
+        try:
+            # The reader kept reading while the first batch was being written.
+            await wait_for(lambda: sync.states[0].resource_version == "14", message="rv 14")
+            assert sink.batches == [[("ADDED", "a")]]
+            sink.release.set()
+            await wait_for(lambda: len(sink.batches) == 2, message="the second batch")
+            assert sink.batches[1] == [("MODIFIED", "b"), ("MODIFIED", "c"), ("DELETED", "a")]
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+
+
+async def test_a_full_buffer_makes_the_reader_wait_for_the_write() -> None:
+    sink = GatedSink()
+    syncs: list[ResourceSync] = []
+    later = [("MODIFIED", "b", 12), ("MODIFIED", "c", 13)]
+    async with gated_api(sink, syncs, later) as http:
+        sync = make_sync(http, sink, [], stall_timeout=30)
+        sync.max_buffered = 1
+        syncs.append(sync)
+        sync.states[0].resource_version = "10"
+        watching = asyncio.create_task(sync.watch_once(sync.states[0]))
+        try:
+            # b waits in the buffer; c is parsed, and waits for room.
+            await wait_for(lambda: sync.states[0].resource_version == "13", message="rv 13")
+            sink.release.set()
+            await wait_for(lambda: len(sink.batches) == 3, message="three batches")
+            assert sink.batches == [[("ADDED", "a")], [("MODIFIED", "b")], [("MODIFIED", "c")]]
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+
+
+class FailingSink(GatedSink):
+    async def changed(
+        self, resource: Resource, changes: list[tuple[str, dict[str, Any]]], received: float
+    ) -> None:
+        self.batches.append([(kind, obj["metadata"]["name"]) for kind, obj in changes])
+        self.first_started.set()
+        raise RuntimeError("Redis said no")
+
+
+async def test_a_failed_write_ends_the_watch_with_its_error() -> None:
+    sink = FailingSink()
+    syncs: list[ResourceSync] = []
+    async with gated_api(sink, syncs, [("MODIFIED", "b", 12)]) as http:
+        sync = make_sync(http, sink, [], stall_timeout=30)
+        syncs.append(sync)
+        sync.states[0].resource_version = "10"
+        with pytest.raises(RuntimeError, match="Redis said no"):
+            await asyncio.wait_for(sync.watch_once(sync.states[0]), 20)
+        assert sink.batches == [[("ADDED", "a")]]
