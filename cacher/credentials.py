@@ -318,7 +318,8 @@ async def run_exec_plugin(config: dict[str, Any]) -> tuple[str, float]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
     if process.returncode != 0:
         raise CredentialsError(
             f"exec plugin {command} failed ({process.returncode}): {err.decode()[:300]}"

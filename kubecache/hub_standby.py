@@ -205,7 +205,8 @@ async def _stop(process: asyncio.subprocess.Process, grace: float) -> int:
             else:
                 process.kill()
         try:
-            await asyncio.wait_for(process.wait(), max(grace, 0.001))
+            async with asyncio.timeout(max(grace, 0.001)):
+                await process.wait()
         except TimeoutError:
             log.warning(
                 "hub (pid %s) did not stop within %.1f s of SIGTERM: killing it", process.pid, grace
@@ -276,7 +277,10 @@ async def hold_lease(
             )
             return LeaseLost("unrenewable", confirmed)
         try:
-            ours = await asyncio.wait_for(lease.renew(), max(0.05, deadline - loop.time()))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+            # arrives as the renewal completes, and this loop would go on renewing the lease
+            async with asyncio.timeout(max(0.05, deadline - loop.time())):
+                ours = await lease.renew()
         except (RedisError, OSError, TimeoutError) as e:
             if state is not None:
                 state.renew_failures.inc()
@@ -285,7 +289,8 @@ async def hold_lease(
         if not ours:
             holder = None
             with contextlib.suppress(RedisError, OSError, TimeoutError):
-                holder = await asyncio.wait_for(lease.holder(), timing.retry_period)
+                async with asyncio.timeout(timing.retry_period):
+                    holder = await lease.holder()
             log.error("lease %s was taken by %s", lease.key, holder)
             return LeaseLost("taken", confirmed, holder)
         confirmed = lease.confirmed if lease.confirmed is not None else confirmed
@@ -391,7 +396,9 @@ async def run_standby(
             clock.close()
         # The hub is dead: give the lease back if it is still ours (a standby need not wait).
         with contextlib.suppress(RedisError, OSError, TimeoutError):
-            if await asyncio.wait_for(lease.release(), lease.timing.retry_period * 2):
+            async with asyncio.timeout(lease.timing.retry_period * 2):
+                released = await lease.release()
+            if released:
                 log.info("released lease %s: a standby may take over now", lease.key)
 
 

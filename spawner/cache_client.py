@@ -544,7 +544,8 @@ class CacheClient:
     async def wait_positioned(self, timeout: float) -> bool:
         """Whether the feed reader holds a position (tests; start-up ordering)."""
         try:
-            await asyncio.wait_for(self._positioned.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._positioned.wait()
         except TimeoutError:
             return False
         return True

@@ -17,6 +17,7 @@ from tornado import web
 from kubecache import hub_preload
 from kubecache.hub_lease_clock import ENV, LeaseClockWriter, lease_expired
 from kubecache.hub_standby import LeaseLost, LeaseTiming, hold_lease
+from tests.support.waiting import wait_for
 
 
 def test_the_hub_reads_what_the_wrapper_wrote(tmp_path: Path) -> None:
@@ -94,3 +95,34 @@ async def test_the_wrapper_writes_the_end_of_each_renewed_lease() -> None:
     assert len(written) == 3 and written == sorted(written)
     assert lease.confirmed is not None
     assert written[-1] == pytest.approx(lease.confirmed + lease.timing.duration - margin, abs=0.5)
+
+
+class _HeldLease(_Lease):
+    """A renewal that completes when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: asyncio.Future[bool] | None = None
+
+    async def renew(self) -> bool:
+        self.renewals += 1
+        self.pending = asyncio.get_running_loop().create_future()
+        return await self.pending
+
+
+async def test_a_cancel_that_arrives_as_a_renewal_completes_ends_the_holding() -> None:
+    """The wrapper cancels the holding when its hub is gone; it must end, not renew on.
+
+    Python 3.11's ``asyncio.wait_for`` returned the inner result when the cancellation
+    arrived in the same loop iteration as the inner completion, and the loop went on
+    renewing the lease of a dead hub.
+    """
+    lease = _HeldLease()
+    holding = asyncio.create_task(hold_lease(lease))  # type: ignore[arg-type]
+    await wait_for(lambda: lease.pending is not None, message="the first renewal")
+    assert lease.pending is not None
+    lease.pending.set_result(True)
+    holding.cancel()
+    await asyncio.wait([holding], timeout=2)
+    assert holding.cancelled(), "the holding went on after being cancelled"
+    assert lease.renewals == 1
