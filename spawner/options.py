@@ -338,7 +338,7 @@ class CacheSpawnerOptions(HasTraits):
     def redis_target(self) -> tuple[RedisSettings, str]:
         """(:meth:`redis_settings`, ``redis_key_prefix``): what the shared cache client is
         looked up by. One tuple per configuration, shared by its spawners."""
-        return _redis_target(tuple([self._option_value(name) for name in _REDIS_OPTIONS]))
+        return _redis_target(tuple([self._option_value(name) for name in REDIS_OPTIONS]))
 
     def _option_value(self, name: str) -> Any:
         """The option's value, without storing its default on this object.
@@ -417,7 +417,7 @@ def _env_default(cls: type, name: str) -> Callable[[], Any] | None:
 
 
 #: The options redis_settings() is made of, in the order _redis_settings unpacks them.
-_REDIS_OPTIONS = (
+REDIS_OPTIONS = (
     "redis_url",
     "redis_username",
     "redis_password",
@@ -435,7 +435,7 @@ def _redis_target(options: tuple[Any, ...]) -> tuple[RedisSettings, str]:
 
 @functools.lru_cache(maxsize=32)
 def _redis_settings(options: tuple[Any, ...]) -> RedisSettings:
-    """The validated settings of one configuration, the values of :data:`_REDIS_OPTIONS`
+    """The validated settings of one configuration, the values of :data:`REDIS_OPTIONS`
     (settings that fail are not cached: every call raises)."""
     url, username, password, password_file, ca_file, prefix = options
     settings = RedisSettings(

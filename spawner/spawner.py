@@ -31,7 +31,7 @@ from kubecache.spawner.hub_log import EveryInterval
 from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from kubecache.spawner.kubespawner_methods import KubeSpawnerMethods
 from kubecache.spawner.models import request_body
-from kubecache.spawner.options import CacheSpawnerOptions
+from kubecache.spawner.options import REDIS_OPTIONS, CacheSpawnerOptions
 from kubecache.spawner.pod_reader import (
     MAX_FEED_WAIT,
     LazyLabels,
@@ -55,16 +55,7 @@ API_EVENTS_INTERVAL = 2.0
 #: also ends up to a second after the start.
 FINISHED_GRACE = 1.0
 #: Options the shared cache client is looked up by (see _option_changed).
-_REDIS_OPTIONS = frozenset(
-    {
-        "redis_url",
-        "redis_username",
-        "redis_password",
-        "redis_password_file",
-        "redis_ca_file",
-        "redis_key_prefix",
-    }
-)
+_REDIS_OPTIONS = frozenset(REDIS_OPTIONS)
 #: Options the pod's labels (the cache coverage check) are made of.
 _LABEL_OPTIONS = frozenset(
     {"extra_labels", "common_labels", "component_label", "namespace", "slug_scheme", "user"}
