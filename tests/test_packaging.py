@@ -21,6 +21,20 @@ import kubesim
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _pip_wheel(source: Path, out: Path, tmp: Path) -> None:
+    """``pip wheel`` as pip builds (the locked setuptools, no build isolation: nothing fetched)."""
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check"]
+    result = subprocess.run(
+        [*pip, "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp), "HOME": str(tmp)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, zipfile.ZipFile]:
     out = tmp_path_factory.mktemp("wheels")
@@ -36,16 +50,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, zipfile.ZipFil
     emulator = build / "kubesim"
     shutil.copytree(REPO / "kubesim", emulator, ignore=ignore)
     for source in (product, emulator):
-        pip = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check"]
-        result = subprocess.run(
-            [*pip, "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=240,
-            env={"PATH": "/usr/bin:/bin", "TMPDIR": str(build), "HOME": str(build)},
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        _pip_wheel(source, out, build)
     found = {p.name.split("-")[0]: zipfile.ZipFile(p) for p in out.glob("*.whl")}
     assert set(found) == {"kubecache", "kubesim"}, sorted(found)
     return found
@@ -116,16 +121,7 @@ def _image_wheel(stage: str, tmp: Path) -> zipfile.ZipFile:
                 shutil.copytree(source, context / name, ignore=ignore, symlinks=True)
             else:
                 shutil.copy(source, context / name)
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check"]
-    result = subprocess.run(
-        [*pip, "--no-deps", "--no-build-isolation", "-w", str(tmp / "out" / stage), str(context)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=240,
-        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp), "HOME": str(tmp)},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    _pip_wheel(context, tmp / "out" / stage, tmp)
     [wheel] = (tmp / "out" / stage).glob("*.whl")
     return zipfile.ZipFile(wheel)
 

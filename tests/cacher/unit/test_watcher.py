@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -81,20 +81,31 @@ class RecordingSink:
         self.states.append(state)
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[tuple[ScriptedApi, KubeHttp]]:
-    scripted = ScriptedApi()
+@contextlib.asynccontextmanager
+async def serving(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[KubeHttp]:
+    """A loopback API server answering /api/v1/pods with ``handle``, and a client of it."""
     app = web.Application()
-    app.router.add_get("/api/v1/pods", scripted.handle)
+    app.router.add_get("/api/v1/pods", handle)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     http = KubeHttp(ClusterAccess(server=f"http://127.0.0.1:{port}"), request_timeout=5)
-    yield scripted, http
-    await http.close()
-    await runner.cleanup()
+    try:
+        yield http
+    finally:
+        await http.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[ScriptedApi, KubeHttp]]:
+    scripted = ScriptedApi()
+    async with serving(scripted.handle) as http:
+        yield scripted, http
 
 
 def make_sync(
@@ -330,22 +341,11 @@ async def gated_api(
                 lambda rv=rv: state.resource_version == str(rv),  # type: ignore[misc]
                 message=f"the watch to parse rv {rv} while a write is in flight",
             )
-        await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # the stream stays open (a watch that has not ended)
         return response
 
-    app = web.Application()
-    app.router.add_get("/api/v1/pods", handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    http = KubeHttp(ClusterAccess(server=f"http://127.0.0.1:{port}"), request_timeout=5)
-    try:
+    async with serving(handle) as http:
         yield http
-    finally:
-        await http.close()
-        await runner.cleanup()
 
 
 async def test_changes_read_during_a_write_join_the_next_batch_in_order() -> None:
