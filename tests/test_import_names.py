@@ -76,3 +76,21 @@ def test_the_documented_import_of_the_spawner_class_works() -> None:
     scope: dict[str, object] = {}
     exec(line, scope)
     assert getattr(scope["KubeCacheSpawner"], "__name__", None) == "KubeCacheSpawner"
+
+
+def test_every_module_a_doc_runs_with_python_m_exists() -> None:
+    import importlib.util
+    import re
+
+    docs = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *REPO.glob("*/README.md")]
+    named = {
+        module
+        for doc in docs
+        for module in re.findall(r"python3? -m ([A-Za-z_][\w.]*)", doc.read_text())
+    }
+    assert "kubecache.cacher" in named  # the cacher's own command is among them
+    # a bare folder name is importable from a checkout only, never from the installed product
+    missing = sorted(
+        m for m in named if m.split(".")[0] in BARE or importlib.util.find_spec(m) is None
+    )
+    assert not missing, f"docs run modules that an installation does not have: {missing}"
