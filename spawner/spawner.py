@@ -48,11 +48,12 @@ from kubecache.spawner.progress import ProgressTracker, SlowSpawnTimer, slow_spa
 CREATE_ATTEMPTS = 4
 #: How often an open progress page reads the API's events while the cache cannot serve them.
 API_EVENTS_INTERVAL = 2.0
-#: Seconds progress() goes on after the start ended, before it ends by itself. JupyterHub
-#: (5 and 6, utils.iterate_until) cancels the generator when the start ends; had it ended
-#: in that same tick (woken by the start's end), the cancel came too late and the progress
-#: request failed with "async generator raised StopAsyncIteration". KubeSpawner's loop
-#: also ends up to a second after the start.
+#: Seconds progress() goes on after JupyterHub's spawn ended, before it ends by itself.
+#: JupyterHub (5 and 6, utils.iterate_until) cancels the generator when its spawn future
+#: (our start, then the proxy route and the rest) resolves; a generator that ends in that
+#: same tick makes the progress request fail with "async generator raised
+#: StopAsyncIteration". So progress() outlives the spawn future, not only our start: a
+#: fixed grace after the start raced with a slow proxy (seen in CI: the route took 1 s).
 FINISHED_GRACE = 1.0
 #: Options the shared cache client is looked up by (see _option_changed).
 _REDIS_OPTIONS = frozenset(REDIS_OPTIONS)
@@ -668,12 +669,20 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
                     async for shown in self._filtered(tracker.new_events(events)):
                         yield shown
                 if finished:
-                    await asyncio.sleep(FINISHED_GRACE)  # JupyterHub cancels us meanwhile
+                    await self._outlive_the_spawn()  # JupyterHub cancels us meanwhile
                     return
                 next_message = timer.seconds_until_next(time.monotonic() - began)
                 await watch.wait(
                     min(longest_wait, next_message if next_message is not None else longest_wait)
                 )
+
+    async def _outlive_the_spawn(self) -> None:
+        """Wait until JupyterHub's spawn future (``Spawner._spawn_future``) has ended, then
+        FINISHED_GRACE more: progress() must still be waiting when JupyterHub cancels it."""
+        spawn = getattr(self, "_spawn_future", None)
+        if isinstance(spawn, asyncio.Future) and not spawn.done():
+            await asyncio.wait([spawn])
+        await asyncio.sleep(FINISHED_GRACE)
 
     async def _filtered(self, events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         for event in events:
