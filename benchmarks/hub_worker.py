@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.sim_host import pod_ip  # noqa: E402
+from benchmarks.fleet import pod_ip  # noqa: E402
 
 NAMESPACE = "jhub"
 

@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.fleet import pod_ip, running_pod  # noqa: E402
 from benchmarks.hub_worker import NAMESPACE, GcClock, make_spawner, poll_all  # noqa: E402
-from benchmarks.sim_host import pod_ip, running_pod  # noqa: E402
 from kubecache.cacher.settings import DEFAULT_POD_SELECTOR  # noqa: E402
 from kubecache.contract import (  # noqa: E402
     SCHEMA_VERSION,

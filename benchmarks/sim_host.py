@@ -34,15 +34,13 @@ from typing import Any
 
 from aiohttp import web
 
+from benchmarks.fleet import NOW, PARKED_NODE, running_pod
 from kubesim.auth import Authenticator
 from kubesim.kubeconfig import write_kubeconfig
 from kubesim.store import Change, ObjectStore
 from kubesim.testing import make_kubelet
 
 TOKEN = "bench-token"
-NOW = "2026-11-23T12:00:00Z"
-#: A node the fake kubelet does not know: bulk pods on it are left as written.
-PARKED_NODE = "parked-node"
 
 
 def is_ready(pod: dict[str, Any] | None) -> bool:
@@ -50,73 +48,6 @@ def is_ready(pod: dict[str, Any] | None) -> bool:
         if condition.get("type") == "Ready":
             return condition.get("status") == "True"
     return False
-
-
-def pod_ip(index: int) -> str:
-    """The address of the running pod number ``index`` (the hub's database has it too)."""
-    return f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}"
-
-
-def running_pod(user: str, namespace: str, index: int) -> dict[str, Any]:
-    """A running, ready user pod as a z2jh hub makes it (labels of both spawners)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": f"jupyter-{user}",
-            "namespace": namespace,
-            "labels": {
-                "component": "singleuser-server",
-                "app": "jupyterhub",
-                "release": "jhub",
-                "heritage": "jupyterhub",
-                "chart": "jupyterhub-4.0.0",
-                "hub.jupyter.org/username": user,
-                "hub.jupyter.org/servername": "",
-            },
-            "annotations": {"hub.jupyter.org/username": user},
-        },
-        "spec": {
-            "nodeName": PARKED_NODE,
-            "containers": [
-                {
-                    "name": "notebook",
-                    "image": "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0",
-                    "args": ["jupyterhub-singleuser"],
-                    "ports": [{"containerPort": 8888, "name": "notebook-port"}],
-                    "env": [
-                        {"name": "JUPYTERHUB_USER", "value": user},
-                        {"name": "JUPYTERHUB_API_URL", "value": "http://hub:8081/hub/api"},
-                        {"name": "JUPYTERHUB_SERVICE_PREFIX", "value": f"/user/{user}/"},
-                        {"name": "MEM_GUARANTEE", "value": "1073741824"},
-                    ],
-                    "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}},
-                }
-            ],
-        },
-        "status": {
-            "phase": "Running",
-            "podIP": pod_ip(index),
-            "hostIP": "192.168.0.1",
-            "startTime": NOW,
-            "conditions": [
-                {"type": t, "status": "True", "lastTransitionTime": NOW}
-                for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
-            ],
-            "containerStatuses": [
-                {
-                    "name": "notebook",
-                    "ready": True,
-                    "restartCount": 0,
-                    "image": "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0",
-                    "imageID": "sha256:" + "0" * 64,
-                    "containerID": "containerd://" + f"{index:064d}",
-                    "started": True,
-                    "state": {"running": {"startedAt": NOW}},
-                }
-            ],
-        },
-    }
 
 
 def pod_event(pod_name: str, uid: str, namespace: str, index: int) -> dict[str, Any]:

@@ -570,6 +570,13 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         address = (record.get("ip"), server.ip, server.port, self._notebook_port)
         if address == self._checked_address:
             return
+        if self._plain_pod_url() and urls.plainly_same(
+            address[0], self._notebook_port or self.port, server
+        ):
+            # a fresh hub's first poll of each server: the same netloc for sure, without
+            # building and parsing both URLs (21 of ~60 us per server)
+            self._checked_address = address
+            return
         pod_url_text, server_url_text = self._get_pod_url(record), server.url
         if urls.netloc(server_url_text) != urls.netloc(pod_url_text):
             pod_url = urls.normalized(pod_url_text)
@@ -584,6 +591,16 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
             server.port = pod_url.port
             self.db.commit()
         self._checked_address = (record.get("ip"), server.ip, server.port, self._notebook_port)
+
+    def _plain_pod_url(self) -> bool:
+        """Whether the pod's URL is ``http://`` its IP (no get_pod_url hook, services,
+        internal_ssl or pod_connect_ip): see :meth:`_get_pod_url`."""
+        return not (
+            self.get_pod_url
+            or self.services_enabled
+            or getattr(self, "internal_ssl", False)
+            or self.pod_connect_ip
+        )
 
     def start_polling(self) -> None:
         """JupyterHub's periodic poll, every custom_poll_interval ms when that is set."""

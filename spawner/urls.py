@@ -83,6 +83,26 @@ def netloc(url: str) -> str:
     return normalized(url).netloc
 
 
+def plainly_same(pod_ip: object, port: int, server: Any) -> bool:
+    """True when JupyterHub's URL of ``server`` and the plain pod URL (``http://`` the pod
+    IP ``:port``) have the same netloc, decided without building or parsing either.
+
+    False means "not decided here": build both and compare them (an IPv6 or missing
+    address, a server with ``connect_url``, ``connect_ip`` or ``connect_port``, or another
+    address). A fresh hub asks this once per running server.
+    """
+    return (
+        isinstance(pod_ip, str)
+        and pod_ip not in ("", "0.0.0.0")  # JupyterHub connects to its hostname then
+        and ":" not in pod_ip
+        and server.ip == pod_ip
+        and server.port == port
+        and not server.connect_url
+        and not server.connect_ip
+        and not server.connect_port
+    )
+
+
 def recorded(server: Any) -> bool:
     """Whether JupyterHub recorded where the server runs (start() returned its URL).
 
@@ -93,4 +113,4 @@ def recorded(server: Any) -> bool:
     return getattr(server, "ip", "") not in ("", "0.0.0.0", "::", None)
 
 
-__all__ = ["netloc", "normalized", "notebook_port", "pod_url", "recorded"]
+__all__ = ["netloc", "normalized", "notebook_port", "plainly_same", "pod_url", "recorded"]

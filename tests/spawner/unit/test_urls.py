@@ -81,3 +81,51 @@ def test_the_fast_netloc_agrees_with_parsing_the_url() -> None:
         "http://jupyter-a.jhub.svc.cluster.local:8888",
     ):
         assert netloc(text) == normalized(text).netloc, text
+
+
+def test_plainly_same_only_says_so_when_both_urls_have_the_same_netloc() -> None:
+    """The fresh hub's shortcut never hides a changed address: whenever it says "same",
+    JupyterHub's URL of the server and the pod's URL have one netloc (hypothesis over
+    addresses, ports and JupyterHub's connect options); it decides the plain case."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from jupyterhub.objects import Server
+
+    from kubecache.spawner.urls import netloc, plainly_same
+
+    ips = st.sampled_from(["10.0.0.7", "10.0.0.8", "0.0.0.0", "", "fd00::7", "::", "a.b"])
+    ports = st.sampled_from([0, 8888, 8889])
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        pod_ip=ips,
+        port=ports,
+        server_ip=ips,
+        server_port=ports,
+        connect_ip=st.sampled_from(["", "10.0.0.7", "other"]),
+        connect_port=ports,
+        connect_url=st.sampled_from(["", "http://10.0.0.7:8888/user/a/", "http://x:1/"]),
+    )
+    def check(
+        *,
+        pod_ip: str,
+        port: int,
+        server_ip: str,
+        server_port: int,
+        connect_ip: str,
+        connect_port: int,
+        connect_url: str,
+    ) -> None:
+        server = Server(base_url="/user/a/", ip=server_ip, port=server_port)
+        server.connect_ip, server.connect_port = connect_ip, connect_port
+        if connect_url:
+            server.connect_url = connect_url
+        if plainly_same(pod_ip, port, server):
+            assert netloc(server.url) == netloc(url(pod_ip=pod_ip, port=port))
+
+    check()
+    plain = Server(base_url="/user/a/", ip="10.0.0.7", port=8888)
+    assert plainly_same("10.0.0.7", 8888, plain)
+    assert not plainly_same("10.0.0.8", 8888, plain)
+    assert not plainly_same("10.0.0.7", 8889, plain)
+    assert not plainly_same(None, 8888, plain)
