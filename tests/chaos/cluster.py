@@ -3,7 +3,7 @@
 Redis is one real redis-server, or a Sentinel deployment (a primary, a
 replica, three sentinels: tests/support/sentinel.py) that the cachers and
 the hub reach through ``redis+sentinel://``. The cachers run as ``python3 -m
-cacher`` (as in production), so a fault can ``kill -9`` or ``SIGSTOP`` the
+kubecache.cacher`` (as in production), so a fault can ``kill -9`` or ``SIGSTOP`` the
 leader. Every fault the suite injects is one method here; each returns once
 the fault is in place, and ``heal`` (where a fault has an end) undoes it.
 """
@@ -11,6 +11,8 @@ the fault is in place, and ``heal`` (where a fault has an end) undoes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -36,6 +38,19 @@ from tests.support.sentinel import SentinelDeployment, client, wait_until
 from tests.support.tcp_cut import TcpCut
 
 KEYS = Keys()
+
+
+#: Loaded here, not in the forked child (no dynamic loading between fork and exec).
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_the_test_run() -> None:  # in the child, between fork and exec
+    """SIGKILL the cacher when the test process ends: a test failed mid-teardown (the hang
+    watchdog) leaves no cacher running after the run (one ran on for hours, session 5).
+    Started from the main thread only (the signal follows the thread that forked)."""
+    if _LIBC is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -79,7 +94,11 @@ class CacherProcess:
         self.starts += 1
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+                preexec_fn=_die_with_the_test_run,  # noqa: PLW1509 (one libc call, no locks)
             )
 
     def running(self) -> bool:

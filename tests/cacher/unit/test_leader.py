@@ -134,9 +134,13 @@ async def test_a_leader_that_cannot_renew_gives_up_at_the_renew_deadline() -> No
 
 
 async def test_a_write_race_is_lost_not_an_error() -> None:
+    """A candidate taking an expired lease reads it, then writes: a write by someone
+    else in between makes its write fail with 409, and it does not lead."""
     api, clock = FakeLeaseApi(), Clock()
-    a = elector(api, clock, "a")
+    a, b = elector(api, clock, "a"), elector(api, clock, "b")
     await a.try_acquire_or_renew()
+    assert not await b.try_acquire_or_renew()
+    clock.now += 16  # a was silent for longer than the lease
     real = api.request
 
     async def sneaky(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -149,7 +153,8 @@ async def test_a_write_race_is_lost_not_an_error() -> None:
         return got
 
     api.request = sneaky  # type: ignore[method-assign]
-    assert not await a.try_acquire_or_renew()
+    assert not await b.try_acquire_or_renew()
+    assert not b.is_leader
 
 
 async def test_release_empties_the_holder_so_a_standby_takes_over_at_once() -> None:
@@ -197,3 +202,61 @@ def test_a_transport_error_says_the_api_server_is_unreachable_not_0() -> None:
         "API server not reachable (ClientConnectorError): Cannot connect to host k8s:6443"
     )
     assert str(ApiStatusError(403, "Forbidden", "no")) == "403 Forbidden: no"
+
+
+class CountingLeaseApi(FakeLeaseApi):
+    def __init__(self) -> None:
+        super().__init__()
+        self.methods: list[str] = []
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        self.methods.append(method)
+        return await super().request(method, path, **kwargs)
+
+
+async def test_a_leader_renews_with_one_put_and_keeps_its_acquire_time() -> None:
+    """client-go's fast path: a leader with a valid lease writes the version it last
+    wrote, without a GET first; acquireTime stays the acquisition's."""
+    api, clock = CountingLeaseApi(), Clock()
+    a = elector(api, clock, "a")
+    assert await a.try_acquire_or_renew()
+    assert api.lease is not None
+    acquired = api.lease["spec"]["acquireTime"]
+    api.methods.clear()
+    for _ in range(5):
+        clock.now += 2
+        assert await a.try_acquire_or_renew()
+    assert api.methods == ["PUT"] * 5
+    assert api.lease["spec"]["holderIdentity"] == "a"
+    assert api.lease["spec"]["acquireTime"] == acquired
+
+
+async def test_a_leader_whose_lease_changed_reads_it_and_loses_to_its_new_holder() -> None:
+    """The fast path's write of an old version is refused (409): the slow path reads the
+    lease, sees another holder (e.g. an operator's `kubectl edit`) and keeps out."""
+    api, clock = CountingLeaseApi(), Clock()
+    a = elector(api, clock, "a")
+    assert await a.try_acquire_or_renew()
+    assert api.lease is not None
+    api.lease["spec"]["holderIdentity"] = "b"  # written behind a's back
+    api.rv += 1
+    api.lease["metadata"]["resourceVersion"] = str(api.rv)
+    api.methods.clear()
+    clock.now += 2
+    assert not await a.try_acquire_or_renew()
+    assert api.methods == ["PUT", "GET"]
+    assert api.holder == "b"
+
+
+async def test_a_failed_fast_renewal_is_not_retried_in_the_same_attempt() -> None:
+    api, clock = CountingLeaseApi(), Clock()
+    a = elector(api, clock, "a")
+    assert await a.try_acquire_or_renew()
+    api.methods.clear()
+    api.fail_next = 1
+    clock.now += 2
+    with pytest.raises(ApiStatusError):
+        await a.try_acquire_or_renew()
+    assert api.methods == ["PUT"]
+    clock.now += 2
+    assert await a.try_acquire_or_renew()  # the next period renews
