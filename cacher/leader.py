@@ -5,7 +5,10 @@ it is released (empty holder) or when the record has not changed for
 ``leaseDurationSeconds`` *as observed locally* (monotonic clock, so clock skew
 between replicas does not matter); every write carries the resourceVersion
 read just before, so of two candidates exactly one wins (the other gets 409).
-The leader renews every ``retry_period``; when it could not renew for
+The leader renews every ``retry_period``, with one PUT of the version it
+last wrote while its lease is valid as observed locally (client-go's fast
+path in ``tryAcquireOrRenew``; a 409 sends it back to reading the lease
+first); when it could not renew for
 ``renew_deadline`` (shorter than the lease duration) or someone else holds the
 lease, it has lost and must stop writing at once. A graceful shutdown releases
 the lease (empty holder, duration 1 s) so a standby takes over immediately.
