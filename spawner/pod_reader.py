@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from kubecache.contract import Freshness, PodRecord, lenient_pod_record
 from kubecache.spawner import pod_state
@@ -104,9 +104,11 @@ class LazyLabels(Mapping[str, str]):
         return f"LazyLabels({dict(self._get())!r})"
 
 
-@dataclass(frozen=True)
-class PodTarget:
+class PodTarget(NamedTuple):
     """What a reader reads, computed once from the spawner's options and state.
+
+    A named tuple, immutable: a fresh hub makes one per running server on its first
+    poll, and it costs half a frozen dataclass.
 
     ``labels``: the pod's labels with every template expanded (the cache
     coverage check); ``stale_after_ms``: ``cache_stale_after``; ``log_id``:

@@ -178,8 +178,11 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
 
     @property
     def _log_id(self) -> str:
-        server = f"/{self.name}" if self.name else ""
-        return f"{self.user.name}{server} (pod {self._pod_key})"
+        return self._log_id_of(self._pod_key)
+
+    def _log_id_of(self, key: str) -> str:
+        name = self.name
+        return f"{self.user.name}/{name} (pod {key})" if name else f"{self.user.name} (pod {key})"
 
     # ------------------------------------------------------------------ reading the pod
 
@@ -237,13 +240,15 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         reader = getattr(self, "_pod_reader", None)
         if reader is not None and reader.target.pod_name == self.pod_name:
             return reader
+        namespace, pod_name = self.namespace, self.pod_name
+        key = pod_key(namespace, pod_name)
         target = PodTarget(
-            namespace=self.namespace,
-            pod_name=self.pod_name,
-            key=self._pod_key,
+            namespace=namespace,
+            pod_name=pod_name,
+            key=key,
             labels=LazyLabels(self.coverage_labels),
             stale_after_ms=int(self.cache_stale_after * 1000),
-            log_id=self._log_id,
+            log_id=self._log_id_of(key),
             keep_running_on_404=bool(self.request_404_poll_keep_running),
             keep_running_on_failure=bool(self.request_failed_poll_keep_running),
         )
