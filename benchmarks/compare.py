@@ -115,6 +115,14 @@ class Stack:
         await self.start_cacher()
 
     async def start_cacher(self, pods: int = 0) -> None:
+        """Start the cacher and return once IT has listed: the health record a stopped
+        cacher left says "synced" too (with its own epoch), so the wait is for a newer
+        epoch; otherwise the new cacher's whole LIST falls into the next measurement."""
+        redis = aioredis.Redis.from_url(self.redis.url)
+        try:
+            before = CacheHealth.from_redis(await redis.hgetall(KEYS.health))
+        finally:
+            await redis.aclose()
         self.cacher = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "kubecache.cacher",
             "--kubeconfig", str(self.kubeconfig), "--redis-url", self.redis.url,
@@ -123,7 +131,7 @@ class Stack:
             "--log-level", "WARNING",
             cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        await self.wait_synced(pods)
+        await self.wait_synced(pods, after_epoch=before.epoch if before else None)
 
     async def stop_cacher(self) -> None:
         if self.cacher is not None and self.cacher.returncode is None:
@@ -140,13 +148,22 @@ class Stack:
             self.sim.send_signal(signal.SIGTERM)
             await asyncio.wait_for(self.sim.wait(), 30)
 
-    async def wait_synced(self, pods: int, timeout: float = 600) -> None:
+    async def wait_synced(
+        self, pods: int, timeout: float = 600, *, after_epoch: int | None = None
+    ) -> None:
+        """Until a cacher has synced ``pods`` records (with an epoch newer than
+        ``after_epoch``: a cacher started since)."""
         redis = aioredis.Redis.from_url(self.redis.url)
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 health = CacheHealth.from_redis(await redis.hgetall(KEYS.health))
-                if health and health.synced and await redis.hlen(KEYS.pods) >= pods:
+                if (
+                    health
+                    and health.synced
+                    and (after_epoch is None or health.epoch > after_epoch)
+                    and await redis.hlen(KEYS.pods) >= pods
+                ):
                     return
                 await asyncio.sleep(0.05)
         finally:
