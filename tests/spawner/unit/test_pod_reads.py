@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
+
+import orjson
 
 from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from kubecache.spawner.pod_reads import PodReads
@@ -57,6 +60,7 @@ class FakeApi:
         limit: int,
         continue_token: str | None,
         timeouts: Timeouts,
+        parse: Callable[[bytes], Any],
     ) -> Any:
         self.pages.append((label_selector, continue_token))
         await self._pass()
@@ -68,10 +72,14 @@ class FakeApi:
         start = int(continue_token or 0)
         chunk = names[start : start + limit]
         more = start + limit < len(names)
-        return {
-            "items": [self.pods[n] for n in chunk],
-            "metadata": {"continue": str(start + limit) if more else ""},
-        }
+        return parse(
+            orjson.dumps(
+                {
+                    "items": [self.pods[n] for n in chunk],
+                    "metadata": {"continue": str(start + limit) if more else ""},
+                }
+            )
+        )
 
 
 def reads_of(api: FakeApi, **options: Any) -> PodReads:
