@@ -281,7 +281,9 @@ class PodReads:
         must_answer: bool,
     ) -> PodRead:
         self.stats.questions += 1
-        state = self._namespaces.setdefault((namespace, label_selector), _Namespace())
+        state = self._namespaces.get((namespace, label_selector))
+        if state is None:  # not setdefault: a _Namespace (and its semaphore) per question
+            state = self._namespaces[(namespace, label_selector)] = _Namespace()
         if state.recent is not None:
             started, pods = state.recent
             if started >= not_before:
