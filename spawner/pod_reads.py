@@ -552,8 +552,9 @@ def parse_pod_page(data: bytes) -> tuple[dict[str, Pod], str | None]:
     of 500 pods is some 37,000 objects; parsed with the collector on, each young
     collection during the parse found the page's objects alive and promoted them, and
     enough promotions trigger a full collection, which walks the hub's whole heap
-    (about 0.2 s with 3,000 spawners). Only the slim pods outlive the page; the
-    collector counts them as new objects once it runs again.
+    (about 0.2 s with 3,000 spawners). Only the slim pods (and the parts of the page
+    they share, e.g. each ``status``) outlive the page; the collector counts them as
+    new objects once it runs again.
     """
     enabled = gc.isenabled()
     gc.disable()
