@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/degraded_bench.py              # 3,000 servers
     python benchmarks/degraded_bench.py --servers 500
+    python benchmarks/degraded_bench.py --profile degraded.prof   # first round, cProfile
 
 Prints JSON and writes ``benchmarks/results/degraded.json``.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import logging
@@ -70,19 +72,28 @@ async def timed_poll(spawner: KubeCacheSpawner) -> tuple[int | None, float]:
     return answer, time.perf_counter() - began
 
 
-async def poll_rounds(sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: int) -> list[Any]:
+async def poll_rounds(
+    sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: int, profile: str = ""
+) -> list[Any]:
     results = []
     unanswered = PolicyAnswers()
     logging.getLogger().addHandler(unanswered)
     clock = GcClock()
     gc.callbacks.append(clock)
-    for _ in range(rounds):
+    for r in range(rounds):
         unanswered.count = 0
         before = pod_requests(await sim.stats())
         clock.reset()
+        profiler = None
+        if profile and r == 0:
+            profiler = cProfile.Profile(time.process_time)  # CPU: the machine is shared
+            profiler.enable()
         began, cpu = time.perf_counter(), time.process_time()
         answers = await asyncio.gather(*(timed_poll(s) for s in spawners))
         wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         after = pod_requests(await sim.stats())
         results.append(
             {
@@ -91,6 +102,7 @@ async def poll_rounds(sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: in
                 # this process's CPU (hub and kubesim: kubesim runs in it) and the GC's part
                 "cpu_s": round(cpu, 3),
                 "gc_cpu_s": round(clock.seconds, 3),
+                "cpu_outside_gc_s": round(cpu - clock.seconds, 3),
                 "gc_collections": list(clock.collections),
                 "slowest_poll_s": round(max(t for _, t in answers), 3),
                 "running": sum(1 for a, _ in answers if a is None),
@@ -103,7 +115,7 @@ async def poll_rounds(sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: in
     return results
 
 
-async def scenario(name: str, servers: int, rounds: int) -> dict[str, Any]:
+async def scenario(name: str, servers: int, rounds: int, profile: str = "") -> dict[str, Any]:
     redis_server = RedisServer()
     redis_server.start()
     try:
@@ -121,7 +133,7 @@ async def scenario(name: str, servers: int, rounds: int) -> dict[str, Any]:
             result = {
                 "scenario": name,
                 "servers": servers,
-                "rounds": await poll_rounds(sim, spawners, rounds),
+                "rounds": await poll_rounds(sim, spawners, rounds, profile),
             }
             await CacheClient.close_all()
             await KubeApi.close_all()
@@ -130,7 +142,7 @@ async def scenario(name: str, servers: int, rounds: int) -> dict[str, Any]:
         redis_server.close()
 
 
-async def main(servers: int, rounds: int) -> dict[str, Any]:
+async def main(servers: int, rounds: int, profile: str = "") -> dict[str, Any]:
     return {
         "machine": {
             "python": platform.python_version(),
@@ -139,7 +151,7 @@ async def main(servers: int, rounds: int) -> dict[str, Any]:
         },
         "k8s_api_request_timeout_s": 3,
         "scenarios": [
-            await scenario("stale cache", servers, rounds),
+            await scenario("stale cache", servers, rounds, profile),
             await scenario("redis down", servers, rounds),
         ],
     }
@@ -149,8 +161,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--profile", default="", help="cProfile (CPU time) the stale cache's first round into FILE"
+    )
     args = parser.parse_args()
-    results = asyncio.run(main(args.servers, args.rounds))
+    results = asyncio.run(main(args.servers, args.rounds, args.profile))
     print(json.dumps(results, indent=2))
     out = Path(__file__).parent / "results" / "degraded.json"
     out.parent.mkdir(exist_ok=True)

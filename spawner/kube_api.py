@@ -100,22 +100,37 @@ async def _load_configuration(
     return configuration
 
 
-async def _json_body(response: Any, what: str) -> dict[str, Any]:
-    """The JSON object of a raw (``_preload_content=False``) response; errors as ApiException."""
+def _json_object(data: bytes) -> dict[str, Any]:
+    """A JSON object (ValueError when ``data`` is not one)."""
+    body = orjson.loads(data)
+    if not isinstance(body, dict):
+        raise ValueError("not an object")
+    return body
+
+
+async def _body(response: Any) -> bytes:
+    """The body of a raw (``_preload_content=False``) response; errors as ApiException."""
     async with response:
-        data = await response.read()
+        data: bytes = await response.read()
         if not 200 <= response.status <= 299:
             error = ApiException(status=response.status, reason=response.reason)
             error.body = data
             error.headers = response.headers
             raise error
+    return data
+
+
+def _parsed(data: bytes, what: str, parse: Callable[[bytes], T]) -> T:
+    """``parse(data)``; a body it refuses with ValueError as ApiException 500 (retried)."""
     try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
+        return parse(data)
+    except ValueError as e:  # orjson.JSONDecodeError is one
         raise ApiException(status=500, reason=f"malformed {what} from the API: {e}") from e
-    if not isinstance(body, dict):
-        raise ApiException(status=500, reason=f"malformed {what} from the API (not an object)")
-    return body
+
+
+async def _json_body(response: Any, what: str) -> dict[str, Any]:
+    """The JSON object of a raw (``_preload_content=False``) response; errors as ApiException."""
+    return _parsed(await _body(response), what, _json_object)
 
 
 class KubeApi:
@@ -380,16 +395,19 @@ class KubeApi:
         limit: int,
         continue_token: str | None,
         timeouts: Timeouts,
-    ) -> dict[str, Any] | KubeApiError:
-        """One page of a pod LIST as API JSON (``items``, ``metadata.continue``).
+        parse: Callable[[bytes], T],
+    ) -> T | KubeApiError:
+        """One page of a pod LIST, its body (bytes) as ``parse`` returns it.
 
-        The body is parsed with orjson, not into client models: a page of
-        hundreds of pods would cost the hub's CPU seconds otherwise. An
-        expired continue token is returned as a :class:`KubeApiError` with
-        status 410 (the caller lists again from the start).
+        The caller parses the body (orjson, not client models: a page of
+        hundreds of pods would cost the hub's CPU seconds otherwise); a body
+        ``parse`` refuses with ValueError is a malformed answer (HTTP 500,
+        retried). An expired continue token is returned as a
+        :class:`KubeApiError` with status 410 (the caller lists again from
+        the start).
         """
 
-        async def request() -> dict[str, Any]:
+        async def request() -> T:
             response = await self.core.list_namespaced_pod(
                 namespace,
                 label_selector=label_selector or None,
@@ -397,7 +415,7 @@ class KubeApi:
                 _continue=continue_token or None,
                 _preload_content=False,
             )
-            return await _json_body(response, "pod list")
+            return _parsed(await _body(response), "pod list", parse)
 
         return await self._call(
             f"list pods in {namespace}", "list", request, timeouts, accept=frozenset({410})

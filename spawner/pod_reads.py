@@ -52,10 +52,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
+import heapq
 import time
 import weakref
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import orjson
 
 from kubecache.selector import LabelSelector, SelectorError
 from kubecache.spawner.hub_log import Logger, hub_logger
@@ -120,23 +125,59 @@ class _Listing:
     future: asyncio.Future[dict[str, Pod]]
     timeouts: Timeouts
     started: float | None = None
-    #: one future per question waiting on this LIST (a question gives up alone, by
-    #: cancelling its own; no shield and its callbacks per question)
-    waiters: list[asyncio.Future[dict[str, Pod]]] = field(default_factory=list)
+    #: one future per question waiting on this LIST, by the time (monotonic) the question
+    #: gives up (a heap): a question gives up alone, by cancelling its own; no shield
+    #: and its callbacks per question
+    waiters: list[tuple[float, int, asyncio.Future[dict[str, Pod]]]] = field(default_factory=list)
+    #: the one timer that fails the waiters whose time is up (the earliest's)
+    timer: asyncio.TimerHandle | None = None
+    _timer_at: float = 0.0
+    _joined: int = 0
 
-    def wait(self) -> asyncio.Future[dict[str, Pod]]:
-        """A future of this LIST's pods for one question (done at once when it is)."""
-        waiter: asyncio.Future[dict[str, Pod]] = asyncio.get_running_loop().create_future()
+    def wait(self, give_up: float) -> asyncio.Future[dict[str, Pod]]:
+        """A future of this LIST's pods for one question (done at once when it is), failed
+        with TimeoutError at ``give_up`` (monotonic) if the LIST has not ended by then.
+
+        One timer for all the questions waiting on the LIST, not a timeout context and
+        its timer per question: thousands of polls wait on one LIST when the cache cannot
+        answer, and each object a waiting poll holds outlives the young collections.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[dict[str, Pod]] = loop.create_future()
         if self.future.done():
             _copy_outcome(self.future, waiter)
-        else:
-            self.waiters.append(waiter)
+            return waiter
+        self._joined += 1
+        heapq.heappush(self.waiters, (give_up, self._joined, waiter))
+        if self.timer is None or give_up < self._timer_at:
+            self._arm(loop, give_up)
         return waiter
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self._timer_at = at
+        self.timer = loop.call_later(max(at - time.monotonic(), 0.0), self._expire)
+
+    def _expire(self) -> None:
+        """Fail the questions whose time is up; wake again for the next one's."""
+        self.timer = None
+        now = time.monotonic()
+        waiters = self.waiters
+        while waiters and waiters[0][0] <= now:
+            waiter = heapq.heappop(waiters)[2]
+            if not waiter.done():
+                waiter.set_exception(TimeoutError())
+        if waiters:
+            self._arm(asyncio.get_running_loop(), waiters[0][0])
 
     def settle(self) -> None:
         """Give every waiting question this LIST's outcome (``future`` is done)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         waiters, self.waiters = self.waiters, []
-        for waiter in waiters:
+        for _, _, waiter in waiters:
             if not waiter.done():
                 _copy_outcome(self.future, waiter)
 
@@ -197,7 +238,7 @@ class PodReads:
             reads = cls._by_api[api] = cls(api, log=log)
         return reads
 
-    async def read(
+    def read(
         self,
         namespace: str,
         name: str,
@@ -206,16 +247,17 @@ class PodReads:
         timeouts: Timeouts,
         max_age: float,
         must_answer: bool = False,
-    ) -> PodRead:
-        """The pod from a read started at most ``max_age`` s before now.
+    ) -> Coroutine[Any, Any, PodRead]:
+        """The pod from a read started at most ``max_age`` s before now (await it).
 
         Waits at most ``timeouts.retry`` seconds; raises :class:`KubeApiError`
         when the API gave no answer by then. ``must_answer``: a start or stop
         waits on the answer, so a GET is sent when the shared LIST cannot
-        answer in time.
+        answer in time. (Not a coroutine itself: the question is asked now, and a
+        poll waiting on a LIST holds one coroutine less.)
         """
         asked = time.monotonic()
-        return await self._read(
+        return self._read(
             namespace,
             name,
             label_selector=label_selector,
@@ -239,7 +281,9 @@ class PodReads:
         must_answer: bool,
     ) -> PodRead:
         self.stats.questions += 1
-        state = self._namespaces.setdefault((namespace, label_selector), _Namespace())
+        state = self._namespaces.get((namespace, label_selector))
+        if state is None:  # not setdefault: a _Namespace (and its semaphore) per question
+            state = self._namespaces[(namespace, label_selector)] = _Namespace()
         if state.recent is not None:
             started, pods = state.recent
             if started >= not_before:
@@ -264,10 +308,8 @@ class PodReads:
         listing = self._listing_for(state, namespace, label_selector, timeouts, not_before)
         if listing is None:
             return await self._get(state, namespace, name, _within(timeouts, until))
-        give_up = until - reserve if must_answer else until
         try:
-            async with asyncio.timeout(max(give_up - time.monotonic(), 0.0)):
-                pods = await listing.wait()
+            pods = await listing.wait(until - reserve if must_answer else until)
         except TimeoutError:
             if must_answer:
                 # the LIST is late: a GET still fits in the time left
@@ -406,18 +448,13 @@ class PodReads:
                     limit=self.page_size,
                     continue_token=token,
                     timeouts=timeouts,
+                    parse=parse_pod_page,
                 )
                 if isinstance(page, KubeApiError):  # 410: the continue token expired
                     self.log.info("kubecache: listing pods in %s again: %s", namespace, page)
                     break
-                for item in page.get("items") or []:
-                    name = (item.get("metadata") or {}).get("name")
-                    if isinstance(name, str):
-                        pods[name] = slim_pod(item)
-                token = (page.get("metadata") or {}).get("continue") or None
-                # the full page goes now, not when the next one replaces it: held across
-                # the next request, its objects would outlive young collections
-                del page
+                page_pods, token = page
+                pods.update(page_pods)
                 if not token:
                     return pods
         raise KubeApiError(
@@ -506,6 +543,46 @@ _READ_METADATA = (
 )
 
 
+def parse_pod_page(data: bytes) -> tuple[dict[str, Pod], str | None]:
+    """A LIST page's body: its pods by name, each :func:`slim_pod`'s, and its continue token
+    (None on the last page). ValueError when the body is not a pod list.
+
+    The page is parsed and reduced with the cyclic garbage collector paused (it is
+    enabled again before this returns; nothing else runs in between: no await). A page
+    of 500 pods is some 37,000 objects; parsed with the collector on, each young
+    collection during the parse found the page's objects alive and promoted them, and
+    enough promotions trigger a full collection, which walks the hub's whole heap
+    (about 0.2 s with 3,000 spawners). Only the slim pods (and the parts of the page
+    they share, e.g. each ``status``) outlive the page; the collector counts them as
+    new objects once it runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        body = orjson.loads(data)
+        if type(body) is not dict:
+            raise ValueError("not an object")
+        items = body.get("items")
+        if items is None:
+            items = []
+        elif type(items) is not list:
+            raise ValueError("items is not a list")
+        metadata = body.get("metadata")
+        token = metadata.get("continue") if type(metadata) is dict else None
+        pods: dict[str, Pod] = {}
+        for item in items:
+            if type(item) is dict:
+                meta = item.get("metadata")
+                name = meta.get("name") if type(meta) is dict else None
+                if type(name) is str:
+                    pods[name] = slim_pod(item)
+        del body, items, metadata
+        return pods, (token if type(token) is str and token else None)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def slim_pod(pod: Pod) -> Pod:
     """A listed pod with only what its readers use: the :data:`_READ_METADATA`, the whole
     ``status``, ``spec.nodeName`` and each container's ``name`` (what
@@ -567,5 +644,6 @@ __all__ = [
     "PodRead",
     "PodReads",
     "ReadStats",
+    "parse_pod_page",
     "slim_pod",
 ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
+
+import orjson
 
 from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 from kubecache.spawner.pod_reads import PodReads
@@ -57,6 +60,7 @@ class FakeApi:
         limit: int,
         continue_token: str | None,
         timeouts: Timeouts,
+        parse: Callable[[bytes], Any],
     ) -> Any:
         self.pages.append((label_selector, continue_token))
         await self._pass()
@@ -68,10 +72,14 @@ class FakeApi:
         start = int(continue_token or 0)
         chunk = names[start : start + limit]
         more = start + limit < len(names)
-        return {
-            "items": [self.pods[n] for n in chunk],
-            "metadata": {"continue": str(start + limit) if more else ""},
-        }
+        return parse(
+            orjson.dumps(
+                {
+                    "items": [self.pods[n] for n in chunk],
+                    "metadata": {"continue": str(start + limit) if more else ""},
+                }
+            )
+        )
 
 
 def reads_of(api: FakeApi, **options: Any) -> PodReads:
@@ -361,3 +369,39 @@ async def test_a_question_that_must_be_answered_reads_alone_when_its_list_fails(
     assert isinstance(results[1], KubeApiError)  # a poll keeps the server running instead
     assert not isinstance(results[2], BaseException) and results[2].via == "get"
     assert api.gets == ["a", "c"]
+
+
+async def test_questions_on_a_hung_list_give_up_each_at_its_own_time_with_one_timer() -> None:
+    api = FakeApi(["a", "b", "c", "d"])
+    api.gate = asyncio.Event()
+    reads = reads_of(api)
+    lone = asyncio.ensure_future(ask(reads, "a"))  # the lone GET (held at the gate)
+    await wait_for(lambda: len(api.gets) == 1, message="the GET sent")
+
+    def asking(name: str, budget: float) -> asyncio.Future[Any]:
+        timeouts = Timeouts(request=budget, retry=budget)
+        return asyncio.ensure_future(
+            reads.read(NS, name, label_selector=SELECTOR, timeouts=timeouts, max_age=5)
+        )
+
+    long = asking("b", 30.0)
+    short = asking("c", 0.2)
+    cancelled = asking("d", 30.0)
+    await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
+    listing = reads._namespaces[(NS, SELECTOR)].in_flight
+    assert listing is not None and len(listing.waiters) == 3
+    assert listing.timer is not None  # one for all of them: the earliest's
+    cancelled.cancel()
+    try:
+        await asyncio.wait_for(short, 10)
+        raise AssertionError("the question on the hung LIST was answered")
+    except KubeApiError as e:
+        assert "within 0.2 s" in str(e)
+    assert not long.done()  # the others wait on
+    assert listing.timer is not None  # armed again for the next one's time
+    api.gate.set()
+    read = await asyncio.wait_for(long, 10)
+    assert read.via == "list" and read.pod is not None
+    assert (await lone).via == "get"
+    assert listing.timer is None and listing.waiters == []
+    assert cancelled.cancelled()
