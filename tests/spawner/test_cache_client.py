@@ -10,7 +10,12 @@ import redis.asyncio as aioredis
 
 from kubecache.contract import MIN_FEED_MAXLEN, Freshness, Keys
 from kubecache.redis_connection import RedisSettings
-from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, FeedReader
+from kubecache.spawner.cache_client import (
+    RECORD_CHANGES,
+    CacheClient,
+    CacheUnavailable,
+    FeedReader,
+)
 from tests.spawner.support import CacheWriterDouble
 from tests.spawner.unit.records import event, pod, running
 from tests.support.redis_server import RedisServer
@@ -85,6 +90,26 @@ async def test_a_health_entry_wakes_every_waiter(
         await writer.announce_health()
         assert await a.wait(10)
         assert await b.wait(10)
+
+
+async def test_a_record_waiter_is_not_woken_by_the_event_entries_of_its_pod(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    # start() and stop() judge the record only: an event entry woke them for a useless read
+    async with client.watch(KEY) as everything, client.watch(KEY, RECORD_CHANGES) as record:
+        await writer.add_event("jhub", "jupyter-alice", event("e1", "Successfully assigned"))
+        assert await everything.wait(10)
+        assert everything.why == "event"
+        # both waiters were looked at in the step that woke the first one
+        assert not await record.wait(0)
+        await writer.put_pod(running(rv=43))
+        assert await record.wait(10)
+        assert record.why == "pod"
+        await writer.remove_pod("jhub", "jupyter-alice", rv=44)
+        assert await record.wait(10)
+        assert record.why == "gone"
+        await writer.announce_health()  # and whatever wakes every waiter
+        assert await record.wait(10)
 
 
 async def test_reads_in_one_loop_tick_become_one_pipeline(
