@@ -581,10 +581,14 @@ class CacheClient:
                 if not watches:
                     del self._watches[pod_key]
 
-    def _wake_key(self, key: str, why: str, snapshot: PodSnapshot | None = None) -> None:
+    def _wake_key(self, key: str, why: str, snapshot: PodSnapshot | None = None) -> int:
+        """Wake the waiters of ``key`` that ``why`` concerns; how many."""
+        woken = 0
         for watch in self._watches.get(key, ()):
             if watch.kinds is None or why in watch.kinds:
                 watch.wake(why, snapshot)
+                woken += 1
+        return woken
 
     def _prefetch_keys(self) -> list[str] | None:
         """The pods to read along with the next XREAD: those with waiters, if few."""
@@ -592,11 +596,15 @@ class CacheClient:
             return None
         return list(self._watches)
 
-    def _wake_all(self, why: str) -> None:
+    def _wake_all(self, why: str) -> int:
+        """Wake every waiter; how many."""
         self.stats.wake_all += 1
+        woken = 0
         for watches in self._watches.values():
             for watch in watches:
                 watch.wake(why)
+                woken += 1
+        return woken
 
     async def _follow(self) -> None:
         backoff = Backoff(initial=0.1, maximum=10.0)
@@ -641,12 +649,17 @@ class CacheClient:
                 self.log.debug("kubecache: waking every waiter: %s", batch.wake_all)
                 self._wake_all(batch.wake_all)
             self.stats.feed_entries += len(batch.entries)
+            woken = 0
             for entry in batch.entries:
                 if entry["kind"] == "health":
-                    self._wake_all("cache health changed")
+                    woken += self._wake_all("cache health changed")
                 else:
                     key = entry["key"]
-                    self._wake_key(key, entry["kind"], batch.snapshots.get(key))
+                    woken += self._wake_key(key, entry["kind"], batch.snapshots.get(key))
+            if woken or batch.wake_all:
+                # the woken waiters run before the next read is packed and sent: a start
+                # whose pod is ready returns now, not after this loop's next step
+                await asyncio.sleep(0)
 
     # ---- reads
 

@@ -14,6 +14,7 @@ from kubecache.spawner.cache_client import (
     RECORD_CHANGES,
     CacheClient,
     CacheUnavailable,
+    FeedBatch,
     FeedReader,
 )
 from tests.spawner.support import CacheWriterDouble
@@ -110,6 +111,30 @@ async def test_a_record_waiter_is_not_woken_by_the_event_entries_of_its_pod(
         assert record.why == "gone"
         await writer.announce_health()  # and whatever wakes every waiter
         assert await record.wait(10)
+
+
+async def test_woken_waiters_run_before_the_feed_reader_reads_again(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    reading = False
+    step = client.feed.step
+
+    async def observed(prefetch: list[str] | None = None) -> FeedBatch:
+        nonlocal reading
+        reading = True
+        try:
+            return await step(prefetch)
+        finally:
+            reading = False
+
+    client.feed.step = observed  # type: ignore[method-assign]
+    async with client.watch(KEY) as watch:
+        await writer.put_pod(pod(rv=2))  # the read in progress was not observed; the next is
+        assert await watch.wait(10)
+        await writer.put_pod(running(rv=3))
+        assert await watch.wait(10)
+        # the reader handed over to the woken waiter before packing and sending its next read
+        assert not reading
 
 
 async def test_reads_in_one_loop_tick_become_one_pipeline(
