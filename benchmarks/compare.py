@@ -270,15 +270,20 @@ async def bench_readiness(stack: Stack, quick: bool) -> dict[str, Any]:
         out[label]["samples_s"] = lags
         out[label]["load_average"] = [load_before, os.getloadavg()]
     out["breakdown"] = await readiness_breakdown(stack, 4 if quick else 16)
+    # the same hops with 50 at once: how much of it is the emulator's own delivery
+    out["breakdown_concurrent"] = await readiness_breakdown(stack, concurrent, concurrent)
     return out
 
 
-async def readiness_breakdown(stack: Stack, users: int) -> dict[str, Any]:
-    """kubecache, sequential, with a second watcher and feed reader timing each hop."""
+async def readiness_breakdown(stack: Stack, users: int, concurrency: int = 1) -> dict[str, Any]:
+    """kubecache, ``concurrency`` spawns at a time, with a second watcher and feed reader
+    timing each hop."""
     await stack.reset()
     load_before = os.getloadavg()
     async with stack.background_hub("observe", "kubecache") as observed:
-        hub = await stack.run_hub("start", "kubecache", users=users, prefix="hop")
+        hub = await stack.run_hub(
+            "start", "kubecache", users=users, concurrency=concurrency, prefix=f"hop{concurrency}x"
+        )
     ready = await stack.sim_call("GET", "/bench/ready")
     hops: dict[str, list[float]] = {
         "commit -> a watcher receives": [],
@@ -304,6 +309,7 @@ async def readiness_breakdown(stack: Stack, users: int) -> dict[str, Any]:
         hops["commit -> start() returns"].append(returned - committed)
     return {
         "hops": {name: summary_ms(values) for name, values in hops.items()},
+        "concurrency": concurrency,
         "load_average": [load_before, os.getloadavg()],
         "cacher_lag": await cacher_lag_buckets(stack),
     }

@@ -102,15 +102,19 @@ def readiness_rows(data: dict[str, Any]) -> list[Row]:
                     (lambda v, limit=limit: v <= limit) if limit else None,
                 )
             )
-    load = get(ready, "breakdown", "load_average")
-    for hop, stats in (get(ready, "breakdown", "hops") or {}).items():
-        rows.append(
-            row(
-                f"  kubecache hop {hop} ({samples_text(None, stats.get('n'), load)}), p50 / p99 ms",
-                None,
-                f"{stats.get('p50_ms')} / {stats.get('p99_ms')}",
+    for breakdown in ("breakdown", "breakdown_concurrent"):
+        load = get(ready, breakdown, "load_average")
+        concurrency = get(ready, breakdown, "concurrency") or 1
+        how = f", {concurrency} at once" if concurrency > 1 else ""
+        for hop, stats in (get(ready, breakdown, "hops") or {}).items():
+            n = samples_text(None, stats.get("n"), load)
+            rows.append(
+                row(
+                    f"  kubecache hop {hop} ({n}{how}), p50 / p99 ms",
+                    None,
+                    f"{stats.get('p50_ms')} / {stats.get('p99_ms')}",
+                )
             )
-        )
     return rows
 
 

@@ -98,6 +98,12 @@ class TermSink:
         if resource == "pods":
             await self.writer.apply_pods(last_change_per_object(changes))
         else:
+            # Pod changes go first: a pod write already due in this loop iteration (its
+            # writer woken alongside this one) is sent before these events. Redis runs
+            # the scripts in the order sent and a hub's blocked XREAD returns at the first
+            # entry: after an event entry it must read again for the pod's (at readiness
+            # the pod's Started event arrives just before its Ready change).
+            await asyncio.sleep(0)
             await self.writer.apply_events(changes)
             self._note_events([obj for _, obj in changes])
         self.metrics.observe_lag(resource, received)

@@ -95,6 +95,9 @@ UNUSED_PREFIX_LOG_SECONDS = 300.0
 #: Most pods whose records are read along with each XREAD (the pods with waiters: starts
 #: and stops in progress); with more waiters they read after waking, as before.
 PREFETCH_KEYS = 64
+#: The feed entry kinds that tell of a change of a pod's record (its ``event`` entries
+#: tell of its event log): what wakes a waiter that judges the record only.
+RECORD_CHANGES: frozenset[str] = frozenset({"pod", "gone"})
 
 
 class CacheUnavailable(Exception):
@@ -150,13 +153,20 @@ class CacheRead:
 class Watch:
     """A waiter woken when the feed mentions its pod (or every pod).
 
+    ``kinds``: the feed entry kinds of its pod that wake it (None: every kind). A
+    start or stop judges the pod's record only, so it is not woken by the pod's
+    ``event`` entries: each such wake-up re-read the pod for nothing, and the
+    read could still be in flight when the entry it waits for arrived. Entries
+    that wake every waiter (health, a gap, a lost feed) wake it whatever ``kinds``.
+
     ``snapshot``: the pod as read with the feed entry that woke it (see
     :data:`PREFETCH_KEYS`), None when it must read the pod itself; take it
     with :meth:`take_snapshot`.
     """
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, kinds: frozenset[str] | None = None) -> None:
         self.key = key
+        self.kinds = kinds
         self._event = asyncio.Event()
         self.why: str = ""
         self.snapshot: PodSnapshot | None = None
@@ -553,9 +563,14 @@ class CacheClient:
     # ---- waiting
 
     @contextlib.asynccontextmanager
-    async def watch(self, pod_key: str) -> AsyncIterator[Watch]:
-        """Register a waiter for ``pod_key`` before reading, so no change slips between."""
-        watch = Watch(pod_key)
+    async def watch(
+        self, pod_key: str, kinds: frozenset[str] | None = None
+    ) -> AsyncIterator[Watch]:
+        """Register a waiter for ``pod_key`` before reading, so no change slips between.
+
+        ``kinds``: the feed entry kinds of the pod that wake it (see :class:`Watch`).
+        """
+        watch = Watch(pod_key, kinds)
         self._watches.setdefault(pod_key, set()).add(watch)
         try:
             yield watch
@@ -566,9 +581,14 @@ class CacheClient:
                 if not watches:
                     del self._watches[pod_key]
 
-    def _wake_key(self, key: str, why: str, snapshot: PodSnapshot | None = None) -> None:
+    def _wake_key(self, key: str, why: str, snapshot: PodSnapshot | None = None) -> int:
+        """Wake the waiters of ``key`` that ``why`` concerns; how many."""
+        woken = 0
         for watch in self._watches.get(key, ()):
-            watch.wake(why, snapshot)
+            if watch.kinds is None or why in watch.kinds:
+                watch.wake(why, snapshot)
+                woken += 1
+        return woken
 
     def _prefetch_keys(self) -> list[str] | None:
         """The pods to read along with the next XREAD: those with waiters, if few."""
@@ -576,11 +596,15 @@ class CacheClient:
             return None
         return list(self._watches)
 
-    def _wake_all(self, why: str) -> None:
+    def _wake_all(self, why: str) -> int:
+        """Wake every waiter; how many."""
         self.stats.wake_all += 1
+        woken = 0
         for watches in self._watches.values():
             for watch in watches:
                 watch.wake(why)
+                woken += 1
+        return woken
 
     async def _follow(self) -> None:
         backoff = Backoff(initial=0.1, maximum=10.0)
@@ -625,12 +649,17 @@ class CacheClient:
                 self.log.debug("kubecache: waking every waiter: %s", batch.wake_all)
                 self._wake_all(batch.wake_all)
             self.stats.feed_entries += len(batch.entries)
+            woken = 0
             for entry in batch.entries:
                 if entry["kind"] == "health":
-                    self._wake_all("cache health changed")
+                    woken += self._wake_all("cache health changed")
                 else:
                     key = entry["key"]
-                    self._wake_key(key, entry["kind"], batch.snapshots.get(key))
+                    woken += self._wake_key(key, entry["kind"], batch.snapshots.get(key))
+            if woken or batch.wake_all:
+                # the woken waiters run before the next read is packed and sent: a start
+                # whose pod is ready returns now, not after this loop's next step
+                await asyncio.sleep(0)
 
     # ---- reads
 
@@ -852,6 +881,7 @@ class CacheClient:
 __all__ = [
     "DEFAULT_BLOCK_SECONDS",
     "READ_TIMEOUT",
+    "RECORD_CHANGES",
     "CacheClient",
     "CacheRead",
     "CacheUnavailable",

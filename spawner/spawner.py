@@ -25,7 +25,7 @@ from kubecache.contract import EventRecord, PodRecord, pod_key
 from kubecache.redis_connection import RedisSettings
 from kubecache.spawner import manifests, pod_state, urls
 from kubecache.spawner.api_events import EventReads
-from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, Watch
+from kubecache.spawner.cache_client import RECORD_CHANGES, CacheClient, CacheUnavailable, Watch
 from kubecache.spawner.hooks import call_hook
 from kubecache.spawner.hub_log import EveryInterval
 from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
@@ -290,7 +290,7 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         deadline = time.monotonic() + max(
             self.start_timeout * 0.95 - 1 - last_read, self.start_timeout * 0.5
         )
-        async with self._cache().watch(self._pod_key) as watch:
+        async with self._cache().watch(self._pod_key, RECORD_CHANGES) as watch:
             try:
                 # inside the try: a start cancelled while the create request is in flight
                 # may have made the pod all the same
@@ -731,7 +731,7 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
             await asyncio.wait([start])  # its outcome is its own; our cancellation still counts
         grace = 0 if now else int(self.delete_grace_period)
         api = await self._api()
-        async with self._cache().watch(self._pod_key) as watch:
+        async with self._cache().watch(self._pod_key, RECORD_CHANGES) as watch:
             existed = await api.delete_pod(
                 self.namespace, self.pod_name, grace_seconds=grace, timeouts=self._timeouts()
             )

@@ -137,14 +137,20 @@ def test_every_percentile_row_states_its_samples_and_the_load() -> None:
                 "hops": {"commit -> start() returns": {"n": 16, "p50_ms": 1.5, "p99_ms": 6.0}},
                 "load_average": LOAD,
             },
+            "breakdown_concurrent": {
+                "hops": {"commit -> a watcher receives": {"n": 50, "p50_ms": 4, "p99_ms": 9}},
+                "concurrency": 50,
+                "load_average": LOAD,
+            },
         }
     }
     rows = readiness_rows(data)
-    assert len(rows) == 4
+    assert len(rows) == 5
     for r in rows:
         assert "load 1.2-2.5" in r["metric"], r["metric"]
     assert "(n=31 KubeSpawner / 32 kubecache, load 1.2-2.5)" in rows[0]["metric"]
     assert "(n=16, load 1.2-2.5)" in rows[3]["metric"]
+    assert "a watcher receives (n=50, load 1.2-2.5, 50 at once)" in rows[4]["metric"]
 
 
 def test_cacher_lag_rows_state_n_and_load_and_judge_5000_per_s_against_50_ms() -> None:

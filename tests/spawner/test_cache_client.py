@@ -10,7 +10,13 @@ import redis.asyncio as aioredis
 
 from kubecache.contract import MIN_FEED_MAXLEN, Freshness, Keys
 from kubecache.redis_connection import RedisSettings
-from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, FeedReader
+from kubecache.spawner.cache_client import (
+    RECORD_CHANGES,
+    CacheClient,
+    CacheUnavailable,
+    FeedBatch,
+    FeedReader,
+)
 from tests.spawner.support import CacheWriterDouble
 from tests.spawner.unit.records import event, pod, running
 from tests.support.redis_server import RedisServer
@@ -85,6 +91,50 @@ async def test_a_health_entry_wakes_every_waiter(
         await writer.announce_health()
         assert await a.wait(10)
         assert await b.wait(10)
+
+
+async def test_a_record_waiter_is_not_woken_by_the_event_entries_of_its_pod(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    # start() and stop() judge the record only: an event entry woke them for a useless read
+    async with client.watch(KEY) as everything, client.watch(KEY, RECORD_CHANGES) as record:
+        await writer.add_event("jhub", "jupyter-alice", event("e1", "Successfully assigned"))
+        assert await everything.wait(10)
+        assert everything.why == "event"
+        # both waiters were looked at in the step that woke the first one
+        assert not await record.wait(0)
+        await writer.put_pod(running(rv=43))
+        assert await record.wait(10)
+        assert record.why == "pod"
+        await writer.remove_pod("jhub", "jupyter-alice", rv=44)
+        assert await record.wait(10)
+        assert record.why == "gone"
+        await writer.announce_health()  # and whatever wakes every waiter
+        assert await record.wait(10)
+
+
+async def test_woken_waiters_run_before_the_feed_reader_reads_again(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    reading = False
+    step = client.feed.step
+
+    async def observed(prefetch: list[str] | None = None) -> FeedBatch:
+        nonlocal reading
+        reading = True
+        try:
+            return await step(prefetch)
+        finally:
+            reading = False
+
+    client.feed.step = observed  # type: ignore[method-assign]
+    async with client.watch(KEY) as watch:
+        await writer.put_pod(pod(rv=2))  # the read in progress was not observed; the next is
+        assert await watch.wait(10)
+        await writer.put_pod(running(rv=3))
+        assert await watch.wait(10)
+        # the reader handed over to the woken waiter before packing and sending its next read
+        assert not reading
 
 
 async def test_reads_in_one_loop_tick_become_one_pipeline(
