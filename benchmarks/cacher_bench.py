@@ -52,6 +52,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.fleet import running_status  # noqa: E402
 from benchmarks.sim_host import pod_event  # noqa: E402
 from kubecache.contract import CacheHealth, Keys, decode_pod_record  # noqa: E402
 from kubesim.testing import KubeSim, running_kubesim  # noqa: E402
@@ -94,29 +95,7 @@ def running_pod(name: str) -> dict[str, Any]:
 
 
 def set_running(pod: dict[str, Any]) -> None:
-    now = "2026-11-23T12:00:00Z"
-    pod["status"] = {
-        "phase": "Running",
-        "podIP": "10.0.0.1",
-        "hostIP": "192.168.0.1",
-        "startTime": now,
-        "conditions": [
-            {"type": t, "status": "True", "lastTransitionTime": now}
-            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
-        ],
-        "containerStatuses": [
-            {
-                "name": "notebook",
-                "ready": True,
-                "restartCount": 0,
-                "image": "quay.io/jupyter/base-notebook:2024-01-01",
-                "imageID": "sha256:" + "0" * 64,
-                "containerID": "containerd://" + "1" * 64,
-                "started": True,
-                "state": {"running": {"startedAt": now}},
-            }
-        ],
-    }
+    pod["status"] = running_status("10.0.0.1", "1" * 64, "quay.io/jupyter/base-notebook:2024-01-01")
 
 
 def create_running_pods(sim: KubeSim, n: int, prefix: str = "user") -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 NOW = "2026-11-23T12:00:00Z"
 #: A node the fake kubelet does not know: bulk pods on it are left as written.
 PARKED_NODE = "parked-node"
+IMAGE = "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0"
 
 
 def pod_ip(index: int) -> str:
@@ -43,7 +44,7 @@ def running_pod(user: str, namespace: str, index: int) -> dict[str, Any]:
             "containers": [
                 {
                     "name": "notebook",
-                    "image": "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0",
+                    "image": IMAGE,
                     "args": ["jupyterhub-singleuser"],
                     "ports": [{"containerPort": 8888, "name": "notebook-port"}],
                     "env": [
@@ -56,26 +57,31 @@ def running_pod(user: str, namespace: str, index: int) -> dict[str, Any]:
                 }
             ],
         },
-        "status": {
-            "phase": "Running",
-            "podIP": pod_ip(index),
-            "hostIP": "192.168.0.1",
-            "startTime": NOW,
-            "conditions": [
-                {"type": t, "status": "True", "lastTransitionTime": NOW}
-                for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
-            ],
-            "containerStatuses": [
-                {
-                    "name": "notebook",
-                    "ready": True,
-                    "restartCount": 0,
-                    "image": "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0",
-                    "imageID": "sha256:" + "0" * 64,
-                    "containerID": "containerd://" + f"{index:064d}",
-                    "started": True,
-                    "state": {"running": {"startedAt": NOW}},
-                }
-            ],
-        },
+        "status": running_status(pod_ip(index), f"{index:064d}", IMAGE),
+    }
+
+
+def running_status(ip: str, container_id: str, image: str) -> dict[str, Any]:
+    """The status a kubelet writes for a running, ready server."""
+    return {
+        "phase": "Running",
+        "podIP": ip,
+        "hostIP": "192.168.0.1",
+        "startTime": NOW,
+        "conditions": [
+            {"type": t, "status": "True", "lastTransitionTime": NOW}
+            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+        ],
+        "containerStatuses": [
+            {
+                "name": "notebook",
+                "ready": True,
+                "restartCount": 0,
+                "image": image,
+                "imageID": "sha256:" + "0" * 64,
+                "containerID": "containerd://" + container_id,
+                "started": True,
+                "state": {"running": {"startedAt": NOW}},
+            }
+        ],
     }
