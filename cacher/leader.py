@@ -175,18 +175,8 @@ class LeaderElector:
         ):
             return False
         acquire = view.holder != self.identity
-        try:
-            updated = await self.http.request(
-                "PUT",
-                self.path,
-                body=self._body(view, acquire=acquire),
-                timeout=self.request_timeout,
-            )
-        except ApiStatusError as e:
-            if e.status == 409:
-                return False  # someone else wrote the lease between our read and write
-            raise
-        self._observe(LeaseView.from_object(updated))
+        if not await self._put(view, acquire=acquire):
+            return False  # someone else wrote the lease between our read and write
         if acquire:
             log.info(
                 "acquired lease %s/%s as %s (previous holder %r)",
@@ -215,22 +205,29 @@ class LeaderElector:
             and self.clock() < self.observed_at + observed.duration
         ):
             return False
+        if await self._put(observed, acquire=False):
+            return True
+        log.info(
+            "lease %s/%s changed since this leader's last renewal; reading it",
+            self.namespace,
+            self.name,
+        )
+        return False
+
+    async def _put(self, view: LeaseView, *, acquire: bool) -> bool:
+        """Write the lease over ``view`` (its resourceVersion: optimistic concurrency);
+        False when it changed since (409). Other API errors propagate."""
         try:
             updated = await self.http.request(
                 "PUT",
                 self.path,
-                body=self._body(observed, acquire=False),
+                body=self._body(view, acquire=acquire),
                 timeout=self.request_timeout,
             )
         except ApiStatusError as e:
-            if e.status != 409:
-                raise
-            log.info(
-                "lease %s/%s changed since this leader's last renewal; reading it",
-                self.namespace,
-                self.name,
-            )
-            return False
+            if e.status == 409:
+                return False
+            raise
         self._observe(LeaseView.from_object(updated))
         return True
 
