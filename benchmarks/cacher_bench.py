@@ -56,6 +56,7 @@ from benchmarks.fleet import running_status  # noqa: E402
 from benchmarks.sim_host import pod_event  # noqa: E402
 from kubecache.contract import CacheHealth, Keys, decode_pod_record  # noqa: E402
 from kubesim.testing import KubeSim, running_kubesim  # noqa: E402
+from tests.support.lifetime import die_with_parent  # noqa: E402
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
 NAMESPACE = "jhub"
@@ -139,6 +140,7 @@ async def cacher_process(
         *command, cwd=tree,
         env={**os.environ, "PYTHONPATH": tree, "PYTHONDONTWRITEBYTECODE": "1"},
         stdout=subprocess.DEVNULL,
+        preexec_fn=die_with_parent(),
     )  # fmt: skip
     try:
         yield psutil.Process(process.pid)
@@ -279,6 +281,7 @@ async def lag_sim(pods: int) -> AsyncIterator[tuple[asyncio.subprocess.Process, 
         sys.executable, str(THIS_FILE), "--lag-sim", str(kubeconfig),
         "--pods", str(pods), cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=2**28,
+        preexec_fn=die_with_parent(),
     )  # fmt: skip
     try:
         assert process.stdout is not None

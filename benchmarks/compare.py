@@ -58,6 +58,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from kubecache.contract import CacheHealth, Keys  # noqa: E402
+from tests.support.lifetime import die_with_parent  # noqa: E402
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
 SPAWNERS = ("kubespawner", "kubecache")
@@ -106,6 +107,7 @@ class Stack:
         self.sim = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.sim_host", "--kubeconfig-out", str(self.kubeconfig),
             cwd=REPO, env=self.env, stdout=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent(),
         )  # fmt: skip
         assert self.sim.stdout is not None
         line = await asyncio.wait_for(self.sim.stdout.readline(), 30)
@@ -131,6 +133,7 @@ class Stack:
             "--health-host", "127.0.0.1", "--health-port", str(self.cacher_port),
             "--log-level", "WARNING",
             cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),
         )  # fmt: skip
         await self.wait_synced(pods, after_epoch=before.epoch if before else None)
 
@@ -199,6 +202,7 @@ class Stack:
             *self.hub_argv(scenario, spawner, **options),
             cwd=REPO, env=self.env, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent(),
         )  # fmt: skip
         out, err = await process.communicate()
         if process.returncode != 0:
@@ -214,6 +218,7 @@ class Stack:
             *self.hub_argv(scenario, spawner, **options),
             cwd=REPO, env=self.env, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),
         )  # fmt: skip
         assert process.stdout is not None
         result: dict[str, Any] = {}

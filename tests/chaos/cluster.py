@@ -11,8 +11,6 @@ the fault is in place, and ``heal`` (where a fault has an end) undoes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -33,24 +31,12 @@ from kubecache.spawner.kube_api import KubeApi
 from kubesim.testing import KubeSim, running_kubesim
 from tests.cacher.integration.checker import Checker
 from tests.support.fleet import NAMESPACE
+from tests.support.lifetime import die_with_parent
 from tests.support.redis_server import RedisServer
 from tests.support.sentinel import SentinelDeployment, client, wait_until
 from tests.support.tcp_cut import TcpCut
 
 KEYS = Keys()
-
-
-#: Loaded here, not in the forked child (no dynamic loading between fork and exec).
-_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
-
-
-def _die_with_the_test_run() -> None:  # in the child, between fork and exec
-    """SIGKILL the cacher when the test process ends: a test failed mid-teardown (the hang
-    watchdog) leaves no cacher running after the run (one ran on for hours, session 5).
-    Started from the main thread only (the signal follows the thread that forked)."""
-    if _LIBC is not None:
-        with contextlib.suppress(OSError, AttributeError):
-            _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -98,7 +84,7 @@ class CacherProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ),
-                preexec_fn=_die_with_the_test_run,  # noqa: PLW1509 (one libc call, no locks)
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 (one libc call, no locks)
             )
 
     def running(self) -> bool:

@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.lifetime import die_with_parent
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
@@ -54,6 +56,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (one libc call, no locks)
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -24,6 +24,7 @@ from pathlib import Path
 import redis
 from redis.exceptions import RedisError
 
+from tests.support.lifetime import die_with_parent
 from tests.support.redis_server import RedisServer, free_port
 
 SERVICE = "mymaster"
@@ -101,7 +102,12 @@ class SentinelDeployment:
             if not self.sentinel_binary.endswith("redis-sentinel"):
                 args.append("--sentinel")
             self.sentinels.append(
-                subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.Popen(
+                    args,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    preexec_fn=die_with_parent(),  # noqa: PLW1509 (one libc call, no locks)
+                )
             )
         for port in self.sentinel_ports:
             wait_until(
