@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -337,10 +338,19 @@ class CacheSpawnerOptions(HasTraits):
 
     def redis_target(self) -> tuple[RedisSettings, str]:
         """(:meth:`redis_settings`, ``redis_key_prefix``): what the shared cache client is
-        looked up by. One tuple per configuration, shared by its spawners."""
-        return _redis_target(tuple([self._option_value(name) for name in REDIS_OPTIONS]))
+        looked up by. One tuple per configuration, shared by its spawners.
 
-    def _option_value(self, name: str) -> Any:
+        The options left to the environment are read from it once per configuration
+        (the ``Config`` object every spawner of a hub shares) and spawner class, not
+        once per spawner object: four environment reads and the prefix's validation
+        were most of a fresh hub's first poll of a server outside JupyterHub's own
+        task (11-17 us of it, 3,000 spawner objects). A hub process's environment is
+        set when it starts; a new ``Config`` reads it again.
+        """
+        known = _environment_of(getattr(self, "config", None), type(self))  # a Configurable
+        return _redis_target(tuple([self._option_value(name, known) for name in REDIS_OPTIONS]))
+
+    def _option_value(self, name: str, known: dict[str, Any] | None = None) -> Any:
         """The option's value, without storing its default on this object.
 
         An option nobody set (most of them: they default to the environment) would
@@ -349,14 +359,19 @@ class CacheSpawnerOptions(HasTraits):
         10,000 servers, benchmarks/poll_profile.py). When the default in effect is
         this class's own (see :func:`_env_default`), it is computed by the same
         function without traitlets' default machinery (27 -> 12 us per spawner for
-        the six options).
+        the six options), or taken from ``known``, the values this configuration
+        already read (see :meth:`redis_target`; a value that fails is not kept).
         """
         if self.trait_has_value(name):
             return getattr(self, name)
         compute = _env_default(type(self), name)
         if compute is None or f"_{name}_default" in self.__dict__:
             return self.trait_defaults(name)
-        return compute()
+        if known is None:
+            return compute()
+        if name not in known:
+            known[name] = compute()
+        return known[name]
 
 
 def _default_redis_url() -> str:
@@ -414,6 +429,31 @@ def _env_default(cls: type, name: str) -> Callable[[], Any] | None:
     if method in vars(cls) and vars(cls)[method] is not vars(CacheSpawnerOptions).get(method):
         return None
     return compute if generators.get(name) is own else None
+
+
+#: The option defaults read from the environment, per configuration and spawner class:
+#: ``(id(config), class) -> (a weak reference to the config, {option: value})``; an
+#: entry goes when its ``Config`` object does (ids are reused only after that).
+_READ_FROM_ENVIRONMENT: dict[
+    tuple[int, type], tuple[weakref.ReferenceType[Any], dict[str, Any]]
+] = {}
+
+
+def _environment_of(config: object, cls: type) -> dict[str, Any] | None:
+    """The defaults ``cls`` spawners of ``config`` have read from the environment so far
+    (filled by :meth:`CacheSpawnerOptions._option_value`); None when the configuration
+    cannot be remembered (not weakly referenceable): then every spawner reads."""
+    key = (id(config), cls)
+    held = _READ_FROM_ENVIRONMENT.get(key)
+    if held is not None and held[0]() is config:
+        return held[1]
+    try:
+        ref = weakref.ref(config, lambda _: _READ_FROM_ENVIRONMENT.pop(key, None))
+    except TypeError:
+        return None
+    values: dict[str, Any] = {}
+    _READ_FROM_ENVIRONMENT[key] = (ref, values)
+    return values
 
 
 #: The options redis_settings() is made of, in the order _redis_settings unpacks them.

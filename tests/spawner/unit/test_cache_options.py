@@ -160,3 +160,39 @@ def test_a_value_set_per_instance_is_honoured_before_and_after_the_first_poll(
         .password
         == "from-env"
     )
+
+
+def test_the_environment_is_read_once_per_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawners of one Config (a hub's) read the environment's defaults once between them;
+    a new Config reads it again; a value that fails to validate is not remembered."""
+    from kubecache.spawner import options
+
+    reads: list[str] = []
+    real = options._env
+    monkeypatch.setattr(options, "_env", lambda name: reads.append(name) or real(name))
+    monkeypatch.setenv("KUBECACHE_REDIS_USERNAME", "first")
+    config = Config()
+    spawners = [KubeCacheSpawner(user=mock_user(n), hub=mock_hub(), config=config) for n in "abc"]
+    reads.clear()  # construction validates the URL and prefix (their own reads)
+    assert spawners[0].redis_settings().username == "first"
+    once = sorted(reads)
+    assert "REDIS_USERNAME" in once
+    monkeypatch.setenv("KUBECACHE_REDIS_USERNAME", "second")
+    assert [s.redis_settings().username for s in spawners[1:]] == ["first", "first"]
+    assert sorted(reads) == once  # no spawner after the first read the environment
+    fresh = KubeCacheSpawner(user=mock_user("d"), hub=mock_hub(), config=Config())
+    assert fresh.redis_settings().username == "second"
+
+
+def test_a_forgotten_configuration_takes_its_remembered_environment_with_it() -> None:
+    from kubecache.spawner import options
+
+    config = Config()
+    KubeCacheSpawner(user=mock_user("a"), hub=mock_hub(), config=config).redis_settings()
+    key = (id(config), KubeCacheSpawner)
+    assert key in options._READ_FROM_ENVIRONMENT
+    del config
+    import gc
+
+    gc.collect()  # the spawner and its config may sit in a reference cycle
+    assert key not in options._READ_FROM_ENVIRONMENT
