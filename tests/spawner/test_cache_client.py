@@ -137,6 +137,37 @@ async def test_woken_waiters_run_before_the_feed_reader_reads_again(
         assert not reading
 
 
+async def test_a_woken_start_returns_to_its_caller_before_the_feed_reader_reads_again(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    """JupyterHub awaits start() through its task and a timeout (asyncio.wait_for): the
+    caller resumes before the reader packs and sends its next read (which took ~0.25 ms
+    of a sequential readiness's 2.8 ms when it came first)."""
+    reading = False
+    step = client.feed.step
+
+    async def observed(prefetch: list[str] | None = None) -> FeedBatch:
+        nonlocal reading
+        reading = True
+        try:
+            return await step(prefetch)
+        finally:
+            reading = False
+
+    client.feed.step = observed  # type: ignore[method-assign]
+    async with client.watch(KEY) as watch:
+        await writer.put_pod(pod(rv=2))
+        assert await watch.wait(10)
+
+        async def start() -> bool:
+            return await watch.wait(10)
+
+        started = asyncio.ensure_future(start())
+        await writer.put_pod(running(rv=3))
+        assert await asyncio.wait_for(started, 10)
+        assert not reading
+
+
 async def test_reads_in_one_loop_tick_become_one_pipeline(
     client: CacheClient, writer: CacheWriterDouble, redis: aioredis.Redis
 ) -> None:
@@ -216,12 +247,30 @@ async def test_an_entry_written_while_the_reader_is_disconnected_is_not_missed(
         await wait_for(lambda: watch.why == "pod", message="the waiter woken by the pod entry")
 
 
+async def _feed_read_blocked(url: str) -> bool:
+    """Whether the hub's feed connection is blocked in its XREAD (CLIENT LIST)."""
+    admin = aioredis.Redis.from_url(url)
+    try:
+        clients = await admin.client_list()
+    finally:
+        await admin.aclose()
+    return any(
+        c.get("name") == "kubecache-feed" and c.get("cmd") == "xread" and "b" in c.get("flags", "")
+        for c in clients
+    )
+
+
 async def test_waiters_wake_after_a_redis_restart_and_see_new_entries(
     private_redis: RedisServer,
 ) -> None:
     client = await _client(private_redis.url)
     try:
         async with client.watch(KEY) as watch:
+            # the restart must cut a read in flight (one sent before it would find the new
+            # server on a fresh connection, redis-py reconnecting unseen)
+            await wait_for(
+                lambda: _feed_read_blocked(private_redis.url), message="the feed read blocked"
+            )
             private_redis.restart()
             redis = aioredis.Redis.from_url(private_redis.url)
             writer = CacheWriterDouble(redis)
