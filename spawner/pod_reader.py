@@ -38,7 +38,7 @@ from typing import NamedTuple, Protocol, TypeVar
 from kubecache.contract import Freshness, PodRecord, lenient_pod_record
 from kubecache.spawner import pod_state
 from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, PodSnapshot, Watch
-from kubecache.spawner.hub_log import Logger
+from kubecache.spawner.hub_log import EveryInterval, Logger
 from kubecache.spawner.kube_api import KubeApiError
 from kubecache.spawner.pod_reads import POLL_MAX_AGE, WAIT_MAX_AGE, PodRead
 from kubecache.spawner.poll_policy import (
@@ -398,10 +398,31 @@ class PodReader:
         )
         if answer is None:  # the API did not answer
             why = f"{problem}; reading the pod from the API failed: {seen.error}"
-            self.log.warning("kubecache: poll of %s: %s", target.log_id, why)
-            return when_unknown(keep_running=target.keep_running_on_failure, why=why), None
+            unknown = when_unknown(keep_running=target.keep_running_on_failure, why=why)
+            held_back = _unanswered.due()
+            if held_back is None:
+                self.log.debug("kubecache: poll of %s: %s", target.log_id, unknown.why)
+            else:
+                self.log.warning(
+                    "kubecache: poll of %s: %s (%d more polls like this one since the last "
+                    "line like this)",
+                    target.log_id,
+                    unknown.why,
+                    held_back,
+                )
+            return unknown, None
         if cache_said is not None and answer.status is None:
-            _contradicted.note(self, cache_said.why, answer.why)
+            held_back = _contradicted.due()
+            if held_back is not None:
+                self.log.warning(
+                    "kubecache: poll of %s: the cache said %s but the API says %s: kept "
+                    "running (%d such polls in this hub so far; the cacher should heal its "
+                    "records)",
+                    target.log_id,
+                    cache_said.why,
+                    answer.why,
+                    _contradicted.count,
+                )
         record = None if isinstance(seen.record, Unknown) else seen.record
         return answer, record
 
@@ -493,31 +514,13 @@ def _known(record: PodRecord | Unknown | None) -> PodRecord | None:
     return None if isinstance(record, Unknown) else record
 
 
-class _Contradictions:
-    """Logs when the API overrules a trusted cache: first time, then at most once a minute."""
-
-    def __init__(self, interval: float = 60.0) -> None:
-        self.interval = interval
-        self.count = 0
-        self._last_log = -interval
-
-    def note(self, reader: PodReader, cache_said: str, api_said: str) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self._last_log < self.interval:
-            return
-        self._last_log = now
-        reader.log.warning(
-            "kubecache: poll of %s: the cache said %s but the API says %s: kept running "
-            "(%d such polls so far in this hub; the cacher should heal its records)",
-            reader.target.log_id,
-            cache_said,
-            api_said,
-            self.count,
-        )
-
-
-_contradicted = _Contradictions()
+#: Hub-wide limits of lines every server's poll could log at once. An API outage while
+#: the cache cannot answer would log one line per server per poll interval (3,000 lines a
+#: round on a large hub); the first is logged, then one a minute with the count held back
+#: (the rest at DEBUG).
+_unanswered = EveryInterval(60.0)
+#: The API overruled a trusted cache's "not running": first time, then once a minute.
+_contradicted = EveryInterval(60.0)
 
 
 __all__ = [

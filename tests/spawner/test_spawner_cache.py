@@ -7,6 +7,7 @@ exactly when the spawner leaves the cache for the API.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -545,3 +546,29 @@ async def test_a_poll_expands_no_template_once_the_reader_is_built(
     for _ in range(3):
         assert await spawner.poll() is None
     assert expanded == [] and api.reads == 0
+
+
+async def test_an_api_outage_while_the_cache_cannot_answer_logs_a_line_a_minute_not_a_poll(
+    make_spawner: Callable[..., tuple[KubeCacheSpawner, ApiStub]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both down on a big hub would log one warning per server per poll interval."""
+    from kubecache.spawner import pod_reader
+    from kubecache.spawner.hub_log import EveryInterval
+
+    limit = EveryInterval(60.0)
+    monkeypatch.setattr(pod_reader, "_unanswered", limit)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # Redis down too
+    spawners = [make_spawner(redis_url=nowhere)[0] for _ in range(5)]
+    with caplog.at_level(logging.DEBUG):
+        assert await asyncio.gather(*(s.poll() for s in spawners)) == [None] * 5
+        limit.interval = 0.0  # a minute later
+        assert await spawners[0].poll() is None
+
+    lines = [r for r in caplog.records if "reading the pod from the API failed" in r.getMessage()]
+    assert len(lines) == 6
+    warnings = [r.getMessage() for r in lines if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "kept running (0 more polls" in warnings[0]
+    assert "kept running (4 more polls" in warnings[1]
