@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -113,9 +113,9 @@ async def test_a_record_waiter_is_not_woken_by_the_event_entries_of_its_pod(
         assert await record.wait(10)
 
 
-async def test_woken_waiters_run_before_the_feed_reader_reads_again(
-    client: CacheClient, writer: CacheWriterDouble
-) -> None:
+def _observe_reads(client: CacheClient) -> Callable[[], bool]:
+    """Wrap the client's feed reader step: the returned check says whether a read is being
+    packed, sent or awaited now."""
     reading = False
     step = client.feed.step
 
@@ -128,13 +128,20 @@ async def test_woken_waiters_run_before_the_feed_reader_reads_again(
             reading = False
 
     client.feed.step = observed  # type: ignore[method-assign]
+    return lambda: reading
+
+
+async def test_woken_waiters_run_before_the_feed_reader_reads_again(
+    client: CacheClient, writer: CacheWriterDouble
+) -> None:
+    reading = _observe_reads(client)
     async with client.watch(KEY) as watch:
         await writer.put_pod(pod(rv=2))  # the read in progress was not observed; the next is
         assert await watch.wait(10)
         await writer.put_pod(running(rv=3))
         assert await watch.wait(10)
         # the reader handed over to the woken waiter before packing and sending its next read
-        assert not reading
+        assert not reading()
 
 
 async def test_a_woken_start_returns_to_its_caller_before_the_feed_reader_reads_again(
@@ -143,18 +150,7 @@ async def test_a_woken_start_returns_to_its_caller_before_the_feed_reader_reads_
     """JupyterHub awaits start() through its task and a timeout (asyncio.wait_for): the
     caller resumes before the reader packs and sends its next read (which took ~0.25 ms
     of a sequential readiness's 2.8 ms when it came first)."""
-    reading = False
-    step = client.feed.step
-
-    async def observed(prefetch: list[str] | None = None) -> FeedBatch:
-        nonlocal reading
-        reading = True
-        try:
-            return await step(prefetch)
-        finally:
-            reading = False
-
-    client.feed.step = observed  # type: ignore[method-assign]
+    reading = _observe_reads(client)
     async with client.watch(KEY) as watch:
         await writer.put_pod(pod(rv=2))
         assert await watch.wait(10)
@@ -165,7 +161,7 @@ async def test_a_woken_start_returns_to_its_caller_before_the_feed_reader_reads_
         started = asyncio.ensure_future(start())
         await writer.put_pod(running(rv=3))
         assert await asyncio.wait_for(started, 10)
-        assert not reading
+        assert not reading()
 
 
 async def test_reads_in_one_loop_tick_become_one_pipeline(
