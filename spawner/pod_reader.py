@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
-from kubecache.contract import Freshness, PodRecord, lenient_pod_record
+from kubecache.contract import Freshness, PodRecord
 from kubecache.spawner import pod_state
 from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, PodSnapshot, Watch
 from kubecache.spawner.hub_log import Logger
@@ -276,8 +276,8 @@ class PodReader:
                     "kubecache: %s: %s and the API read failed: %s", self.target.log_id, why, e
                 )
             return PodView(UNKNOWN, confirmed=False, error=str(e))
-        record = lenient_pod_record(read.pod) if read.pod is not None else None
-        return PodView(record, confirmed=read.started >= asked)
+        # the record is the read's own (a LIST's shared by every question it answered)
+        return PodView(read.record, confirmed=read.started >= asked)
 
     async def read(
         self, snapshot: PodSnapshot | None = None, *, until: float | None = None
