@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from tornado.ioloop import PeriodicCallback
 from traitlets import All, observe
@@ -65,8 +66,36 @@ _LABEL_OPTIONS = frozenset(
 _READER_OPTIONS = frozenset(
     {"cache_stale_after", "request_404_poll_keep_running", "request_failed_poll_keep_running"}
 )
+#: Options read_pod_from_api's reads are made of (namespace, component_label, the API
+#: client's configuration, the request timeout): see _ApiReadTarget.
+_API_READ_OPTIONS = frozenset(
+    {
+        "namespace",
+        "component_label",
+        "k8s_api_host",
+        "k8s_api_ssl_ca_cert",
+        "k8s_api_verify_ssl",
+        "k8s_api_request_timeout",
+    }
+)
 #: A pod whose labels leave the hub's LIST selector is logged once per this many seconds.
 _unmatched_labels = EveryInterval(600.0)
+
+
+class _ApiReadTarget(NamedTuple):
+    """What read_pod_from_api reads and through what, computed once per spawner (again
+    when an option of :data:`_API_READ_OPTIONS` is set, the pod's name changes, the API
+    client of the event loop was closed, or ``KUBECONFIG`` changed), not per question:
+    thousands of polls ask at once when the cache cannot answer."""
+
+    loop: asyncio.AbstractEventLoop
+    kubeconfig: str
+    reads: PodReads
+    namespace: str
+    pod_name: str
+    label_selector: str
+    timeout: float
+    timeouts: Timeouts
 
 
 class SpawnError(Exception):
@@ -135,6 +164,8 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         collection). Trait changes after construction are rare (hooks, profiles).
         """
         name = change["name"]
+        if name in _API_READ_OPTIONS:
+            self._api_read_target: _ApiReadTarget | None = None
         if name in _REDIS_OPTIONS:
             self._cache_target = None
             self._cache_client = None
@@ -201,15 +232,36 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         less); raises :class:`KubeApiError`. ``must_answer``: a start or stop waits
         on it, so a lone GET answers when the shared LIST cannot in time.
         """
-        timeout = float(self.k8s_api_request_timeout)
-        if within is not None:
-            timeout = max(min(timeout, within), 0.001)
-        reads = PodReads.of(await self._api(), log=self.log)
-        read = await reads.read(
-            self.namespace,
-            self.pod_name,
-            label_selector=self.pod_list_selector,
-            timeouts=Timeouts(request=timeout, retry=timeout),
+        target: _ApiReadTarget | None = getattr(self, "_api_read_target", None)
+        if (
+            target is None
+            or target.loop is not asyncio.get_running_loop()
+            or target.reads.api.closed
+            or target.pod_name != self.pod_name
+            or target.kubeconfig != os.environ.get("KUBECONFIG", "")
+        ):
+            kubeconfig = os.environ.get("KUBECONFIG", "")
+            reads = PodReads.of(await self._api(), log=self.log)
+            timeout = float(self.k8s_api_request_timeout)
+            target = self._api_read_target = _ApiReadTarget(
+                loop=asyncio.get_running_loop(),
+                kubeconfig=kubeconfig,
+                reads=reads,
+                namespace=self.namespace,
+                pod_name=self.pod_name,
+                label_selector=self.pod_list_selector,
+                timeout=timeout,
+                timeouts=Timeouts(request=timeout, retry=timeout),
+            )
+        timeouts = target.timeouts
+        if within is not None and within < target.timeout:
+            timeout = max(within, 0.001)
+            timeouts = Timeouts(request=timeout, retry=timeout)
+        read = await target.reads.read(
+            target.namespace,
+            target.pod_name,
+            label_selector=target.label_selector,
+            timeouts=timeouts,
             max_age=max_age,
             must_answer=must_answer,
         )
