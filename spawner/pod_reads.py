@@ -292,8 +292,11 @@ class PodReads:
             started, pods = state.recent
             if started >= not_before:
                 self.stats.from_recent += 1
+                record = pods.get(name)
+                if record is not None:
+                    return PodRead(record, started, "recent")
                 return await self._answer(
-                    PodRead(pods.get(name), started, "recent"),
+                    PodRead(record, started, "recent"),
                     namespace,
                     name,
                     label_selector,
@@ -342,8 +345,11 @@ class PodReads:
                 )
             return await self._bounded_get(state, namespace, name, timeouts, until=until)
         assert listing.started is not None
+        record = pods.get(name)
+        if record is not None:  # found: nothing to confirm (no _answer coroutine per question)
+            return PodRead(record, listing.started, "list")
         return await self._answer(
-            PodRead(pods.get(name), listing.started, "list"),
+            PodRead(record, listing.started, "list"),
             namespace,
             name,
             label_selector,
