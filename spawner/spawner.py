@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
@@ -83,19 +84,45 @@ _unmatched_labels = EveryInterval(600.0)
 
 
 class _ApiReadTarget(NamedTuple):
-    """What read_pod_from_api reads and through what, computed once per spawner (again
-    when an option of :data:`_API_READ_OPTIONS` is set, the pod's name changes, the API
-    client of the event loop was closed, or ``KUBECONFIG`` changed), not per question:
-    thousands of polls ask at once when the cache cannot answer."""
+    """What read_pod_from_api reads through, looked up once per spawner (again when an
+    option of :data:`_API_READ_OPTIONS` is set, the API client of the event loop was
+    closed, or ``KUBECONFIG`` changed), not per question: thousands of polls ask at once
+    when the cache cannot answer. One per configuration, shared by the spawners that have
+    it (:func:`_api_read_target`): a hub of 3,000 servers holds a handful, not 3,000 more
+    objects for the garbage collector."""
 
     loop: asyncio.AbstractEventLoop
     kubeconfig: str
     reads: PodReads
-    namespace: str
-    pod_name: str
     label_selector: str
     timeout: float
     timeouts: Timeouts
+
+
+_api_read_targets: weakref.WeakKeyDictionary[PodReads, dict[tuple[Any, ...], _ApiReadTarget]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _api_read_target(
+    kubeconfig: str, reads: PodReads, label_selector: str, timeout: float
+) -> _ApiReadTarget:
+    loop = asyncio.get_running_loop()
+    targets = _api_read_targets.get(reads)
+    if targets is None:
+        targets = _api_read_targets[reads] = {}
+    key = (loop, kubeconfig, label_selector, timeout)
+    target = targets.get(key)
+    if target is None:
+        target = targets[key] = _ApiReadTarget(
+            loop,
+            kubeconfig,
+            reads,
+            label_selector,
+            timeout,
+            Timeouts(request=timeout, retry=timeout),
+        )
+    return target
 
 
 class SpawnError(Exception):
@@ -233,33 +260,26 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         on it, so a lone GET answers when the shared LIST cannot in time.
         """
         target: _ApiReadTarget | None = getattr(self, "_api_read_target", None)
+        kubeconfig = os.environ.get("KUBECONFIG", "")
         if (
             target is None
             or target.loop is not asyncio.get_running_loop()
             or target.reads.api.closed
-            or target.pod_name != self.pod_name
-            or target.kubeconfig != os.environ.get("KUBECONFIG", "")
+            or target.kubeconfig != kubeconfig
         ):
-            kubeconfig = os.environ.get("KUBECONFIG", "")
             reads = PodReads.of(await self._api(), log=self.log)
-            timeout = float(self.k8s_api_request_timeout)
-            target = self._api_read_target = _ApiReadTarget(
-                loop=asyncio.get_running_loop(),
-                kubeconfig=kubeconfig,
-                reads=reads,
-                namespace=self.namespace,
-                pod_name=self.pod_name,
-                label_selector=self.pod_list_selector,
-                timeout=timeout,
-                timeouts=Timeouts(request=timeout, retry=timeout),
+            target = _api_read_target(
+                kubeconfig, reads, self.pod_list_selector, float(self.k8s_api_request_timeout)
             )
+            self._api_read_target = target
+            self._api_read_namespace: str = self.namespace
         timeouts = target.timeouts
         if within is not None and within < target.timeout:
             timeout = max(within, 0.001)
             timeouts = Timeouts(request=timeout, retry=timeout)
         read = await target.reads.read(
-            target.namespace,
-            target.pod_name,
+            self._api_read_namespace,
+            self.pod_name,
             label_selector=target.label_selector,
             timeouts=timeouts,
             max_age=max_age,

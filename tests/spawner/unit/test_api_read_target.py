@@ -63,7 +63,6 @@ async def test_the_target_is_built_once_and_each_question_reads_it(
     [
         (lambda s, api: setattr(s, "k8s_api_request_timeout", 7), ("jhub", "jupyter-alice", 7.0)),
         (lambda s, api: setattr(s, "namespace", "other"), ("other", "jupyter-alice", 3.0)),
-        (lambda s, api: setattr(s, "pod_name", "jupyter-bob"), ("jhub", "jupyter-bob", 3.0)),
         (lambda s, api: setattr(api, "closed", True), ("jhub", "jupyter-alice", 3.0)),
     ],
 )
@@ -76,6 +75,36 @@ async def test_the_target_is_built_again_after_what_it_is_made_of_changed(
     await spawner.read_pod_from_api(max_age=0)
     assert api.asked[-1] == expected
     assert api.made == [1, 1]  # type: ignore[attr-defined]
+
+
+async def test_the_pod_name_is_read_at_each_question(
+    spawner_and_api: tuple[KubeCacheSpawner, RecordingApi],
+) -> None:
+    """A plain attribute (not observed), renamed by load_state or a hook."""
+    spawner, api = spawner_and_api
+    await spawner.read_pod_from_api(max_age=0)
+    spawner.pod_name = "jupyter-bob"
+    await spawner.read_pod_from_api(max_age=0)
+    assert api.asked[-1] == ("jhub", "jupyter-bob", 3.0)
+
+
+async def test_spawners_of_one_configuration_share_one_target(
+    spawner_and_api: tuple[KubeCacheSpawner, RecordingApi], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not one more object per spawner for the garbage collector to walk."""
+    spawner, api = spawner_and_api
+    other = KubeCacheSpawner(
+        user=mock_user("bob"),
+        hub=mock_hub(),
+        namespace="other",
+        redis_url="redis://127.0.0.1:1/0",
+        k8s_api_request_timeout=3,
+    )
+    monkeypatch.setattr(other, "_api", spawner._api)
+    await spawner.read_pod_from_api(max_age=0)
+    await other.read_pod_from_api(max_age=0)
+    assert other._api_read_target is spawner._api_read_target
+    assert api.asked[-1] == ("other", "jupyter-bob", 3.0)
 
 
 async def test_a_changed_kubeconfig_builds_the_target_again(
