@@ -573,12 +573,16 @@ def parse_pod_page(data: bytes) -> tuple[Records, str | None]:
         metadata = body.get("metadata")
         token = metadata.get("continue") if type(metadata) is dict else None
         records: Records = {}
-        for item in items:
-            if type(item) is dict:
-                meta = item.get("metadata")
-                name = meta.get("name") if type(meta) is dict else None
-                if type(name) is str:
-                    records[name] = _lenient_pod_record(item)
+        name = None
+        try:
+            for item in items:
+                if type(item) is dict:
+                    meta = item.get("metadata")
+                    name = meta.get("name") if type(meta) is dict else None
+                    if type(name) is str:
+                        records[name] = _lenient_pod_record(item)
+        except Exception as e:  # the lenient read never raises; were it to, a malformed answer
+            raise ValueError(f"pod {name!r} could not be read: {e!r}") from e
         del body, items, metadata
         return records, (token if type(token) is str and token else None)
     finally:

@@ -186,3 +186,18 @@ async def test_what_a_list_keeps_of_a_pod_is_a_few_objects_for_the_collector() -
     records, _ = parse_pod_page(page_body([pod]))
     assert _tracked(records[pod["metadata"]["name"]]) <= 2
     assert _tracked(orjson.loads(page_body([pod]))["items"][0]) > 20
+
+
+def test_a_pod_that_breaks_the_reduction_makes_the_page_a_malformed_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ValueError (KubeApi: HTTP 500, retried, then the LIST's questions fail, which a poll
+    answers by its policy), never another exception out of the LIST."""
+    from kubecache.spawner import pod_reads
+
+    def broken(raw: Any) -> Any:
+        raise RecursionError("deep")
+
+    monkeypatch.setattr(pod_reads, "_lenient_pod_record", broken)
+    with pytest.raises(ValueError, match="jupyter-x"):
+        parse_pod_page(page_body([{"metadata": {"name": "jupyter-x"}}]))
