@@ -73,7 +73,11 @@ async def timed_poll(spawner: KubeCacheSpawner) -> tuple[int | None, float]:
 
 
 async def poll_rounds(
-    sim: KubeSim, spawners: list[KubeCacheSpawner], rounds: int, profile: str = ""
+    sim: KubeSim,
+    spawners: list[KubeCacheSpawner],
+    rounds: int,
+    profile: str = "",
+    profile_round: int = 0,
 ) -> list[Any]:
     results = []
     unanswered = PolicyAnswers()
@@ -85,7 +89,7 @@ async def poll_rounds(
         before = pod_requests(await sim.stats())
         clock.reset()
         profiler = None
-        if profile and r == 0:
+        if profile and r == profile_round:
             profiler = cProfile.Profile(time.process_time)  # CPU: the machine is shared
             profiler.enable()
         began, cpu = time.perf_counter(), time.process_time()
@@ -115,7 +119,9 @@ async def poll_rounds(
     return results
 
 
-async def scenario(name: str, servers: int, rounds: int, profile: str = "") -> dict[str, Any]:
+async def scenario(
+    name: str, servers: int, rounds: int, profile: str = "", profile_round: int = 0
+) -> dict[str, Any]:
     redis_server = RedisServer()
     redis_server.start()
     try:
@@ -133,7 +139,7 @@ async def scenario(name: str, servers: int, rounds: int, profile: str = "") -> d
             result = {
                 "scenario": name,
                 "servers": servers,
-                "rounds": await poll_rounds(sim, spawners, rounds, profile),
+                "rounds": await poll_rounds(sim, spawners, rounds, profile, profile_round),
             }
             await CacheClient.close_all()
             await KubeApi.close_all()
@@ -142,7 +148,9 @@ async def scenario(name: str, servers: int, rounds: int, profile: str = "") -> d
         redis_server.close()
 
 
-async def main(servers: int, rounds: int, profile: str = "") -> dict[str, Any]:
+async def main(
+    servers: int, rounds: int, profile: str = "", profile_round: int = 0
+) -> dict[str, Any]:
     return {
         "machine": {
             "python": platform.python_version(),
@@ -151,7 +159,7 @@ async def main(servers: int, rounds: int, profile: str = "") -> dict[str, Any]:
         },
         "k8s_api_request_timeout_s": 3,
         "scenarios": [
-            await scenario("stale cache", servers, rounds, profile),
+            await scenario("stale cache", servers, rounds, profile, profile_round),
             await scenario("redis down", servers, rounds),
         ],
     }
@@ -164,8 +172,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile", default="", help="cProfile (CPU time) the stale cache's first round into FILE"
     )
+    parser.add_argument(
+        "--profile-round",
+        type=int,
+        default=0,
+        help="the round --profile records (0: the first, which sends the LIST)",
+    )
     args = parser.parse_args()
-    results = asyncio.run(main(args.servers, args.rounds, args.profile))
+    results = asyncio.run(main(args.servers, args.rounds, args.profile, args.profile_round))
     print(json.dumps(results, indent=2))
     out = Path(__file__).parent / "results" / "degraded.json"
     out.parent.mkdir(exist_ok=True)

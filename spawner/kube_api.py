@@ -148,6 +148,8 @@ class KubeApi:
         # typed as Any: bodies are API JSON dicts, which the client accepts as well as models
         self.core: Any = client.CoreV1Api(api_client)
         self.requests = {}
+        #: set by close_all: whoever holds this client must get the loop's new one
+        self.closed = False
 
     @classmethod
     async def shared(
@@ -186,6 +188,7 @@ class KubeApi:
         for key, api in list(cls._shared.items()):
             if key[0] is loop:
                 cls._shared.pop(key, None)
+                api.closed = True
                 await api.api_client.close()
 
     # ---- the retry policy

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
-from kubecache.contract import Freshness, PodRecord, lenient_pod_record
+from kubecache.contract import Freshness, PodRecord
 from kubecache.spawner import pod_state
 from kubecache.spawner.cache_client import CacheClient, CacheUnavailable, PodSnapshot, Watch
 from kubecache.spawner.hub_log import EveryInterval, Logger
@@ -276,8 +276,8 @@ class PodReader:
                     "kubecache: %s: %s and the API read failed: %s", self.target.log_id, why, e
                 )
             return PodView(UNKNOWN, confirmed=False, error=str(e))
-        record = lenient_pod_record(read.pod) if read.pod is not None else None
-        return PodView(record, confirmed=read.started >= asked)
+        # the record is the read's own (a LIST's shared by every question it answered)
+        return PodView(read.record, confirmed=read.started >= asked)
 
     async def read(
         self, snapshot: PodSnapshot | None = None, *, until: float | None = None
@@ -374,6 +374,14 @@ class PodReader:
         rule (a destructive answer only once an API read sent after the question agrees)."""
         target = self.target
         keep_on_404 = target.keep_running_on_404
+        record = view.record
+        if not view.from_cache and not isinstance(record, Unknown):
+            # An API read answered (the degraded mode's every poll): its answer stands when
+            # it needs no confirmation (running) or is confirmed already; what _verdict
+            # would return, without its closures and coroutines for each of 3,000 polls.
+            said = from_api(record, found=record is not None, keep_running_on_404=keep_on_404)
+            if view.confirmed or not needs_confirmation(said, fresh=False):
+                return said, record
 
         def judge(seen: PodView) -> PollAnswer | None:
             if isinstance(seen.record, Unknown):

@@ -62,7 +62,9 @@ from typing import Any, ClassVar
 
 import orjson
 
-from kubecache.selector import LabelSelector, SelectorError
+from kubecache.contract import RECORD_LABELS, SERVERNAME_KEY, USERNAME_KEY, PodRecord
+from kubecache.contract import lenient_pod_record as _lenient_pod_record
+from kubecache.selector import SelectorError, parsed_selector
 from kubecache.spawner.hub_log import Logger, hub_logger
 from kubecache.spawner.kube_api import KubeApi, KubeApiError, Timeouts
 
@@ -86,17 +88,21 @@ DEFAULT_GET_SECONDS = 0.5
 #: The least time kept for a GET when a question waits on a LIST that may be late.
 MIN_GET_RESERVE = 0.3
 
-Pod = dict[str, Any]
+#: A LIST's pods by name, each reduced to its record once, as its page is parsed.
+Records = dict[str, PodRecord]
 
 
 @dataclass(frozen=True)
 class PodRead:
-    """A pod as the API had it (None: absent), and when that read was sent (monotonic).
+    """A pod as the API had it, reduced to its record (None: absent), and when that read
+    was sent (monotonic).
 
-    A pod from a LIST is :func:`slim_pod`'s: what a read uses, not the whole object.
+    The record is :func:`kubecache.contract.lenient_pod_record`'s (never raises on bad
+    data). A LIST's records are built once, when its page is parsed, and shared by every
+    question it answers: readers must not change them.
     """
 
-    pod: Pod | None
+    record: PodRecord | None
     started: float
     via: str  # "get", "list" or "recent" (a remembered LIST)
     #: the selector of a LIST that missed this pod although it exists and its labels do not
@@ -122,19 +128,19 @@ class ReadStats:
 class _Listing:
     """One LIST of a namespace: not sent yet (``started`` None), in flight, or done."""
 
-    future: asyncio.Future[dict[str, Pod]]
+    future: asyncio.Future[Records]
     timeouts: Timeouts
     started: float | None = None
     #: one future per question waiting on this LIST, by the time (monotonic) the question
     #: gives up (a heap): a question gives up alone, by cancelling its own; no shield
     #: and its callbacks per question
-    waiters: list[tuple[float, int, asyncio.Future[dict[str, Pod]]]] = field(default_factory=list)
+    waiters: list[tuple[float, int, asyncio.Future[Records]]] = field(default_factory=list)
     #: the one timer that fails the waiters whose time is up (the earliest's)
     timer: asyncio.TimerHandle | None = None
     _timer_at: float = 0.0
     _joined: int = 0
 
-    def wait(self, give_up: float) -> asyncio.Future[dict[str, Pod]]:
+    def wait(self, give_up: float) -> asyncio.Future[Records]:
         """A future of this LIST's pods for one question (done at once when it is), failed
         with TimeoutError at ``give_up`` (monotonic) if the LIST has not ended by then.
 
@@ -143,7 +149,7 @@ class _Listing:
         answer, and each object a waiting poll holds outlives the young collections.
         """
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[dict[str, Pod]] = loop.create_future()
+        waiter: asyncio.Future[Records] = loop.create_future()
         if self.future.done():
             _copy_outcome(self.future, waiter)
             return waiter
@@ -182,9 +188,7 @@ class _Listing:
                 _copy_outcome(self.future, waiter)
 
 
-def _copy_outcome(
-    done: asyncio.Future[dict[str, Pod]], waiter: asyncio.Future[dict[str, Pod]]
-) -> None:
+def _copy_outcome(done: asyncio.Future[Records], waiter: asyncio.Future[Records]) -> None:
     error = done.exception()
     if error is not None:
         waiter.set_exception(error)
@@ -196,7 +200,7 @@ def _copy_outcome(
 class _Namespace:
     in_flight: _Listing | None = None
     queued: _Listing | None = None
-    recent: tuple[float, dict[str, Pod]] | None = None
+    recent: tuple[float, Records] | None = None
     #: how long the last complete LIST took (None: none finished yet)
     list_seconds: float | None = None
     gets_in_flight: int = 0
@@ -288,8 +292,11 @@ class PodReads:
             started, pods = state.recent
             if started >= not_before:
                 self.stats.from_recent += 1
+                record = pods.get(name)
+                if record is not None:
+                    return PodRead(record, started, "recent")
                 return await self._answer(
-                    PodRead(pods.get(name), started, "recent"),
+                    PodRead(record, started, "recent"),
                     namespace,
                     name,
                     label_selector,
@@ -338,8 +345,11 @@ class PodReads:
                 )
             return await self._bounded_get(state, namespace, name, timeouts, until=until)
         assert listing.started is not None
+        record = pods.get(name)
+        if record is not None:  # found: nothing to confirm (no _answer coroutine per question)
+            return PodRead(record, listing.started, "list")
         return await self._answer(
-            PodRead(pods.get(name), listing.started, "list"),
+            PodRead(record, listing.started, "list"),
             namespace,
             name,
             label_selector,
@@ -432,13 +442,11 @@ class PodReads:
             listing.future.set_exception(error)
             listing.future.exception()  # retrieved: no "never retrieved" noise when none waits
 
-    async def _list_all(
-        self, namespace: str, label_selector: str, timeouts: Timeouts
-    ) -> dict[str, Pod]:
-        """Every page of the LIST (one snapshot), by pod name."""
+    async def _list_all(self, namespace: str, label_selector: str, timeouts: Timeouts) -> Records:
+        """Every page of the LIST (one snapshot): each pod's record, by pod name."""
         self.stats.lists += 1
         for _ in range(LIST_RESTARTS):
-            pods: dict[str, Pod] = {}
+            pods: Records = {}
             token: str | None = None
             while True:
                 self.stats.pages += 1
@@ -492,7 +500,7 @@ class PodReads:
             self.get_seconds = (
                 took if self.get_seconds is None else (0.7 * self.get_seconds + 0.3 * took)
             )
-            return PodRead(pod, started, "get")
+            return PodRead(None if pod is None else _lenient_pod_record(pod), started, "get")
         finally:
             state.gets_in_flight -= 1
 
@@ -509,7 +517,7 @@ class PodReads:
     ) -> PodRead:
         """``read``, with a pod absent from a selective LIST confirmed by a read of every pod
         of the namespace (one GET alone, one LIST without selector for many at once)."""
-        if read.pod is not None or read.via == "get" or not label_selector:
+        if read.record is not None or read.via == "get" or not label_selector:
             return read
         self.stats.absent_confirmations += 1
         asked = time.monotonic()
@@ -523,38 +531,33 @@ class PodReads:
             until=until,
             must_answer=must_answer,
         )
-        if confirmed.pod is not None and not _matches(confirmed.pod, label_selector):
+        if confirmed.record is not None and not _matches(confirmed.record, label_selector):
             # not a LIST that predates the pod: its labels really are outside the selector
             return dataclasses.replace(confirmed, unmatched_selector=label_selector)
         return confirmed
 
 
-#: The metadata a read of a listed pod uses (kubecache.contract.pod_record, the label check).
-_READ_METADATA = (
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-)
+def parse_pod_page(data: bytes) -> tuple[Records, str | None]:
+    """A LIST page's body: its pods' records by pod name, and its continue token (None on
+    the last page). ValueError when the body is not a pod list.
 
-
-def parse_pod_page(data: bytes) -> tuple[dict[str, Pod], str | None]:
-    """A LIST page's body: its pods by name, each :func:`slim_pod`'s, and its continue token
-    (None on the last page). ValueError when the body is not a pod list.
+    Each pod is reduced to its record here, once
+    (:func:`kubecache.contract.lenient_pod_record`: the record a read of the pod gives,
+    whatever the pod holds; it never raises), not kept whole or slimmed and reduced again
+    for every question the LIST answers: a stale cache's round of 3,000 polls asked 3,000
+    reductions of the same pods, and again every round the remembered LIST answered. A
+    record is also a few objects where a pod is dozens: what a LIST keeps for
+    ``recent_seconds`` is what the garbage collector walks.
 
     The page is parsed and reduced with the cyclic garbage collector paused (it is
     enabled again before this returns; nothing else runs in between: no await). A page
     of 500 pods is some 37,000 objects; parsed with the collector on, each young
     collection during the parse found the page's objects alive and promoted them, and
     enough promotions trigger a full collection, which walks the hub's whole heap
-    (about 0.2 s with 3,000 spawners). Only the slim pods (and the parts of the page
-    they share, e.g. each ``status``) outlive the page; the collector counts them as
-    new objects once it runs again.
+    (about 0.2 s with 3,000 spawners). Only the records outlive the page.
+
+    An item that is not an object or has no string ``metadata.name`` is skipped: it
+    cannot be the pod of any question (a question names its pod).
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -569,52 +572,22 @@ def parse_pod_page(data: bytes) -> tuple[dict[str, Pod], str | None]:
             raise ValueError("items is not a list")
         metadata = body.get("metadata")
         token = metadata.get("continue") if type(metadata) is dict else None
-        pods: dict[str, Pod] = {}
-        for item in items:
-            if type(item) is dict:
-                meta = item.get("metadata")
-                name = meta.get("name") if type(meta) is dict else None
-                if type(name) is str:
-                    pods[name] = slim_pod(item)
+        records: Records = {}
+        name = None
+        try:
+            for item in items:
+                if type(item) is dict:
+                    meta = item.get("metadata")
+                    name = meta.get("name") if type(meta) is dict else None
+                    if type(name) is str:
+                        records[name] = _lenient_pod_record(item)
+        except Exception as e:  # the lenient read never raises; were it to, a malformed answer
+            raise ValueError(f"pod {name!r} could not be read: {e!r}") from e
         del body, items, metadata
-        return pods, (token if type(token) is str and token else None)
+        return records, (token if type(token) is str and token else None)
     finally:
         if enabled:
             gc.enable()
-
-
-def slim_pod(pod: Pod) -> Pod:
-    """A listed pod with only what its readers use: the :data:`_READ_METADATA`, the whole
-    ``status``, ``spec.nodeName`` and each container's ``name`` (what
-    :func:`kubecache.contract.pod_record` reads; a test holds the two records equal).
-
-    A LIST that answers thousands of questions at once (a stale cache, Redis down)
-    keeps every pod for ``recent_seconds``; the full pods (container specs, env,
-    volumes, managedFields) were most of the objects the hub's garbage collector
-    walked during such a burst. Anything not shaped as expected is kept as it is, so
-    the reduction reports it the same way.
-    """
-    metadata, spec = pod.get("metadata"), pod.get("spec")
-    if type(metadata) is not dict or type(spec) is not dict:
-        return pod
-    slim_spec: dict[str, Any] = {}
-    if "nodeName" in spec:
-        slim_spec["nodeName"] = spec["nodeName"]
-    if "containers" in spec:
-        containers = spec["containers"]
-        if type(containers) is list:
-            containers = [
-                ({"name": c["name"]} if "name" in c else {}) if type(c) is dict else c
-                for c in containers
-            ]
-        slim_spec["containers"] = containers
-    slim: Pod = {
-        "metadata": {key: metadata[key] for key in _READ_METADATA if key in metadata},
-        "spec": slim_spec,
-    }
-    if "status" in pod:
-        slim["status"] = pod["status"]
-    return slim
 
 
 def _within(timeouts: Timeouts, until: float) -> Timeouts:
@@ -623,16 +596,26 @@ def _within(timeouts: Timeouts, until: float) -> Timeouts:
     return Timeouts(request=min(timeouts.request, left), retry=left)
 
 
-def _matches(pod: Pod, label_selector: str) -> bool:
-    """Whether the pod's labels match the selector (True when the selector cannot be read:
-    only a real mismatch is reported)."""
-    labels = (pod.get("metadata") or {}).get("labels") or {}
+#: The label keys a record keeps as the pod has them (the name labels are dropped when an
+#: annotation of the same key exists): a selector on other keys cannot be checked on a record.
+_CHECKABLE_LABELS = RECORD_LABELS - {USERNAME_KEY, SERVERNAME_KEY}
+
+
+def _matches(record: PodRecord, label_selector: str) -> bool:
+    """Whether the pod's labels, as its record keeps them, match the selector.
+
+    True when that cannot be told (the selector cannot be read, or names a label the
+    record does not keep as the pod has it): only a real mismatch is reported. The
+    hub's LIST selector is ``component=<component_label>``, a label every record keeps.
+    """
     try:
-        return LabelSelector.parse(label_selector).matches(
-            {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
-        )
+        selector = parsed_selector(label_selector)
     except SelectorError:
         return True
+    if any(r.key not in _CHECKABLE_LABELS for r in selector.requirements):
+        return True
+    labels = record.get("labels")
+    return selector.matches(labels if type(labels) is dict else {})
 
 
 __all__ = [
@@ -645,5 +628,4 @@ __all__ = [
     "PodReads",
     "ReadStats",
     "parse_pod_page",
-    "slim_pod",
 ]

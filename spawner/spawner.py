@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import time
+import weakref
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from tornado.ioloop import PeriodicCallback
 from traitlets import All, observe
@@ -65,8 +67,62 @@ _LABEL_OPTIONS = frozenset(
 _READER_OPTIONS = frozenset(
     {"cache_stale_after", "request_404_poll_keep_running", "request_failed_poll_keep_running"}
 )
+#: Options read_pod_from_api's reads are made of (namespace, component_label, the API
+#: client's configuration, the request timeout): see _ApiReadTarget.
+_API_READ_OPTIONS = frozenset(
+    {
+        "namespace",
+        "component_label",
+        "k8s_api_host",
+        "k8s_api_ssl_ca_cert",
+        "k8s_api_verify_ssl",
+        "k8s_api_request_timeout",
+    }
+)
 #: A pod whose labels leave the hub's LIST selector is logged once per this many seconds.
 _unmatched_labels = EveryInterval(600.0)
+
+
+class _ApiReadTarget(NamedTuple):
+    """What read_pod_from_api reads through, looked up once per spawner (again when an
+    option of :data:`_API_READ_OPTIONS` is set, the API client of the event loop was
+    closed, or ``KUBECONFIG`` changed), not per question: thousands of polls ask at once
+    when the cache cannot answer. One per configuration, shared by the spawners that have
+    it (:func:`_api_read_target`): a hub of 3,000 servers holds a handful, not 3,000 more
+    objects for the garbage collector."""
+
+    loop: asyncio.AbstractEventLoop
+    kubeconfig: str
+    reads: PodReads
+    label_selector: str
+    timeout: float
+    timeouts: Timeouts
+
+
+_api_read_targets: weakref.WeakKeyDictionary[PodReads, dict[tuple[Any, ...], _ApiReadTarget]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _api_read_target(
+    kubeconfig: str, reads: PodReads, label_selector: str, timeout: float
+) -> _ApiReadTarget:
+    loop = asyncio.get_running_loop()
+    targets = _api_read_targets.get(reads)
+    if targets is None:
+        targets = _api_read_targets[reads] = {}
+    key = (loop, kubeconfig, label_selector, timeout)
+    target = targets.get(key)
+    if target is None:
+        target = targets[key] = _ApiReadTarget(
+            loop,
+            kubeconfig,
+            reads,
+            label_selector,
+            timeout,
+            Timeouts(request=timeout, retry=timeout),
+        )
+    return target
 
 
 class SpawnError(Exception):
@@ -135,6 +191,8 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         collection). Trait changes after construction are rare (hooks, profiles).
         """
         name = change["name"]
+        if name in _API_READ_OPTIONS:
+            self._api_read_target: _ApiReadTarget | None = None
         if name in _REDIS_OPTIONS:
             self._cache_target = None
             self._cache_client = None
@@ -201,15 +259,29 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         less); raises :class:`KubeApiError`. ``must_answer``: a start or stop waits
         on it, so a lone GET answers when the shared LIST cannot in time.
         """
-        timeout = float(self.k8s_api_request_timeout)
-        if within is not None:
-            timeout = max(min(timeout, within), 0.001)
-        reads = PodReads.of(await self._api(), log=self.log)
-        read = await reads.read(
-            self.namespace,
+        target: _ApiReadTarget | None = getattr(self, "_api_read_target", None)
+        kubeconfig = os.environ.get("KUBECONFIG", "")
+        if (
+            target is None
+            or target.loop is not asyncio.get_running_loop()
+            or target.reads.api.closed
+            or target.kubeconfig != kubeconfig
+        ):
+            reads = PodReads.of(await self._api(), log=self.log)
+            target = _api_read_target(
+                kubeconfig, reads, self.pod_list_selector, float(self.k8s_api_request_timeout)
+            )
+            self._api_read_target = target
+            self._api_read_namespace: str = self.namespace
+        timeouts = target.timeouts
+        if within is not None and within < target.timeout:
+            timeout = max(within, 0.001)
+            timeouts = Timeouts(request=timeout, retry=timeout)
+        read = await target.reads.read(
+            self._api_read_namespace,
             self.pod_name,
-            label_selector=self.pod_list_selector,
-            timeouts=Timeouts(request=timeout, retry=timeout),
+            label_selector=target.label_selector,
+            timeouts=timeouts,
             max_age=max_age,
             must_answer=must_answer,
         )

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from kubecache.contract import PodRecord
+from kubecache.contract import PodRecord, lenient_pod_record
 from kubecache.spawner import KubeCacheSpawner
 from kubecache.spawner.cache_client import CacheClient
 from kubecache.spawner.kube_api import KubeApiError
@@ -36,7 +36,8 @@ class ApiStub:
         self.reads += 1
         if isinstance(self.answer, KubeApiError):
             raise self.answer
-        return PodRead(self.answer, time.monotonic(), "get")
+        record = None if self.answer is None else lenient_pod_record(self.answer)
+        return PodRead(record, time.monotonic(), "get")
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ def raw_pod(name: str, phase: str = "Running") -> dict[str, Any]:
 class FakeApi:
     """The two calls PodReads makes, over a dict of pods; ``gate`` holds requests in flight."""
 
+    closed = False  # KubeApi's: set when the event loop's clients were closed
+
     def __init__(self, names: list[str]) -> None:
         self.pods = {name: raw_pod(name) for name in names}
         self.gate: asyncio.Event | None = None
@@ -94,7 +96,7 @@ async def test_a_lone_question_is_one_get() -> None:
     api = FakeApi(["a", "b"])
     reads = reads_of(api)
     read = await ask(reads, "a")
-    assert read.pod["metadata"]["name"] == "a"
+    assert read.record["name"] == "a"
     assert read.via == "get"
     assert api.gets == ["a"]
     assert api.pages == []
@@ -105,7 +107,7 @@ async def test_a_thousand_questions_at_once_are_one_get_and_one_paginated_list()
     api = FakeApi(names)
     reads = reads_of(api, page_size=500)
     results = await asyncio.gather(*(ask(reads, n, max_age=0) for n in names))
-    assert [r.pod["metadata"]["name"] for r in results] == names
+    assert [r.record["name"] for r in results] == names
     assert len(api.gets) == 1
     assert api.pages == [(SELECTOR, None), (SELECTOR, "500"), (SELECTOR, "1000")]
     assert reads.stats.lists == 1
@@ -150,9 +152,9 @@ async def test_a_pod_absent_from_a_list_is_confirmed_without_the_label_selector(
     api.unlisted = {"hooked"}
     reads = reads_of(api)
     a, hooked, gone = await asyncio.gather(*(ask(reads, n) for n in ("a", "hooked", "gone")))
-    assert a.pod is not None
-    assert hooked.pod is api.pods["hooked"]
-    assert gone.pod is None
+    assert a.record is not None
+    assert hooked.record is not None and hooked.record["name"] == "hooked"
+    assert gone.record is None
     assert reads.stats.absent_confirmations == 2
     # the lone GET of "a", one LIST with the selector, then the confirmations: a GET and
     # one LIST of the whole namespace
@@ -165,7 +167,7 @@ async def test_many_absent_pods_are_confirmed_by_one_list_of_the_namespace() -> 
     api = FakeApi(names[:100])  # 500 pods deleted behind the cache's back
     reads = reads_of(api)
     results = await asyncio.gather(*(ask(reads, n, max_age=0) for n in names))
-    assert sum(1 for r in results if r.pod is None) == 500
+    assert sum(1 for r in results if r.record is None) == 500
     assert len(api.gets) == 2  # the first question and the first confirmation
     assert reads.stats.lists == 2  # with the selector, then without
 
@@ -179,7 +181,7 @@ async def test_an_expired_continue_token_lists_again_from_the_start() -> None:
     await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
     api.gate.set()
     results = await asyncio.gather(*pending)
-    assert all(r.pod is not None for r in results)
+    assert all(r.record is not None for r in results)
     assert [token for _, token in api.pages] == [None, "2", None, "2", "4"]
 
 
@@ -212,7 +214,7 @@ async def test_without_a_selector_reads_share_a_list_of_the_whole_namespace() ->
     results = await asyncio.gather(
         *(reads.read(NS, n, label_selector="", timeouts=TIMEOUTS, max_age=0) for n in "abc")
     )
-    assert all(r.pod is not None for r in results)
+    assert all(r.record is not None for r in results)
     assert api.pages == [("", None)]
     assert reads.stats.absent_confirmations == 0
 
@@ -232,7 +234,7 @@ async def test_a_hub_that_may_not_list_answers_every_question_with_bounded_gets(
     api.pods.pop("p050")  # gone: the answer must say so, not fail
     reads = reads_of(api)
     results = await asyncio.gather(*(ask(reads, n, max_age=0) for n in names))
-    assert [r.pod is None for r in results] == [n == "p050" for n in names]
+    assert [r.record is None for r in results] == [n == "p050" for n in names]
     assert len(api.pages) == 1  # refused once, then remembered for the namespace
     assert sorted(set(api.gets)) == names
     # later bursts go straight to GETs
@@ -300,7 +302,7 @@ async def test_a_question_that_must_be_answered_is_a_get_when_the_list_cannot_en
     await wait_for(lambda: len(api.pages) > 5, message="the next LIST sent")
     gets_before = len(api.gets)
     read = await must_ask(reads, "p3", budget=1.0)
-    assert read.pod is not None and read.via == "get"
+    assert read.record is not None and read.via == "get"
     assert len(api.gets) == gets_before + 1
     assert reads.stats.gets_instead_of_list == 1
     await asyncio.gather(*more_polls, return_exceptions=True)
@@ -315,7 +317,7 @@ async def test_a_question_on_a_late_list_sends_a_get_while_one_still_fits() -> N
     second = asyncio.ensure_future(ask(reads, "b"))  # a LIST
     await wait_for(lambda: len(api.pages) == 1, message="the LIST sent")
     read = await must_ask(reads, "c", max_age=1.0, budget=0.6)  # joins it, then GETs
-    assert read.via == "get" and read.pod is not None
+    assert read.via == "get" and read.record is not None
     assert reads.stats.gets_instead_of_list == 1
     # a poll is no such question: it keeps waiting on the LIST and gives up in time
     api.gate.set()
@@ -337,8 +339,8 @@ async def test_a_list_that_predates_the_pod_is_no_sign_of_changed_labels() -> No
     api.pods["hooked"]["metadata"]["labels"] = {"component": "something-else"}
     new = await ask(reads, "new", max_age=5)
     hooked = await ask(reads, "hooked", max_age=5)
-    assert new.pod is not None and new.unmatched_selector is None
-    assert hooked.pod is not None and hooked.unmatched_selector == SELECTOR
+    assert new.record is not None and new.unmatched_selector is None
+    assert hooked.record is not None and hooked.unmatched_selector == SELECTOR
 
 
 class FailingListApi(FakeApi):
@@ -401,7 +403,7 @@ async def test_questions_on_a_hung_list_give_up_each_at_its_own_time_with_one_ti
     assert listing.timer is not None  # armed again for the next one's time
     api.gate.set()
     read = await asyncio.wait_for(long, 10)
-    assert read.via == "list" and read.pod is not None
+    assert read.via == "list" and read.record is not None
     assert (await lone).via == "get"
     assert listing.timer is None and listing.waiters == []
     assert cancelled.cancelled()
