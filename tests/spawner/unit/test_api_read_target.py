@@ -23,15 +23,19 @@ class RecordingApi(FakeApi):
         return await super().read_pod(namespace, name, timeouts)
 
 
-@pytest.fixture
-def spawner_and_api(monkeypatch: pytest.MonkeyPatch) -> tuple[KubeCacheSpawner, RecordingApi]:
-    spawner = KubeCacheSpawner(
-        user=mock_user("alice"),
+def _spawner(user: str, namespace: str) -> KubeCacheSpawner:
+    return KubeCacheSpawner(
+        user=mock_user(user),
         hub=mock_hub(),
-        namespace="jhub",
+        namespace=namespace,
         redis_url="redis://127.0.0.1:1/0",
         k8s_api_request_timeout=3,
     )
+
+
+@pytest.fixture
+def spawner_and_api(monkeypatch: pytest.MonkeyPatch) -> tuple[KubeCacheSpawner, RecordingApi]:
+    spawner = _spawner("alice", "jhub")
     api = RecordingApi(["jupyter-alice", "jupyter-bob"])
     made: list[int] = []
 
@@ -93,13 +97,7 @@ async def test_spawners_of_one_configuration_share_one_target(
 ) -> None:
     """Not one more object per spawner for the garbage collector to walk."""
     spawner, api = spawner_and_api
-    other = KubeCacheSpawner(
-        user=mock_user("bob"),
-        hub=mock_hub(),
-        namespace="other",
-        redis_url="redis://127.0.0.1:1/0",
-        k8s_api_request_timeout=3,
-    )
+    other = _spawner("bob", "other")
     monkeypatch.setattr(other, "_api", spawner._api)
     await spawner.read_pod_from_api(max_age=0)
     await other.read_pod_from_api(max_age=0)
