@@ -144,26 +144,6 @@ async def test_woken_waiters_run_before_the_feed_reader_reads_again(
         assert not reading()
 
 
-async def test_a_woken_start_returns_to_its_caller_before_the_feed_reader_reads_again(
-    client: CacheClient, writer: CacheWriterDouble
-) -> None:
-    """JupyterHub awaits start() through its task and a timeout (asyncio.wait_for): the
-    caller resumes before the reader packs and sends its next read (which took ~0.25 ms
-    of a sequential readiness's 2.8 ms when it came first)."""
-    reading = _observe_reads(client)
-    async with client.watch(KEY) as watch:
-        await writer.put_pod(pod(rv=2))
-        assert await watch.wait(10)
-
-        async def start() -> bool:
-            return await watch.wait(10)
-
-        started = asyncio.ensure_future(start())
-        await writer.put_pod(running(rv=3))
-        assert await asyncio.wait_for(started, 10)
-        assert not reading()
-
-
 async def test_reads_in_one_loop_tick_become_one_pipeline(
     client: CacheClient, writer: CacheWriterDouble, redis: aioredis.Redis
 ) -> None:
