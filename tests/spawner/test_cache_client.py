@@ -138,10 +138,23 @@ async def test_woken_waiters_run_before_the_feed_reader_reads_again(
     async with client.watch(KEY) as watch:
         await writer.put_pod(pod(rv=2))  # the read in progress was not observed; the next is
         assert await watch.wait(10)
+        # no wake left over (the client's start, rv 2 woken twice): the next is rv 3's, taken
+        # as the reader hands over (a stale one returned while its next read was in flight)
+        await wait_for(
+            lambda: _feed_read_blocked(client.settings.url), message="the feed read blocked"
+        )
+        await watch.wait(0)
+
+        async def woken() -> bool:
+            """Whether the reader was reading when this waiter ran after its wake."""
+            assert await watch.wait(10)
+            return reading()
+
+        # waiting before the write: the write's own reply may be handled after the reader's
+        looking = asyncio.ensure_future(woken())
         await writer.put_pod(running(rv=3))
-        assert await watch.wait(10)
         # the reader handed over to the woken waiter before packing and sending its next read
-        assert not reading()
+        assert not await looking
 
 
 async def test_reads_in_one_loop_tick_become_one_pipeline(
