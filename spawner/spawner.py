@@ -777,6 +777,11 @@ class KubeCacheSpawner(KubeSpawnerMethods, CacheSpawnerOptions):
         if isinstance(spawn, asyncio.Future) and not spawn.done():
             await asyncio.wait([spawn])
         await asyncio.sleep(FINISHED_GRACE)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # JupyterHub's cancel reached the generator but something on the way lost it
+            # (asyncio.wait_for before Python 3.12 can): end as cancelled all the same
+            raise asyncio.CancelledError(f"progress of {self._log_id}: cancelled")
 
     async def _filtered(self, events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         for event in events:
