@@ -228,13 +228,13 @@ class KubeApi:
                 last = f"HTTP {e.status} {message}"
                 pause = _retry_after(e)
             except TimeoutError:
-                last = f"no answer within {timeouts.request} s"
+                last = f"no answer within {timeouts.request:.3g} s"
             except (aiohttp.ClientError, OSError) as e:
                 last = f"{type(e).__name__}: {e}"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise KubeApiError(
-                    f"Could not {what} within {timeouts.retry:g} s "
+                    f"Could not {what} within {timeouts.retry:.3g} s "
                     f"(k8s_api_request_retry_timeout): {last}"
                 )
             wait = min(remaining, backoff.next_delay(pause))

@@ -323,7 +323,7 @@ class PodReads:
                 self.stats.gets_instead_of_list += 1
                 return await self._bounded_get(state, namespace, name, timeouts, until=until)
             raise KubeApiError(
-                f"Could not list pods in {namespace} within {timeouts.retry:g} s "
+                f"Could not list pods in {namespace} within {timeouts.retry:.3g} s "
                 "(k8s_api_request_retry_timeout)"
             ) from None
         except KubeApiError as e:
@@ -479,7 +479,7 @@ class PodReads:
                 await state.get_slots.acquire()
         except TimeoutError:
             raise KubeApiError(
-                f"Could not read pod {namespace}/{name} within {timeouts.retry:g} s: "
+                f"Could not read pod {namespace}/{name} within {timeouts.retry:.3g} s: "
                 f"{GETS_WITHOUT_LIST} other reads of the namespace were in flight"
             ) from None
         try:
