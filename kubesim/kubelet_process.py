@@ -167,8 +167,9 @@ class ProcessContainer:
         if not self._exited.done():
             if grace_period > 0:
                 self._signal(signal.SIGTERM)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._exited), timeout=grace_period)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(grace_period):  # not wait_for: see readiness
+                        await asyncio.shield(self._exited)
             if not self._exited.done():
                 log.info("container %s did not stop in %ss: SIGKILL", self._label, grace_period)
                 self._signal(signal.SIGKILL)

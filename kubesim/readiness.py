@@ -124,15 +124,16 @@ async def _connect(check: ReadinessCheck, pod_ip: str) -> bool:
 async def probe_once(check: ReadinessCheck, pod_ip: str, spec: ProcessSpec, label: str) -> bool:
     """One probe; any failure (refused, timeout, bad status, non-zero exit) is False."""
     try:
-        if check.kind == "exec":
-            request = ExecRequest(container=label, command=check.command)
-            outcome = await asyncio.wait_for(
-                ProcessExec(spec, request, f"{label} (probe)").run(_Silent()), check.timeout
-            )
-            return outcome.exit_code == 0
-        if check.port is None:
-            return False
-        return await asyncio.wait_for(_connect(check, pod_ip), check.timeout)
+        # asyncio.timeout, not wait_for: before Python 3.12 wait_for can lose a
+        # cancellation that arrives as the probe ends, and a stopped prober probes on
+        async with asyncio.timeout(check.timeout):
+            if check.kind == "exec":
+                request = ExecRequest(container=label, command=check.command)
+                outcome = await ProcessExec(spec, request, f"{label} (probe)").run(_Silent())
+                return outcome.exit_code == 0
+            if check.port is None:
+                return False
+            return await _connect(check, pod_ip)
     except (TimeoutError, OSError, ssl.SSLError):
         return False
 
