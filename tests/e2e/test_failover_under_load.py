@@ -242,10 +242,14 @@ class HaDeployment:
                 raise AssertionError(f"no hub accepted stopping {user}'s server")
             await asyncio.sleep(0.5)
 
-    async def through_proxy(self, user: str) -> tuple[int, dict[str, Any] | None]:
+    async def through_proxy(self, user: str) -> tuple[int, Any]:
+        """(status, the server's status document) or, when it is not 200, (status, what
+        came back instead: the body, or the client's error when status is 0)."""
         status, text = await self.hub.api.get_through_proxy(f"/user/{user}/api/status")
+        if status != 200:
+            return status, text[:300]
         try:
-            return status, orjson.loads(text) if status == 200 else None
+            return status, orjson.loads(text)
         except orjson.JSONDecodeError:
             return status, None
 
@@ -342,7 +346,7 @@ async def run_phase(
     pids = {}
     for user in established:
         status, body = await ha.through_proxy(user)
-        assert status == 200 and body, (user, status)
+        assert status == 200 and body, (user, status, body)
         pids[user] = body["pid"]
     uids_before = ha.pods()
     stops = random.Random(fault).sample(established, STOPS)
@@ -415,7 +419,7 @@ async def run_phase(
     answers = dict(
         zip(checked, await gather_bounded([ha.through_proxy(u) for u in checked]), strict=True)
     )
-    assert {u: s for u, (s, _) in answers.items() if s != 200} == {}
+    assert {u: (s, b) for u, (s, b) in answers.items() if s != 200} == {}
     restarted = {u: answers[u][1]["pid"] for u in kept if answers[u][1]["pid"] != pids[u]}  # type: ignore[index]
     assert restarted == {}, f"servers restarted: {restarted}"
     phase.servers_kept, phase.routes_checked = len(kept), len(answers)
