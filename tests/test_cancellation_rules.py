@@ -39,22 +39,27 @@ def _product_files() -> list[str]:
 
 def findings(source: str) -> list[tuple[str, int]]:
     """(rule, line) of each ``wait_for`` call and each Redis client made in ``source``."""
-    found = []
-    redis_names = {"redis", "aioredis", "redis.asyncio"}
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    redis_names = set()  # what names redis-py's modules and classes here
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            redis_names |= {a.asname or a.name for a in node.names if a.name.startswith("redis")}
+            redis_names |= {
+                (a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("redis")
+            }
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("redis"):
+            redis_names |= {a.asname or a.name for a in node.names}
+    found = []
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        owner = func.value if isinstance(func, ast.Attribute) else None
-        owner_name = ast.unparse(owner) if owner is not None else ""
-        if name == "wait_for" and owner_name in ("", "asyncio"):
+        if isinstance(func, ast.Attribute):
+            name, owner = func.attr, ast.unparse(func.value)
+        else:
+            name, owner = getattr(func, "id", ""), ""
+        if name == "wait_for" and owner in ("", "asyncio"):
             found.append(("wait_for", node.lineno))
-        elif name in REDIS_CONSTRUCTORS and (
-            owner_name.split(".")[0] in redis_names or owner_name.endswith("Redis")
-        ):
+        elif name in REDIS_CONSTRUCTORS and (owner.split(".")[0] or name) in redis_names:
             found.append(("redis client", node.lineno))
     return sorted(found, key=lambda f: f[1])
 
@@ -62,18 +67,24 @@ def findings(source: str) -> list[tuple[str, int]]:
 def test_the_check_finds_what_it_forbids() -> None:
     source = (
         "import asyncio\nimport redis.asyncio as aioredis\nfrom asyncio import wait_for\n"
+        "from redis.asyncio import Redis\n"
         "async def f(c):\n"
         "    await asyncio.wait_for(c, 1)\n"
         "    await wait_for(c, 1)\n"
         "    aioredis.Redis.from_url('redis://h')\n"
         "    aioredis.Redis(host='h')\n"
+        "    Redis(host='h')\n"
+        "    Redis.from_url('redis://h')\n"
         "    await self._condition.wait_for(ready)\n"  # a Condition's wait_for is not asyncio's
+        "    Other.from_url('x')\n"  # not redis-py's
     )
     assert findings(source) == [
-        ("wait_for", 5),
         ("wait_for", 6),
-        ("redis client", 7),
+        ("wait_for", 7),
         ("redis client", 8),
+        ("redis client", 9),
+        ("redis client", 10),
+        ("redis client", 11),
     ]
 
 
