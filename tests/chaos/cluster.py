@@ -345,16 +345,19 @@ class ChaosCluster:
             if node.process is None:
                 new = await asyncio.to_thread(sentinel.wait_for_switch, node.port)
                 await asyncio.to_thread(node.start, "--replicaof", "127.0.0.1", str(new))
-        replica = await asyncio.to_thread(sentinel.replica)
+
+        def synced() -> bool:
+            # which node is the replica is asked each time: Sentinel may switch again
+            # meanwhile (CI15: the sentinels came to list the other node as their replica)
+            port = sentinel.replica().port
+            return all(self._sentinel_sees_a_good_replica(p, port) for p in sentinel.sentinel_ports)
+
         try:
             await asyncio.to_thread(
                 wait_until,
-                lambda: all(
-                    self._sentinel_sees_a_good_replica(p, replica.port)
-                    for p in sentinel.sentinel_ports
-                ),
+                synced,
                 timeout=60,
-                what=f"the sentinels to see 127.0.0.1:{replica.port} as a synced replica",
+                what="the sentinels to see the node that is not the primary as a synced replica",
             )
         except RuntimeError as e:
             state = await asyncio.to_thread(self._sentinels_state)
